@@ -210,7 +210,9 @@ class Netlink:
 
     def set_mtu(self, name: str, mtu: int) -> None:
         idx = self.index(name)
-        self._write(f"link set {name} mtu {mtu}", name, lambda: self._ipr.link("set", index=idx, mtu=int(mtu)))
+        self._write(
+            f"link set {name} mtu {mtu}", name, lambda: self._ipr.link("set", index=idx, mtu=int(mtu))
+        )
 
     def set_state(self, name: str, up: bool) -> None:
         idx = self.index(name)
@@ -220,7 +222,9 @@ class Netlink:
     def set_mac(self, name: str, mac: str) -> None:
         idx = self.index(name)
         self._write(
-            f"link set {name} address {mac}", name, lambda: self._ipr.link("set", index=idx, address=mac.lower())
+            f"link set {name} address {mac}",
+            name,
+            lambda: self._ipr.link("set", index=idx, address=mac.lower()),
         )
 
     def set_master(self, name: str, master: str | None) -> None:
@@ -255,7 +259,9 @@ class Netlink:
             lambda: self._ipr.addr("del", index=idx, address=ip, prefixlen=int(prefixlen)),
         )
 
-    def _route_args(self, dst: str, gateway: str | None, oif: str | None, table: int, metric: int) -> dict[str, Any]:
+    def _route_args(
+        self, dst: str, gateway: str | None, oif: str | None, table: int, metric: int
+    ) -> dict[str, Any]:
         net, _, plen = dst.partition("/")
         args: dict[str, Any] = {"dst": net, "dst_len": int(plen or 0), "table": int(table)}
         args["family"] = 10 if ":" in net else 2
@@ -277,7 +283,9 @@ class Netlink:
             lambda: self._ipr.route("replace", **args),
         )
 
-    def del_route(self, dst: str, gateway: str | None, oif: str | None, table: int = 254, metric: int = 0) -> None:
+    def del_route(
+        self, dst: str, gateway: str | None, oif: str | None, table: int = 254, metric: int = 0
+    ) -> None:
         args = self._route_args(dst, gateway, oif, table, metric)
         self._write(
             f"route del {dst} via {gateway} dev {oif} table {table}",

@@ -38,7 +38,15 @@ KIND_TO_TYPE: dict[str, str] = {
 TYPE_TO_KIND: dict[str, str] = {v: k for k, v in KIND_TO_TYPE.items()}
 
 #: nmstate bond modes by kernel number (IFLA_BOND_MODE)
-BOND_MODES = ["balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "balance-tlb", "balance-alb"]
+BOND_MODES = [
+    "balance-rr",
+    "active-backup",
+    "balance-xor",
+    "broadcast",
+    "802.3ad",
+    "balance-tlb",
+    "balance-alb",
+]
 
 LOCAL_TABLE = 255
 RT_SCOPE_LINK = 253
@@ -130,7 +138,10 @@ def current_state(dumps: Dumps) -> dict[str, Any]:
             iface["link-aggregation"] = {"mode": mode, "port": my_ports}
         elif itype == "vlan":
             base = link.get("link")
-            iface["vlan"] = {"base-iface": names.get(base) if base is not None else None, "id": link.get("vlan_id")}
+            iface["vlan"] = {
+                "base-iface": names.get(base) if base is not None else None,
+                "id": link.get("vlan_id"),
+            }
         elif itype == "veth":
             peer = link.get("link")
             iface["veth"] = {"peer": names.get(peer) if peer is not None else None}
