@@ -1,0 +1,283 @@
+"""Webhook verification and parsing for GitHub, Gitea and GitLab.
+
+Why: a webhook is the only way an outsider makes virtnet do work, so every delivery is authenticated
+(HMAC-SHA256 for GitHub/Gitea, the shared token for GitLab; constant-time compares) *before* its body is
+parsed, and replays of an already-seen delivery id are refused by a bounded LRU ``DeliveryLog``.
+
+Side effects: none besides the in-memory ``DeliveryLog``. Nothing here logs, and no secret or body text is
+ever put into an exception message (only field names are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.errors import VirtnetError
+
+PROVIDERS = ("github", "gitea", "gitlab")
+
+_EVENT_HEADER = {"github": "x-github-event", "gitea": "x-gitea-event", "gitlab": "x-gitlab-event"}
+_DELIVERY_HEADER = {
+    "github": "x-github-delivery",
+    "gitea": "x-gitea-delivery",
+    "gitlab": "x-gitlab-event-uuid",
+}
+
+#: provider action -> normalized action; anything else is Ignored
+_PR_ACTIONS = {
+    "github": {"opened": "opened", "synchronize": "synchronize", "reopened": "reopened"},
+    "gitea": {
+        "opened": "opened",
+        "synchronize": "synchronize",
+        "synchronized": "synchronize",
+        "reopened": "reopened",
+    },
+    "gitlab": {"open": "opened", "update": "synchronize", "reopen": "reopened"},
+}
+_ZERO_SHA = "0" * 40
+
+
+class WebhookError(VirtnetError):
+    """A delivery that claims a known event but whose body cannot be understood (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    """A push to a branch or tag. ``ref`` is the full ref (``refs/heads/main``)."""
+
+    provider: str
+    repo_url: str
+    ref: str
+    after: str
+    delivery: str
+
+    @property
+    def branch(self) -> str | None:
+        """The branch name, or None when the push was to a tag or another kind of ref."""
+        prefix = "refs/heads/"
+        return self.ref[len(prefix) :] if self.ref.startswith(prefix) else None
+
+
+@dataclass(frozen=True)
+class PullRequestEvent:
+    """A pull/merge request that wants a plan. ``action`` is normalized to opened|synchronize|reopened."""
+
+    provider: str
+    action: str
+    number: int
+    head_sha: str
+    head_ref: str
+    head_url: str
+    base_ref: str
+    repo: str
+    delivery: str
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A verified delivery that needs no work (another event, a closed PR, a branch deletion...)."""
+
+    provider: str
+    event: str
+    reason: str
+    delivery: str
+
+
+Event = PushEvent | PullRequestEvent | Ignored
+
+
+def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def _secret_bytes(secret: bytes | str) -> bytes:
+    return secret.encode() if isinstance(secret, str) else bytes(secret)
+
+
+def verify(provider: str, headers: Mapping[str, str], body: bytes, secret: bytes | str) -> bool:
+    """True when the delivery carries a valid signature (GitHub/Gitea) or token (GitLab) for ``secret``.
+
+    An empty secret never verifies: anyone can compute an HMAC with an empty key.
+    """
+    key = _secret_bytes(secret)
+    if not key or provider not in PROVIDERS:
+        return False
+    h = _lower(headers)
+    if provider == "gitlab":
+        token = h.get("x-gitlab-token")
+        return token is not None and hmac.compare_digest(token.encode(), key)
+    digest = hmac.new(key, body, hashlib.sha256).hexdigest()
+    if provider == "github":
+        sent = h.get("x-hub-signature-256")
+        expected = "sha256=" + digest
+    else:
+        sent = h.get("x-gitea-signature")
+        expected = digest
+    return sent is not None and hmac.compare_digest(sent.strip().lower().encode(), expected.encode())
+
+
+def delivery_id(provider: str, headers: Mapping[str, str], body: bytes) -> str:
+    """The provider's delivery id header, or ``body:<sha256>`` when the provider sent none."""
+    h = _lower(headers)
+    sent = h.get(_DELIVERY_HEADER.get(provider, ""), "").strip()
+    if sent:
+        return sent[:128]
+    return "body:" + hashlib.sha256(body).hexdigest()
+
+
+def event_name(provider: str, headers: Mapping[str, str]) -> str:
+    """The provider's raw event name ('' when missing)."""
+    return _lower(headers).get(_EVENT_HEADER.get(provider, ""), "").strip()
+
+
+def _get(obj: Any, *path: str) -> Any:
+    cur = obj
+    for key in path:
+        if not isinstance(cur, dict) or key not in cur:
+            raise WebhookError(f"missing field {'.'.join(path)}")
+        cur = cur[key]
+    return cur
+
+
+def _str(obj: Any, *path: str) -> str:
+    value = _get(obj, *path)
+    if not isinstance(value, str):
+        raise WebhookError(f"field {'.'.join(path)} is not a string")
+    return value
+
+
+def _int(obj: Any, *path: str) -> int:
+    value = _get(obj, *path)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WebhookError(f"field {'.'.join(path)} is not an integer")
+    return value
+
+
+def _load(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookError("body is not JSON") from None
+    if not isinstance(data, dict):
+        raise WebhookError("body is not a JSON object")
+    return data
+
+
+def _parse_push(provider: str, data: dict[str, Any], delivery: str) -> PushEvent | Ignored:
+    if provider == "gitlab":
+        url = _str(data, "project", "git_http_url")
+    else:
+        url = _str(data, "repository", "clone_url")
+    after = _str(data, "after")
+    if after == _ZERO_SHA or data.get("deleted") is True:
+        return Ignored(provider, "push", "ref deleted", delivery)
+    return PushEvent(provider=provider, repo_url=url, ref=_str(data, "ref"), after=after, delivery=delivery)
+
+
+def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequestEvent | Ignored:
+    if provider == "gitlab":
+        attrs = _get(data, "object_attributes")
+        raw = str(attrs.get("action", "")) if isinstance(attrs, dict) else ""
+        action = _PR_ACTIONS[provider].get(raw)
+        if action is None:
+            return Ignored(provider, "pull_request", f"action {raw[:32]!r} needs no plan", delivery)
+        return PullRequestEvent(
+            provider=provider,
+            action=action,
+            number=_int(attrs, "iid"),
+            head_sha=_str(attrs, "last_commit", "id"),
+            head_ref=_str(attrs, "source_branch"),
+            head_url=_str(attrs, "source", "git_http_url"),
+            base_ref=_str(attrs, "target_branch"),
+            repo=_str(data, "project", "path_with_namespace"),
+            delivery=delivery,
+        )
+    raw = str(data.get("action", ""))
+    action = _PR_ACTIONS[provider].get(raw)
+    if action is None:
+        return Ignored(provider, "pull_request", f"action {raw[:32]!r} needs no plan", delivery)
+    head_repo = _get(data, "pull_request", "head").get("repo")
+    if not isinstance(head_repo, dict):
+        return Ignored(provider, "pull_request", "head repository is gone", delivery)
+    return PullRequestEvent(
+        provider=provider,
+        action=action,
+        number=_int(data, "number"),
+        head_sha=_str(data, "pull_request", "head", "sha"),
+        head_ref=_str(data, "pull_request", "head", "ref"),
+        head_url=_str(head_repo, "clone_url"),
+        base_ref=_str(data, "pull_request", "base", "ref"),
+        repo=_str(data, "repository", "full_name"),
+        delivery=delivery,
+    )
+
+
+def classify(provider: str, headers: Mapping[str, str]) -> str:
+    """``push``, ``pull_request`` or ``other`` — a bounded value, safe as a metric label."""
+    name = event_name(provider, headers)
+    if provider == "gitlab":
+        return {"Push Hook": "push", "Merge Request Hook": "pull_request"}.get(name, "other")
+    if name == "push":
+        return "push"
+    if name in ("pull_request", "pull_request_sync"):
+        return "pull_request"
+    return "other"
+
+
+def parse(provider: str, headers: Mapping[str, str], body: bytes) -> Event:
+    """Turn a *verified* delivery into an event. Raises ``WebhookError`` on malformed bodies."""
+    if provider not in PROVIDERS:
+        raise WebhookError(f"unknown provider {provider[:32]!r}")
+    delivery = delivery_id(provider, headers, body)
+    kind = classify(provider, headers)
+    if kind == "other":
+        name = event_name(provider, headers)[:64] or "missing"
+        return Ignored(provider, name, "event not handled", delivery)
+    data = _load(body)
+    if kind == "push":
+        return _parse_push(provider, data, delivery)
+    return _parse_pr(provider, data, delivery)
+
+
+class DeliveryLog:
+    """A bounded, thread-safe LRU of delivery ids already accepted, per provider.
+
+    ``add`` returns False for a replay. ``forget`` lets a delivery whose handling failed be redelivered.
+    """
+
+    def __init__(self, maxsize: int = 4096) -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be positive")
+        self.maxsize = maxsize
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, provider: str, delivery: str) -> bool:
+        key = (provider, delivery)
+        with self._lock:
+            if key in self._seen:
+                self._seen.move_to_end(key)
+                return False
+            self._seen[key] = None
+            while len(self._seen) > self.maxsize:
+                self._seen.popitem(last=False)
+            return True
+
+    def forget(self, provider: str, delivery: str) -> None:
+        with self._lock:
+            self._seen.pop((provider, delivery), None)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._seen
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._seen)

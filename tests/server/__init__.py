@@ -1,0 +1,1 @@
+"""Tests of the server side: webhooks, HTTP app, scheduler, metrics."""
