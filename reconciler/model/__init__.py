@@ -1,0 +1,9 @@
+"""The desired-state model: typed documents of a config repository, loaded and validated as a whole.
+
+``load_repo(path, cluster)`` is the stage's entry point. It returns a ``Repo`` or raises ``ModelError``
+with every problem found (schema, references, conflicts), each located by file, line and field.
+"""
+
+from .repo import API_VERSION, Entry, Raw, Repo, load_repo
+
+__all__ = ["API_VERSION", "Entry", "Raw", "Repo", "load_repo"]

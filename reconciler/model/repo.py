@@ -1,0 +1,246 @@
+"""Documents → typed entries for one cluster, with schema errors mapped back to file:line: field.
+
+Side effects: reads the repository (through ``reconciler.loader``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import ValidationError
+
+from ..errors import ModelError, Problem, SourceRef
+from ..loader import Document, Path_, format_path
+from ..loader import load_repo as load_documents
+from .cluster import ClusterSpec
+from .networks import BridgeNetworkSpec, NodeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
+from .types import DNSLabel, Model
+from .vm import VMSpec
+
+API_GROUP = "virtnet.io"
+API_VERSION = f"{API_GROUP}/v1alpha1"
+CLUSTERS_ANNOTATION = "virtnet.io/clusters"  # on plain manifests: "a,b" limits them to those clusters
+
+S = TypeVar("S", bound=Model)
+
+
+class Metadata(Model):
+    name: DNSLabel
+    namespace: DNSLabel | None = None
+    clusters: list[DNSLabel] = []
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+
+
+class _Envelope(Model):
+    api_version: Literal["virtnet.io/v1alpha1"]
+    kind: str
+    metadata: Metadata
+    spec: Any
+
+
+SPECS: dict[str, type[Model]] = {
+    "Cluster": ClusterSpec,
+    "BridgeNetwork": BridgeNetworkSpec,
+    "NodeNetwork": NodeNetworkSpec,
+    "SriovNetwork": SriovNetworkSpec,
+    "OvnNetwork": OvnNetworkSpec,
+    "VM": VMSpec,
+}
+NETWORK_KINDS = ("BridgeNetwork", "SriovNetwork", "OvnNetwork")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[S]):
+    """A validated virtnet document, with the document it came from (for locations)."""
+
+    kind: str
+    meta: Metadata
+    spec: S
+    doc: Document
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    def ref(self, *path: str | int) -> SourceRef:
+        return self.doc.ref(path)
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A plain Kubernetes manifest that passes through (validated for kind and namespace, then owned)."""
+
+    obj: dict[str, Any]
+    doc: Document
+
+    def ref(self, *path: str | int) -> SourceRef:
+        return self.doc.ref(path)
+
+
+@dataclass
+class Repo:
+    """Everything one cluster's render needs, already schema-valid and cross-checked."""
+
+    root: Path
+    cluster: Entry[ClusterSpec]
+    entries: list[Entry[Any]] = field(default_factory=list)
+    raw: list[Raw] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[Entry[Any]]:
+        return [e for e in self.entries if e.kind == kind]
+
+    @property
+    def networks(self) -> dict[str, Entry[Any]]:
+        return {e.name: e for e in self.entries if e.kind in NETWORK_KINDS}
+
+
+def _schema_path(data: Any, loc: Iterable[str | int], missing: bool) -> Path_:
+    """Keep the parts of a pydantic ``loc`` that index into the data (drops union/validator tags)."""
+    path: list[str | int] = []
+    cur = data
+    parts = list(loc)
+    for i, part in enumerate(parts):
+        if (isinstance(cur, dict) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        ):
+            cur = cur[part]
+            path.append(part)
+        elif missing and i == len(parts) - 1 and isinstance(cur, dict):
+            path.append(part)
+    return tuple(path)
+
+
+def _schema_problems(doc: Document, exc: ValidationError, prefix: Path_ = ()) -> list[Problem]:
+    """Pydantic errors → problems located in the document (``prefix`` re-roots a sub-model's errors)."""
+    out = []
+    for err in exc.errors():
+        loc = (*prefix, *err["loc"])
+        path = _schema_path(doc.data, loc, missing=err["type"] == "missing")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; unknown fields are errors)"
+        elif err["type"] == "literal_error":
+            msg = f"{msg}, got {err.get('input')!r}"
+        elif err["type"] == "model_type" and not err["loc"]:
+            msg = f"{format_path(prefix) or 'document'} must be a mapping"
+        out.append(Problem(SourceRef(doc.file, doc.line_of(path), format_path(path)), msg))
+    return out
+
+
+def _parse(doc: Document) -> tuple[Entry[Any] | Raw | None, list[Problem]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [Problem(doc.ref(), "a document must be a mapping with apiVersion and kind")]
+    api_version = data.get("apiVersion")
+    kind = data.get("kind")
+    if not isinstance(api_version, str) or not api_version:
+        return None, [Problem(doc.ref(("apiVersion",)), "apiVersion is required")]
+    if not isinstance(kind, str) or not kind:
+        return None, [Problem(doc.ref(("kind",)), "kind is required")]
+    if api_version.split("/")[0] != API_GROUP:
+        return _parse_raw(doc)
+    if kind not in SPECS:
+        known = ", ".join(sorted(SPECS))
+        return None, [Problem(doc.ref(("kind",)), f"unknown kind {kind!r} in {API_GROUP} (known: {known})")]
+    problems: list[Problem] = []
+    try:
+        env = _Envelope.model_validate(data)
+    except ValidationError as exc:
+        problems += _schema_problems(doc, exc)
+    try:
+        spec = SPECS[kind].model_validate(data.get("spec"))
+    except ValidationError as exc:
+        problems += _schema_problems(doc, exc, prefix=("spec",))
+    if problems:
+        return None, problems
+    if kind == "VM" and env.metadata.namespace is None:
+        return None, [Problem(doc.ref(("metadata", "namespace")), "a VM needs metadata.namespace")]
+    if kind != "VM" and env.metadata.namespace is not None:
+        return None, [Problem(doc.ref(("metadata", "namespace")), f"{kind} is cluster-wide: drop namespace")]
+    return Entry(kind, env.metadata, spec, doc), []
+
+
+def _parse_raw(doc: Document) -> tuple[Raw | None, list[Problem]]:
+    meta = doc.data.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        return None, [Problem(doc.ref(("metadata", "name")), "metadata.name is required")]
+    for key in ("labels", "annotations"):
+        if key in meta and not (isinstance(meta[key], dict) and all(isinstance(v, str) for v in meta[key].values())):
+            return None, [Problem(doc.ref(("metadata", key)), f"metadata.{key} must map strings to strings")]
+    return Raw(doc.data, doc), []
+
+
+def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
+    if isinstance(item, Entry):
+        return list(item.meta.clusters)
+    value = (item.obj["metadata"].get("annotations") or {}).get(CLUSTERS_ANNOTATION, "")
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+def load_repo(root: Path, cluster: str | None = None) -> Repo:
+    """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
+
+    The whole repository is schema-checked even when it describes several clusters: a typo in another
+    cluster's file still blocks, because one commit must not be half valid.
+    """
+    from ..validate import validate_repo  # validate imports the model; keep the cycle local
+
+    docs, problems = load_documents(root)
+    items: list[Entry[Any] | Raw] = []
+    for doc in docs:
+        item, found = _parse(doc)
+        problems += found
+        if item is not None:
+            items.append(item)
+    clusters = [i for i in items if isinstance(i, Entry) and i.kind == "Cluster"]
+    names = {c.name for c in clusters}
+    for item in items:
+        for name in _clusters_of(item):
+            if name not in names:
+                where = ("metadata", "clusters") if isinstance(item, Entry) else ("metadata", "annotations")
+                problems.append(Problem(item.doc.ref(where), f"cluster {name!r} is not defined by any Cluster"))
+    selected = _select_cluster(root, clusters, cluster, problems)
+    if selected is None or problems:
+        raise ModelError(problems or [Problem(SourceRef("."), "no cluster selected")])
+    chosen = [i for i in items if i is not selected and (not _clusters_of(i) or selected.name in _clusters_of(i))]
+    repo = Repo(
+        root=root,
+        cluster=selected,
+        entries=[i for i in chosen if isinstance(i, Entry) and i.kind != "Cluster"],
+        raw=[i for i in chosen if isinstance(i, Raw)],
+    )
+    problems = validate_repo(repo)
+    if any(p.severity == "error" for p in problems):
+        raise ModelError(problems)
+    return repo
+
+
+def _select_cluster(
+    root: Path, clusters: list[Entry[Any]], wanted: str | None, problems: list[Problem]
+) -> Entry[ClusterSpec] | None:
+    seen: dict[str, Entry[Any]] = {}
+    for c in clusters:
+        if c.name in seen:
+            problems.append(Problem(c.ref("metadata", "name"), f"Cluster {c.name!r} is defined twice"))
+        seen[c.name] = c
+    if wanted is not None:
+        if wanted not in seen:
+            known = ", ".join(sorted(seen)) or "none"
+            problems.append(Problem(SourceRef(str(root)), f"no Cluster named {wanted!r} (defined: {known})"))
+            return None
+        return seen[wanted]
+    if len(seen) == 1:
+        return next(iter(seen.values()))
+    if not seen and not problems:  # a Cluster that failed to parse was reported already
+        problems.append(Problem(SourceRef(str(root)), "no Cluster document found (kind: Cluster)"))
+    else:
+        problems.append(
+            Problem(
+                SourceRef(str(root)), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster"
+            )
+        )
+    return None

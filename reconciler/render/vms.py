@@ -1,0 +1,213 @@
+"""VMs → KubeVirt VirtualMachines, their SSH-key Secrets and Services (pure).
+
+Interfaces and networks are paired one-to-one by name, pod network first. Static addresses go into
+cloud-init ``networkData`` (network-config v2) matched by MAC, which is why the model insists on a MAC
+wherever an address is given. A MAC left unset is not rendered at all, so KubeMacPool's choice on the
+live object stays the only one (the diff treats it as the cluster's field, not drift).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import yaml
+
+from .. import labels
+from ..model.cluster import ClusterSpec
+from ..model.repo import Entry
+from ..model.vm import Interface, VMSpec
+from ..objects import Obj
+from .networks import sriov_network_name
+
+VM_LABEL = "virtnet.io/vm"
+DPDK_ANNOTATIONS = {
+    "cpu-load-balancing.crio.io": "disable",
+    "cpu-quota.crio.io": "disable",
+    "irq-load-balancing.crio.io": "disable",
+}
+
+
+def _binding(kind: str) -> str:
+    return "sriov" if kind == "SriovNetwork" else "bridge"
+
+
+def _multus_name(iface: Interface, kind: str, namespace: str) -> str:
+    if kind == "SriovNetwork":
+        return sriov_network_name(iface.network, namespace)
+    return iface.network
+
+
+def _network_data(interfaces: list[Interface]) -> str | None:
+    ethernets: dict[str, Any] = {}
+    for iface in interfaces:
+        if not (iface.ipv4 or iface.ipv6):
+            continue
+        eth: dict[str, Any] = {"match": {"macaddress": iface.mac}, "set-name": iface.ifname[:15]}
+        eth["addresses"] = [a for a in (iface.ipv4, iface.ipv6) if a]
+        routes = [{"to": to, "via": gw} for to, gw in (("0.0.0.0/0", iface.gateway4), ("::/0", iface.gateway6)) if gw]
+        if routes:
+            eth["routes"] = routes
+        if iface.dns:
+            eth["nameservers"] = {"addresses": list(iface.dns)}
+        ethernets[iface.ifname] = eth
+    if not ethernets:
+        return None
+    return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=True)
+
+
+def _user_data(spec: VMSpec) -> str:
+    config: dict[str, Any] = {"user": spec.user}
+    if spec.ssh_keys and spec.ssh_key_delivery == "cloudInit":
+        config["ssh_authorized_keys"] = list(spec.ssh_keys)
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=True)
+
+
+def ssh_secret_name(vm: str) -> str:
+    return f"{vm}-ssh-keys"
+
+
+def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: ClusterSpec) -> list[Obj]:
+    spec, name, ns = entry.spec, entry.name, entry.meta.namespace
+    assert ns is not None
+    interfaces: list[dict[str, Any]] = []
+    nets: list[dict[str, Any]] = []
+    if spec.pod_network:
+        interfaces.append({"name": "default", "masquerade": {}})
+        nets.append({"name": "default", "pod": {}})
+    for iface in spec.interfaces:
+        kind = networks[iface.network].kind
+        binding = _binding(kind)
+        rendered: dict[str, Any] = {"name": iface.ifname, binding: {}}
+        if binding == "bridge":
+            rendered["model"] = iface.model
+        if iface.mac:
+            rendered["macAddress"] = iface.mac
+        interfaces.append(rendered)
+        nets.append({"name": iface.ifname, "multus": {"networkName": _multus_name(iface, kind, ns)}})
+
+    cloud_init: dict[str, Any] = {"userData": _user_data(spec)}
+    network_data = _network_data(spec.interfaces)
+    if network_data:
+        cloud_init["networkData"] = network_data
+    volumes: list[dict[str, Any]] = []
+    data_volumes: list[dict[str, Any]] = []
+    if spec.boot.container_disk:
+        volumes.append({"name": "rootdisk", "containerDisk": {"image": spec.boot.container_disk}})
+    else:
+        dv = spec.boot.data_volume
+        assert dv is not None
+        storage: dict[str, Any] = {"resources": {"requests": {"storage": dv.size}}}
+        if dv.storage_class:
+            storage["storageClassName"] = dv.storage_class
+        source = (
+            {"http": {"url": dv.http.url}}
+            if dv.http
+            else {"registry": {"url": dv.registry.url}}
+            if dv.registry
+            else {"pvc": {"name": dv.pvc.name, "namespace": dv.pvc.namespace}}  # type: ignore[union-attr]
+        )
+        data_volumes.append({"metadata": {"name": f"{name}-rootdisk"}, "spec": {"storage": storage, "source": source}})
+        volumes.append({"name": "rootdisk", "dataVolume": {"name": f"{name}-rootdisk"}})
+    volumes.append({"name": "cloudinitdisk", "cloudInitNoCloud": cloud_init})
+
+    cpu: dict[str, Any] = {"cores": spec.cpu}
+    memory: dict[str, Any] = {"guest": spec.memory}
+    devices: dict[str, Any] = {
+        "disks": [
+            {"name": "rootdisk", "disk": {"bus": "virtio"}},
+            {"name": "cloudinitdisk", "disk": {"bus": "virtio"}},
+        ],
+        "interfaces": interfaces,
+    }
+    template_annotations: dict[str, str] = {}
+    if spec.dpdk:
+        cpu.update({"dedicatedCpuPlacement": True, "isolateEmulatorThread": True})
+        memory["hugepages"] = {"pageSize": "1Gi"}
+        devices["networkInterfaceMultiqueue"] = True
+        template_annotations.update(DPDK_ANNOTATIONS)
+    if spec.service_mesh:
+        template_annotations["sidecar.istio.io/inject"] = "true"
+
+    template_meta: dict[str, Any] = {"labels": {VM_LABEL: name}}
+    if template_annotations:
+        template_meta["annotations"] = dict(sorted(template_annotations.items()))
+    vmi_spec: dict[str, Any] = {
+        "domain": {"cpu": cpu, "memory": memory, "devices": devices},
+        "networks": nets,
+        "volumes": volumes,
+    }
+    if spec.node_selector:
+        vmi_spec["nodeSelector"] = dict(sorted(spec.node_selector.items()))
+    if spec.ssh_keys and spec.ssh_key_delivery == "accessCredentials":
+        vmi_spec["accessCredentials"] = [
+            {
+                "sshPublicKey": {
+                    "source": {"secret": {"secretName": ssh_secret_name(name)}},
+                    "propagationMethod": {"noCloud": {}},
+                }
+            }
+        ]
+    vm_spec: dict[str, Any] = {
+        "runStrategy": spec.run_strategy,
+        "template": {"metadata": template_meta, "spec": vmi_spec},
+    }
+    if data_volumes:
+        vm_spec["dataVolumeTemplates"] = data_volumes
+    restart = spec.restart or cluster.vm_restart
+    vm: Obj = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": dict(entry.meta.labels),
+            "annotations": {**entry.meta.annotations, labels.RESTART: restart},
+        },
+        "spec": vm_spec,
+    }
+    out = [vm]
+    if spec.ssh_keys and spec.ssh_key_delivery == "accessCredentials":
+        out.append(_ssh_secret(name, ns, spec.ssh_keys))
+    out += render_services(entry)
+    return out
+
+
+def _ssh_secret(vm: str, ns: str, keys: list[str]) -> Obj:
+    data = {f"key{i}": base64.b64encode(k.encode()).decode() for i, k in enumerate(keys, 1)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ssh_secret_name(vm), "namespace": ns},
+        "type": "Opaque",
+        "data": data,
+    }
+
+
+def render_services(entry: Entry[VMSpec]) -> list[Obj]:
+    """Group ``expose`` entries into Services: one per (name), all selecting the VM's launcher pod."""
+    ns = entry.meta.namespace
+    services: dict[str, Obj] = {}
+    for exp in entry.spec.expose:
+        name = exp.service or f"{entry.name}-{exp.service_name_suffix}"
+        svc = services.setdefault(
+            name,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"type": exp.type, "selector": {VM_LABEL: entry.name}, "ports": []},
+            },
+        )
+        port: dict[str, Any] = {
+            "name": exp.port_name,
+            "port": exp.port,
+            "targetPort": exp.target_port or exp.port,
+            "protocol": exp.protocol,
+        }
+        if exp.node_port is not None:
+            port["nodePort"] = exp.node_port
+        svc["spec"]["ports"].append(port)
+        if exp.pool:
+            svc["metadata"]["annotations"] = {"metallb.io/address-pool": exp.pool}
+    return list(services.values())
