@@ -171,10 +171,8 @@ def _load(body: bytes) -> dict[str, Any]:
 
 
 def _parse_push(provider: str, data: dict[str, Any], delivery: str) -> PushEvent | Ignored:
-    if provider == "gitlab":
-        url = _str(data, "project", "git_http_url")
-    else:
-        url = _str(data, "repository", "clone_url")
+    where = ("project", "git_http_url") if provider == "gitlab" else ("repository", "clone_url")
+    url = _str(data, *where)
     after = _str(data, "after")
     if after == _ZERO_SHA or data.get("deleted") is True:
         return Ignored(provider, "push", "ref deleted", delivery)

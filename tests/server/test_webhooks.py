@@ -212,7 +212,7 @@ class TestParse:
             parse("github", {"X-GitHub-Event": "push"}, b"{not json")
         with pytest.raises(WebhookError):
             parse("github", {"X-GitHub-Event": "push"}, b"[]")
-        with pytest.raises(WebhookError, match="repository.clone_url"):
+        with pytest.raises(WebhookError, match=r"repository\.clone_url"):
             parse("github", {"X-GitHub-Event": "push"}, b'{"ref": "refs/heads/main", "after": "x"}')
         bad = json.loads(gh_pr())
         bad["number"] = "7"
