@@ -1,0 +1,350 @@
+"""The WSGI application of the Kubernetes API double: routing, dispatch to the store, accounting, faults.
+
+Routing follows the apiserver URL scheme::
+
+    /api/v1[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]]
+    /apis/<group>/<version>[/namespaces/<ns>]/<plural>[/<name>[/<subresource>]]
+
+plus discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/<g>[/<v>]``, always the plain, non-aggregated form
+whatever the Accept header asks, which clients fall back to), ``/version`` and ``/healthz|readyz|livez``.
+``/openapi/v2`` and ``/openapi/v3`` answer 404: the Python client never asks, and ``kubectl`` copes with
+``--validate=false``. ``kubectl get`` asks for a ``Table``; a minimal one (name, creation time) is served.
+
+Accounting: every resource request is counted in ``counts`` under ``(verb, resource)`` where verb is one of
+get/list/watch/create/update/patch/apply/delete (a DELETE of a collection counts as delete) and resource is
+``group/plural`` (``plural`` for the core group) with ``/subresource`` appended, e.g.
+``("apply", "nmstate.io/nodenetworkconfigurationpolicies")`` or ``("update", "kubevirt.io/virtualmachines/status")``.
+Discovery/health requests are counted in ``nonresource_counts`` by path. A request that a fault hook failed
+is counted only in ``fault_counts`` (``(kind, verb, resource)``) and never reaches the store.
+The user of a request comes from its bearer token: ``user:<name>`` is user ``<name>``; any other token is
+accepted as user ``token``, no token is ``system:anonymous``. There is no authorization.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
+
+from reconciler.testing.faults import WRITE_VERBS, Fault, FaultHook, RequestInfo
+from reconciler.testing.resources import ResourceType
+from reconciler.testing.store import ApiError, Store
+from reconciler.testing.watch import watch_stream
+
+PATCH_TYPES = {
+    "application/merge-patch+json": "merge",
+    "application/json-patch+json": "json",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+json": "apply",
+}
+SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-virtnet-double", "gitCommit": "double",
+                  "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23",
+                  "compiler": "gc", "platform": "linux/amd64"}
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One served request as kept in ``ApiDouble.requests``."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    verb: str  # the resource verb, or "" for discovery/health
+    resource: str
+    status: int
+    user: str
+    dry_run: bool = False
+    fault: str = ""
+
+
+@dataclass(frozen=True)
+class Route:
+    rt: ResourceType
+    namespace: str
+    name: str
+    subresource: str
+
+
+def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                            "message": message, "reason": reason, "code": code}
+    if details:
+        body["details"] = details
+    return body
+
+
+def json_response(body: Any, code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=code, mimetype="application/json", headers=headers)
+
+
+def user_of(request: Request) -> str:
+    """``Authorization: Bearer user:<name>`` -> ``<name>``; any other token is accepted as ``token``."""
+    auth = request.headers.get("Authorization", "")
+    if not auth.startswith("Bearer "):
+        return "system:anonymous"
+    token = auth[len("Bearer "):].strip()
+    return token[len("user:"):] if token.startswith("user:") else "token"
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """No per-request access log on stderr: ``ApiDouble.requests`` is the log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class Handler:
+    """The WSGI application: routes, dispatches to the :class:`Store`, counts and injects faults."""
+
+    def __init__(self, store: Store, *, bookmark_interval: float = 1.0) -> None:
+        self.store = store
+        self.registry = store.registry
+        self.bookmark_interval = bookmark_interval
+        self.faults: FaultHook | None = None
+        self.lock = threading.Lock()
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.nonresource_counts: Counter[str] = Counter()
+        self.fault_counts: Counter[tuple[str, str, str]] = Counter()
+        self.requests: list[RequestRecord] = []
+        self.write_count = 0
+        self.after_write: list[Any] = []  # callables run after each successful write (controller kicks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.handle(request)
+        return response(environ, start_response)
+
+    # ---- top level -----------------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Response:
+        parts = [p for p in request.path.split("/") if p]
+        user = user_of(request)
+        nonresource = self.nonresource(request, parts)
+        if nonresource is not None:
+            self.record(request, "", "", nonresource.status_code, user)
+            with self.lock:
+                self.nonresource_counts[request.path] += 1
+            return nonresource
+        try:
+            route = self.route(parts)
+            verb = self.verb(request, route)
+        except ApiError as e:
+            self.record(request, "", "", e.code, user)
+            return json_response(status_body(e.code, e.reason, e.message, e.details), e.code)
+        resource = route.rt.resource_name + (f"/{route.subresource}" if route.subresource else "")
+        info = RequestInfo(request.method, request.path, verb, resource, route.namespace, route.name, user)
+        fault = self.faults(info) if self.faults else None
+        if fault is not None and fault.kind not in ("delay", "watch_end"):
+            return self.faulted(request, info, fault)
+        if fault is not None:
+            with self.lock:
+                self.fault_counts[(fault.kind, verb, resource)] += 1
+            if fault.kind == "delay":
+                time.sleep(fault.delay)
+        dry_run = request.args.get("dryRun") == "All"
+        try:
+            response = self.dispatch(request, route, verb, user, watch_end=fault is not None)
+        except ApiError as e:
+            response = json_response(status_body(e.code, e.reason, e.message, e.details), e.code)
+        dry_run = dry_run or getattr(response, "dry_run", False)
+        with self.lock:
+            self.counts[(verb, resource)] += 1
+            if verb in WRITE_VERBS and not dry_run:
+                self.write_count += 1
+        self.record(request, verb, resource, response.status_code, user, dry_run=dry_run)
+        if verb in WRITE_VERBS and not dry_run and response.status_code < 300:
+            for hook in self.after_write:
+                hook()
+        return response
+
+    def faulted(self, request: Request, info: RequestInfo, fault: Fault) -> Response:
+        with self.lock:
+            self.fault_counts[(fault.kind, info.verb, info.resource)] += 1
+        self.record(request, info.verb, info.resource, 0 if fault.kind == "drop" else int(fault.kind),
+                    info.user, fault=fault.kind)
+        if fault.kind == "drop":
+            sock = request.environ.get("werkzeug.socket")
+            if isinstance(sock, socket.socket):
+                sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            return Response(b"", status=500)
+        code = int(fault.kind)
+        reason = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests", 409: "Conflict"}[code]
+        headers = {"Retry-After": str(fault.retry_after)} if code in (429, 503) else None
+        return json_response(status_body(code, reason, f"injected fault: {reason}"), code, headers)
+
+    def record(self, request: Request, verb: str, resource: str, status: int, user: str, *,
+               dry_run: bool = False, fault: str = "") -> None:
+        rec = RequestRecord(request.method, request.path, dict(request.args.items()), verb, resource, status,
+                            user, dry_run, fault)
+        with self.lock:
+            self.requests.append(rec)
+
+    # ---- non-resource endpoints ----------------------------------------------------------------------------
+
+    def nonresource(self, request: Request, parts: list[str]) -> Response | None:
+        if parts in (["healthz"], ["readyz"], ["livez"]):
+            return Response("ok", mimetype="text/plain")
+        if parts == ["version"]:
+            return json_response(SERVER_VERSION)
+        if parts and parts[0] == "openapi":
+            return json_response(status_body(404, "NotFound", "the double serves no OpenAPI documents"), 404)
+        if parts == ["api"]:
+            return json_response(self.registry.core_versions())
+        if parts == ["apis"]:
+            return json_response(self.registry.group_list())
+        if (len(parts) == 2 and parts[0] == "api") or (len(parts) == 3 and parts[0] == "apis"):
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            doc = self.registry.resource_list(group, version)
+            if doc is None:
+                return json_response(status_body(404, "NotFound", "the server could not find the requested "
+                                                 "resource"), 404)
+            return json_response(doc)
+        if len(parts) == 2 and parts[0] == "apis":
+            if parts[1] not in self.registry.groups():
+                return json_response(status_body(404, "NotFound", "not found"), 404)
+            return json_response(self.registry.group(parts[1]))
+        if not parts or parts[0] not in ("api", "apis"):
+            return json_response(status_body(404, "NotFound", "the server could not find the requested "
+                                             "resource"), 404)
+        return None
+
+    def route(self, parts: list[str]) -> Route:
+        group, version, rest = ("", parts[1], parts[2:]) if parts[0] == "api" else (parts[1], parts[2], parts[3:])
+        if rest and rest[0] == "watch":  # legacy /watch/ paths
+            rest = rest[1:]
+        ns = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            candidate = self.registry.by_path(group, version, rest[2])
+            if candidate is not None and candidate.namespaced:
+                ns, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        rt = self.registry.by_path(group, version, rest[0])
+        if rt is None:
+            raise ApiError(404, "NotFound", f"the server could not find the requested resource ({rest[0]})")
+        sub = rest[2] if len(rest) == 3 else ""
+        if sub and sub not in rt.subresources:
+            raise ApiError(404, "NotFound", f"{rt.plural}/{sub} is not a served subresource")
+        return Route(rt, ns, rest[1] if len(rest) >= 2 else "", sub)
+
+    def verb(self, request: Request, route: Route) -> str:
+        method, collection = request.method, not route.name
+        if method == "GET":
+            if collection:
+                return "watch" if request.args.get("watch") in ("1", "true", "True") else "list"
+            return "get"
+        if method == "POST" and collection:
+            return "create"
+        if method == "PUT" and not collection:
+            return "update"
+        if method == "PATCH" and not collection:
+            ctype = request.mimetype
+            if ctype not in PATCH_TYPES:
+                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
+                               f"format - accepted media types include: {', '.join(PATCH_TYPES)}")
+            return "apply" if PATCH_TYPES[ctype] == "apply" else "patch"
+        if method == "DELETE":
+            return "delete"
+        raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                       f"resource ({method})")
+
+    # ---- resource endpoints --------------------------------------------------------------------------------
+
+    def dispatch(self, request: Request, route: Route, verb: str, user: str, *, watch_end: bool) -> Response:
+        rt, ns, name, sub = route.rt, route.namespace, route.name, route.subresource
+        args = request.args
+        dry_run = args.get("dryRun") == "All"
+        manager = args.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
+        if verb == "get":
+            return self.out(request, rt, self.store.get(rt, ns, name))
+        if verb in ("list", "watch"):
+            list_ns = ns if rt.namespaced and ns else None
+            if verb == "watch":
+                timeout = float(args.get("timeoutSeconds", 1800))
+                gen = watch_stream(self.store, rt, list_ns, rv=args.get("resourceVersion", ""),
+                                   label_selector=args.get("labelSelector", ""),
+                                   field_selector=args.get("fieldSelector", ""),
+                                   timeout=0.0 if watch_end else timeout,
+                                   bookmarks=args.get("allowWatchBookmarks") in ("1", "true"),
+                                   bookmark_interval=self.bookmark_interval)
+                return Response(gen, mimetype="application/json", direct_passthrough=True)
+            doc = self.store.list(rt, list_ns, label_selector=args.get("labelSelector", ""),
+                                  field_selector=args.get("fieldSelector", ""),
+                                  limit=int(args.get("limit", 0) or 0), cont=args.get("continue", ""))
+            return self.out(request, rt, doc)
+        body = self.body(request, yaml_ok=verb == "apply")
+        if verb == "create":
+            return json_response(self.store.create(rt, ns, body, manager=manager, dry_run=dry_run), 201)
+        if verb == "update":
+            return json_response(self.store.update(rt, ns, name, body, manager=manager, subresource=sub,
+                                                   dry_run=dry_run))
+        if verb == "apply":
+            if not args.get("fieldManager"):
+                raise ApiError(400, "BadRequest", "PATCH /apply requires fieldManager")
+            existed = self.exists(rt, ns, name)
+            obj = self.store.apply(rt, ns, name, body, manager=manager, subresource=sub, dry_run=dry_run,
+                                   force=args.get("force") in ("true", "1", "True"))
+            return json_response(obj, 200 if existed else 201)
+        if verb == "patch":
+            return json_response(self.store.patch(rt, ns, name, PATCH_TYPES[request.mimetype], body,
+                                                  manager=manager, subresource=sub, dry_run=dry_run))
+        opts = body if isinstance(body, dict) else {}
+        dry_run = dry_run or "All" in (opts.get("dryRun") or [])
+        if not name:
+            items = self.store.list(rt, ns if rt.namespaced and ns else None,
+                                    label_selector=args.get("labelSelector", ""),
+                                    field_selector=args.get("fieldSelector", ""))
+            for item in items["items"]:
+                self.store.delete(rt, item["metadata"].get("namespace", ""), item["metadata"]["name"],
+                                  dry_run=dry_run)
+            response = json_response(items)
+        else:
+            response = json_response(self.store.delete(rt, ns, name, dry_run=dry_run,
+                                                       preconditions=opts.get("preconditions")))
+        response.dry_run = dry_run  # type: ignore[attr-defined]
+        return response
+
+    def exists(self, rt: ResourceType, ns: str, name: str) -> bool:
+        try:
+            self.store.get(rt, ns, name)
+        except ApiError:
+            return False
+        return True
+
+    @staticmethod
+    def body(request: Request, *, yaml_ok: bool) -> Any:
+        raw = request.get_data()
+        if not raw.strip():
+            return {}
+        try:
+            return yaml.safe_load(raw) if yaml_ok else json.loads(raw)
+        except (ValueError, yaml.YAMLError) as e:
+            raise ApiError(400, "BadRequest", f"the request body does not parse: {e}") from e
+
+    def out(self, request: Request, rt: ResourceType, doc: dict[str, Any]) -> Response:
+        """JSON, or a minimal ``meta.k8s.io/v1`` Table when kubectl asks for one."""
+        if "as=Table" not in request.headers.get("Accept", ""):
+            return json_response(doc)
+        items = doc.get("items", [doc])
+        rows = [{"cells": [i["metadata"]["name"], i["metadata"].get("creationTimestamp", "")],
+                 "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                            "metadata": i["metadata"]}} for i in items]
+        table = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+                 "metadata": {"resourceVersion": doc["metadata"].get("resourceVersion", "")},
+                 "columnDefinitions": [{"name": "Name", "type": "string", "format": "name", "description": ""},
+                                       {"name": "Created At", "type": "date", "format": "", "description": ""}],
+                 "rows": rows}
+        return json_response(table)
+
+

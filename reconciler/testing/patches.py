@@ -1,0 +1,157 @@
+"""Patch formats and selectors of the API double: pure functions over plain dicts.
+
+* JSON merge patch (RFC 7386) exactly.
+* Strategic merge patch approximated without schemas: a merge patch, except that lists of maps that are
+  keyed (same rule as server-side apply, see :func:`reconciler.testing.ssa.list_keys`) are merged item by
+  item, and an item carrying ``$patch: delete`` is removed. Other directives (``$retainKeys``,
+  ``$setElementOrder``) are dropped.
+* JSON patch (RFC 6902) through the ``jsonpatch`` package.
+* Label selectors (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``) and field selectors
+  (``=``/``==``/``!=`` on any dotted path, ``metadata.name`` and ``metadata.namespace`` being the useful ones).
+
+Malformed input raises :class:`PatchError`/:class:`SelectorError`; the HTTP layer turns them into 400/422.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+import jsonpatch
+
+from reconciler.testing.ssa import item_key, list_keys
+
+
+class PatchError(ValueError):
+    """The patch cannot be applied (422 Invalid / 400 BadRequest)."""
+
+
+class SelectorError(ValueError):
+    """The selector does not parse (400 BadRequest)."""
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge_patch(out.get(k), v)
+    return out
+
+
+def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k.startswith("$"):
+            continue
+        p = (*path, f"f:{k}")
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, list) and isinstance(out.get(k), list) and (keys := list_keys(p, v)):
+            out[k] = _merge_list(out[k], v, keys, p)
+        elif isinstance(v, list):
+            out[k] = [i for i in copy.deepcopy(v) if not (isinstance(i, dict) and i.get("$patch") == "delete")]
+        else:
+            out[k] = strategic_merge_patch(out.get(k), v, p)
+    return out
+
+
+def _merge_list(live: list[Any], patch: list[Any], keys: tuple[str, ...], path: tuple[str, ...]) -> list[Any]:
+    if list_keys(path, live) not in (keys, None) and live:
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(live)
+    for item in patch:
+        ik = item_key(keys, item)
+        idx = next((i for i, it in enumerate(result) if isinstance(it, dict) and item_key(keys, it) == ik), None)
+        if item.get("$patch") == "delete":
+            if idx is not None:
+                result.pop(idx)
+        elif idx is None:
+            result.append(strategic_merge_patch({}, item, path))
+        else:
+            result[idx] = strategic_merge_patch(result[idx], item, path)
+    return result
+
+
+def json_patch(target: dict[str, Any], ops: Any) -> dict[str, Any]:
+    if not isinstance(ops, list):
+        raise PatchError("a JSON patch must be a list of operations")
+    try:
+        result: dict[str, Any] = jsonpatch.apply_patch(target, ops, in_place=False)
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, TypeError) as e:
+        raise PatchError(f"the JSON patch could not be applied: {e}") from e
+    return result
+
+
+# ---- selectors -------------------------------------------------------------------------------------------------
+
+Matcher = Callable[[dict[str, Any]], bool]
+_SET_RE = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(in|notin)\s*\(([^)]*)\)|(==|!=|=)\s*(\S*))?\s*$")
+
+
+def _split_requirements(selector: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in selector:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p for p in (s.strip() for s in parts) if p]
+
+
+def label_matcher(selector: str | None) -> Matcher:
+    """A predicate over objects for a ``labelSelector`` string (empty selects everything)."""
+    reqs: list[Callable[[dict[str, str]], bool]] = []
+    for part in _split_requirements(selector or ""):
+        m = _SET_RE.match(part)
+        if not m:
+            raise SelectorError(f"unable to parse requirement: {part!r}")
+        neg, key, setop, values, op, value = m.groups()
+        if neg and (setop or op):
+            raise SelectorError(f"unable to parse requirement: {part!r}")
+        if neg:
+            reqs.append(lambda lb, k=key: k not in lb)
+        elif setop:
+            vals = {v.strip() for v in values.split(",") if v.strip()}
+            if setop == "in":
+                reqs.append(lambda lb, k=key, vs=vals: lb.get(k) in vs)
+            else:
+                reqs.append(lambda lb, k=key, vs=vals: lb.get(k) not in vs)
+        elif op == "!=":
+            reqs.append(lambda lb, k=key, v=value: lb.get(k) != v)
+        elif op:
+            reqs.append(lambda lb, k=key, v=value: lb.get(k) == v)
+        else:
+            reqs.append(lambda lb, k=key: k in lb)
+    return lambda obj: all(r(obj.get("metadata", {}).get("labels") or {}) for r in reqs)
+
+
+def field_matcher(selector: str | None) -> Matcher:
+    """A predicate for a ``fieldSelector`` (``a.b=v``, ``a.b==v``, ``a.b!=v``, comma-separated)."""
+    reqs: list[Matcher] = []
+    for part in _split_requirements(selector or ""):
+        m = re.match(r"^([A-Za-z0-9_.]+)\s*(==|!=|=)\s*(.*)$", part)
+        if not m:
+            raise SelectorError(f"invalid field selector: {part!r}")
+        path, op, value = m.group(1).split("."), m.group(2), m.group(3)
+        reqs.append(lambda obj, p=path, v=value, neg=op == "!=": (_lookup(obj, p) == v) != neg)
+    return lambda obj: all(r(obj) for r in reqs)
+
+
+def _lookup(obj: Any, path: list[str]) -> str:
+    for p in path:
+        obj = obj.get(p) if isinstance(obj, dict) else None
+    if obj is None:
+        return ""
+    return str(obj).lower() if isinstance(obj, bool) else str(obj)
