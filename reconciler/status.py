@@ -1,0 +1,243 @@
+"""Writing reconcile status back to the config repository as commits on a dedicated branch.
+
+Why: status in git is visible where people already look (the repo, PRs), and is history-preserving.
+Several clusters may share one repository, so each cluster only ever writes ``clusters/<cluster>/`` and a
+push that loses a race is re-applied on the new tip -- never forced -- so no cluster's status is lost.
+The status branch is never the tracked branch: a status commit must not trigger a reconcile or mix with
+the desired state.
+
+What: :func:`publish_status` builds the new tree with plumbing (``read-tree``/``update-index``/
+``write-tree``/``commit-tree`` on a private index, no working tree), skips the commit when the tree is
+unchanged, and pushes with bounded, jittered retries. :func:`read_status` returns a cluster's files.
+
+Side effects: a bare cache clone under ``<cache_root>/status/<urlhash>/`` (separate from the source
+cache), ``git`` subprocesses, pushes to the remote. File contents and the message pass through
+:func:`reconciler.logs.redact` before they are committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from io import BytesIO
+from pathlib import Path, PurePosixPath
+
+import git
+from gitdb.base import IStream
+
+from .errors import SourceError
+from .logs import redact, redact_bytes
+from .source import Auth, auth_env, cache_dir, check_url, git_error, locked, stderr_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BRANCH = "virtnet-status"
+DEFAULT_AUTHOR = ("virtnet", "virtnet@localhost")
+
+_CLUSTER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}")
+_RACE_MARKERS = (
+    "non-fast-forward", "fetch first", "[rejected]", "stale info", "failed to update ref",
+    "cannot lock ref", "incorrect old value", "[remote rejected]",
+)  # fmt: skip
+
+
+class _Lost(Exception):
+    """The push lost a race with another publisher: refetch and re-apply."""
+
+
+def _check_cluster(cluster: str) -> str:
+    if not _CLUSTER_RE.fullmatch(cluster) or cluster in (".", ".."):
+        raise SourceError(f"cluster name {cluster!r} is not a safe directory name")
+    return cluster
+
+
+def _check_branch(branch: str, tracked_branch: str | None) -> str:
+    name = branch.removeprefix("refs/heads/")
+    if not name or name.startswith("-") or ".." in name or " " in name:
+        raise SourceError(f"status branch {branch!r} is not a valid branch name")
+    if tracked_branch is not None and name == tracked_branch.removeprefix("refs/heads/"):
+        raise SourceError(f"refusing to write status to the tracked branch {name!r}")
+    return name
+
+
+def _rel_path(name: str) -> str:
+    p = PurePosixPath(name.replace("\\", "/"))
+    if p.is_absolute() or not p.parts or any(part in ("..", ".", ".git", "") for part in p.parts):
+        raise SourceError(f"status file name {name!r} must be a relative path inside the cluster folder")
+    return p.as_posix()
+
+
+class _Repo:
+    """The status cache clone of one remote."""
+
+    def __init__(self, url: str, auth: Auth, cache_root: Path | None, timeout: float) -> None:
+        self.url, self.auth, self.timeout = check_url(url), auth, timeout
+        self.dir = cache_dir(cache_root, "status", url)
+        path = self.dir / "repo.git"
+        try:
+            self.repo = git.Repo(path) if path.exists() else None
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            self.repo = None
+        if self.repo is None or not self._ok():
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            self.repo = git.Repo.init(path, bare=True)
+            with self.repo.config_writer() as cw:
+                cw.set_value('remote "origin"', "url", url)
+                cw.set_value("gc", "auto", "0")
+
+    def _ok(self) -> bool:
+        try:
+            self.git("rev-parse", "--git-dir")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def git(self, *args: str, remote: bool = False, env: Mapping[str, str] | None = None) -> str:
+        full = {"GIT_TERMINAL_PROMPT": "0", **(env or {})}
+        if remote:
+            full.update(auth_env(self.url, self.auth))
+        assert self.repo is not None
+        return self.repo.git.execute(  # type: ignore[call-overload,no-any-return]
+            ["git", *args], env=full, kill_after_timeout=self.timeout if remote else None
+        )
+
+    def fetch(self, branch: str) -> str | None:
+        """Fetch ``branch`` from the remote; its tip sha, or None when the branch does not exist."""
+        local = f"refs/remotes/origin/{branch}"
+        try:
+            self.git("fetch", "--no-tags", "--quiet", "--no-write-fetch-head", "origin",
+                     f"+refs/heads/{branch}:{local}", remote=True)  # fmt: skip
+        except git.GitCommandError as e:
+            if "couldn't find remote ref" in stderr_text(e).lower():
+                with contextlib.suppress(git.GitCommandError):
+                    self.git("update-ref", "-d", local)
+                return None
+            raise git_error("cannot fetch status branch from", self.url, e) from None
+        return self.git("rev-parse", "--verify", local)
+
+    def blob(self, data: bytes) -> str:
+        assert self.repo is not None
+        return self.repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha.decode()
+
+
+def _encode(content: bytes | str) -> bytes:
+    return redact_bytes(content) if isinstance(content, bytes) else redact(content).encode("utf-8")
+
+
+def publish_status(
+    remote_url: str,
+    cluster: str,
+    files: Mapping[str, bytes | str],
+    message: str,
+    *,
+    branch: str = DEFAULT_BRANCH,
+    tracked_branch: str | None = None,
+    auth: Auth = None,
+    author: tuple[str, str] = DEFAULT_AUTHOR,
+    cache_root: Path | None = None,
+    replace: bool = True,
+    attempts: int = 12,
+    timeout: float = 120.0,
+) -> str | None:
+    """Commit ``files`` under ``clusters/<cluster>/`` on ``branch`` and push; the new sha or None.
+
+    ``replace=True`` makes the cluster folder exactly ``files`` (stale files are removed); ``False``
+    only adds/overwrites. Returns None (and pushes nothing) when the tree would not change. The branch
+    is created as an orphan branch if absent. A push that loses a race is retried up to ``attempts``
+    times on the new tip with jittered exponential backoff. Raises :class:`SourceError`.
+    """
+    _check_cluster(cluster)
+    branch = _check_branch(branch, tracked_branch)
+    prefix = f"clusters/{cluster}"
+    auth_env(check_url(remote_url), auth)  # loads (and registers) the token before anything is redacted
+    blobs_in = {f"{prefix}/{_rel_path(k)}": _encode(v) for k, v in files.items()}
+    message = redact(message).strip() or f"status of {cluster}"
+    env = {
+        "GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1],
+        "GIT_COMMITTER_NAME": author[0], "GIT_COMMITTER_EMAIL": author[1],
+    }  # fmt: skip
+    dest = cache_dir(cache_root, "status", remote_url)
+    with locked(dest):
+        r = _Repo(remote_url, auth, cache_root, timeout)
+        for attempt in range(1, attempts + 1):
+            base = r.fetch(branch)
+            with tempfile.TemporaryDirectory(prefix="virtnet-status-") as tmp:
+                ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+                if base:
+                    r.git("read-tree", base, env=ienv)
+                else:
+                    r.git("read-tree", "--empty", env=ienv)
+                if replace:
+                    r.git("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix, env=ienv)
+                for path, data in sorted(blobs_in.items()):
+                    r.git("update-index", "--add", "--cacheinfo", f"100644,{r.blob(data)},{path}", env=ienv)
+                tree = r.git("write-tree", env=ienv)
+            if base and tree == r.git("rev-parse", f"{base}^{{tree}}"):
+                log.debug("status of %s unchanged on %s; no commit", cluster, branch)
+                return None
+            parents = ["-p", base] if base else []
+            sha = r.git("commit-tree", tree, *parents, "-m", message, env=env)
+            try:
+                _push(r, sha, branch)
+            except _Lost as lost:
+                if attempt == attempts:
+                    raise SourceError(
+                        f"cannot publish status of {cluster} to {redact(remote_url)}: "
+                        f"still losing push races after {attempts} attempts ({lost})"
+                    ) from None
+                delay = random.uniform(0, min(2.0, 0.05 * 2**attempt))
+                log.debug("status push of %s lost a race (attempt %d: %s); retrying in %.2fs",
+                          cluster, attempt, lost, delay)  # fmt: skip
+                time.sleep(delay)
+                continue
+            log.info("published status of %s to %s as %s", cluster, branch, sha[:12])
+            return sha
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _push(r: _Repo, sha: str, branch: str) -> None:
+    try:
+        r.git("push", "--quiet", "--porcelain", "origin", f"{sha}:refs/heads/{branch}", remote=True)
+    except git.GitCommandError as e:
+        text = f"{e.stdout or ''}\n{e.stderr or ''}".lower()
+        if any(m in text for m in _RACE_MARKERS):
+            lines = stderr_text(e).splitlines() or ["rejected"]
+            raise _Lost(redact(lines[-1])) from None
+        raise git_error("cannot push status to", r.url, e) from None
+
+
+def read_status(
+    remote_url: str,
+    cluster: str,
+    branch: str = DEFAULT_BRANCH,
+    *,
+    auth: Auth = None,
+    cache_root: Path | None = None,
+    timeout: float = 120.0,
+) -> dict[str, bytes]:
+    """The files under ``clusters/<cluster>/`` on ``branch`` (paths relative to that folder); {} if none."""
+    _check_cluster(cluster)
+    branch = _check_branch(branch, None)
+    prefix = f"clusters/{cluster}/"
+    with locked(cache_dir(cache_root, "status", remote_url)):
+        r = _Repo(remote_url, auth, cache_root, timeout)
+        tip = r.fetch(branch)
+        if tip is None:
+            return {}
+        assert r.repo is not None
+        out: dict[str, bytes] = {}
+        for line in r.git("ls-tree", "-r", "-z", "--full-tree", tip, "--", prefix).split("\0"):
+            if not line:
+                continue
+            meta, path = line.split("\t", 1)
+            _mode, kind, obj = meta.split()
+            if kind == "blob":
+                out[path[len(prefix) :]] = r.repo.odb.stream(bytes.fromhex(obj)).read()
+        return out
