@@ -206,10 +206,10 @@ def _push(r: _Repo, sha: str, branch: str) -> None:
     try:
         r.git("push", "--quiet", "--porcelain", "origin", f"{sha}:refs/heads/{branch}", remote=True)
     except git.GitCommandError as e:
-        text = f"{e.stdout or ''}\n{e.stderr or ''}".lower()
-        if any(m in text for m in _RACE_MARKERS):
-            lines = stderr_text(e).splitlines() or ["rejected"]
-            raise _Lost(redact(lines[-1])) from None
+        lines = f"{e.stdout or ''}\n{stderr_text(e)}".splitlines()
+        hits = [ln.strip() for ln in lines if any(m in ln.lower() for m in _RACE_MARKERS)]
+        if hits:
+            raise _Lost(redact(hits[0])) from None
         raise git_error("cannot push status to", r.url, e) from None
 
 
