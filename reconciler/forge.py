@@ -1,0 +1,420 @@
+"""Clients for the forges that host config repositories: plan comments and commit statuses on PRs.
+
+Why: a plan is only useful where reviewers look. Each client keeps exactly one comment per PR and cluster,
+found again by a hidden marker (``plan_marker``) and edited in place, and sets a commit status on the head
+sha so branch protection can require a clean plan.
+
+Retries: 429, 5xx and connection errors are retried with exponential backoff (honouring ``Retry-After``)
+by tenacity around the *whole* operation. For ``upsert_comment`` that means a retried attempt first looks
+for the comment again, so a POST that succeeded server-side but lost its response does not leave a
+duplicate comment behind.
+
+Secrets: the token is sent only in the ``Authorization`` header, only to the configured origin (pagination
+links to other hosts are refused, redirects are not followed), and is scrubbed from every log line and
+exception text this module produces; exceptions from ``requests`` are re-raised without chaining.
+
+Side effects: HTTP requests to the forge; DEBUG/WARNING logs of method, path and status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar, Protocol, TypeVar
+from urllib.parse import quote, urlsplit
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from reconciler.errors import VirtnetError
+
+log = logging.getLogger(__name__)
+
+STATES = ("success", "failure", "pending", "error")
+T = TypeVar("T")
+
+_SAFE_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: safe in a header
+_SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
+_OWNER_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
+
+
+class ForgeError(VirtnetError):
+    """A forge request failed. ``status`` is the HTTP status (None for connection problems)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class TransientForgeError(ForgeError):
+    """429, 5xx or a connection problem: worth retrying. ``retry_after`` in seconds when the forge said."""
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status)
+
+
+class Forge(Protocol):
+    """What the plan runner needs from a forge."""
+
+    def upsert_comment(self, repo: str, pr_number: int, marker: str, body: str) -> int: ...
+
+    def set_status(
+        self,
+        repo: str,
+        sha: str,
+        state: str,
+        context: str = "virtnet/plan",
+        description: str = "",
+        target_url: str | None = None,
+    ) -> None: ...
+
+
+def plan_marker(cluster: str) -> str:
+    """The hidden marker that identifies virtnet's plan comment for ``cluster``."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", cluster):
+        raise ValueError("cluster name must be [A-Za-z0-9_.-]+")
+    return f"<!-- virtnet:plan cluster={cluster} -->"
+
+
+def read_token(*, file: str | os.PathLike[str] | None = None, env: str | None = None) -> str:
+    """Read a token from ``file`` (preferred) or the environment variable ``env``; stripped.
+
+    Raises ValueError naming only the source, never the content.
+    """
+    if file is not None:
+        with open(file, encoding="utf-8") as fh:
+            token = fh.read().strip()
+        source = f"file {os.fspath(file)}"
+    elif env is not None:
+        token = os.environ.get(env, "").strip()
+        source = f"environment variable {env}"
+    else:
+        raise ValueError("read_token needs file= or env=")
+    if not token:
+        raise ValueError(f"no forge token in {source}")
+    return token
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+class _RestForge:
+    """Shared HTTP plumbing; subclasses map the operations to one provider's endpoints."""
+
+    provider: ClassVar[str] = "forge"
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        per_page: int = 100,
+        max_pages: int = 50,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        token = token.strip()
+        if not token or not _SAFE_TOKEN.match(token):
+            raise ValueError(f"{self.provider} token is empty or contains whitespace/control characters")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{self.provider} base URL must be http(s)://host[/prefix]")
+        self.base_url = base_url.rstrip("/")
+        self._origin = (parts.scheme, parts.netloc)
+        self.__token = token
+        self.timeout = timeout
+        self.retries = max(0, retries)
+        self.backoff = max(0.0, backoff)
+        self.max_backoff = max_backoff
+        self.per_page = per_page
+        self.max_pages = max(1, max_pages)
+        self._sleep = sleep
+        self._session = session if session is not None else requests.Session()
+        self._session.trust_env = False  # no .netrc credentials, no proxies from the environment
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r}, token=***)"
+
+    # -- subclass hooks ---------------------------------------------------------------------------------
+    def _auth_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def _next_page(self, response: requests.Response, page: int) -> tuple[str, dict[str, Any]] | None:
+        link = response.links.get("next", {}).get("url")
+        return (link, {}) if link else None
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        return text.replace(self.__token, "***")
+
+    def _request(
+        self, method: str, target: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> requests.Response:
+        url = self.base_url + target if target.startswith("/") else target
+        parts = urlsplit(url)
+        if (parts.scheme, parts.netloc) != self._origin:
+            raise ForgeError(f"{self.provider}: refusing to send credentials to another origin")
+        where = self._redact(f"{self.provider} {method} {parts.path}")
+        headers = {"Accept": "application/json", "User-Agent": "virtnet", **self._auth_headers(self.__token)}
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientForgeError(f"{where}: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            raise ForgeError(f"{where}: {type(exc).__name__}") from None
+        log.debug("%s -> %d", where, response.status_code)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise TransientForgeError(f"{where}: HTTP {status}", status, _retry_after(response))
+        if status >= 300:
+            snippet = self._redact(response.text[:200].replace("\n", " "))
+            raise ForgeError(f"{where}: HTTP {status}: {snippet}", status)
+        return response
+
+    def _json(self, response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ForgeError(f"{self.provider}: response is not JSON", response.status_code) from None
+
+    def _wait(self, state: RetryCallState) -> float:
+        exp = min(self.max_backoff, self.backoff * (2 ** (state.attempt_number - 1)))
+        exc = state.outcome.exception() if state.outcome is not None else None
+        hinted = exc.retry_after if isinstance(exc, TransientForgeError) and exc.retry_after else 0.0
+        return min(self.max_backoff, max(exp, hinted))
+
+    def _retrying(self, what: str, fn: Callable[[], T]) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.warning("%s: attempt %d failed (%s), retrying", what, state.attempt_number, exc)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=self._wait,
+            retry=retry_if_exception_type(TransientForgeError),
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(fn)
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[Any]]:
+        target, query, page = path, dict(params), 1
+        for _ in range(self.max_pages):
+            response = self._request("GET", target, params=query or None)
+            items = self._json(response)
+            if not isinstance(items, list):
+                raise ForgeError(f"{self.provider}: expected a list of comments")
+            yield items
+            nxt = self._next_page(response, page)
+            if nxt is None:
+                return
+            target, query = nxt
+            page += 1
+        log.warning("%s: stopped after %d pages of comments", self.provider, self.max_pages)
+
+    # -- operations -------------------------------------------------------------------------------------
+    def _comments_path(self, repo: str, pr_number: int) -> str:
+        raise NotImplementedError
+
+    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
+        raise NotImplementedError
+
+    def _list_params(self) -> dict[str, Any]:
+        return {"per_page": self.per_page}
+
+    _update_method: ClassVar[str] = "PATCH"
+
+    def find_comment(self, repo: str, pr_number: int, marker: str) -> int | None:
+        """The id of the first comment containing ``marker``, or None."""
+        for items in self._pages(self._comments_path(repo, pr_number), self._list_params()):
+            for item in items:
+                if not isinstance(item, dict) or item.get("system"):
+                    continue
+                if marker in str(item.get("body") or "") and isinstance(item.get("id"), int):
+                    return int(item["id"])
+        return None
+
+    def upsert_comment(self, repo: str, pr_number: int, marker: str, body: str) -> int:
+        """Update the comment carrying ``marker`` (found across all pages) or create it; returns its id."""
+        if not marker:
+            raise ValueError("marker must not be empty")
+        text = body if marker in body else f"{marker}\n{body}"
+
+        def attempt() -> int:
+            found = self.find_comment(repo, pr_number, marker)
+            if found is not None:
+                self._request(self._update_method, self._comment_path(repo, pr_number, found), json={"body": text})
+                return found
+            created = self._json(self._request("POST", self._comments_path(repo, pr_number), json={"body": text}))
+            if not isinstance(created, dict) or not isinstance(created.get("id"), int):
+                raise ForgeError(f"{self.provider}: created comment has no id")
+            return int(created["id"])
+
+        return self._retrying(f"{self.provider} upsert comment on {repo}#{pr_number}", attempt)
+
+    def set_status(
+        self,
+        repo: str,
+        sha: str,
+        state: str,
+        context: str = "virtnet/plan",
+        description: str = "",
+        target_url: str | None = None,
+    ) -> None:
+        """Set the commit status ``context`` on ``sha``. ``state`` is success|failure|pending|error."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}")
+        if not _SHA.match(sha):
+            raise ValueError("sha must be 7-64 hex digits")
+        self._retrying(
+            f"{self.provider} status on {repo}@{sha[:12]}",
+            lambda: self._post_status(repo, sha, state, context, description[:140], target_url),
+        )
+
+    def _post_status(
+        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
+    ) -> None:
+        raise NotImplementedError
+
+
+def _owner_repo(repo: str) -> str:
+    if not _OWNER_REPO.match(repo):
+        raise ValueError("repo must be owner/name")
+    return repo
+
+
+class GitHubForge(_RestForge):
+    """GitHub (or GitHub Enterprise: base URL ``https://host/api/v3``). Default base: api.github.com."""
+
+    provider = "github"
+
+    def _auth_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": "2022-11-28"}
+
+    def _comments_path(self, repo: str, pr_number: int) -> str:
+        return f"/repos/{_owner_repo(repo)}/issues/{int(pr_number)}/comments"
+
+    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
+        return f"/repos/{_owner_repo(repo)}/issues/comments/{int(comment_id)}"
+
+    def _post_status(
+        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
+    ) -> None:
+        payload: dict[str, Any] = {"state": state, "context": context, "description": description}
+        if target_url:
+            payload["target_url"] = target_url
+        self._request("POST", f"/repos/{_owner_repo(repo)}/statuses/{sha}", json=payload)
+
+
+class GiteaForge(GitHubForge):
+    """Gitea / Forgejo. Base URL is the instance root; paths live under ``/api/v1``."""
+
+    provider = "gitea"
+
+    def _auth_headers(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"token {token}"}
+
+    def _list_params(self) -> dict[str, Any]:
+        return {"limit": self.per_page, "page": 1}
+
+    def _comments_path(self, repo: str, pr_number: int) -> str:
+        return "/api/v1" + super()._comments_path(repo, pr_number)
+
+    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
+        return "/api/v1" + super()._comment_path(repo, pr_number, comment_id)
+
+    def _post_status(
+        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
+    ) -> None:
+        payload: dict[str, Any] = {"state": state, "context": context, "description": description}
+        if target_url:
+            payload["target_url"] = target_url
+        self._request("POST", f"/api/v1/repos/{_owner_repo(repo)}/statuses/{sha}", json=payload)
+
+
+class GitLabForge(_RestForge):
+    """GitLab. Base URL is the instance root; ``repo`` is the project path (``group/sub/project``)."""
+
+    provider = "gitlab"
+    _update_method = "PUT"
+    #: virtnet state -> GitLab commit status state
+    STATE_MAP: ClassVar[dict[str, str]] = {
+        "pending": "running",
+        "success": "success",
+        "failure": "failed",
+        "error": "failed",
+    }
+
+    @staticmethod
+    def _project(repo: str) -> str:
+        if not _PROJECT_PATH.match(repo):
+            raise ValueError("repo must be a GitLab project path like group/project")
+        return quote(repo, safe="")
+
+    def _next_page(self, response: requests.Response, page: int) -> tuple[str, dict[str, Any]] | None:
+        nxt = response.headers.get("X-Next-Page", "").strip()
+        if not nxt.isdigit():
+            return None
+        path = urlsplit(response.url).path
+        return path, {**self._list_params(), "page": int(nxt)}
+
+    def _list_params(self) -> dict[str, Any]:
+        return {"per_page": self.per_page, "sort": "asc", "order_by": "created_at"}
+
+    def _comments_path(self, repo: str, pr_number: int) -> str:
+        return f"/api/v4/projects/{self._project(repo)}/merge_requests/{int(pr_number)}/notes"
+
+    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
+        return f"{self._comments_path(repo, pr_number)}/{int(comment_id)}"
+
+    def _request(
+        self, method: str, target: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> requests.Response:
+        # X-Next-Page gives a path relative to the origin, not to a base URL with a prefix
+        if target.startswith("/") and self.base_url and urlsplit(self.base_url).path.rstrip("/"):
+            prefix = urlsplit(self.base_url).path.rstrip("/")
+            if target.startswith(prefix + "/"):
+                target = target[len(prefix) :]
+        return super()._request(method, target, params=params, json=json)
+
+    def _post_status(
+        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
+    ) -> None:
+        payload: dict[str, Any] = {
+            "state": self.STATE_MAP[state],
+            "name": context,
+            "description": description,
+        }
+        if target_url:
+            payload["target_url"] = target_url
+        try:
+            self._request("POST", f"/api/v4/projects/{self._project(repo)}/statuses/{sha}", json=payload)
+        except ForgeError as exc:
+            # GitLab refuses a transition to the state the status already has (e.g. running -> running)
+            if exc.status == 400 and "Cannot transition status" in str(exc):
+                log.debug("gitlab status on %s already %s", sha[:12], payload["state"])
+                return
+            raise
