@@ -57,9 +57,7 @@ class Capabilities:
 
 def missing(kind: str, iface: str) -> AgentError:
     """The one message for a missing capability."""
-    return AgentError(
-        f"kernel lacks {kind} support (module {MODULES.get(kind, kind)}): cannot create {iface}"
-    )
+    return AgentError(f"kernel lacks {kind} support (module {MODULES.get(kind, kind)}): cannot create {iface}")
 
 
 def _try_kinds(ns: str) -> tuple[dict[str, bool], dict[str, str]]:

@@ -84,9 +84,7 @@ def _name(obj: Mapping[str, Any]) -> str:
     return str(obj.get("metadata", {}).get("name", ""))
 
 
-def select_policies(
-    policies: Iterable[Mapping[str, Any]], node_labels: Mapping[str, str]
-) -> list[dict[str, Any]]:
+def select_policies(policies: Iterable[Mapping[str, Any]], node_labels: Mapping[str, str]) -> list[dict[str, Any]]:
     """The NNCPs whose ``spec.nodeSelector`` (label equality; empty or absent = all) matches, by name."""
     chosen = []
     for p in policies:
@@ -127,8 +125,7 @@ def merge_desired(policies: Iterable[Mapping[str, Any]]) -> dict[str, Iface]:
             _deep_merge(merged[name], iface, name, conflicts)
             if conflicts:
                 raise AgentError(
-                    f"NodeNetworkConfigurationPolicy/{owner[name]} and /{_name(p)} disagree on "
-                    + "; ".join(conflicts)
+                    f"NodeNetworkConfigurationPolicy/{owner[name]} and /{_name(p)} disagree on " + "; ".join(conflicts)
                 )
     return merged
 
@@ -376,13 +373,9 @@ def diff(desired: Mapping[str, Iface] | Iterable[Iface], observed: Mapping[str, 
                 continue
             have_set = _observed_addrs(o, fam)
             for ip, plen in sorted(have_set - want_set):
-                addr_del.append(
-                    Step(Op.DEL_ADDRESS, n, {"ip": ip, "prefix-length": plen, "family": fam}, "address")
-                )
+                addr_del.append(Step(Op.DEL_ADDRESS, n, {"ip": ip, "prefix-length": plen, "family": fam}, "address"))
             for ip, plen in sorted(want_set - have_set):
-                addr_add.append(
-                    Step(Op.ADD_ADDRESS, n, {"ip": ip, "prefix-length": plen, "family": fam}, "address")
-                )
+                addr_add.append(Step(Op.ADD_ADDRESS, n, {"ip": ip, "prefix-length": plen, "family": fam}, "address"))
 
     # ports that a policy does not name themselves are brought up (a down port carries nothing)
     for p, m in sorted(future_master.items()):
@@ -443,9 +436,7 @@ def diff(desired: Mapping[str, Iface] | Iterable[Iface], observed: Mapping[str, 
                         )
                     )
             if o.get("state") != "down":
-                deletes.append(
-                    Step(Op.SET_STATE, n, {"state": "down", "actual": o.get("state")}, "state: absent")
-                )
+                deletes.append(Step(Op.SET_STATE, n, {"state": "down", "actual": o.get("state")}, "state: absent"))
     # a port deleted by deleting its controller first would be deleted twice: drop duplicates in order
     deletes = [s for i, s in enumerate(deletes) if s not in deletes[:i]]
 

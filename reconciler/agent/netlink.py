@@ -210,9 +210,7 @@ class Netlink:
 
     def set_mtu(self, name: str, mtu: int) -> None:
         idx = self.index(name)
-        self._write(
-            f"link set {name} mtu {mtu}", name, lambda: self._ipr.link("set", index=idx, mtu=int(mtu))
-        )
+        self._write(f"link set {name} mtu {mtu}", name, lambda: self._ipr.link("set", index=idx, mtu=int(mtu)))
 
     def set_state(self, name: str, up: bool) -> None:
         idx = self.index(name)
@@ -259,9 +257,7 @@ class Netlink:
             lambda: self._ipr.addr("del", index=idx, address=ip, prefixlen=int(prefixlen)),
         )
 
-    def _route_args(
-        self, dst: str, gateway: str | None, oif: str | None, table: int, metric: int
-    ) -> dict[str, Any]:
+    def _route_args(self, dst: str, gateway: str | None, oif: str | None, table: int, metric: int) -> dict[str, Any]:
         net, _, plen = dst.partition("/")
         args: dict[str, Any] = {"dst": net, "dst_len": int(plen or 0), "table": int(table)}
         args["family"] = 10 if ":" in net else 2
@@ -273,9 +269,7 @@ class Netlink:
             args["priority"] = int(metric)
         return args
 
-    def replace_route(
-        self, dst: str, gateway: str | None, oif: str | None, table: int = 254, metric: int = 0
-    ) -> None:
+    def replace_route(self, dst: str, gateway: str | None, oif: str | None, table: int = 254, metric: int = 0) -> None:
         args = self._route_args(dst, gateway, oif, table, metric)
         self._write(
             f"route replace {dst} via {gateway} dev {oif} table {table}",
@@ -283,9 +277,7 @@ class Netlink:
             lambda: self._ipr.route("replace", **args),
         )
 
-    def del_route(
-        self, dst: str, gateway: str | None, oif: str | None, table: int = 254, metric: int = 0
-    ) -> None:
+    def del_route(self, dst: str, gateway: str | None, oif: str | None, table: int = 254, metric: int = 0) -> None:
         args = self._route_args(dst, gateway, oif, table, metric)
         self._write(
             f"route del {dst} via {gateway} dev {oif} table {table}",

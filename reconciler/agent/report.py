@@ -1,0 +1,125 @@
+"""What the agent tells the cluster: NodeNetworkState, NodeNetworkConfigurationEnactment, drift.
+
+Why: the controller and users read node state the way kubernetes-nmstate publishes it (NNS per node,
+NNCE per node and policy with Available/Failing/Progressing/Pending/Aborted conditions), so existing
+tooling and Argo CD health rules keep working. The drift report is ours: per interface and field,
+what the policies want and what the node has.
+
+PURE: builds dicts; ``now`` is passed in (an RFC 3339 string) so output is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.agent.desired import DriftItem
+
+API_VERSION = "nmstate.io/v1beta1"
+CONDITION_TYPES = ("Available", "Failing", "Progressing", "Pending", "Aborted")
+#: the reason each condition carries when it is the true one
+REASONS = {
+    "Available": "SuccessfullyConfigured",
+    "Failing": "FailedToConfigure",
+    "Progressing": "ConfigurationProgressing",
+    "Pending": "MaxUnavailableLimitReached",
+    "Aborted": "ConfigurationAborted",
+}
+MANAGED_BY = {"app.kubernetes.io/managed-by": "virtnet-agent"}
+
+
+def rfc3339(when: datetime | None = None) -> str:
+    return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_network_state(node: str, current: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """``NodeNetworkState/<node>`` with ``status.currentState`` and ``status.lastSuccessfulUpdateTime``."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "NodeNetworkState",
+        "metadata": {"name": node, "labels": dict(MANAGED_BY)},
+        "status": {"currentState": dict(current), "lastSuccessfulUpdateTime": now},
+    }
+
+
+def conditions(
+    active: str, reason: str, message: str, now: str, previous: Iterable[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """All five NNCE conditions; ``active`` is "True", the rest "False". ``lastTransitionTime`` only
+    moves when a condition's status changes (taken from ``previous`` otherwise)."""
+    if active not in CONDITION_TYPES:
+        raise ValueError(f"unknown condition {active!r}")
+    prev = {c.get("type"): c for c in previous}
+    out = []
+    for ctype in CONDITION_TYPES:
+        status = "True" if ctype == active else "False"
+        old = prev.get(ctype)
+        since = old["lastTransitionTime"] if old and old.get("status") == status else now
+        out.append(
+            {
+                "type": ctype,
+                "status": status,
+                "reason": reason if status == "True" else "",
+                "message": message if status == "True" else "",
+                "lastTransitionTime": since,
+            }
+        )
+    return out
+
+
+def enactment(
+    node: str,
+    policy: Mapping[str, Any],
+    active: str,
+    message: str,
+    now: str,
+    *,
+    reason: str | None = None,
+    previous: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """``NodeNetworkConfigurationEnactment/<node>.<policy>``."""
+    meta = policy.get("metadata") or {}
+    pname = str(meta.get("name", ""))
+    owner = {
+        "apiVersion": "nmstate.io/v1",
+        "kind": "NodeNetworkConfigurationPolicy",
+        "name": pname,
+        "uid": meta.get("uid", ""),
+    }
+    obj: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": "NodeNetworkConfigurationEnactment",
+        "metadata": {
+            "name": f"{node}.{pname}",
+            "labels": {**MANAGED_BY, "nmstate.io/node": node, "nmstate.io/policy": pname},
+        },
+        "status": {
+            "conditions": conditions(active, reason or REASONS[active], message, now, previous),
+            "desiredState": (policy.get("spec") or {}).get("desiredState") or {},
+            "policyGeneration": int(meta.get("generation") or 0),
+        },
+    }
+    if owner["uid"]:
+        obj["metadata"]["ownerReferences"] = [owner]
+    return obj
+
+
+def drift_report(node: str, items: Iterable[DriftItem], policies: Iterable[str], now: str, mode: str) -> dict[str, Any]:
+    rows = [d.as_dict() for d in items]
+    return {
+        "node": node,
+        "mode": mode,
+        "time": now,
+        "policies": sorted(policies),
+        "inSync": not rows,
+        "drift": rows,
+    }
+
+
+def condition_of(nnce: Mapping[str, Any]) -> str | None:
+    """The condition type that is "True" on an NNCE dict (None if none is)."""
+    for c in (nnce.get("status") or {}).get("conditions") or []:
+        if c.get("status") == "True":
+            return str(c["type"])
+    return None
