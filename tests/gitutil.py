@@ -71,13 +71,15 @@ def push_commit(
     *,
     branch: str = "main",
     sign_key: Path | None = None,
+    gpg_sign: tuple[Path, str] | None = None,
     rewrite: bool = False,
 ) -> str:
     """Add a commit on ``branch`` of the bare repo ``remote`` and return its sha.
 
     ``files`` are added/overwritten on top of the branch tip (``None`` deletes a file). ``rewrite=True``
     replaces history instead: the new commit has no parent and only ``files`` (a force-push).
-    ``sign_key`` signs the commit with that SSH private key.
+    ``sign_key`` signs the commit with that SSH private key; ``gpg_sign=(gnupg_home, fingerprint)`` with
+    that GnuPG key.
     """
     ref = f"refs/heads/{branch}"
     try:
@@ -99,12 +101,16 @@ def push_commit(
             git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", cwd=remote, env=env)
         tree = git("write-tree", cwd=remote, env=env)
     sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign_key}"] if sign_key else []
+    env = {}
+    if gpg_sign:
+        sign = ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={gpg_sign[1]}"]
+        env["GNUPGHOME"] = str(gpg_sign[0])
     args = [*sign, "commit-tree", tree, "-m", message]
     if parent and not rewrite:
         args += ["-p", parent]
-    if sign_key:
+    if sign:
         args.append("-S")
-    sha = git(*args, cwd=remote)
+    sha = git(*args, cwd=remote, env=env)
     git("update-ref", ref, sha, cwd=remote)
     return sha
 
@@ -123,6 +129,36 @@ def write_allowed_signers(path: Path, signers: Mapping[str, str]) -> Path:
     """An OpenSSH allowed-signers file: ``principal namespaces="git" <public key>`` per line."""
     path.write_text("".join(f'{principal} namespaces="git" {pub}\n' for principal, pub in signers.items()))
     return path
+
+
+def gpg_key(home: Path, uid: str) -> str:
+    """A fresh ed25519 GnuPG signing key without passphrase in ``home``; returns its fingerprint.
+
+    Signing starts a gpg-agent for ``home``: stop it with :func:`stop_gpg_agent`.
+    """
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid,
+         "ed25519", "sign", "never"], env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    out = subprocess.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env, check=True,
+                         capture_output=True, text=True).stdout  # fmt: skip
+    return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+
+def copy_gpg_public_key(src_home: Path, dst_home: Path, fingerprint: str) -> None:
+    """Import the public half of ``fingerprint`` from one GnuPG home into another (an allowed keyring)."""
+    dst_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    pub = subprocess.run(["gpg", "--batch", "--export", fingerprint], env={**os.environ, "GNUPGHOME": str(src_home)},
+                         check=True, capture_output=True).stdout  # fmt: skip
+    subprocess.run(["gpg", "--batch", "--import"], input=pub, env={**os.environ, "GNUPGHOME": str(dst_home)},
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def stop_gpg_agent(home: Path) -> None:
+    """Stop the gpg-agent (if any) that GnuPG started for ``home``."""
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
 
 
 def make_tls_cert(directory: Path) -> tuple[Path, Path]:

@@ -16,13 +16,16 @@ from reconciler.errors import SourceError
 from reconciler.logs import setup_logging
 from reconciler.source import GitSource, SignaturePolicy, SSHAuth, TokenAuth, auth_env, ssh_command
 from tests.gitutil import (
+    copy_gpg_public_key,
     git,
+    gpg_key,
     isolate_git,
     make_remote,
     make_tls_cert,
     push_commit,
     serve_git_http,
     ssh_keypair,
+    stop_gpg_agent,
     write_allowed_signers,
 )
 
@@ -217,7 +220,7 @@ def test_signature_verification_with_ssh_keys(tmp_path: Path) -> None:
         src.fetch()
 
     other = push_commit(remote, {"a": "3"}, "signed by mallory", sign_key=bad_key)
-    with pytest.raises(SourceError, match=f"commit {other} is not signed by an allowed key"):
+    with pytest.raises(SourceError, match=f"commit {other} is not signed by an allowed key: key SHA256:"):
         src.fetch()
 
     # a GnuPG-only policy does not accept an SSH signature
@@ -226,6 +229,32 @@ def test_signature_verification_with_ssh_keys(tmp_path: Path) -> None:
                   verify=SignaturePolicy(gnupg_home=tmp_path / "gnupg")).fetch()  # fmt: skip
     ok = GitSource(remote.as_uri(), tmp_path / "c3", commit=signed, verify=policy).fetch()
     assert ok.signed_by == "alice@example.test"
+
+
+def test_signature_verification_with_gpg_keyring(tmp_path: Path) -> None:
+    alice_home, mallory_home, allowed = tmp_path / "ga", tmp_path / "gm", tmp_path / "allowed"
+    try:
+        alice = gpg_key(alice_home, "Alice <alice@example.test>")
+        mallory = gpg_key(mallory_home, "Mallory <mallory@example.test>")
+        copy_gpg_public_key(alice_home, allowed, alice)
+        remote = make_remote(tmp_path, {"a": "0"})
+        src = GitSource(remote.as_uri(), tmp_path / "cache", verify=SignaturePolicy(gnupg_home=allowed))
+
+        good = push_commit(remote, {"a": "1"}, "gpg signed", gpg_sign=(alice_home, alice))
+        rev = src.fetch()
+        assert rev.sha == good and rev.signed_by is not None
+        assert "alice@example.test" in rev.signed_by and alice[-16:] in rev.signed_by
+
+        bad = push_commit(remote, {"a": "2"}, "other key", gpg_sign=(mallory_home, mallory))
+        with pytest.raises(SourceError, match=f"commit {bad} is not signed by an allowed key: the signature cannot"):
+            src.fetch()
+        with pytest.raises(SourceError, match="not signed by an allowed key"):  # ssh-only policy, gpg signature
+            signers = write_allowed_signers(tmp_path / "as", {"x@y": ssh_keypair(tmp_path / "k", "x")[1]})
+            GitSource(remote.as_uri(), tmp_path / "c2", commit=good,
+                      verify=SignaturePolicy(allowed_signers=signers)).fetch()  # fmt: skip
+    finally:
+        for home in (alice_home, mallory_home, allowed):
+            stop_gpg_agent(home)
 
 
 @pytest.mark.parametrize("damage", ["objects", "head", "packed"])
