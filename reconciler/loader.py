@@ -84,8 +84,9 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path_) -> Any:
         line = node.start_mark.line + 1
-        if id(node) in self._seen:
-            raise _Refused(line, "YAML aliases/anchors are not allowed (they can expand without bound)")
+        if id(node) in self._seen:  # the same node twice: an alias; report where it is used
+            where = next((self.lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.lines), line)
+            raise _Refused(where, "YAML aliases/anchors are not allowed (they can expand without bound)")
         self._seen.add(id(node))
         if path:
             self.lines.setdefault(path, line)

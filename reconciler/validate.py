@@ -78,6 +78,8 @@ def rule_references(repo: Repo) -> Iterator[Problem]:
     for vm in repo.of("VM"):
         for i, iface in enumerate(vm.spec.interfaces):
             net = networks.get(iface.network)
+            if net is None and iface.network in repo.broken:
+                continue  # its own schema problem is reported; "not defined" would mislead
             if net is None:
                 yield Problem(
                     vm.ref("spec", "interfaces", i, "network"),

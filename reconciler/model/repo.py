@@ -89,6 +89,7 @@ class Repo:
     cluster: Entry[ClusterSpec]
     entries: list[Entry[Any]] = field(default_factory=list)
     raw: list[Raw] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # names of documents that did not pass their schema
 
     def of(self, kind: str) -> list[Entry[Any]]:
         return [e for e in self.entries if e.kind == kind]
@@ -191,11 +192,14 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
 
     docs, problems = load_documents(root)
     items: list[Entry[Any] | Raw] = []
+    broken: set[str] = set()  # names of documents that failed their schema: not "undefined" elsewhere
     for doc in docs:
         item, found = _parse(doc)
         problems += found
         if item is not None:
             items.append(item)
+        elif isinstance(doc.data, dict) and isinstance(doc.data.get("metadata"), dict):
+            broken.add(str(doc.data["metadata"].get("name")))
     clusters = [i for i in items if isinstance(i, Entry) and i.kind == "Cluster"]
     names = {c.name for c in clusters}
     for item in items:
@@ -204,16 +208,18 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
                 where = ("metadata", "clusters") if isinstance(item, Entry) else ("metadata", "annotations")
                 problems.append(Problem(item.doc.ref(where), f"cluster {name!r} is not defined by any Cluster"))
     selected = _select_cluster(root, clusters, cluster, problems)
-    if selected is None or problems:
-        raise ModelError(problems or [Problem(SourceRef("."), "no cluster selected")])
+    if selected is None:
+        raise ModelError(problems)
     chosen = [i for i in items if i is not selected and (not _clusters_of(i) or selected.name in _clusters_of(i))]
     repo = Repo(
         root=root,
         cluster=selected,
         entries=[i for i in chosen if isinstance(i, Entry) and i.kind != "Cluster"],
         raw=[i for i in chosen if isinstance(i, Raw)],
+        broken=broken,
     )
-    problems = validate_repo(repo)
+    # cross-document rules run even when some documents failed, so one round lists everything
+    problems += validate_repo(repo)
     if any(p.severity == "error" for p in problems):
         raise ModelError(problems)
     return repo

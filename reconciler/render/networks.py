@@ -67,7 +67,7 @@ def migration_nad(cluster: ClusterSpec, bridge: Entry[BridgeNetworkSpec]) -> Obj
 
 def migration_nad_name(cluster: ClusterSpec) -> str:
     assert cluster.live_migration is not None
-    return f"{cluster.live_migration.network}-migration"
+    return cluster.live_migration.network
 
 
 def ovn_nads(entry: Entry[OvnNetworkSpec]) -> list[Obj]:

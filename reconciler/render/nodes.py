@@ -14,7 +14,6 @@ from ..model.repo import Entry
 from ..objects import Obj
 
 
-
 def _l2_only() -> dict[str, Any]:
     """IP off on L2 devices; a fresh dict each time so rendered objects never share mutable parts."""
     return {"ipv4": {"enabled": False}, "ipv6": {"enabled": False}}

@@ -1,0 +1,68 @@
+"""Builds small config repositories on disk for tests: a valid base plus whatever a test changes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+CLUSTER = """\
+apiVersion: virtnet.io/v1alpha1
+kind: Cluster
+metadata:
+  name: test
+spec:
+  allowedNamespaces: [apps, db]
+  macPool:
+    start: "02:00:00:00:00:00"
+    end: "02:00:00:00:ff:ff"
+  loadBalancerPools:
+    - name: public
+      addresses: ["192.0.2.100-192.0.2.110"]
+"""
+
+BRIDGE = """\
+apiVersion: virtnet.io/v1alpha1
+kind: BridgeNetwork
+metadata:
+  name: vlan100
+spec:
+  bridge: br1
+  uplink:
+    nic: eth1
+  vlan: 100
+  subnet: 192.168.100.0/24
+  namespaces: [apps]
+"""
+
+VM = """\
+apiVersion: virtnet.io/v1alpha1
+kind: VM
+metadata:
+  name: web-1
+  namespace: apps
+spec:
+  boot:
+    containerDisk: quay.io/containerdisks/fedora:40
+  interfaces:
+    - network: vlan100
+      mac: "02:00:00:00:00:10"
+      ipv4: 192.168.100.10/24
+"""
+
+BASE = {"cluster.yaml": CLUSTER, "networks/bridge.yaml": BRIDGE, "vms/web.yaml": VM}
+
+
+def write_repo(root: Path, files: dict[str, str | bytes | None], base: bool = True) -> Path:
+    """Write ``BASE`` (unless ``base=False``) overlaid with ``files``; a ``None`` value deletes a base file."""
+    merged: dict[str, str | bytes | None] = {**(BASE if base else {}), **files}
+    root.mkdir(parents=True, exist_ok=True)
+    for name, content in merged.items():
+        if content is None:
+            continue
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content))
+    return root
