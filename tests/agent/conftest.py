@@ -166,9 +166,7 @@ def topo(netns_available: None, request: pytest.FixtureRequest) -> Iterator[Topo
     request.addfinalizer(cleanup)
     ip("netns", "add", node)
     ip("netns", "add", gw)
-    subprocess.run(
-        ["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"], check=False
-    )
+    subprocess.run(["ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"], check=False)
     ip("link", "add", "eth0", "type", "veth", "peer", "name", "gw0", "netns", gw, ns=node)
     ip("link", "set", "lo", "up", ns=gw)
     ip("addr", "add", f"{GW_IP}/24", "dev", "gw0", ns=gw)

@@ -54,9 +54,7 @@ def prepare_extra(topo: Topo) -> None:
 
 
 def cfg(topo: Topo, **kw: Any) -> AgentConfig:
-    return AgentConfig(
-        node="node-a", mode="enforce", netns=topo.node, api_server=topo.api, probe_timeout=3.0, **kw
-    )
+    return AgentConfig(node="node-a", mode="enforce", netns=topo.node, api_server=topo.api, probe_timeout=3.0, **kw)
 
 
 def test_empty_to_desired_then_second_pass_writes_nothing(topo: Topo) -> None:
