@@ -1,0 +1,64 @@
+"""report.py: NNS, NNCE and drift report shapes (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.agent.desired import DriftItem
+from reconciler.agent.report import condition_of, conditions, drift_report, enactment, node_network_state
+
+NOW = "2026-01-02T03:04:05Z"
+LATER = "2026-01-02T04:00:00Z"
+POLICY = {
+    "metadata": {"name": "br1-policy", "generation": 4, "uid": "u-1"},
+    "spec": {"desiredState": {"interfaces": [{"name": "br1", "type": "linux-bridge"}]}},
+}
+
+
+def test_node_network_state() -> None:
+    current = {"interfaces": [{"name": "eth0"}], "routes": {"running": []}}
+    nns = node_network_state("node-a", current, NOW)
+    assert nns["apiVersion"] == "nmstate.io/v1beta1" and nns["kind"] == "NodeNetworkState"
+    assert nns["metadata"]["name"] == "node-a"
+    assert nns["status"] == {"currentState": current, "lastSuccessfulUpdateTime": NOW}
+
+
+def test_enactment_has_all_conditions_one_true() -> None:
+    e = enactment("node-a", POLICY, "Failing", "probe failed", NOW)
+    assert e["metadata"]["name"] == "node-a.br1-policy"
+    assert e["kind"] == "NodeNetworkConfigurationEnactment" and e["apiVersion"] == "nmstate.io/v1beta1"
+    conds = {c["type"]: c for c in e["status"]["conditions"]}
+    assert set(conds) == {"Available", "Failing", "Progressing", "Pending", "Aborted"}
+    assert conds["Failing"] == {"type": "Failing", "status": "True", "reason": "FailedToConfigure",
+                                "message": "probe failed", "lastTransitionTime": NOW}  # fmt: skip
+    assert all(c["status"] == "False" for t, c in conds.items() if t != "Failing")
+    assert e["status"]["desiredState"] == POLICY["spec"]["desiredState"]
+    assert e["status"]["policyGeneration"] == 4
+    assert e["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+    assert condition_of(e) == "Failing"
+    assert condition_of(enactment("n", POLICY, "Pending", "m", NOW)) == "Pending"
+
+
+def test_transition_time_moves_only_on_change() -> None:
+    first = conditions("Available", "SuccessfullyConfigured", "ok", NOW)
+    same = {c["type"]: c for c in conditions("Available", "SuccessfullyConfigured", "ok", LATER, first)}
+    assert same["Available"]["lastTransitionTime"] == NOW
+    flipped = {c["type"]: c for c in conditions("Failing", "FailedToConfigure", "x", LATER, first)}
+    assert flipped["Available"]["lastTransitionTime"] == LATER
+    assert flipped["Failing"]["lastTransitionTime"] == LATER
+    assert flipped["Aborted"]["lastTransitionTime"] == NOW
+    with pytest.raises(ValueError):
+        conditions("Degraded", "r", "m", NOW)
+
+
+def test_drift_report() -> None:
+    rep = drift_report("node-a", [DriftItem("br1", "mtu", 1500, 1400)], ["b", "a"], NOW, "observe")
+    assert rep == {
+        "node": "node-a",
+        "mode": "observe",
+        "time": NOW,
+        "policies": ["a", "b"],
+        "inSync": False,
+        "drift": [{"interface": "br1", "field": "mtu", "desired": 1500, "actual": 1400}],
+    }
+    assert drift_report("n", [], [], NOW, "enforce")["inSync"] is True
