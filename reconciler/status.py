@@ -47,6 +47,10 @@ _RACE_MARKERS = (
 )  # fmt: skip
 
 
+class _Damaged(Exception):
+    """The cache clone is corrupt: re-clone it once."""
+
+
 class _Lost(Exception):
     """The push lost a race with another publisher: refetch and re-apply."""
 
@@ -76,12 +80,12 @@ def _rel_path(name: str) -> str:
 class _Repo:
     """The status cache clone of one remote."""
 
-    def __init__(self, url: str, auth: Auth, cache_root: Path | None, timeout: float) -> None:
+    def __init__(self, url: str, auth: Auth, cache_root: Path | None, timeout: float, fresh: bool = False) -> None:
         self.url, self.auth, self.timeout = check_url(url), auth, timeout
         self.dir = cache_dir(cache_root, "status", url)
         path = self.dir / "repo.git"
         try:
-            self.repo = git.Repo(path) if path.exists() else None
+            self.repo = git.Repo(path) if path.exists() and not fresh else None
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             self.repo = None
         if self.repo is None or not self._ok():
@@ -119,8 +123,17 @@ class _Repo:
                 with contextlib.suppress(git.GitCommandError):
                     self.git("update-ref", "-d", local)
                 return None
+            if not self._intact():
+                raise _Damaged(stderr_text(e)) from None
             raise git_error("cannot fetch status branch from", self.url, e) from None
         return self.git("rev-parse", "--verify", local)
+
+    def _intact(self) -> bool:
+        try:
+            self.git("fsck", "--connectivity-only", "--no-dangling", "--no-progress")
+        except git.GitCommandError:
+            return False
+        return True
 
     def blob(self, data: bytes) -> str:
         assert self.repo is not None
@@ -166,25 +179,16 @@ def publish_status(
     dest = cache_dir(cache_root, "status", remote_url)
     with locked(dest):
         r = _Repo(remote_url, auth, cache_root, timeout)
-        for attempt in range(1, attempts + 1):
-            base = r.fetch(branch)
-            with tempfile.TemporaryDirectory(prefix="virtnet-status-") as tmp:
-                ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
-                if base:
-                    r.git("read-tree", base, env=ienv)
-                else:
-                    r.git("read-tree", "--empty", env=ienv)
-                if replace:
-                    r.git("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix, env=ienv)
-                for path, data in sorted(blobs_in.items()):
-                    r.git("update-index", "--add", "--cacheinfo", f"100644,{r.blob(data)},{path}", env=ienv)
-                tree = r.git("write-tree", env=ienv)
-            if base and tree == r.git("rev-parse", f"{base}^{{tree}}"):
-                log.debug("status of %s unchanged on %s; no commit", cluster, branch)
-                return None
-            parents = ["-p", base] if base else []
-            sha = r.git("commit-tree", tree, *parents, "-m", message, env=env)
+        recovered = False
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             try:
+                base = r.fetch(branch)
+                sha = _commit_on(r, base, prefix, blobs_in, replace, message, env)
+                if sha is None:
+                    log.debug("status of %s unchanged on %s; no commit", cluster, branch)
+                    return None
                 _push(r, sha, branch)
             except _Lost as lost:
                 if attempt == attempts:
@@ -197,9 +201,34 @@ def publish_status(
                           cluster, attempt, lost, delay)  # fmt: skip
                 time.sleep(delay)
                 continue
+            except (_Damaged, git.GitCommandError, ValueError) as e:
+                detail = stderr_text(e) if isinstance(e, git.GitCommandError) else str(e)
+                if recovered:
+                    raise SourceError(redact(f"status cache for {remote_url} is unusable: {detail}")) from None
+                log.warning("status cache %s is damaged (%s); re-cloning", r.dir, redact(detail))
+                r, recovered, attempt = _Repo(remote_url, auth, cache_root, timeout, fresh=True), True, attempt - 1
+                continue
             log.info("published status of %s to %s as %s", cluster, branch, sha[:12])
             return sha
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _commit_on(
+    r: _Repo, base: str | None, prefix: str, blobs: Mapping[str, bytes], replace: bool, message: str,
+    env: Mapping[str, str],
+) -> str | None:  # fmt: skip
+    """A new commit on ``base`` with the cluster folder updated, or None if the tree would not change."""
+    with tempfile.TemporaryDirectory(prefix="virtnet-status-") as tmp:
+        ienv = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        r.git("read-tree", *([base] if base else ["--empty"]), env=ienv)
+        if replace:
+            r.git("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix, env=ienv)
+        for path, data in sorted(blobs.items()):
+            r.git("update-index", "--add", "--cacheinfo", f"100644,{r.blob(data)},{path}", env=ienv)
+        tree = r.git("write-tree", env=ienv)
+    if base and tree == r.git("rev-parse", f"{base}^{{tree}}"):
+        return None
+    return r.git("commit-tree", tree, *(["-p", base] if base else []), "-m", message, env=env)
 
 
 def _push(r: _Repo, sha: str, branch: str) -> None:
@@ -227,17 +256,29 @@ def read_status(
     branch = _check_branch(branch, None)
     prefix = f"clusters/{cluster}/"
     with locked(cache_dir(cache_root, "status", remote_url)):
-        r = _Repo(remote_url, auth, cache_root, timeout)
-        tip = r.fetch(branch)
-        if tip is None:
-            return {}
-        assert r.repo is not None
-        out: dict[str, bytes] = {}
-        for line in r.git("ls-tree", "-r", "-z", "--full-tree", tip, "--", prefix).split("\0"):
-            if not line:
-                continue
-            meta, path = line.split("\t", 1)
-            _mode, kind, obj = meta.split()
-            if kind == "blob":
-                out[path[len(prefix) :]] = r.repo.odb.stream(bytes.fromhex(obj)).read()
-        return out
+        for fresh in (False, True):
+            r = _Repo(remote_url, auth, cache_root, timeout, fresh=fresh)
+            try:
+                return _read(r, branch, prefix)
+            except (_Damaged, git.GitCommandError, ValueError) as e:
+                detail = stderr_text(e) if isinstance(e, git.GitCommandError) else str(e)
+                if fresh:
+                    raise SourceError(redact(f"status cache for {remote_url} is unusable: {detail}")) from None
+                log.warning("status cache %s is damaged (%s); re-cloning", r.dir, redact(detail))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read(r: _Repo, branch: str, prefix: str) -> dict[str, bytes]:
+    tip = r.fetch(branch)
+    if tip is None:
+        return {}
+    assert r.repo is not None
+    out: dict[str, bytes] = {}
+    for line in r.git("ls-tree", "-r", "-z", "--full-tree", tip, "--", prefix).split("\0"):
+        if not line:
+            continue
+        meta, path = line.split("\t", 1)
+        _mode, kind, obj = meta.split()
+        if kind == "blob":
+            out[path[len(prefix) :]] = r.repo.odb.stream(bytes.fromhex(obj)).read()
+    return out

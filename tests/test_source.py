@@ -137,6 +137,7 @@ def test_token_auth_over_smart_http(
         setup_logging("INFO", json=False, stream=io.StringIO())
 
     assert token not in str(bad.value) and "not-the-token" not in str(bad.value)
+    assert "Popen(['git', 'fetch'" in caplog.text  # GitPython logged every argv: none holds the token
     assert token not in caplog.text and token not in out.getvalue()
     assert "fetched" in out.getvalue()  # the log did capture the fetch
     cache = tmp_path / "cache" / "source"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -82,6 +83,23 @@ def test_refusals(tmp_path: Path) -> None:
     assert git("for-each-ref", "--format=%(refname)", cwd=remote) == "refs/heads/main"
     with pytest.raises(SourceError, match="remote unreachable"):
         publish_status((tmp_path / "absent.git").as_uri(), "east", {"a": "b"}, "m", cache_root=tmp_path / "c")
+
+
+def test_damaged_status_cache_is_recloned(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    remote = make_remote(tmp_path, {"x": "y"})
+    url = remote.as_uri()
+    first = publish_status(url, "east", {"s": "1"}, "one", cache_root=tmp_path / "c")
+    (repo,) = (tmp_path / "c" / "status").glob("*/repo.git")
+    for d in (repo / "objects").iterdir():
+        if d.name not in ("info", "pack"):
+            shutil.rmtree(d)
+    for p in (repo / "objects" / "pack").iterdir():
+        p.unlink()
+    second = publish_status(url, "east", {"s": "2"}, "two", cache_root=tmp_path / "c")
+    assert second is not None and git("rev-parse", f"{second}^", cwd=remote) == first
+    (repo / "HEAD").write_text("garbage")
+    assert read_status(url, "east", cache_root=tmp_path / "c") == {"s": b"2"}
+    assert caplog.text.count("re-cloning") == 2
 
 
 def test_concurrent_publishers_lose_nothing(tmp_path: Path) -> None:
