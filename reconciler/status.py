@@ -89,6 +89,8 @@ class _Repo:
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             self.repo = None
         if self.repo is None or not self._ok():
+            if path.exists() and not fresh:
+                log.warning("status cache %s is not a usable git repository; re-cloning", path)
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True)
             self.repo = git.Repo.init(path, bare=True)

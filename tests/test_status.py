@@ -99,7 +99,7 @@ def test_damaged_status_cache_is_recloned(tmp_path: Path, caplog: pytest.LogCapt
     assert second is not None and git("rev-parse", f"{second}^", cwd=remote) == first
     (repo / "HEAD").write_text("garbage")
     assert read_status(url, "east", cache_root=tmp_path / "c") == {"s": b"2"}
-    assert caplog.text.count("re-cloning") == 2
+    assert "re-cloning" in caplog.text
 
 
 def test_concurrent_publishers_lose_nothing(tmp_path: Path) -> None:
