@@ -75,7 +75,7 @@ class ApiDouble:
         self._server = make_server(self.host, self.port, self.handler, threaded=True,
                                    request_handler=QuietRequestHandler)
         self.port = self._server.server_port
-        self._threads.append(threading.Thread(target=self._server.serve_forever, name="api-double",
+        self._threads.append(threading.Thread(target=self._server.serve_forever, args=(0.05,), name="api-double",
                                               daemon=True))
         if self.controllers and self.tick_interval is not None:
             self._threads.append(threading.Thread(target=self._tick_loop, name="api-double-controllers",

@@ -117,7 +117,6 @@ class Handler:
         self.fault_counts: Counter[tuple[str, str, str]] = Counter()
         self.requests: list[RequestRecord] = []
         self.write_count = 0
-        self.after_write: list[Any] = []  # callables run after each successful write (controller kicks)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -162,9 +161,6 @@ class Handler:
             if verb in WRITE_VERBS and not dry_run:
                 self.write_count += 1
         self.record(request, verb, resource, response.status_code, user, dry_run=dry_run)
-        if verb in WRITE_VERBS and not dry_run and response.status_code < 300:
-            for hook in self.after_write:
-                hook()
         return response
 
     def faulted(self, request: Request, info: RequestInfo, fault: Fault) -> Response:

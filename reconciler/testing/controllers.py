@@ -1,0 +1,378 @@
+"""Simulated cluster controllers for the API double: just enough nmstate and KubeVirt to test health checks.
+
+They are test fixtures, not products. Each controller is a ``tick()`` that looks at the store and writes what
+the real controller would eventually write (through the store, so writes bump resourceVersions and emit
+watch events, but are not counted as client requests). ``ApiDouble`` calls ``tick()`` on a background thread
+every ``tick_interval`` seconds, or, with ``tick_interval=None``, only when a test calls ``api.tick()``,
+which makes the sequence of states fully deterministic.
+
+Nodes are given as ``nodes=[{"name": "worker-0", "labels": {...}, "interfaces": [{"name": "eth0",
+"type": "ethernet", "state": "up", "mac-address": "...", "mtu": 1500, "ipv4": {...}}], "routes": {...}}]``.
+
+nmstate: a new NNCP generation is ``Progressing`` (with per-node NNCEs ``<node>.<policy>`` Progressing) for
+``delay_ticks`` ticks, then ``Available`` (SuccessfullyConfigured) and the NodeNetworkStates gain/lose the
+interfaces -- or ``Degraded`` (FailedToConfigure, message naming node and NIC) when a bridge port, bond port
+or VLAN base-iface exists neither on the node nor in the same policy. No matching node: ``Ignored``
+(NoMatchingNode).
+
+kubevirt: a KubeMacPool-like admission hook gives every VM interface without one a ``macAddress`` from
+``02:00:00:xx:xx:xx`` (kept per VM and interface name). A VM with ``runStrategy`` Always/RerunOnFailure (or
+``running: true``) gets a VMI (status.interfaces with name, mac, IPs: 10.128.x.y on the pod network, static
+addresses from cloud-init networkData on secondary ones) and is Ready/Running; stopping removes the VMI.
+Hot-plug: adding a bridge interface+multus network, or setting it ``state: absent``, is applied to the running
+VMI; any other template change adds ``RestartRequired``. Known gap: changing attributes of an existing bridge
+interface counts as hot-pluggable.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from reconciler.testing.store import Obj, Store, now
+from reconciler.testing.store import ResourceType as _RT
+
+NMSTATE_V1, NMSTATE_V1B1, KUBEVIRT = "nmstate.io/v1", "nmstate.io/v1beta1", "kubevirt.io/v1"
+
+
+def build_controllers(names: Sequence[str], store: Store, nodes: Sequence[dict[str, Any]], *,
+                      delay_ticks: int = 2) -> list[Any]:
+    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``), wired to ``store``."""
+    known = {"nmstate", "kubevirt"}
+    if unknown := set(names) - known:
+        raise ValueError(f"unknown simulated controllers {sorted(unknown)}; known: {sorted(known)}")
+    out: list[Any] = []
+    if "nmstate" in names:
+        out.append(NmstateController(store, nodes, delay_ticks=delay_ticks))
+    if "kubevirt" in names:
+        out.append(KubevirtController(store))
+    return out
+
+
+def condition(previous: list[dict[str, Any]], ctype: str, status: bool, reason: str = "",
+              message: str = "") -> dict[str, Any]:
+    """A condition; keeps the old transition time when the status did not change (so re-ticks are no-ops)."""
+    value = "True" if status else "False"
+    old = next((c for c in previous if c.get("type") == ctype), {})
+    when = old.get("lastTransitionTime", now()) if old.get("status") == value else now()
+    return {"type": ctype, "status": value, "reason": reason, "message": message, "lastTransitionTime": when}
+
+
+def _rt(store: Store, api_version: str, kind: str) -> _RT:
+    rt = store.registry.by_kind(api_version, kind)
+    assert rt is not None
+    return rt
+
+
+def set_status(store: Store, api_version: str, kind: str, obj: Obj, status: dict[str, Any], manager: str) -> None:
+    rt = _rt(store, api_version, kind)
+    meta = obj["metadata"]
+    store.update(rt, meta.get("namespace", ""), meta["name"], {"metadata": {"name": meta["name"]},
+                                                               "status": status},
+                 manager=manager, subresource="status")
+
+
+# ---- nmstate ---------------------------------------------------------------------------------------------------
+
+
+def missing_nics(desired: list[dict[str, Any]], present: set[str]) -> list[str]:
+    """NICs the desired interfaces need (bridge/bond ports, VLAN base) that neither exist nor are created."""
+    created = {i.get("name") for i in desired if i.get("state") != "absent"}
+    needed: list[str] = []
+    for iface in desired:
+        if iface.get("state") == "absent":
+            continue
+        ports = (iface.get("bridge") or {}).get("port") or []
+        needed += [p.get("name", "") if isinstance(p, dict) else str(p) for p in ports]
+        agg = iface.get("link-aggregation") or {}
+        needed += [str(p) for p in agg.get("port") or agg.get("slaves") or []]
+        if base := (iface.get("vlan") or {}).get("base-iface"):
+            needed.append(base)
+    return [n for n in dict.fromkeys(needed) if n not in present and n not in created]
+
+
+class NmstateController:
+    """Simulates kubernetes-nmstate: NNCP -> NNCEs -> NodeNetworkState."""
+
+    manager = "nmstate-handler"
+
+    def __init__(self, store: Store, nodes: Sequence[dict[str, Any]], *, delay_ticks: int = 2) -> None:
+        self.store, self.delay_ticks = store, delay_ticks
+        self.nodes = {n["name"]: n for n in nodes}
+        self._progress: dict[str, tuple[int, int]] = {}  # policy -> (generation, ticks left)
+        for n in nodes:
+            store.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n["name"],
+                                                                        "labels": n.get("labels", {})},
+                       "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}},
+                      manager="kubelet")
+            store.put({"apiVersion": NMSTATE_V1B1, "kind": "NodeNetworkState", "metadata": {"name": n["name"]},
+                       "status": {"currentState": {"interfaces": copy.deepcopy(n.get("interfaces", [])),
+                                                   "routes": copy.deepcopy(n.get("routes", {}))},
+                                  "lastSuccessfulUpdateTime": now()}}, manager=self.manager)
+
+    def selected(self, policy: Obj) -> list[str]:
+        selector = (policy.get("spec") or {}).get("nodeSelector") or {}
+        return [name for name, n in sorted(self.nodes.items())
+                if all((n.get("labels") or {}).get(k) == v for k, v in selector.items())]
+
+    def tick(self) -> None:
+        policies = self.store.objects(NMSTATE_V1, "NodeNetworkConfigurationPolicy")
+        live = {p["metadata"]["name"] for p in policies}
+        for nnce in self.store.objects(NMSTATE_V1B1, "NodeNetworkConfigurationEnactment"):
+            if nnce["metadata"].get("labels", {}).get("nmstate.io/policy") not in live:
+                self.store.delete(_rt(self.store, NMSTATE_V1B1, "NodeNetworkConfigurationEnactment"), "",
+                                  nnce["metadata"]["name"])
+        for policy in policies:
+            name, gen = policy["metadata"]["name"], int(policy["metadata"].get("generation", 1))
+            seen = self._progress.get(name)
+            if seen is None or seen[0] != gen:
+                self._start(policy, gen)
+            elif seen[1] > 0:
+                self._progress[name] = (gen, seen[1] - 1)
+                if seen[1] == 1:
+                    self._finish(policy)
+        for gone in set(self._progress) - live:
+            del self._progress[gone]
+
+    def _policy_status(self, policy: Obj, available: bool, degraded: bool, progressing: bool, reason: str,
+                       message: str, ignored: bool = False) -> None:
+        prev = (policy.get("status") or {}).get("conditions") or []
+        conds = [condition(prev, "Available", available, reason if available else "", message if available else ""),
+                 condition(prev, "Degraded", degraded, reason if degraded else "", message if degraded else ""),
+                 condition(prev, "Progressing", progressing, reason if progressing else "",
+                           message if progressing else "")]
+        if ignored:
+            conds.append(condition(prev, "Ignored", True, reason, message))
+        set_status(self.store, NMSTATE_V1, "NodeNetworkConfigurationPolicy", policy,
+                   {"conditions": conds, "lastUnavailableNodeCountUpdate": now()}, self.manager)
+
+    def _enactment(self, policy: Obj, node: str, state: str, message: str) -> None:
+        """``state`` is one of Available, Failing, Progressing, Pending, Aborted."""
+        pname = policy["metadata"]["name"]
+        existing = self.store.find(NMSTATE_V1B1, "NodeNetworkConfigurationEnactment", f"{node}.{pname}")
+        prev = ((existing or {}).get("status") or {}).get("conditions") or []
+        reasons = {"Available": "SuccessfullyConfigured", "Failing": "FailedToConfigure",
+                   "Progressing": "ConfigurationProgressing", "Pending": "MaxUnavailableLimitReached",
+                   "Aborted": "ConfigurationAborted"}
+        conds = [condition(prev, t, t == state, reasons[t] if t == state else "", message if t == state else "")
+                 for t in reasons]
+        self.store.put({"apiVersion": NMSTATE_V1B1, "kind": "NodeNetworkConfigurationEnactment",
+                        "metadata": {"name": f"{node}.{pname}",
+                                     "labels": {"nmstate.io/policy": pname, "nmstate.io/node": node}},
+                        "status": {"conditions": conds, "desiredState": (policy.get("spec") or {}).get(
+                            "desiredState", {}), "policyGeneration": policy["metadata"].get("generation", 1)}},
+                       manager=self.manager)
+
+    def _start(self, policy: Obj, gen: int) -> None:
+        name = policy["metadata"]["name"]
+        nodes = self.selected(policy)
+        if not nodes:
+            self._progress[name] = (gen, 0)
+            self._policy_status(policy, False, False, False, "NoMatchingNode",
+                                "Policy does not match any node", ignored=True)
+            return
+        self._progress[name] = (gen, max(self.delay_ticks, 0))
+        self._policy_status(policy, False, False, True, "ConfigurationProgressing",
+                            f"Policy is progressing 0/{len(nodes)} nodes finished")
+        for node in nodes:
+            self._enactment(policy, node, "Progressing", "Applying desired state")
+        if self.delay_ticks <= 0:
+            self._finish(policy)
+
+    def _finish(self, policy: Obj) -> None:
+        policy = self.store.find(NMSTATE_V1, "NodeNetworkConfigurationPolicy", policy["metadata"]["name"]) or policy
+        desired = ((policy.get("spec") or {}).get("desiredState") or {}).get("interfaces") or []
+        nodes, failures = self.selected(policy), []
+        for node in nodes:
+            nns = self.store.find(NMSTATE_V1B1, "NodeNetworkState", node) or {}
+            current = ((nns.get("status") or {}).get("currentState") or {}).get("interfaces") or []
+            missing = missing_nics(desired, {i.get("name", "") for i in current})
+            if missing:
+                msg = f"failed to configure node {node}: interface {', '.join(missing)} not found on the node"
+                failures.append(msg)
+                self._enactment(policy, node, "Failing", msg)
+                continue
+            self._enactment(policy, node, "Available", "successfully reconciled")
+            self._apply_to_node(nns, current, desired)
+        if failures:
+            self._policy_status(policy, False, True, False, "FailedToConfigure",
+                                f"{len(failures)}/{len(nodes)} nodes failed to configure: " + "; ".join(failures))
+        else:
+            self._policy_status(policy, True, False, False, "SuccessfullyConfigured",
+                                f"{len(nodes)}/{len(nodes)} nodes successfully configured")
+
+    def _apply_to_node(self, nns: Obj, current: list[dict[str, Any]], desired: list[dict[str, Any]]) -> None:
+        by_name = {i.get("name"): copy.deepcopy(i) for i in current}
+        for iface in desired:
+            if iface.get("state") == "absent":
+                by_name.pop(iface.get("name"), None)
+            else:
+                merged = {**by_name.get(iface.get("name"), {}), **copy.deepcopy(iface)}
+                merged.setdefault("state", "up")
+                by_name[iface.get("name")] = merged
+        status = copy.deepcopy(nns.get("status") or {})
+        status.setdefault("currentState", {})["interfaces"] = list(by_name.values())
+        if list(by_name.values()) != current:
+            status["lastSuccessfulUpdateTime"] = now()
+            set_status(self.store, NMSTATE_V1B1, "NodeNetworkState", nns, status, self.manager)
+
+
+# ---- kubevirt ---------------------------------------------------------------------------------------------------
+
+
+def _template_spec(vm: Obj) -> dict[str, Any]:
+    return copy.deepcopy(((vm.get("spec") or {}).get("template") or {}).get("spec") or {})
+
+
+def _interfaces(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
+
+
+def _cold_part(spec: dict[str, Any]) -> dict[str, Any]:
+    """The template without hot-pluggable parts (bridge interfaces on multus networks and their networks)."""
+    spec = copy.deepcopy(spec)
+    multus = {n["name"] for n in spec.get("networks") or [] if "multus" in n}
+    hot = {i["name"] for i in _interfaces(spec) if "bridge" in i and i.get("name") in multus}
+    devices = (spec.get("domain") or {}).get("devices") or {}
+    if "interfaces" in devices:
+        devices["interfaces"] = [i for i in devices["interfaces"] if i.get("name") not in hot]
+    if "networks" in spec:
+        spec["networks"] = [n for n in spec["networks"] if n.get("name") not in hot]
+    return spec
+
+
+def _running(vm: Obj) -> bool:
+    spec = vm.get("spec") or {}
+    return spec.get("runStrategy") in ("Always", "RerunOnFailure") or spec.get("running") is True
+
+
+class KubevirtController:
+    """Simulates virt-controller (VM -> VMI, status) and KubeMacPool (MACs) for ``kubevirt.io/v1``."""
+
+    manager = "virt-controller"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.macs: dict[tuple[str, str, str], str] = {}
+        store.mutators.append(self.assign_macs)
+
+    def assign_macs(self, rt: _RT, obj: Obj, old: Obj | None) -> None:
+        """The KubeMacPool webhook: a stable pool MAC for each interface that has none."""
+        if (rt.group, rt.kind) != ("kubevirt.io", "VirtualMachine"):
+            return
+        meta = obj.get("metadata") or {}
+        spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        for iface in _interfaces(spec):
+            if iface.get("macAddress") or iface.get("state") == "absent":
+                continue
+            key = (meta.get("namespace", ""), meta.get("name", ""), iface.get("name", ""))
+            if key not in self.macs:
+                n = len(self.macs) + 1
+                self.macs[key] = f"02:00:00:{(n >> 16) & 255:02x}:{(n >> 8) & 255:02x}:{n & 255:02x}"
+            iface["macAddress"] = self.macs[key]
+
+    def tick(self) -> None:
+        vms = self.store.objects(KUBEVIRT, "VirtualMachine")
+        names = {(v["metadata"]["namespace"], v["metadata"]["name"]) for v in vms}
+        vmi_rt = _rt(self.store, KUBEVIRT, "VirtualMachineInstance")
+        for vmi in self.store.objects(KUBEVIRT, "VirtualMachineInstance"):
+            key = (vmi["metadata"]["namespace"], vmi["metadata"]["name"])
+            if key not in names:
+                self.store.delete(vmi_rt, *key)
+        for vm in vms:
+            self._reconcile(vm, vmi_rt)
+
+    def _reconcile(self, vm: Obj, vmi_rt: _RT) -> None:
+        ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
+        vmi = self.store.find(KUBEVIRT, "VirtualMachineInstance", name, ns)
+        prev = (vm.get("status") or {}).get("conditions") or []
+        if not _running(vm):
+            if vmi:
+                self.store.delete(vmi_rt, ns, name)
+            set_status(self.store, KUBEVIRT, "VirtualMachine", vm, {
+                "printableStatus": "Stopped", "ready": False, "created": False,
+                "conditions": [condition(prev, "Ready", False, "VMINotExists", "VMI does not exist")]},
+                self.manager)
+            return
+        desired = _template_spec(vm)
+        restart = False
+        if vmi is None:
+            vmi_spec = desired
+        else:  # running: hot-plug what can be, flag the rest
+            vmi_spec = copy.deepcopy(vmi["spec"])
+            restart = _cold_part(desired) != _cold_part(vmi_spec)
+            vmi_spec = _with_hot_parts(vmi_spec, desired)
+        live_ifaces = [i for i in _interfaces(vmi_spec) if i.get("state") != "absent"]
+        status = {"phase": "Running", "nodeName": "worker-0",
+                  "interfaces": self._iface_status(ns, name, vmi_spec, live_ifaces)}
+        self.store.put({"apiVersion": KUBEVIRT, "kind": "VirtualMachineInstance",
+                        "metadata": {"name": name, "namespace": ns, "labels": {"kubevirt.io/vm": name},
+                                     "ownerReferences": [{"apiVersion": KUBEVIRT, "kind": "VirtualMachine",
+                                                          "name": name, "uid": vm["metadata"]["uid"],
+                                                          "controller": True}]},
+                        "spec": vmi_spec, "status": status}, manager=self.manager)
+        conds = [condition(prev, "Ready", True, "", "")]
+        if restart:
+            conds.append(condition(prev, "RestartRequired", True, "",
+                                   "a non-live-updatable field was changed in the template spec"))
+        set_status(self.store, KUBEVIRT, "VirtualMachine", vm, {
+            "printableStatus": "Running", "ready": True, "created": True, "conditions": conds}, self.manager)
+
+    def _iface_status(self, ns: str, name: str, spec: dict[str, Any],
+                      ifaces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        networks = {n["name"]: n for n in spec.get("networks") or []}
+        static = _static_addresses(spec)
+        digest = hashlib.sha256(f"{ns}/{name}".encode()).digest()
+        out = []
+        for idx, iface in enumerate(ifaces):
+            mac = iface.get("macAddress", "")
+            entry: dict[str, Any] = {"name": iface["name"], "mac": mac, "interfaceName": f"eth{idx}"}
+            if "pod" in networks.get(iface["name"], {}):
+                ip = f"10.128.{digest[0]}.{digest[1] % 254 + 1}"
+            else:
+                ip = static.get(mac.lower()) or static.get(f"eth{idx}", "")
+            if ip:
+                entry.update(ipAddress=ip, ipAddresses=[ip])
+            out.append(entry)
+        return out
+
+
+def _with_hot_parts(vmi_spec: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
+    """``vmi_spec`` with its bridge interfaces/networks replaced by the desired ones (plug and unplug)."""
+    out = copy.deepcopy(vmi_spec)
+    vmi_multus = {n["name"] for n in out.get("networks") or [] if "multus" in n}
+    unplugged = {i["name"] for i in _interfaces(out) if "bridge" in i and i.get("name") in vmi_multus}
+    desired_multus = {n["name"]: n for n in desired.get("networks") or [] if "multus" in n}
+    plugged = [copy.deepcopy(i) for i in _interfaces(desired)
+               if "bridge" in i and i.get("name") in desired_multus and i.get("state") != "absent"]
+    devices = out.setdefault("domain", {}).setdefault("devices", {})
+    devices["interfaces"] = [i for i in _interfaces(out) if i.get("name") not in unplugged] + plugged
+    out["networks"] = [n for n in out.get("networks") or [] if n.get("name") not in unplugged] + [
+        copy.deepcopy(desired_multus[i["name"]]) for i in plugged]
+    return out
+
+
+def _static_addresses(spec: dict[str, Any]) -> dict[str, str]:
+    """cloud-init networkData (v2) static addresses by lower-case MAC and by interface name."""
+    out: dict[str, str] = {}
+    for vol in spec.get("volumes") or []:
+        data = (vol.get("cloudInitNoCloud") or vol.get("cloudInitConfigDrive") or {}).get("networkData")
+        if not data:
+            continue
+        try:
+            doc = yaml.safe_load(data) or {}
+        except yaml.YAMLError:
+            continue
+        for ifname, eth in (doc.get("ethernets") or {}).items():
+            addrs = [str(a).split("/")[0] for a in eth.get("addresses") or []]
+            if not addrs:
+                continue
+            mac = str((eth.get("match") or {}).get("macaddress", "")).lower()
+            if mac:
+                out[mac] = addrs[0]
+            out[ifname] = addrs[0]
+    return out
