@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from reconciler.agent import capabilities, report
 from reconciler.agent import desired as d
-from reconciler.agent import report
-from reconciler.agent.enforce import DEFAULT_PRECHECKS, EnforceResult, Precheck, enforce
+from reconciler.agent.enforce import DEFAULT_PRECHECKS, EnforceResult, Precheck, enforce, precheck_capabilities
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import Probe, default_probes
 from reconciler.agent.state import current_state
@@ -78,6 +78,8 @@ class AgentConfig:
     probe_timeout: float = 10.0
     timeout: float = 120.0
     lease_ttl: int = 300
+    #: refuse creating a link kind the kernel lacks before any write (probes the kernel once, cached)
+    check_capabilities: bool = True
 
 
 @dataclass
@@ -198,7 +200,10 @@ def _enforce_policy(
             probes = default_probes(
                 observed, netns=cfg.netns, api_server=cfg.api_server, targets=cfg.targets, timeout=cfg.probe_timeout
             )
-        outcome = enforce(nl, steps, probes=probes, prechecks=cfg.prechecks, timeout=cfg.timeout)
+        prechecks = list(cfg.prechecks)
+        if cfg.check_capabilities and any(s.op == d.Op.CREATE_LINK for s in steps):
+            prechecks.append(precheck_capabilities(capabilities.detect()))
+        outcome = enforce(nl, steps, probes=probes, prechecks=prechecks, timeout=cfg.timeout)
     finally:
         if cluster is not None and slot is not None:
             cluster.release_lease(slot, cfg.node)

@@ -75,3 +75,20 @@ def test_vlan_and_bond_apply_live(topo: Topo, kind: str) -> None:
     with Netlink(topo.node) as nl:
         res = enforce(nl, d.diff(want, current_state(nl.observe())), probes=[])
         assert res.ok, res.message
+
+
+@pytest.mark.netns
+def test_runner_refuses_a_vlan_on_a_kernel_without_8021q(topo: Topo) -> None:
+    from reconciler.agent.report import condition_of
+    from reconciler.agent.runner import AgentConfig, run_once
+    from tests.agent.test_enforce import nncp
+
+    if _kernel_has("vlan"):
+        pytest.skip("this kernel supports vlan; the missing-capability path cannot be shown")
+    want = [{"name": "ve1.7", "type": "vlan", "vlan": {"base-iface": "ve1", "id": 7}},
+            {"name": "br7", "type": "linux-bridge", "bridge": {"port": [{"name": "ve1.7"}]}}]  # fmt: skip
+    with Netlink(topo.node) as nl:
+        res = run_once(AgentConfig(node="n", mode="enforce", netns=topo.node), nl, policies=[nncp("v", want)])
+        assert nl.writes == 0
+    assert condition_of(res.nnces[0]) == "Failing"
+    assert "kernel lacks vlan support (module 8021q): cannot create ve1.7" in res.outcomes["v"].message
