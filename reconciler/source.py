@@ -258,6 +258,15 @@ class _Corrupt(Exception):
     pass
 
 
+def _make_read_only(root: Path) -> None:
+    """Drop write permission on exported files so that a consumer writing into a tree fails loudly."""
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            p = Path(dirpath) / name
+            if not p.is_symlink():
+                p.chmod(p.stat().st_mode & ~0o222)
+
+
 class GitSource:
     """A remote config repository, cached under ``cache_root``. Track ``branch``, or pin ``tag``/``commit``.
 
@@ -468,6 +477,7 @@ class GitSource:
             try:
                 repo.git.execute(["git", "read-tree", sha], env=env)  # type: ignore[call-overload]
                 repo.git.execute(["git", "checkout-index", "-a", "-f"], env=env)  # type: ignore[call-overload]
+                _make_read_only(tmp)
                 tmp.rename(dest)
             except git.GitCommandError as e:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -5,7 +5,8 @@ the network except a server bound to 127.0.0.1. Call :func:`isolate_git` (e.g. f
 fixture) so that the machine's git configuration and identity do not leak into a test.
 
 Reusable API: ``isolate_git``, ``git``, ``make_remote``, ``push_commit``, ``ssh_keypair``,
-``write_allowed_signers``, ``make_tls_cert``, ``serve_git_http``.
+``write_allowed_signers``, ``gpg_key``, ``make_tls_cert``, ``serve_git_http``, and
+``preserved_logging`` (undo what ``setup_logging`` did to the root logger after a test).
 """
 
 from __future__ import annotations
@@ -171,6 +172,23 @@ def make_tls_cert(directory: Path) -> tuple[Path, Path]:
         check=True, capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+@contextlib.contextmanager
+def preserved_logging(*names: str) -> Iterator[None]:
+    """Restore the root logger's handlers and level, and the levels of ``names``, on exit."""
+    import logging
+
+    root = logging.getLogger()
+    loggers = [logging.getLogger(n) for n in ("git.cmd", "urllib3", "kubernetes", *names)]
+    saved = (list(root.handlers), root.level, [lg.level for lg in loggers])
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        for lg, level in zip(loggers, saved[2], strict=True):
+            lg.setLevel(level)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from reconciler.logs import MASK, Redactor, redact, redact_bytes, register_secret, setup_logging
+from tests.gitutil import preserved_logging
 
 CANARY = "canary-TOKEN-5d1e8f0a77"
 WEBHOOK = "whsec_CANARY_b7c2e9"
@@ -19,8 +20,8 @@ LEVELS = [logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR]
 
 @pytest.fixture
 def out() -> Iterator[io.StringIO]:
-    yield io.StringIO()
-    setup_logging("WARNING", json=False, stream=io.StringIO())  # detach the test stream
+    with preserved_logging():
+        yield io.StringIO()
 
 
 def _emit_everything(logger: logging.Logger) -> None:

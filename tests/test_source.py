@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from tests.gitutil import (
     isolate_git,
     make_remote,
     make_tls_cert,
+    preserved_logging,
     push_commit,
     serve_git_http,
     ssh_keypair,
@@ -114,9 +116,9 @@ def test_token_auth_over_smart_http(
     (tmp_path / "token").write_text(token + "\n")
     (tmp_path / "wrong").write_text("not-the-token\n")
     out = io.StringIO()
-    setup_logging("DEBUG", json=False, stream=out)
-    caplog.set_level(logging.DEBUG)
-    try:
+    with preserved_logging():
+        setup_logging("DEBUG", json=False, stream=out)
+        caplog.set_level(logging.DEBUG)
         with serve_git_http(root, token, tls=cert) as srv:
             url = f"{srv.url}/cfg.git"
             ca = cert[0] if cert else None
@@ -133,8 +135,6 @@ def test_token_auth_over_smart_http(
                 GitSource(url, tmp_path / "cache-none", ca_file=ca).fetch()
             assert srv.rejected >= 2
             assert not any(token in r for r in srv.requests)  # never in a URL
-    finally:
-        setup_logging("INFO", json=False, stream=io.StringIO())
 
     assert token not in str(bad.value) and "not-the-token" not in str(bad.value)
     assert "Popen(['git', 'fetch'" in caplog.text  # GitPython logged every argv: none holds the token
@@ -309,3 +309,25 @@ def test_old_trees_are_pruned(tmp_path: Path) -> None:
         paths.append(src.fetch().path)
     alive = [p for p in paths if p.exists()]
     assert paths[-1] in alive and len(alive) <= 3 and not paths[0].exists()
+    assert not os.access(paths[-1] / "a", os.W_OK) or os.geteuid() == 0  # root ignores modes
+    assert (paths[-1] / "a").stat().st_mode & 0o222 == 0
+
+
+def test_parallel_fetches_share_one_cache(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path, {"a": "1"})
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for _ in range(3):
+                results.append(GitSource(remote.as_uri(), tmp_path / "cache").fetch().sha)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and set(results) == {git("rev-parse", "main", cwd=remote)} and len(results) == 12
