@@ -226,7 +226,9 @@ def test_agent_host_network_and_exactly_net_admin_net_raw(rendered: tuple[str, l
     assert csc["privileged"] is False
     assert csc["seccompProfile"] == {"type": "RuntimeDefault"}
     mode = agent_values.get("mode", "observe")
-    assert c["args"] == ["agent", "--node", "$(NODE_NAME)", "--mode", mode]
+    assert c["args"] == [
+        "agent", "--node", "$(NODE_NAME)", "--mode", mode, "--lease-namespace", NAMESPACE,
+    ]
     env = {e["name"]: e for e in c["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     if "nodeSelector" in agent_values:
@@ -237,7 +239,7 @@ def test_agent_host_network_and_exactly_net_admin_net_raw(rendered: tuple[str, l
 
 def test_enforce_value_set_really_enforces() -> None:
     _, c = _agent(render([ENFORCE]))
-    assert c["args"][-2:] == ["--mode", "enforce"]
+    assert c["args"][3:5] == ["--mode", "enforce"]
 
 
 def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manifest]]) -> None:
@@ -340,7 +342,7 @@ def test_agent_rbac_is_read_mostly(rendered: tuple[str, list[Manifest]]) -> None
     perms = permissions(rbac_rules(docs, "agent"))
     nncp = {v for g, r, v in perms if r == "nodenetworkconfigurationpolicies"}
     assert nncp == {"get", "list", "watch"}
-    assert {v for g, r, v in perms if r == "nodes"} == {"get"}
+    assert {v for g, r, v in perms if r == "nodes"} == {"get", "list"}
     assert not {r for g, r, v in perms if v == "delete"} - {"leases"}
     assert {r for g, r, v in perms if r.endswith("/status")} == {
         "nodenetworkstates/status", "nodenetworkconfigurationenactments/status",
