@@ -1,0 +1,241 @@
+"""Apply a plan to the cluster in waves, wait for health, then prune.
+
+Side effects: writes through ``reconciler.kube``. Order is what keeps VMs safe: node network first (and
+wait until kubernetes-nmstate reports every NNCP Available; a Degraded one stops the run before any VM
+is touched), then networks and cluster settings, then VMs and Services, then health, then prune in
+reverse order. A node network that leaves the repository is first applied with its interfaces
+``state: absent`` (nmstate does not revert nodes when a policy is deleted), and deleted only once that
+succeeded. On failure the ChangeSet still lists everything done before it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ApplyError, HealthError
+from .health import Status, health_of
+from .kube import Kube
+from .objects import LAST_WAVE, Obj, display
+from .plan import Action, Item, Plan, VMChange
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    timeout: float = 300.0  # per health wait
+    poll: float = 1.0
+    force_conflicts: bool = False
+    wait_for_vms: bool = True
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    action: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class ChangeSet:
+    results: list[Result] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.ok for r in self.results)
+
+    def add(self, item: Item, ok: bool = True, message: str = "") -> None:
+        self.results.append(Result(item.name, item.action.value, ok, message))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "error": self.error,
+            "results": [r.__dict__ for r in self.results],
+        }
+
+
+def apply_plan(
+    plan: Plan, kube: Kube, options: ApplyOptions | None = None, progress: Callable[[str], None] | None = None
+) -> ChangeSet:
+    """Carry out ``plan``; never raises for cluster errors, they end up in the ChangeSet."""
+    options = options or ApplyOptions()
+    say = progress or (lambda _msg: None)
+    changes = ChangeSet()
+    if plan.errors:
+        changes.error = "plan has errors; nothing applied: " + "; ".join(plan.errors)
+        return changes
+    try:
+        for wave in range(LAST_WAVE + 1):
+            items = [i for i in plan.items if i.wave == wave and i.action in (Action.CREATE, Action.UPDATE)]
+            if not items:
+                continue
+            for stage in node_stages(items):
+                say(f"wave {wave}: applying {len(stage)} object(s)")
+                _apply_items(stage, kube, options, changes)
+                if not changes.ok:
+                    changes.error = f"wave {wave} failed; later waves were not applied"
+                    return changes
+                _wait_healthy(stage, kube, options, changes, say)
+        deletes = [i for i in plan.items if i.action == Action.DELETE]
+        if deletes:
+            say(f"prune: deleting {len(deletes)} object(s)")
+            _prune(deletes, kube, options, changes, say)
+    except ApplyError as exc:
+        changes.error = str(exc)
+    return changes
+
+
+def _policy_interfaces(obj: Obj) -> tuple[set[str], set[str]]:
+    """(interfaces a policy creates, interfaces it needs to exist: bridge/bond ports and VLAN bases)."""
+    creates, needs = set(), set()
+    for iface in ((obj.get("spec") or {}).get("desiredState") or {}).get("interfaces") or []:
+        if iface.get("type") in ("linux-bridge", "bond", "vlan", "ovs-bridge"):
+            creates.add(iface["name"])
+        for port in (iface.get("bridge") or {}).get("port") or []:
+            needs.add(port["name"] if isinstance(port, dict) else port)
+        needs.update((iface.get("link-aggregation") or {}).get("port") or [])
+        if base := (iface.get("vlan") or {}).get("base-iface"):
+            needs.add(base)
+    return creates, needs - creates
+
+
+def node_stages(items: list[Item]) -> list[list[Item]]:
+    """Split a wave so a policy runs only after the policies that create the interfaces it builds on.
+
+    nmstate applies policies independently: a bridge over ``bond1.300`` sent together with the policy
+    that creates ``bond1.300`` would go Degraded on every node. Objects that are not policies, and
+    policies without such dependencies, stay in the first stage. A cycle is left to nmstate to report.
+    """
+    policies = {i.id: i for i in items if i.desired and i.desired["kind"] == "NodeNetworkConfigurationPolicy"}
+    creators: dict[str, str] = {}
+    for key, item in policies.items():
+        for name in _policy_interfaces(item.desired or {})[0]:
+            creators[name] = key
+    depth: dict[str, int] = {}
+
+    def level(key: str, seen: frozenset[str] = frozenset()) -> int:
+        if key not in depth:
+            needs = _policy_interfaces(policies[key].desired or {})[1]
+            parents = {creators[n] for n in needs if n in creators and creators[n] != key} - seen
+            depth[key] = 1 + max((level(p, seen | {key}) for p in parents), default=-1)
+        return depth[key]
+
+    stages: list[list[Item]] = []
+    for item in items:
+        n = level(item.id) if item.id in policies else 0
+        while len(stages) <= n:
+            stages.append([])
+        stages[n].append(item)
+    return [s for s in stages if s]
+
+
+def _apply_items(items: list[Item], kube: Kube, options: ApplyOptions, changes: ChangeSet) -> None:
+    for item in items:
+        assert item.desired is not None
+        try:
+            kube.apply(item.desired, force=options.force_conflicts)
+            if item.vm_change == VMChange.RESTART:
+                meta = item.desired["metadata"]
+                kube.restart_vm(meta["namespace"], meta["name"])
+            changes.add(item, True, item.vm_change.value or item.reason)
+        except ApplyError as exc:
+            changes.add(item, False, exc.message)
+
+
+def _wait_healthy(
+    items: list[Item], kube: Kube, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+) -> None:
+    watched = [i for i in items if i.desired and i.desired["kind"] == "NodeNetworkConfigurationPolicy"]
+    if options.wait_for_vms:
+        watched += [
+            i
+            for i in items
+            if i.desired and i.desired["kind"] == "VirtualMachine" and i.desired["spec"].get("runStrategy") != "Halted"
+        ]
+    if not watched:
+        return
+    say(f"waiting for {len(watched)} object(s) to become healthy")
+    deadline = options.clock() + options.timeout
+    pending = {i.name: i.desired for i in watched if i.desired}
+    while pending:
+        for name, obj in list(pending.items()):
+            live = kube.get(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+            health = health_of(live)
+            if health.status == Status.DEGRADED:
+                detail = _enactment_failures(kube, obj) if obj["kind"] == "NodeNetworkConfigurationPolicy" else ""
+                raise HealthError(name, f"Degraded: {health.message}{detail}")
+            if health.status in (Status.HEALTHY, Status.SUSPENDED):
+                del pending[name]
+        if pending and options.clock() >= deadline:
+            raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s")
+        if pending:
+            options.sleep(options.poll)
+
+
+def _enactment_failures(kube: Kube, policy: Obj) -> str:
+    """The per-node messages of a failed policy, from its NodeNetworkConfigurationEnactments."""
+    suffix = "." + policy["metadata"]["name"]
+    lines = []
+    for nnce in kube.list("NodeNetworkConfigurationEnactment"):
+        if not nnce["metadata"]["name"].endswith(suffix):
+            continue
+        for cond in (nnce.get("status") or {}).get("conditions") or []:
+            if cond.get("type") in ("Failing", "Aborted") and cond.get("status") == "True":
+                node = nnce["metadata"]["name"][: -len(suffix)]
+                lines.append(f"{node}: {cond.get('message', cond.get('reason', ''))}")
+    return (" — " + "; ".join(sorted(lines))) if lines else ""
+
+
+def absent_policy(live: Obj) -> Obj:
+    """The policy that takes a node network down: its bridges, bonds and VLANs set ``state: absent``.
+
+    Ethernet entries are dropped rather than set absent: they only tuned a physical NIC (MTU), and
+    "absent" on a NIC would take the node's hardware down.
+    """
+    desired = copy.deepcopy((live.get("spec") or {}).get("desiredState") or {})
+    interfaces = [
+        {"name": i["name"], "type": i["type"], "state": "absent"}
+        for i in desired.get("interfaces") or []
+        if i.get("type") != "ethernet"
+    ]
+    out: Obj = {
+        "apiVersion": live["apiVersion"],
+        "kind": live["kind"],
+        "metadata": {"name": live["metadata"]["name"], "labels": dict(live["metadata"].get("labels") or {})},
+        "spec": {"desiredState": {"interfaces": interfaces}},
+    }
+    mappings = (desired.get("ovn") or {}).get("bridge-mappings")
+    if mappings:
+        out["spec"]["desiredState"]["ovn"] = {"bridge-mappings": [{**m, "state": "absent"} for m in mappings]}
+    for key in ("nodeSelector", "maxUnavailable"):
+        if key in (live.get("spec") or {}):
+            out["spec"][key] = live["spec"][key]
+    return out
+
+
+def _prune(
+    items: list[Item], kube: Kube, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+) -> None:
+    for item in items:  # already in reverse wave order
+        live = item.live
+        assert live is not None
+        try:
+            if live["kind"] == "NodeNetworkConfigurationPolicy":
+                say(f"{display(live)}: setting its interfaces absent before deleting it")
+                absent = absent_policy(live)
+                kube.apply(absent, force=options.force_conflicts)
+                absent_item = Item(Action.UPDATE, item.id, item.name, item.wave, "state: absent", absent)
+                _wait_healthy([absent_item], kube, options, changes, say)
+            kube.delete(live)
+            changes.add(item, True, item.reason)
+        except HealthError as exc:
+            changes.add(item, False, f"not deleted: taking its interfaces down failed: {exc.message}")
+        except ApplyError as exc:
+            changes.add(item, False, exc.message)

@@ -1,0 +1,188 @@
+"""Normalized diff of one desired object against its live counterpart, with server-side-apply semantics.
+
+Pure. Only the fields virtnet sets can differ: a field the server defaulted, a status, or a field another
+manager owns (KubeMacPool's MAC on an interface the repo left without one) is not a difference. Two
+kinds of change exist:
+
+* ``set``: a field in the desired object whose live value is missing or different;
+* ``remove``: a field virtnet applied before (recorded in the live object's ``managedFields`` for the
+  ``virtnet`` manager) that the desired object no longer has. Server-side apply removes it, so the plan
+  must show it.
+
+Lists of objects whose items all have a ``name`` are matched by name (containers, interfaces, networks,
+ports), other lists by position; a list of scalars is compared whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from . import labels
+
+_MISSING = object()
+IGNORED_TOP = frozenset({"status"})
+#: fields the cluster fills in *inside our own apply* (mutating webhooks), so they land in our managedFields
+#: although the repository never set them: removing them from the desired object is not a change.
+#: KubeMacPool assigns MACs to interfaces left without one and keeps them for the VM's life.
+CLUSTER_ASSIGNED = (re.compile(r"^spec\.template\.spec\.domain\.devices\.interfaces\[name=[^]]+\]\.macAddress$"),)
+IGNORED_METADATA = frozenset(
+    {"managedFields", "resourceVersion", "uid", "generation", "creationTimestamp", "selfLink", "finalizers"}
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs. ``path`` reads like ``spec.template.spec.networks[name=eth1].multus``."""
+
+    op: str  # "set" or "remove"
+    path: str
+    old: Any = None
+    new: Any = None
+
+    def __str__(self) -> str:
+        if self.op == "remove":
+            return f"- {self.path}: {_short(self.old)}"
+        if self.old is None:
+            return f"+ {self.path}: {_short(self.new)}"
+        return f"~ {self.path}: {_short(self.old)} → {_short(self.new)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"op": self.op, "path": self.path, "old": self.old, "new": self.new}
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":")) if not isinstance(value, str) else value
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fmt(path: tuple[str, ...]) -> str:
+    return ".".join(path).replace(".[", "[")
+
+
+def _keyed(items: list[Any]) -> bool:
+    return bool(items) and all(isinstance(i, dict) and "name" in i for i in items)
+
+
+def _compare(desired: Any, live: Any, path: tuple[str, ...]) -> Iterator[Change]:
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
+            yield Change("set", _fmt(path), None if live is _MISSING else live, desired)
+            return
+        for key, value in desired.items():
+            yield from _compare(value, live.get(key, _MISSING), (*path, str(key)))
+        return
+    if isinstance(desired, list) and _keyed(desired) and isinstance(live, list):
+        by_name = {i.get("name"): i for i in live if isinstance(i, dict)}
+        for item in desired:
+            yield from _compare(item, by_name.get(item["name"], _MISSING), (*path, f"[name={item['name']}]"))
+        return
+    if isinstance(desired, list) and desired and all(isinstance(i, dict) for i in desired) and isinstance(live, list):
+        if len(live) < len(desired):
+            yield Change("set", _fmt(path), live, desired)
+            return
+        for i, item in enumerate(desired):
+            yield from _compare(item, live[i], (*path, f"[{i}]"))
+        return
+    if live is _MISSING or desired != live or type(desired) is not type(live):
+        if live is not _MISSING and _same_number(desired, live):
+            return
+        yield Change("set", _fmt(path), None if live is _MISSING else live, desired)
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    return isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and a == b
+
+
+def _without_provenance(obj: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in obj.items() if k not in IGNORED_TOP}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in IGNORED_METADATA}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in labels.PROVENANCE_ANNOTATIONS}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    out["metadata"] = meta
+    return out
+
+
+def _owned_fields(live: dict[str, Any], manager: str) -> dict[str, Any]:
+    """The fieldsV1 tree of ``manager``'s Apply entries in the live object (merged across apiVersions)."""
+    merged: dict[str, Any] = {}
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            _merge(merged, copy.deepcopy(entry.get("fieldsV1") or {}))
+    return merged
+
+
+def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _item_matches(item: Any, key: dict[str, Any]) -> bool:
+    return isinstance(item, dict) and all(item.get(k) == v for k, v in key.items())
+
+
+def _removed(fields: dict[str, Any], desired: Any, live: Any, path: tuple[str, ...]) -> Iterator[Change]:
+    """Fields in our previous apply (``fields``) that the desired object no longer sets."""
+    for key, sub in fields.items():
+        if key == ".":
+            continue
+        kind, _, raw = key.partition(":")
+        if kind == "f":
+            here = (*path, raw)
+            if not isinstance(desired, dict) or raw not in desired:
+                old = live.get(raw) if isinstance(live, dict) else None
+                if old is not None:
+                    yield Change("remove", _fmt(here), old=old)
+                continue
+            if isinstance(sub, dict) and sub:
+                yield from _removed(sub, desired[raw], live.get(raw) if isinstance(live, dict) else None, here)
+        elif kind == "k":
+            item_key = json.loads(raw)
+            label = ",".join(f"{k}={v}" for k, v in item_key.items())
+            here = (*path, f"[{label}]")
+            want = next((i for i in desired or [] if _item_matches(i, item_key)), None)
+            have = next((i for i in live or [] if _item_matches(i, item_key)), None)
+            if want is None:
+                if have is not None:
+                    yield Change("remove", _fmt(here), old=have)
+                continue
+            if isinstance(sub, dict):
+                yield from _removed(sub, want, have, here)
+        elif kind == "v":
+            value = json.loads(raw)
+            if isinstance(desired, list) and value not in desired and isinstance(live, list) and value in live:
+                yield Change("remove", _fmt((*path, f"[{raw}]")), old=value)
+
+
+def diff_object(
+    desired: dict[str, Any], live: dict[str, Any] | None, manager: str = labels.FIELD_MANAGER
+) -> list[Change]:
+    """Changes that applying ``desired`` would make to ``live`` (every field set when ``live`` is None)."""
+    want = _without_provenance(desired)
+    if live is None:
+        return [Change("set", "", None, want)]
+    have = _without_provenance(live)
+    changes = list(_compare(want, have, ()))
+    owned = _owned_fields(live, manager)
+    if owned:
+        owned = {k: v for k, v in owned.items() if k != "f:status"}
+        meta = owned.get("f:metadata", {})
+        annotations = meta.get("f:annotations") if isinstance(meta, dict) else None
+        if isinstance(annotations, dict):
+            for key in labels.PROVENANCE_ANNOTATIONS:
+                annotations.pop(f"f:{key}", None)
+        changes += [
+            c for c in _removed(owned, want, have, ()) if not any(p.match(c.path) for p in CLUSTER_ASSIGNED)
+        ]
+    return changes

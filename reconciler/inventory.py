@@ -1,0 +1,65 @@
+"""Prune decisions as set arithmetic over object ids, with the guards that keep a bad commit harmless.
+
+Pure. Flux and Argo CD users have lost namespaces to prune accidents: a typo in a path, a deleted
+directory, or a render that silently produced nothing. So: only objects carrying this cluster's
+ownership labels are candidates; nothing is pruned when the render is empty; a plan that would delete
+more than a configured share of what we own stops unless the user says ``--allow-mass-prune``; and an
+object annotated ``virtnet.io/prune: disabled`` is never deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import labels
+from .objects import Obj, is_owned, obj_id
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    enabled: bool = True
+    max_share: float = 0.25
+    allow_mass_prune: bool = False
+
+
+@dataclass
+class PruneDecision:
+    delete: list[Obj] = field(default_factory=list)
+    kept: list[tuple[Obj, str]] = field(default_factory=list)  # (object, why it is not deleted)
+    errors: list[str] = field(default_factory=list)
+
+
+def decide_prune(desired: list[Obj], live_owned: dict[str, Obj], cluster: str, options: PruneOptions) -> PruneDecision:
+    desired_ids = {obj_id(o) for o in desired}
+    stale = [o for key, o in sorted(live_owned.items()) if key not in desired_ids]
+    decision = PruneDecision()
+    if not stale:
+        return decision
+    if not options.enabled:
+        decision.kept = [(o, "pruning is disabled") for o in stale]
+        return decision
+    if not desired:
+        decision.errors.append(
+            f"refusing to prune {len(stale)} object(s): the repository rendered no objects for cluster {cluster} "
+            "(a wrong path or cluster name looks exactly like this)"
+        )
+        decision.kept = [(o, "empty render") for o in stale]
+        return decision
+    candidates = []
+    for obj in stale:
+        if not is_owned(obj, cluster):  # belt and braces: the LIST used our selector, but never trust names
+            decision.kept.append((obj, "not labelled as owned by virtnet for this cluster"))
+        elif (obj["metadata"].get("annotations") or {}).get(labels.PRUNE) == "disabled":
+            decision.kept.append((obj, f"annotated {labels.PRUNE}=disabled"))
+        else:
+            candidates.append(obj)
+    share = len(candidates) / max(len(live_owned), 1)
+    if candidates and share > options.max_share and not options.allow_mass_prune:
+        decision.errors.append(
+            f"refusing to prune {len(candidates)} of {len(live_owned)} owned objects ({share:.0%} > "
+            f"{options.max_share:.0%}): check the change, then run with --allow-mass-prune"
+        )
+        decision.kept += [(o, "mass prune guard") for o in candidates]
+        return decision
+    decision.delete = candidates
+    return decision

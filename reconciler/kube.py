@@ -1,0 +1,225 @@
+"""The Kubernetes side: list, get, server-side apply and delete through the official ``kubernetes`` client.
+
+Side effects: HTTP requests to the API server. This is the only module that sends them.
+
+Paths come from a static table of the kinds virtnet renders instead of API discovery: a reconcile then
+costs exactly one LIST per kind (plus pages), never a round of discovery requests. Transient failures
+(429 with ``Retry-After``, 5xx, resets, timeouts) are retried with exponential backoff and jitter;
+409 conflicts and 4xx are not retried, they are answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from . import labels
+from .errors import ApplyError
+from .objects import Obj, display
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resource:
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
+        base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        return base + (f"/{sub}" if sub else "")
+
+
+_TABLE = [
+    ("v1", "Namespace", "namespaces", False),
+    ("v1", "Service", "services", True),
+    ("v1", "Secret", "secrets", True),
+    ("v1", "ConfigMap", "configmaps", True),
+    ("v1", "Node", "nodes", False),
+    ("nmstate.io/v1", "NodeNetworkConfigurationPolicy", "nodenetworkconfigurationpolicies", False),
+    ("nmstate.io/v1beta1", "NodeNetworkConfigurationEnactment", "nodenetworkconfigurationenactments", False),
+    ("nmstate.io/v1beta1", "NodeNetworkState", "nodenetworkstates", False),
+    ("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions", True),
+    ("sriovnetwork.openshift.io/v1", "SriovNetworkNodePolicy", "sriovnetworknodepolicies", True),
+    ("sriovnetwork.openshift.io/v1", "SriovNetwork", "sriovnetworks", True),
+    ("metallb.io/v1beta1", "IPAddressPool", "ipaddresspools", True),
+    ("metallb.io/v1beta1", "L2Advertisement", "l2advertisements", True),
+    ("kubevirt.io/v1", "VirtualMachine", "virtualmachines", True),
+    ("kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", True),
+    ("hco.kubevirt.io/v1beta1", "HyperConverged", "hyperconvergeds", True),
+]
+RESOURCES: dict[str, Resource] = {kind: Resource(v, kind, plural, ns) for v, kind, plural, ns in _TABLE}
+#: kinds whose owned objects are listed on every reconcile (everything virtnet may create)
+MANAGED_KINDS = (
+    "Namespace",
+    "NodeNetworkConfigurationPolicy",
+    "SriovNetworkNodePolicy",
+    "NetworkAttachmentDefinition",
+    "SriovNetwork",
+    "IPAddressPool",
+    "L2Advertisement",
+    "ConfigMap",
+    "Secret",
+    "VirtualMachine",
+    "Service",
+)
+
+
+def resource_of(obj: Obj) -> Resource:
+    found = RESOURCES.get(obj["kind"])
+    if found is None or found.api_version != obj["apiVersion"]:
+        raise ApplyError(display(obj), f"virtnet does not know how to reach {obj['apiVersion']} {obj['kind']}")
+    return found
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, ApiException):
+        return exc.status in (429, 500, 502, 503, 504) or exc.status == 0
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
+
+
+def _wait(state: RetryCallState) -> float:
+    """Backoff with jitter, but never shorter than the server's ``Retry-After``."""
+    base = wait_exponential_jitter(initial=0.05, max=2.0)(state)
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, ApiException) and exc.headers:
+        try:
+            return max(base, min(float(exc.headers.get("Retry-After", 0)), 10.0))
+        except ValueError:
+            return base
+    return base
+
+
+class Kube:
+    """A thin, typed layer over ``kubernetes.client.ApiClient`` that speaks plain dicts."""
+
+    def __init__(self, api_client: client.ApiClient, field_manager: str = labels.FIELD_MANAGER, attempts: int = 6):
+        self.api = api_client
+        self.field_manager = field_manager
+        self.attempts = attempts
+        self.timeout = (5.0, 30.0)
+
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Kube:
+        """The user's kubeconfig (or the in-cluster service account when running as a pod)."""
+        try:
+            api_client = config.new_client_from_config(config_file=path, context=context)
+        except config.ConfigException:
+            config.load_incluster_config()
+            api_client = client.ApiClient()
+        return cls(api_client)
+
+    # ---- transport -------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One API call with retries; returns the decoded JSON body (None for 404 on GET)."""
+        query = {k: v for k, v in (query or {}).items() if v is not None}
+        url_path = path + (f"?{urlencode(query)}" if query else "")
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        retrying = Retrying(
+            retry=retry_if_exception(_transient), stop=stop_after_attempt(self.attempts), wait=_wait, reraise=True
+        )
+        for attempt in retrying:
+            with attempt:
+                method_, url, header_params, body_, _ = self.api.param_serialize(
+                    method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"]
+                )
+                response = self.api.call_api(method_, url, header_params, body_, _request_timeout=self.timeout)
+                response.read()
+                if not 200 <= response.status <= 299:
+                    raise ApiException(http_resp=response)
+        return json.loads(response.data) if response.data else None
+
+    # ---- verbs -----------------------------------------------------------------------------------------
+
+    def list(self, kind: str, label_selector: str | None = None, page_size: int = 500) -> list[Obj]:
+        """Every object of ``kind`` across namespaces matching the selector, following ``continue``."""
+        res = RESOURCES[kind]
+        items: list[Obj] = []
+        token: str | None = None
+        while True:
+            page = self.request(
+                "GET", res.path(), {"labelSelector": label_selector, "limit": page_size, "continue": token}
+            )
+            for item in page.get("items") or []:
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        try:
+            return self.request("GET", RESOURCES[kind].path(namespace, name))  # type: ignore[no-any-return]
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def apply(self, obj: Obj, *, force: bool = False, dry_run: bool = False) -> Obj:
+        """Server-side apply ``obj`` as the virtnet field manager; a 409 names the conflicting fields."""
+        res = resource_of(obj)
+        meta = obj["metadata"]
+        query = {
+            "fieldManager": self.field_manager,
+            "force": "true" if force else None,
+            "dryRun": "All" if dry_run else None,
+        }
+        try:
+            return self.request(  # type: ignore[no-any-return]
+                "PATCH",
+                res.path(meta.get("namespace"), meta["name"]),
+                query,
+                json.dumps(obj),
+                content_type="application/apply-patch+yaml",
+            )
+        except ApiException as exc:
+            raise ApplyError(display(obj), _reason(exc)) from exc
+
+    def delete(self, obj: Obj) -> None:
+        res = resource_of(obj)
+        meta = obj["metadata"]
+        try:
+            self.request("DELETE", res.path(meta.get("namespace"), meta["name"]), {"propagationPolicy": "Foreground"})
+        except ApiException as exc:
+            if exc.status != 404:  # already gone is what we wanted
+                raise ApplyError(display(obj), _reason(exc)) from exc
+
+    def restart_vm(self, namespace: str, name: str) -> None:
+        path = f"/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
+        try:
+            self.request("PUT", path, body="{}")
+        except ApiException as exc:
+            raise ApplyError(f"VirtualMachine/{namespace}/{name}", f"restart failed: {_reason(exc)}") from exc
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+        message = body.get("message") or exc.reason
+    except (ValueError, AttributeError):
+        message = exc.reason
+    return f"HTTP {exc.status}: {message}"

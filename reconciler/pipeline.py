@@ -1,0 +1,126 @@
+"""One reconcile, top to bottom: load → render → observe → plan → apply. The only place stages meet I/O.
+
+Each stage names its own failure reason (like Flux's kustomize-controller), so a status commit or PR
+comment can say *where* a run stopped: ``ValidationFailed`` (nothing was sent to the cluster),
+``ObserveFailed``, ``PlanBlocked`` (a guard refused, nothing applied), ``ApplyFailed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes.client.exceptions import ApiException
+
+from . import labels
+from .apply import ApplyOptions, ChangeSet, apply_plan
+from .errors import ModelError, Problem
+from .kube import MANAGED_KINDS, RESOURCES, Kube
+from .model import load_repo
+from .objects import Obj, is_patch_only, obj_id
+from .plan import Plan, PlanOptions, build_plan
+from .render import render
+
+
+@dataclass
+class LiveState:
+    owned: dict[str, Obj] = field(default_factory=dict)
+    patch_targets: dict[str, Obj | None] = field(default_factory=dict)
+    vmis: dict[str, Obj] = field(default_factory=dict)
+    missing_kinds: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Outcome:
+    cluster: str | None = None
+    revision: str | None = None
+    desired: list[Obj] = field(default_factory=list)
+    plan: Plan | None = None
+    changes: ChangeSet | None = None
+    problems: list[Problem] = field(default_factory=list)
+    failed: str | None = None  # the stage's reason, None when everything went through
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+
+def observe(kube: Kube, cluster: str, desired: list[Obj]) -> LiveState:
+    """One LIST per managed kind (our label selector), GETs for patch-only objects, one VMI LIST."""
+    state = LiveState()
+    selector = labels.selector(cluster)
+    for kind in MANAGED_KINDS:
+        try:
+            for obj in kube.list(kind, selector):
+                state.owned[obj_id(obj)] = obj
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            state.missing_kinds.add(kind)  # the cluster does not serve it (operator not installed)
+    for obj in desired:
+        if is_patch_only(obj):
+            meta = obj["metadata"]
+            state.patch_targets[obj_id(obj)] = kube.get(obj["kind"], meta["name"], meta.get("namespace"))
+    if any(o["kind"] == "VirtualMachine" for o in desired):
+        try:
+            for vmi in kube.list("VirtualMachineInstance", "virtnet.io/vm"):
+                state.vmis[f"{vmi['metadata']['namespace']}/{vmi['metadata']['name']}"] = vmi
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    return state
+
+
+def plan_cluster(desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions) -> Plan:
+    live = observe(kube, cluster, desired)
+    plan = build_plan(desired, live.owned, cluster, patch_live=live.patch_targets, vmis=live.vmis, options=options)
+    unserved = sorted({o["kind"] for o in desired} & live.missing_kinds)
+    if unserved:
+        served = tuple(
+            f"the cluster does not serve {k} ({RESOURCES[k].api_version}): is its operator installed?" for k in unserved
+        )
+        plan = Plan(plan.cluster, plan.items, plan.warnings, plan.errors + served)
+    return plan
+
+
+def reconcile(
+    path: Path,
+    kube: Kube,
+    *,
+    cluster: str | None = None,
+    revision: str | None = None,
+    apply: bool = True,
+    plan_options: PlanOptions | None = None,
+    apply_options: ApplyOptions | None = None,
+    progress: object = None,
+) -> Outcome:
+    outcome = Outcome(cluster=cluster, revision=revision)
+    try:
+        repo = load_repo(path, cluster)
+        outcome.cluster = repo.cluster.name
+        outcome.desired = render(repo, revision)
+    except ModelError as exc:
+        outcome.problems, outcome.failed = exc.problems, "ValidationFailed"
+        outcome.message = str(exc)
+        return outcome
+    options = plan_options or PlanOptions()
+    if plan_options is None:
+        settings = repo.cluster.spec.prune
+        from .inventory import PruneOptions
+
+        options = PlanOptions(prune=PruneOptions(enabled=settings.enabled, max_share=settings.max_share))
+    try:
+        outcome.plan = plan_cluster(outcome.desired, repo.cluster.name, kube, options)
+    except (ApiException, OSError) as exc:
+        outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"
+        return outcome
+    if outcome.plan.errors:
+        outcome.failed, outcome.message = "PlanBlocked", "; ".join(outcome.plan.errors)
+        return outcome
+    if apply and outcome.plan.has_changes:
+        say = progress if callable(progress) else None
+        outcome.changes = apply_plan(outcome.plan, kube, apply_options, say)
+        if not outcome.changes.ok:
+            outcome.failed, outcome.message = "ApplyFailed", outcome.changes.error or "some objects failed"
+    return outcome

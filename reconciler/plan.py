@@ -1,0 +1,228 @@
+"""Plan: pair desired and live objects, classify each pair, and order the result by wave (pure).
+
+``build_plan`` is the dry run: printing a ``Plan`` tells exactly what ``apply`` will do and why. VM
+updates are classified the way KubeVirt will treat them on a running VM: adding a bridge (or SR-IOV)
+interface and removing a bridge interface are hot-plugs; anything else in the VM template needs a
+restart, which happens only when the VM allows it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from . import labels
+from .diff import Change, diff_object
+from .inventory import PruneDecision, PruneOptions, decide_prune
+from .objects import Obj, display, is_patch_only, obj_id, sort_key, wave
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    NOOP = "no-op"
+    SKIP = "skip"
+
+
+class VMChange(StrEnum):
+    NONE = ""
+    HOTPLUG = "hot-plug"
+    RESTART_REQUIRED = "restart-required"  # applied; the VM keeps running the old spec until restarted
+    RESTART = "restart"  # applied, then restarted because the VM allows it
+
+
+@dataclass(frozen=True)
+class Item:
+    action: Action
+    id: str
+    name: str
+    wave: int
+    reason: str
+    desired: Obj | None = None
+    live: Obj | None = None
+    changes: tuple[Change, ...] = ()
+    vm_change: VMChange = VMChange.NONE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "object": self.name,
+            "id": self.id,
+            "wave": self.wave,
+            "reason": self.reason,
+            "vmChange": self.vm_change.value,
+            "changes": [c.as_dict() for c in self.changes],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    cluster: str
+    items: tuple[Item, ...]
+    warnings: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> list[Item]:
+        return [i for i in self.items if i.action in (Action.CREATE, Action.UPDATE, Action.DELETE)]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def counts(self) -> dict[str, int]:
+        out = {a.value: 0 for a in Action}
+        for item in self.items:
+            out[item.action.value] += 1
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "counts": self.counts(),
+            "items": [i.as_dict() for i in self.items],
+            "warnings": list(self.warnings),
+            "errors": list(self.errors),
+        }
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    prune: PruneOptions = field(default_factory=PruneOptions)
+
+
+def _template(vm: Obj) -> dict[str, Any]:
+    return vm.get("spec", {}).get("template", {}).get("spec", {}) or {}
+
+
+def _interfaces(vm: Obj) -> dict[str, dict[str, Any]]:
+    return {i["name"]: i for i in _template(vm).get("domain", {}).get("devices", {}).get("interfaces", [])}
+
+
+def _networks(vm: Obj) -> dict[str, dict[str, Any]]:
+    return {n["name"]: n for n in _template(vm).get("networks", [])}
+
+
+def _without_interfaces(vm: Obj) -> Obj:
+    out = copy.deepcopy(vm)
+    spec = _template(out)
+    spec.pop("networks", None)
+    spec.get("domain", {}).get("devices", {}).pop("interfaces", None)
+    return out
+
+
+def _running(live: Obj, vmi: Obj | None) -> bool:
+    status = live.get("status") or {}
+    return vmi is not None or status.get("printableStatus") == "Running" or bool(status.get("ready"))
+
+
+def classify_vm(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj, str]:
+    """How a VM update lands on the running VM, and the object to apply (with unplug markers)."""
+    if not _running(live, vmi):
+        return VMChange.NONE, desired, "VM is not running: the change applies at its next start"
+    want, have = _interfaces(desired), _interfaces(live)
+    have_active = {n for n, i in have.items() if i.get("state") != "absent"}
+    added = [n for n in want if n not in have]
+    removed = [n for n in have_active if n not in want]
+    changed = [n for n in want if n in have and diff_object(_as_obj(want[n]), _as_obj(have[n]))]
+    other = [
+        c
+        for c in diff_object(_without_interfaces(desired), _without_interfaces(live))
+        if c.path.startswith("spec.template")
+    ]
+    restart_reasons = [f"interface {n} changed" for n in changed]
+    restart_reasons += [f"{c.path} changed" for c in other]
+    restart_reasons += [f"SR-IOV interface {n} removed" for n in removed if "sriov" in have[n]]
+    if restart_reasons:
+        allowed = (desired["metadata"].get("annotations") or {}).get(labels.RESTART) == "allowed"
+        kind = VMChange.RESTART if allowed else VMChange.RESTART_REQUIRED
+        return kind, desired, "; ".join(restart_reasons)
+    apply = copy.deepcopy(desired)
+    pending = _pending_unplugs(live, vmi, want, have)
+    unplug = sorted(set(removed) | pending)
+    if unplug:
+        spec = _template(apply)
+        for name in unplug:
+            spec["domain"]["devices"]["interfaces"].append({**have[name], "state": "absent"})
+            spec["networks"].append(_networks(live)[name])
+    if not added and not removed:
+        return VMChange.NONE, apply, "unplug still in progress" if pending else ""
+    parts = [f"plug {n}" for n in added] + [f"unplug {n}" for n in removed]
+    return VMChange.HOTPLUG, apply, ", ".join(parts)
+
+
+def _pending_unplugs(live: Obj, vmi: Obj | None, want: dict[str, Any], have: dict[str, Any]) -> set[str]:
+    """Interfaces marked absent that the guest still has: keep the marker until KubeVirt is done."""
+    if vmi is None:
+        return set()
+    in_guest = {i.get("name") for i in (vmi.get("status") or {}).get("interfaces") or []}
+    return {n for n, i in have.items() if i.get("state") == "absent" and n not in want and n in in_guest}
+
+
+def _as_obj(fields: dict[str, Any]) -> Obj:
+    return {"metadata": {}, **fields}
+
+
+def build_plan(
+    desired: list[Obj],
+    live_owned: dict[str, Obj],
+    cluster: str,
+    *,
+    patch_live: dict[str, Obj | None] | None = None,
+    vmis: dict[str, Obj] | None = None,
+    options: PlanOptions | None = None,
+) -> Plan:
+    """Pair ``desired`` with live objects (``live_owned`` by id, patch-only objects in ``patch_live``)."""
+    options = options or PlanOptions()
+    patch_live = patch_live or {}
+    vmis = vmis or {}
+    items: list[Item] = []
+    errors: list[str] = []
+    warnings: list[str] = []
+    for obj in sorted(desired, key=sort_key):
+        key = obj_id(obj)
+        if is_patch_only(obj):
+            live = patch_live.get(key)
+            if live is None:
+                errors.append(f"{display(obj)} does not exist; virtnet only patches it (is the operator installed?)")
+                items.append(Item(Action.SKIP, key, display(obj), wave(obj), "missing, never created", obj))
+                continue
+        else:
+            live = live_owned.get(key)
+        items.append(_pair(obj, live, vmis.get(_vmi_key(obj))))
+    decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune)
+    errors += decision.errors
+    for obj, why in decision.kept:
+        warnings.append(f"{display(obj)} is no longer in the repository but is kept: {why}")
+    for obj in sorted(decision.delete, key=sort_key, reverse=True):
+        items.append(
+            Item(Action.DELETE, obj_id(obj), display(obj), wave(obj), "no longer in the repository", None, obj)
+        )
+    for item in items:
+        if item.vm_change == VMChange.RESTART_REQUIRED:
+            warnings.append(
+                f"{item.name}: restart required ({item.reason}); the VM does not allow virtnet to restart it"
+            )
+    return Plan(cluster, tuple(items), tuple(warnings), tuple(errors))
+
+
+def _vmi_key(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
+    key, name = obj_id(obj), display(obj)
+    if live is None:
+        return Item(Action.CREATE, key, name, wave(obj), "not in the cluster", obj, None, tuple(diff_object(obj, None)))
+    to_apply, vm_change, reason = obj, VMChange.NONE, ""
+    if obj["kind"] == "VirtualMachine":
+        vm_change, to_apply, reason = classify_vm(obj, live, vmi)
+    changes = tuple(diff_object(to_apply, live))
+    if not changes:
+        return Item(Action.NOOP, key, name, wave(obj), reason or "in sync", to_apply, live)
+    why = reason or f"{len(changes)} field(s) differ"
+    return Item(Action.UPDATE, key, name, wave(obj), why, to_apply, live, changes, vm_change)
