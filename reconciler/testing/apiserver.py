@@ -117,10 +117,14 @@ class ApiDouble:
         return f"http://{self.host}:{self.port}"
 
     def kubeconfig(self, path: str | Path, *, user: str = "virtnet", namespace: str = "default") -> Path:
-        """Write a kubeconfig (token ``user:<user>``) usable by kubectl and ``config.load_kube_config``."""
+        """Write a kubeconfig usable by kubectl and ``config.load_kube_config``.
+
+        It carries the token ``user:<user>`` and ``as: <user>``: kubectl sends no token over plain HTTP but
+        does send ``Impersonate-User``, so requests are attributed to ``user`` from both clients.
+        """
         doc = {"apiVersion": "v1", "kind": "Config", "current-context": "double", "preferences": {},
                "clusters": [{"name": "double", "cluster": {"server": self.url}}],
-               "users": [{"name": user, "user": {"token": f"user:{user}"}}],
+               "users": [{"name": user, "user": {"token": f"user:{user}", "as": user}}],
                "contexts": [{"name": "double", "context": {"cluster": "double", "user": user,
                                                            "namespace": namespace}}]}
         out = Path(path)
@@ -193,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             api.kubeconfig(opts.kubeconfig)
         print(f"serving the Kubernetes API double on {api.url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            done.wait()
+            while not done.wait(0.1):  # a bounded wait lets the SIGTERM handler run promptly
+                pass
 
 
 

@@ -16,8 +16,8 @@ get/list/watch/create/update/patch/apply/delete (a DELETE of a collection counts
 ``("apply", "nmstate.io/nodenetworkconfigurationpolicies")`` or ``("update", "kubevirt.io/virtualmachines/status")``.
 Discovery/health requests are counted in ``nonresource_counts`` by path. A request that a fault hook failed
 is counted only in ``fault_counts`` (``(kind, verb, resource)``) and never reaches the store.
-The user of a request comes from its bearer token: ``user:<name>`` is user ``<name>``; any other token is
-accepted as user ``token``, no token is ``system:anonymous``. There is no authorization.
+The user of a request comes from ``Impersonate-User`` or its bearer token (``user:<name>`` is user ``<name>``),
+see :func:`user_of`. There is no authorization.
 """
 
 from __future__ import annotations
@@ -88,7 +88,14 @@ def json_response(body: Any, code: int = 200, headers: dict[str, str] | None = N
 
 
 def user_of(request: Request) -> str:
-    """``Authorization: Bearer user:<name>`` -> ``<name>``; any other token is accepted as ``token``."""
+    """Who made a request: ``Impersonate-User`` if sent, else ``Authorization: Bearer user:<name>``.
+
+    kubectl does not send bearer tokens to a plain-HTTP server, so kubeconfigs written by the double also
+    carry ``as: <name>``, which kubectl sends as ``Impersonate-User``. Any other token is user ``token``;
+    no credentials at all is ``system:anonymous``.
+    """
+    if impersonated := request.headers.get("Impersonate-User"):
+        return impersonated
     auth = request.headers.get("Authorization", "")
     if not auth.startswith("Bearer "):
         return "system:anonymous"

@@ -426,6 +426,8 @@ def test_kubectl_apply_server_side_get_and_diff(kube_api: ApiDouble, tmp_path: P
     diff = kubectl("diff", "--server-side", "-f", str(manifest))
     assert diff.returncode == 1 and "+  a: \"2\"" in diff.stdout
     assert kube_api.store.find("v1", "ConfigMap", "k", "default")["data"] == {"a": "1"}  # diff is a dry run
+    assert {r.user for r in kube_api.requests} == {"virtnet"}
+    assert kube_api.counts[("apply", "configmaps")] == 3 and kube_api.writes() == 2  # diffs are dry runs
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -165,3 +166,14 @@ def test_hotplug_is_live_but_other_changes_require_restart(api: ApiDouble,
     custom.replace_namespaced_custom_object(*VM, "vm1", cold)
     api.tick()
     assert conditions(custom.get_namespaced_custom_object(*VM, "vm1"))["RestartRequired"][0] == "True"
+
+
+def test_background_ticks_reach_available_without_manual_ticks() -> None:
+    with ApiDouble(controllers=("nmstate",), nodes=NODES, tick_interval=0.01) as api:
+        custom = client.CustomObjectsApi(api.api_client())
+        custom.create_cluster_custom_object(*NNCP, bridge_policy("br1", "eth1", {"nic": "eth1"}))
+        for _ in range(500):  # bounded poll: at most ~5 s
+            if conditions(custom.get_cluster_custom_object(*NNCP, "br1")).get("Available", ("",))[0] == "True":
+                break
+            threading.Event().wait(0.01)
+        assert conditions(custom.get_cluster_custom_object(*NNCP, "br1"))["Available"][0] == "True"
