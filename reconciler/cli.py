@@ -6,14 +6,21 @@ repository, failed apply), 2 a plan with changes.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from . import __version__
+from . import __version__, report
+from .apply import ApplyOptions
 from .errors import ModelError, VirtnetError
+from .inventory import PruneOptions
+from .kube import Kube
 from .model import load_repo
+from .pipeline import Outcome, reconcile
+from .plan import PlanOptions
 from .render import dump, render
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -59,6 +66,121 @@ def render_command(path: Path, cluster: str | None, fmt: str, revision: str | No
     except ModelError as exc:
         _fail(exc)
     click.echo(dump(objects, fmt), nl=False)
+
+
+def cluster_options(f: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(
+        [
+            click.option(
+                "--kubeconfig", type=click.Path(dir_okay=False), help="kubeconfig file (default: $KUBECONFIG)"
+            ),
+            click.option("--context", help="kubeconfig context"),
+            click.option(
+                "--api-double",
+                is_flag=True,
+                help="start the built-in Kubernetes API double in-process (simulated nmstate/KubeVirt) instead",
+            ),
+            click.option("--allow-mass-prune", is_flag=True, help="let a plan delete more than the configured share"),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+@contextlib.contextmanager
+def connect(kubeconfig: str | None, context: str | None, api_double: bool) -> Iterator[Kube]:
+    if not api_double:
+        yield Kube.from_kubeconfig(kubeconfig, context)
+        return
+    from .testing import ApiDouble
+    from .testing.nodes import demo_nodes, seed_hyperconverged
+
+    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes()) as api:
+        seed_hyperconverged(api.store)
+        yield Kube(api.api_client())
+
+
+def _plan_options(allow_mass_prune: bool) -> PlanOptions | None:
+    return PlanOptions(prune=PruneOptions(allow_mass_prune=True)) if allow_mass_prune else None
+
+
+def _print_failure(outcome: Outcome) -> None:
+    if outcome.problems:
+        click.echo(str(ModelError(outcome.problems)), err=True)
+    else:
+        click.echo(f"{outcome.failed}: {outcome.message}", err=True)
+
+
+@main.command("plan")
+@repo_path
+@cluster_option
+@cluster_options
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("-v", "--verbose", is_flag=True, help="also list unchanged objects")
+def plan_command(
+    path: Path,
+    cluster: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    api_double: bool,
+    allow_mass_prune: bool,
+    fmt: str,
+    verbose: bool,
+) -> None:
+    """Show what apply would change. Exit 0: no changes, 2: changes, 1: error."""
+    with connect(kubeconfig, context, api_double) as kube:
+        outcome = reconcile(path, kube, cluster=cluster, apply=False, plan_options=_plan_options(allow_mass_prune))
+    if outcome.plan is not None:
+        if fmt == "json":
+            click.echo(report.plan_json(outcome.plan), nl=False)
+        elif fmt == "markdown":
+            click.echo(report.plan_markdown(outcome.plan), nl=False)
+        else:
+            click.echo(report.plan_text(outcome.plan, colour=sys.stdout.isatty(), verbose=verbose), nl=False)
+    if not outcome.ok:
+        _print_failure(outcome)
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_CHANGES if outcome.plan and outcome.plan.has_changes else EXIT_OK)
+
+
+@main.command("apply")
+@repo_path
+@cluster_option
+@cluster_options
+@click.option("--force-conflicts", is_flag=True, help="take over fields another manager owns (server-side apply force)")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds to wait for health")
+def apply_command(
+    path: Path,
+    cluster: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    api_double: bool,
+    allow_mass_prune: bool,
+    force_conflicts: bool,
+    timeout: float,
+) -> None:
+    """Apply the repository to the cluster: ordered waves, health waits, guarded prune."""
+    options = ApplyOptions(timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0)
+
+    def progress(message: str) -> None:
+        click.echo(click.style("· ", fg="cyan") + message, err=True)
+
+    with connect(kubeconfig, context, api_double) as kube:
+        outcome = reconcile(
+            path,
+            kube,
+            cluster=cluster,
+            plan_options=_plan_options(allow_mass_prune),
+            apply_options=options,
+            progress=progress,
+        )
+    if outcome.plan is not None:
+        click.echo(report.plan_text(outcome.plan, colour=sys.stdout.isatty()), nl=False)
+    if outcome.changes is not None:
+        click.echo(report.changes_text(outcome.changes), nl=False)
+    if not outcome.ok:
+        _print_failure(outcome)
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,3 +51,15 @@ def demo_nodes(workers: int = 3, control_plane: int = 3) -> list[dict[str, Any]]
         for i in range(control_plane)
     ]
     return out
+
+
+def seed_hyperconverged(store: Any, name: str = "kubevirt-hyperconverged", namespace: str = "openshift-cnv") -> None:
+    """The HyperConverged CR the operator would have made; virtnet only ever patches it."""
+    store.put(
+        {
+            "apiVersion": "hco.kubevirt.io/v1beta1",
+            "kind": "HyperConverged",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {},  # the CRD's defaults, which no manager owns
+        }
+    )
