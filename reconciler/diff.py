@@ -96,7 +96,9 @@ def _compare(desired: Any, live: Any, path: tuple[str, ...]) -> Iterator[Change]
 
 def _same_number(a: Any, b: Any) -> bool:
     numbers = (int, float)
-    return isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and a == b
+    return (
+        isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool)
+    ) and a == b
 
 
 def _without_provenance(obj: dict[str, Any]) -> dict[str, Any]:
