@@ -130,8 +130,13 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
             into[key] = value
 
 
+#: list-key fields the API server defaults before it records the key (Service and container ports)
+KEY_DEFAULTS = {"protocol": "TCP"}
+
+
 def _item_matches(item: Any, key: dict[str, Any]) -> bool:
-    return isinstance(item, dict) and all(item.get(k) == v for k, v in key.items())
+    """Whether ``item`` is the one a ``k:`` path names; a key field left out gets the server's default."""
+    return isinstance(item, dict) and all(item.get(k, KEY_DEFAULTS.get(k)) == v for k, v in key.items())
 
 
 def _removed(fields: dict[str, Any], desired: Any, live: Any, path: tuple[str, ...]) -> Iterator[Change]:
