@@ -183,5 +183,17 @@ def apply_command(
         sys.exit(EXIT_ERROR)
 
 
+def _register() -> None:
+    """Commands that live next to their stage: the loop, the demo and the node agent."""
+    from .agent.cli import agent_command
+    from .demo import demo_command
+    from .server.cli import run_command
+
+    for command in (run_command, demo_command, agent_command):
+        main.add_command(command)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -20,6 +20,7 @@ class PruneOptions:
     enabled: bool = True
     max_share: float = 0.25
     allow_mass_prune: bool = False
+    max_deletions: int = 0  # an absolute cap on top of the share; 0 = none
 
 
 @dataclass
@@ -54,10 +55,13 @@ def decide_prune(desired: list[Obj], live_owned: dict[str, Obj], cluster: str, o
         else:
             candidates.append(obj)
     share = len(candidates) / max(len(live_owned), 1)
-    if candidates and share > options.max_share and not options.allow_mass_prune:
+    too_many = bool(options.max_deletions) and len(candidates) > options.max_deletions
+    if candidates and (share > options.max_share or too_many) and not options.allow_mass_prune:
         decision.errors.append(
             f"refusing to prune {len(candidates)} of {len(live_owned)} owned objects ({share:.0%} > "
-            f"{options.max_share:.0%}): check the change, then run with --allow-mass-prune"
+            f"{options.max_share:.0%}"
+            + (f", or more than the {options.max_deletions} allowed" if too_many else "")
+            + "): check the change, then run with --allow-mass-prune"
         )
         decision.kept += [(o, "mass prune guard") for o in candidates]
         return decision

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -207,6 +208,35 @@ class Kube:
         except ApiException as exc:
             if exc.status != 404:  # already gone is what we wanted
                 raise ApplyError(display(obj), _reason(exc)) from exc
+
+    def create_event(self, obj: Obj, reason: str, message: str, *, warning: bool = False) -> None:
+        """A core/v1 Event on ``obj`` so ``kubectl describe`` shows what virtnet did to it."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj["apiVersion"],
+                "kind": obj["kind"],
+                "name": meta["name"],
+                **({"namespace": meta["namespace"]} if meta.get("namespace") else {}),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": "Warning" if warning else "Normal",
+            "source": {"component": self.field_manager},
+            "reportingComponent": self.field_manager,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=json.dumps(event))
+        except ApiException as exc:
+            raise ApplyError(display(obj), f"event not recorded: {_reason(exc)}") from exc
 
     def restart_vm(self, namespace: str, name: str) -> None:
         path = f"/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"

@@ -16,7 +16,7 @@ from . import labels
 from .apply import ApplyOptions, ChangeSet, apply_plan
 from .errors import ModelError, Problem
 from .kube import MANAGED_KINDS, RESOURCES, Kube
-from .model import load_repo
+from .model import Repo, load_repo
 from .objects import Obj, is_patch_only, obj_id
 from .plan import Plan, PlanOptions, build_plan
 from .render import render
@@ -38,6 +38,8 @@ class Outcome:
     plan: Plan | None = None
     changes: ChangeSet | None = None
     problems: list[Problem] = field(default_factory=list)
+    repo: Repo | None = None
+    live: LiveState | None = None
     failed: str | None = None  # the stage's reason, None when everything went through
     message: str = ""
 
@@ -72,8 +74,10 @@ def observe(kube: Kube, cluster: str, desired: list[Obj]) -> LiveState:
     return state
 
 
-def plan_cluster(desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions) -> Plan:
-    live = observe(kube, cluster, desired)
+def plan_cluster(
+    desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions, live: LiveState | None = None
+) -> Plan:
+    live = live if live is not None else observe(kube, cluster, desired)
     plan = build_plan(desired, live.owned, cluster, patch_live=live.patch_targets, vmis=live.vmis, options=options)
     unserved = sorted({o["kind"] for o in desired} & live.missing_kinds)
     if unserved:
@@ -82,6 +86,11 @@ def plan_cluster(desired: list[Obj], cluster: str, kube: Kube, options: PlanOpti
         )
         plan = Plan(plan.cluster, plan.items, plan.warnings, plan.errors + served)
     return plan
+
+
+def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, list[Obj]]:
+    repo = load_repo(path, cluster)
+    return repo, render(repo, revision)
 
 
 def reconcile(
@@ -94,12 +103,13 @@ def reconcile(
     plan_options: PlanOptions | None = None,
     apply_options: ApplyOptions | None = None,
     progress: object = None,
+    rendered: tuple[Repo, list[Obj]] | None = None,
 ) -> Outcome:
+    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo = load_repo(path, cluster)
-        outcome.cluster = repo.cluster.name
-        outcome.desired = render(repo, revision)
+        repo, outcome.desired = rendered if rendered is not None else _load_and_render(path, cluster, revision)
+        outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:
         outcome.problems, outcome.failed = exc.problems, "ValidationFailed"
         outcome.message = str(exc)
@@ -111,7 +121,8 @@ def reconcile(
 
         options = PlanOptions(prune=PruneOptions(enabled=settings.enabled, max_share=settings.max_share))
     try:
-        outcome.plan = plan_cluster(outcome.desired, repo.cluster.name, kube, options)
+        outcome.live = observe(kube, repo.cluster.name, outcome.desired)
+        outcome.plan = plan_cluster(outcome.desired, repo.cluster.name, kube, options, outcome.live)
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"
         return outcome

@@ -310,7 +310,10 @@ class KubevirtController:
         status = {"phase": "Running", "nodeName": "worker-0",
                   "interfaces": self._iface_status(ns, name, vmi_spec, live_ifaces)}
         self.store.put({"apiVersion": KUBEVIRT, "kind": "VirtualMachineInstance",
-                        "metadata": {"name": name, "namespace": ns, "labels": {"kubevirt.io/vm": name},
+                        # like virt-controller: the VMI carries the template's labels (Services select them)
+                        "metadata": {"name": name, "namespace": ns,
+                                     "labels": {**((vm["spec"].get("template") or {}).get("metadata") or {})
+                                                .get("labels", {}), "kubevirt.io/vm": name},
                                      "ownerReferences": [{"apiVersion": KUBEVIRT, "kind": "VirtualMachine",
                                                           "name": name, "uid": vm["metadata"]["uid"],
                                                           "controller": True}]},

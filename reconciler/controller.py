@@ -1,0 +1,223 @@
+"""The GitOps loop: fetch → reconcile → Events → status commit → metrics; and plans for pull requests.
+
+Side effects: git (fetch, status pushes), the Kubernetes API, the forge API. One ``Controller`` serves
+both triggers: the scheduler (poll and push webhooks) calls ``reconcile``; pull-request webhooks call
+``plan_pull_request``, which never applies. A revision that did not change is not rendered again, but
+the cluster is still observed and planned so drift is corrected.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import comment, summary
+from .apply import ApplyOptions
+from .errors import SourceError, VirtnetError
+from .forge import Forge, ForgeError, plan_marker
+from .inventory import PruneOptions
+from .kube import Kube
+from .labels import selector
+from .model import Repo
+from .objects import Obj, display
+from .pipeline import Outcome, reconcile
+from .plan import PlanOptions
+from .server.metrics import Metrics
+from .server.webhooks import PullRequestEvent
+from .source import Auth, GitSource, SignaturePolicy
+from .status import publish_status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Settings:
+    repo_url: str
+    branch: str = "main"
+    subdir: str = "."
+    cluster: str | None = None
+    auth: Auth = None
+    signatures: SignaturePolicy | None = None
+    cache_root: Path | None = None
+    status_branch: str | None = "virtnet-status"
+    events: bool = True
+    prune: PruneOptions = field(default_factory=PruneOptions)
+    apply: ApplyOptions = field(default_factory=ApplyOptions)
+    forge_repo: str = ""  # owner/name on the forge, for PR comments (from the webhook when empty)
+
+
+class Controller:
+    def __init__(self, settings: Settings, kube: Kube, metrics: Metrics | None = None, forge: Forge | None = None):
+        self.settings = settings
+        self.kube = kube
+        self.metrics = metrics or Metrics()
+        self.forge = forge
+        self.source = GitSource(
+            settings.repo_url,
+            settings.cache_root,
+            branch=settings.branch,
+            auth=settings.auth,
+            verify=settings.signatures,
+        )
+        self._rendered: tuple[str, Repo, list[Obj]] | None = None
+        self.last: Outcome | None = None
+        self.last_status_commit: str | None = None
+
+    # ---- push / poll ------------------------------------------------------------------------------------
+
+    def reconcile(self, reason: str = "manual") -> Outcome:
+        started = time.monotonic()
+        log.info("reconcile started (%s)", reason)
+        try:
+            revision = self.source.fetch()
+        except SourceError as exc:
+            outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
+            return self._finish(outcome, started)
+        outcome = reconcile(
+            revision.path / self.settings.subdir,
+            self.kube,
+            cluster=self.settings.cluster,
+            revision=revision.sha,
+            plan_options=self._plan_options(),
+            apply_options=self.settings.apply,
+            rendered=self._cached(revision.sha),
+        )
+        if outcome.repo is not None and outcome.failed != "ValidationFailed":
+            self._rendered = (revision.sha, outcome.repo, outcome.desired)
+        if self.settings.events and outcome.changes is not None:
+            self._emit_events(outcome)
+        return self._finish(outcome, started)
+
+    def _plan_options(self) -> PlanOptions | None:
+        return PlanOptions(prune=self.settings.prune)
+
+    def _cached(self, sha: str) -> tuple[Repo, list[Obj]] | None:
+        if self._rendered and self._rendered[0] == sha:
+            return self._rendered[1], self._rendered[2]
+        return None
+
+    def _finish(self, outcome: Outcome, started: float) -> Outcome:
+        seconds = time.monotonic() - started
+        result = outcome.failed or ("Applied" if outcome.changes else "InSync")
+        self.metrics.observe_reconcile(seconds, result)
+        if outcome.plan is not None:
+            for action, count in outcome.plan.counts().items():
+                if count and action in ("create", "update", "delete"):
+                    self.metrics.record_changes(action, count)
+        if outcome.ok and outcome.revision:
+            self.metrics.set_revision(outcome.revision, time.time())
+        log.info(
+            "reconcile finished: %s in %.2fs%s", result, seconds, f": {outcome.message}" if outcome.message else ""
+        )
+        self.last = outcome
+        if self.settings.status_branch:
+            self._publish(outcome, result)
+        return outcome
+
+    def _publish(self, outcome: Outcome, result: str) -> None:
+        cluster = outcome.cluster or self.settings.cluster or "default"
+        access = []
+        if outcome.repo is not None:
+            if outcome.changes is not None:  # the cluster changed: read what the VMs look like now
+                vmis = self.kube.list("VirtualMachineInstance", "virtnet.io/vm")
+                services = self.kube.list("Service", selector(cluster))
+            else:
+                vmis = list(outcome.live.vmis.values()) if outcome.live else []
+                services = [o for o in (outcome.live.owned.values() if outcome.live else []) if o["kind"] == "Service"]
+            access = summary.vm_access(outcome.repo, vmis, services)
+        state = "Synced" if outcome.ok else result  # state, not the run: a no-op run writes the same bytes
+        doc = summary.status_document(
+            cluster,
+            outcome.revision,
+            state,
+            outcome.message,
+            summary.object_states(outcome.plan, outcome.changes),
+            [p.as_dict() for p in outcome.problems],
+            access,
+        )
+        message = f"virtnet: {cluster} {result} at {(outcome.revision or 'unknown')[:12]}"
+        try:
+            sha = publish_status(
+                self.settings.repo_url,
+                cluster,
+                summary.status_files(doc),
+                message,
+                branch=self.settings.status_branch or "virtnet-status",
+                tracked_branch=self.settings.branch,
+                auth=self.settings.auth,
+                cache_root=self.settings.cache_root,
+            )
+        except VirtnetError as exc:
+            log.warning("status commit failed: %s", exc)
+            return
+        if sha:
+            self.last_status_commit = sha
+            log.info("status commit %s on %s", sha[:12], self.settings.status_branch)
+
+    def _emit_events(self, outcome: Outcome) -> None:
+        assert outcome.changes is not None and outcome.plan is not None
+        by_name = {i.name: i for i in outcome.plan.items}
+        for result in outcome.changes.results:
+            item = by_name.get(result.name)
+            obj = item.desired or item.live if item else None
+            if obj is None:
+                continue
+            reason = {"create": "Created", "update": "Updated", "delete": "Pruned"}.get(result.action, "Applied")
+            try:
+                self.kube.create_event(
+                    obj,
+                    reason if result.ok else "ApplyFailed",
+                    f"virtnet {result.action} at {(outcome.revision or '')[:12]}: {result.message or 'ok'}",
+                    warning=not result.ok,
+                )
+            except VirtnetError as exc:  # events are best effort; never fail a reconcile for them
+                log.debug("event for %s not recorded: %s", display(obj), exc)
+
+    # ---- pull requests ----------------------------------------------------------------------------------
+
+    def plan_pull_request(self, event: PullRequestEvent) -> Outcome:
+        """Validate, render and plan the PR head against the live cluster; comment and set a status. Never applies."""
+        repo_name = self.settings.forge_repo or event.repo
+        source = GitSource(
+            event.head_url or self.settings.repo_url,
+            self.settings.cache_root,
+            commit=event.head_sha,
+            auth=self.settings.auth,
+        )
+        try:
+            revision = source.fetch()
+            outcome = reconcile(
+                revision.path / self.settings.subdir,
+                self.kube,
+                cluster=self.settings.cluster,
+                revision=revision.sha,
+                apply=False,
+                plan_options=self._plan_options(),
+            )
+        except SourceError as exc:
+            outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
+        if self.forge is None:
+            return outcome
+        cluster = outcome.cluster or self.settings.cluster or "default"
+        body = comment.pull_request_comment(outcome, cluster, event.head_sha)
+        ok = outcome.ok or (outcome.failed is None)
+        changes = outcome.plan.counts() if outcome.plan else {}
+        description = (
+            f"{changes.get('create', 0)} create, {changes.get('update', 0)} update, {changes.get('delete', 0)} delete"
+            if ok and outcome.plan
+            else f"{outcome.failed}: see the plan comment"
+        )
+        try:
+            self.forge.upsert_comment(repo_name, event.number, plan_marker(cluster), body)
+            self.forge.set_status(
+                repo_name,
+                event.head_sha,
+                "success" if ok else "failure",
+                context="virtnet/plan",
+                description=description,
+            )
+        except ForgeError as exc:
+            log.warning("could not report the plan on %s#%s: %s", repo_name, event.number, exc)
+        return outcome

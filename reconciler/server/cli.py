@@ -1,0 +1,147 @@
+"""``virtnet run``: the controller process (config file from the Helm chart, or flags for a quick start)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ..apply import ApplyOptions
+from ..config import Config, RepoConfig, load_config
+from ..controller import Controller, Settings
+from ..errors import VirtnetError
+from ..forge import Forge, GiteaForge, GitHubForge, GitLabForge, read_token
+from ..inventory import PruneOptions
+from ..kube import Kube
+from ..leader import LeaderElector
+from ..logs import register_secret, setup_logging
+from .metrics import Metrics
+from .run import start
+
+FORGES: dict[str, type[GitHubForge] | type[GitLabForge]] = {
+    "github": GitHubForge,
+    "gitea": GiteaForge,
+    "gitlab": GitLabForge,
+}
+
+
+def _config(config_file: Path | None, repo: str | None, branch: str | None, cluster: str | None) -> Config:
+    if config_file is not None:
+        cfg = load_config(config_file)
+    elif repo:
+        cfg = Config(repo=RepoConfig(url=repo))
+    else:
+        raise click.UsageError("give --config FILE or --repo URL")
+    updates: dict[str, object] = {}
+    if repo:
+        updates["repo"] = cfg.repo.model_copy(update={"url": repo})
+    if branch:
+        updates["repo"] = (updates.get("repo") or cfg.repo).model_copy(update={"branch": branch})  # type: ignore[union-attr]
+    if cluster:
+        updates["cluster"] = cluster
+    return cfg.model_copy(update=updates)
+
+
+def _forge(cfg: Config) -> Forge | None:
+    if cfg.forge.provider == "none":
+        return None
+    token = read_token(file=cfg.forge.token_file or None, env="VIRTNET_FORGE_TOKEN")
+    register_secret(token)
+    return FORGES[cfg.forge.provider](cfg.forge.url, token)
+
+
+@click.command("run")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--repo", help="git URL of the config repository (https://, ssh://, file:// or a path)")
+@click.option("--branch", help="branch to track (default main)")
+@click.option("--cluster", "-c", help="which Cluster of the repository")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False))
+@click.option("--context")
+@click.option(
+    "--once", is_flag=True, help="run one reconcile and exit with the plan's code (0 in sync, 2 applied, 1 error)"
+)
+@click.option("--http-host", default="0.0.0.0", show_default=True)
+@click.option("--http-port", type=int, default=None, help="webhooks, /healthz, /readyz, /metrics (config: http.port)")
+@click.option("--leader-elect", is_flag=True, help="only the Lease holder reconciles (for replicas > 1)")
+@click.option("--leader-namespace", default=lambda: os.environ.get("POD_NAMESPACE", "virtnet-system"))
+@click.option("--allow-mass-prune", is_flag=True)
+def run_command(
+    config_file: Path | None,
+    repo: str | None,
+    branch: str | None,
+    cluster: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    once: bool,
+    http_host: str,
+    http_port: int | None,
+    leader_elect: bool,
+    leader_namespace: str,
+    allow_mass_prune: bool,
+) -> None:
+    """Run the GitOps loop: poll + push webhooks → reconcile → status commits; PR webhooks → plan comments."""
+    cfg = _config(config_file, repo, branch, cluster)
+    setup_logging(cfg.logging.level, json=cfg.logging.format == "json")
+    secret = None
+    if cfg.webhook.secret_file:
+        secret = Path(cfg.webhook.secret_file).read_text().strip()
+        register_secret(secret)
+    settings = Settings(
+        repo_url=cfg.repo.url,
+        branch=cfg.repo.branch,
+        subdir=cfg.repo.path,
+        cluster=cfg.cluster or None,
+        auth=cfg.auth(),
+        signatures=cfg.signature_policy(),
+        cache_root=Path(cfg.repo.cache_dir) if cfg.repo.cache_dir else None,
+        status_branch=cfg.status.branch if cfg.status.enabled else None,
+        prune=PruneOptions(
+            enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
+        ),
+        apply=ApplyOptions(),
+    )
+    kube = Kube.from_kubeconfig(kubeconfig, context)
+    controller = Controller(settings, kube, Metrics(), _forge(cfg))
+    if once:
+        outcome = controller.reconcile("once")
+        click.echo(f"{outcome.failed or ('Applied' if outcome.changes else 'InSync')}: {outcome.message}".rstrip(": "))
+        sys.exit(1 if outcome.failed else 2 if outcome.changes else 0)
+    elector_factory = None
+    if leader_elect:
+        identity = os.environ.get("POD_NAME") or socket.gethostname()
+        lease = cfg.leader_election
+
+        def elector_factory(started, stopped):  # type: ignore[no-untyped-def]
+            return LeaderElector(
+                kube.api,
+                lease.lease_name,
+                leader_namespace,
+                identity,
+                lease_duration=lease.lease_duration_seconds,
+                renew_deadline=lease.renew_deadline_seconds,
+                retry_period=lease.retry_period_seconds,
+                on_started_leading=started,
+                on_stopped_leading=stopped,
+            )
+
+    try:
+        runtime = start(
+            controller,
+            interval=cfg.interval_seconds,
+            http_host=http_host,
+            http_port=http_port if http_port is not None else cfg.http.port,
+            webhook_secret=secret,
+            elector_factory=elector_factory,
+        )
+    except VirtnetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    runtime.stop()
