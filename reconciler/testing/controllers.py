@@ -81,11 +81,14 @@ def set_status(store: Store, api_version: str, kind: str, obj: Obj, status: dict
 
 def missing_nics(desired: list[dict[str, Any]], present: set[str]) -> list[str]:
     """NICs the desired interfaces need (bridge/bond ports, VLAN base) that neither exist nor are created."""
-    created = {i.get("name") for i in desired if i.get("state") != "absent"}
+    # a policy creates bridges, bonds and VLANs; an ethernet entry only configures a NIC that must exist
+    created = {i.get("name") for i in desired if i.get("state") != "absent" and i.get("type") != "ethernet"}
     needed: list[str] = []
     for iface in desired:
         if iface.get("state") == "absent":
             continue
+        if iface.get("type") == "ethernet":
+            needed.append(iface.get("name", ""))
         ports = (iface.get("bridge") or {}).get("port") or []
         needed += [p.get("name", "") if isinstance(p, dict) else str(p) for p in ports]
         agg = iface.get("link-aggregation") or {}
