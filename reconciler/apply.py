@@ -167,6 +167,8 @@ def _wait_healthy(
     while pending:
         for name, obj in list(pending.items()):
             live = kube.get(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
+            if live is not None and live["kind"] == "NodeNetworkConfigurationPolicy" and not _enacted(kube, live):
+                continue  # its conditions still describe the previous generation
             health = health_of(live)
             if health.status == Status.DEGRADED:
                 detail = _enactment_failures(kube, obj) if obj["kind"] == "NodeNetworkConfigurationPolicy" else ""
@@ -177,6 +179,23 @@ def _wait_healthy(
             raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s")
         if pending:
             options.sleep(options.poll)
+
+
+def _enacted(kube: Kube, policy: Obj) -> bool:
+    """Whether every enactment of ``policy`` reports its current generation.
+
+    Right after an update the policy still carries the conditions of the generation before it: an
+    ``Available`` there would let the run go on (or delete a policy whose ``state: absent`` never reached
+    the nodes) before kubernetes-nmstate even started. A policy without enactments (no matching node, or
+    an nmstate that does not record ``policyGeneration``) is judged by its conditions alone.
+    """
+    generation = policy["metadata"].get("generation")
+    selector = f"nmstate.io/policy={policy['metadata']['name']}"
+    for nnce in kube.list("NodeNetworkConfigurationEnactment", selector):
+        seen = (nnce.get("status") or {}).get("policyGeneration")
+        if seen is not None and generation is not None and seen != generation:
+            return False
+    return True
 
 
 def _enactment_failures(kube: Kube, policy: Obj) -> str:
