@@ -27,6 +27,11 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 repo_path = click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 cluster_option = click.option("--cluster", "-c", help="which Cluster of the repository (needed when it has several)")
+accept_risk_option = click.option(  # safety checks (reconciler/safety.py); the repo-level way is a Cluster annotation
+    "--accept-risk",
+    is_flag=True,
+    help="let safety errors (disconnect, missing-nic, mtu, control-plane, in-use) through for this run",
+)
 
 
 def _fail(exc: VirtnetError) -> None:
@@ -117,6 +122,7 @@ def _print_failure(outcome: Outcome) -> None:
 @cluster_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("-v", "--verbose", is_flag=True, help="also list unchanged objects")
+@accept_risk_option
 def plan_command(
     path: Path,
     cluster: str | None,
@@ -126,17 +132,27 @@ def plan_command(
     allow_mass_prune: bool,
     fmt: str,
     verbose: bool,
+    accept_risk: bool,
 ) -> None:
     """Show what apply would change. Exit 0: no changes, 2: changes, 1: error."""
     with connect(kubeconfig, context, api_double) as kube:
-        outcome = reconcile(path, kube, cluster=cluster, apply=False, plan_options=_plan_options(allow_mass_prune))
+        outcome = reconcile(
+            path,
+            kube,
+            cluster=cluster,
+            apply=False,
+            plan_options=_plan_options(allow_mass_prune),
+            accept_risk=accept_risk,
+        )
     if outcome.plan is not None:
         if fmt == "json":
-            click.echo(report.plan_json(outcome.plan), nl=False)
+            click.echo(report.plan_json(outcome.plan, outcome.safety), nl=False)
         elif fmt == "markdown":
             click.echo(report.plan_markdown(outcome.plan), nl=False)
+            click.echo(report.safety_markdown(outcome.safety, outcome.plan, outcome.desired), nl=False)
         else:
             click.echo(report.plan_text(outcome.plan, colour=sys.stdout.isatty(), verbose=verbose), nl=False)
+            click.echo(report.safety_text(outcome.safety, colour=sys.stdout.isatty()), nl=False)
     if not outcome.ok:
         _print_failure(outcome)
         sys.exit(EXIT_ERROR)
@@ -149,6 +165,7 @@ def plan_command(
 @cluster_options
 @click.option("--force-conflicts", is_flag=True, help="take over fields another manager owns (server-side apply force)")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds to wait for health")
+@accept_risk_option
 def apply_command(
     path: Path,
     cluster: str | None,
@@ -158,6 +175,7 @@ def apply_command(
     allow_mass_prune: bool,
     force_conflicts: bool,
     timeout: float,
+    accept_risk: bool,
 ) -> None:
     """Apply the repository to the cluster: ordered waves, health waits, guarded prune."""
     options = ApplyOptions(timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0)
@@ -173,9 +191,11 @@ def apply_command(
             plan_options=_plan_options(allow_mass_prune),
             apply_options=options,
             progress=progress,
+            accept_risk=accept_risk,
         )
     if outcome.plan is not None:
         click.echo(report.plan_text(outcome.plan, colour=sys.stdout.isatty()), nl=False)
+        click.echo(report.safety_text(outcome.safety, colour=sys.stdout.isatty()), nl=False)
     if outcome.changes is not None:
         click.echo(report.changes_text(outcome.changes), nl=False)
     if not outcome.ok:

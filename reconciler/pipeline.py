@@ -17,9 +17,11 @@ from .apply import ApplyOptions, ChangeSet, apply_plan
 from .errors import ModelError, Problem
 from .kube import MANAGED_KINDS, RESOURCES, Kube
 from .model import Repo, load_repo
+from .nodes import read_nodes
 from .objects import Obj, is_patch_only, obj_id
 from .plan import Plan, PlanOptions, build_plan
 from .render import render
+from .safety import SafetyReport, analyze, needs_node_facts
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
     repo: Repo | None = None
     live: LiveState | None = None
+    safety: SafetyReport | None = None  # blast radius and danger checks of the plan (reconciler/safety.py)
     failed: str | None = None  # the stage's reason, None when everything went through
     message: str = ""
 
@@ -104,6 +107,7 @@ def reconcile(
     apply_options: ApplyOptions | None = None,
     progress: object = None,
     rendered: tuple[Repo, list[Obj]] | None = None,
+    accept_risk: bool = False,
 ) -> Outcome:
     """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
     outcome = Outcome(cluster=cluster, revision=revision)
@@ -126,8 +130,20 @@ def reconcile(
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"
         return outcome
+    # Safety hook (reconciler/safety.py): Nodes + NodeNetworkStates are read only for a plan that changes
+    # node policies, networks or VMs, so a no-op reconcile stays at one LIST/GET per kind.
+    facts, unread = None, ""
+    if needs_node_facts(outcome.plan):
+        try:
+            facts = read_nodes(kube)
+        except (ApiException, OSError) as exc:
+            unread = f"node facts could not be read, node checks skipped: {exc}"
+    outcome.safety = analyze(outcome.plan, facts, outcome.desired, repo, accept_risk=accept_risk, note=unread)
     if outcome.plan.errors:
         outcome.failed, outcome.message = "PlanBlocked", "; ".join(outcome.plan.errors)
+        return outcome
+    if outcome.safety.blocking:  # unaccepted safety errors stop here, before any write
+        outcome.failed, outcome.message = "PlanBlocked", outcome.safety.blocked_message()
         return outcome
     if apply and outcome.plan.has_changes:
         say = progress if callable(progress) else None

@@ -16,6 +16,10 @@ from .apply import ChangeSet
 from .diff import Change
 from .errors import Problem
 from .plan import Action, Item, Plan
+from .safety import SafetyReport
+from .safety_report import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
+from .safety_report import safety_mermaid as safety_mermaid
+from .safety_report import safety_text as safety_text
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: "=", Action.SKIP: "!"}
 COLOUR = {
@@ -104,8 +108,10 @@ def plan_markdown(plan: Plan) -> str:
     return "\n".join(out) + "\n"
 
 
-def plan_json(plan: Plan) -> str:
+def plan_json(plan: Plan, safety: SafetyReport | None = None) -> str:
     data = plan.as_dict()
+    if safety is not None:  # blast radius and findings (reconciler/safety.py)
+        data["safety"] = safety.as_dict()
     for raw, item in zip(data["items"], plan.items, strict=True):
         raw["changes"] = [_redact(item, c).as_dict() for c in item.changes]
     return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"

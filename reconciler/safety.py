@@ -1,0 +1,615 @@
+"""Pre-merge safety analysis of a plan: blast radius, and "would this cut a node off?" (pure).
+
+Why: a plan says *what* objects change; reviewers also need *where it lands* — which nodes a node
+policy reconfigures and in which rollout batches, which VMs sit on a network that changes and whether
+they restart or hot-plug, which Services lose or gain endpoints — and whether the change is dangerous:
+
+=================  =========  =====================================================================
+check              severity   when
+=================  =========  =====================================================================
+``disconnect``     error      a NIC carrying the default route or node IP becomes a bridge/bond port
+                              without its IP following (or is set down/absent, or loses its address)
+``missing-nic``    error      a bridge/bond port or VLAN base is missing on selected nodes
+``enslaved``       warning    a port is already enslaved by a bridge/bond the policy does not manage
+``mtu``            error      a bridge NAD's MTU above the bridge's, or a VLAN's above its parent's
+``no-nodes``       warning    a policy selects no node
+``control-plane``  error      one rollout batch may take more control-plane nodes than etcd quorum allows
+``in-use``         error      a network (NAD, SR-IOV network, bridge policy) is removed while running VMs
+                              still use it
+=================  =========  =====================================================================
+
+Errors block ``apply`` (pipeline reason ``PlanBlocked``) and fail the PR status unless accepted, either
+for one run with ``virtnet plan|apply --accept-risk`` (every check), or in the repository with the
+Cluster document's annotation ``virtnet.io/accept-risk: "disconnect,mtu"`` (those checks; ``all`` for
+every check) — the acceptance is then reviewed in the same pull request as the change.
+
+:func:`analyze` takes the plan, node facts (``reconciler.nodes.read_nodes``; ``None`` when they could
+not be read), the rendered objects and the Repo (for ``file:line`` of the cause). No side effects.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .apply import absent_policy
+from .model import Repo
+from .nodes import NodeFacts, selects
+from .objects import Obj, display, obj_id
+from .plan import Action, Item, Plan, VMChange
+from .safety_checks import ERROR, WARNING, Finding, node_findings, port_names
+from .safety_refs import Refs
+
+ACCEPT_ANNOTATION = "virtnet.io/accept-risk"
+CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")
+NNCP, NAD, SRIOV, VM, SVC = (
+    "NodeNetworkConfigurationPolicy",
+    "NetworkAttachmentDefinition",
+    "SriovNetwork",
+    "VirtualMachine",
+    "Service",
+)
+NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM})
+CHANGED = (Action.CREATE, Action.UPDATE, Action.DELETE)
+
+__all__ = ["ACCEPT_ANNOTATION", "CHECKS", "Finding", "SafetyReport", "analyze", "batches", "needs_node_facts"]
+
+
+@dataclass(frozen=True)
+class PolicyImpact:
+    name: str
+    id: str
+    action: str
+    nodes: tuple[str, ...]
+    control_plane: tuple[str, ...]
+    max_unavailable: str
+    batches: tuple[tuple[str, ...], ...]
+    interfaces: dict[str, tuple[str, ...]]  # node -> what changes there
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "nodes": list(self.nodes),
+            "nodeCount": len(self.nodes),
+            "controlPlane": list(self.control_plane),
+            "maxUnavailable": self.max_unavailable,
+            "batches": [list(b) for b in self.batches],
+            "interfaces": {n: list(c) for n, c in self.interfaces.items()},
+        }
+
+
+@dataclass(frozen=True)
+class VMImpact:
+    name: str  # namespace/name
+    id: str
+    impact: str  # created, deleted, hot-plug, restart, restart-required, next-start, in-place
+
+
+@dataclass(frozen=True)
+class NetworkImpact:
+    name: str
+    id: str
+    action: str
+    via: str  # what VMs reach it through: "bridge br1", "NAD apps/vlan100"
+    vms: tuple[VMImpact, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "via": self.via,
+            "vms": [{"name": v.name, "impact": v.impact} for v in self.vms],
+        }
+
+
+@dataclass(frozen=True)
+class ServiceImpact:
+    name: str
+    vm: str
+    why: str
+
+
+@dataclass(frozen=True)
+class SafetyReport:
+    policies: tuple[PolicyImpact, ...] = ()
+    networks: tuple[NetworkImpact, ...] = ()
+    services: tuple[ServiceImpact, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    accepted: frozenset[str] = frozenset()  # check names accepted (CLI: all of CHECKS)
+    accepted_by: str = ""  # "--accept-risk" or the annotation's file:line
+    nodes_read: bool = False
+    note: str = ""  # why node facts are missing, when they are
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == WARNING]
+
+    def is_accepted(self, finding: Finding) -> bool:
+        return finding.check in self.accepted
+
+    @property
+    def blocking(self) -> list[Finding]:
+        """Errors nobody accepted: these stop apply."""
+        return [f for f in self.errors if not self.is_accepted(f)]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.policies or self.networks or self.services or self.findings or self.note)
+
+    def marked_ids(self) -> list[str]:
+        """Object ids at risk: policies/networks/VMs named by a finding (for the topology picture)."""
+        return sorted({f.obj for f in self.findings if f.obj})
+
+    def blocked_message(self) -> str:
+        n = len(self.blocking)
+        checks = ",".join(sorted({f.check for f in self.blocking}))
+        return (
+            f"{n} safety error{'s' if n != 1 else ''} ({checks}): "
+            + "; ".join(str(f) for f in self.blocking)
+            + f" — fix the change, or accept with --accept-risk or the Cluster annotation {ACCEPT_ANNOTATION}: "
+            f'"{checks}"'
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "nodesRead": self.nodes_read,
+            "note": self.note,
+            "accepted": sorted(self.accepted),
+            "acceptedBy": self.accepted_by,
+            "blocking": len(self.blocking),
+            "policies": [p.as_dict() for p in self.policies],
+            "networks": [n.as_dict() for n in self.networks],
+            "services": [{"name": s.name, "vm": s.vm, "why": s.why} for s in self.services],
+            "findings": [{**f.as_dict(), "accepted": self.is_accepted(f)} for f in self.findings],
+        }
+
+
+def needs_node_facts(plan: Plan) -> bool:
+    """Read Nodes/NodeNetworkStates only for plans that change node policies, networks or VMs."""
+    return any(i.action in CHANGED and i.name.split("/")[0] in NODE_KINDS for i in plan.items)
+
+
+def resolve_max_unavailable(value: int | str | None, nodes: int) -> int:
+    """``spec.maxUnavailable`` (int or "N%", default "50%", rounded up) over ``nodes``; at least 1."""
+    value = "50%" if value is None else value
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            n = math.ceil(nodes * float(value.strip()[:-1]) / 100)
+        except ValueError:
+            n = 1
+    else:
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            n = 1
+    return max(1, n)
+
+
+def batches(nodes: list[str], size: int) -> list[list[str]]:
+    """Rollout batches in name order (nmstate's order is arbitrary; the batch *size* is what is certain)."""
+    size = max(1, size)
+    return [nodes[i : i + size] for i in range(0, len(nodes), size)]
+
+
+def _interfaces(policy: Obj) -> list[dict[str, Any]]:
+    return list(((policy.get("spec") or {}).get("desiredState") or {}).get("interfaces") or [])
+
+
+def _iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, ...]:
+    out = []
+    for d in ifaces:
+        name, kind = str(d.get("name")), str(d.get("type") or "interface")
+        cur = node.interfaces.get(name)
+        if d.get("state") == "absent":
+            if cur is not None or not node.has_state:
+                out.append(f"remove {kind} {name}")
+            continue
+        ports = port_names(d)
+        if cur is None:
+            extra = f" with ports {', '.join(ports)}" if ports else ""
+            extra += f" on {d['vlan']['base-iface']}" if (d.get("vlan") or {}).get("base-iface") else ""
+            extra += f", mtu {d['mtu']}" if d.get("mtu") else ""
+            out.append(f"create {kind} {name}{extra}")
+            continue
+        diffs = []
+        if d.get("mtu") and cur.mtu != d["mtu"]:
+            diffs.append(f"mtu {cur.mtu} → {d['mtu']}")
+        if "bridge" in d or "link-aggregation" in d:
+            added, removed = sorted(set(ports) - set(cur.ports)), sorted(set(cur.ports) - set(ports))
+            diffs += [f"+port {p}" for p in added] + [f"-port {p}" for p in removed]
+        if d.get("state") and d["state"] != cur.state:
+            diffs.append(f"state {cur.state} → {d['state']}")
+        if diffs:
+            out.append(f"{name}: {', '.join(diffs)}")
+    return tuple(out)
+
+
+def _nad_key(obj: Obj) -> tuple[str, str]:
+    """(namespace, name) as a VM's multus networkName reaches it."""
+    if obj["kind"] == SRIOV:
+        return ((obj.get("spec") or {}).get("networkNamespace", ""), obj["metadata"]["name"])
+    return (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+def _nad_config(obj: Obj) -> dict[str, Any]:
+    try:
+        config = json.loads((obj.get("spec") or {}).get("config") or "{}")
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _vm_networks(vm: Obj | None) -> dict[str, tuple[str, str]]:
+    """Active multus interfaces of a VM: interface name -> (namespace, network)."""
+    if vm is None:
+        return {}
+    spec = ((vm.get("spec") or {}).get("template") or {}).get("spec") or {}
+    absent = {
+        i.get("name")
+        for i in (spec.get("domain") or {}).get("devices", {}).get("interfaces") or []
+        if i.get("state") == "absent"
+    }
+    out = {}
+    for net in spec.get("networks") or []:
+        target = (net.get("multus") or {}).get("networkName")
+        if target and net.get("name") not in absent:
+            ns, _, name = str(target).rpartition("/")
+            out[str(net["name"])] = (ns or vm["metadata"].get("namespace", ""), name)
+    return out
+
+
+def _running(item: Item) -> bool:
+    status = (item.live or {}).get("status") or {}
+    spec = (item.desired or item.live or {}).get("spec") or {}
+    return (
+        status.get("printableStatus") == "Running"
+        or bool(status.get("ready"))
+        or spec.get("runStrategy") in ("Always", "RerunOnFailure")
+        or spec.get("running") is True
+    )
+
+
+def _vm_impact(item: Item, default: str) -> str:
+    if item.action in (Action.CREATE, Action.DELETE):
+        return f"{item.action.value}d"
+    return item.vm_change.value or default
+
+
+@dataclass
+class _Ctx:
+    plan: Plan
+    nodes: list[NodeFacts]
+    refs: Refs
+    after: dict[str, Obj] = field(default_factory=dict)  # every object once the plan is applied
+    nads: dict[str, Obj] = field(default_factory=dict)  # NADs before or after (id -> object)
+    vms: list[Item] = field(default_factory=list)
+
+    def policies_after(self) -> list[Obj]:
+        return [o for o in self.after.values() if o["kind"] == NNCP]
+
+
+def analyze(
+    plan: Plan,
+    nodes: Iterable[NodeFacts] | None,
+    desired: Iterable[Obj],
+    repo: Repo | None = None,
+    *,
+    accept_risk: bool = False,
+    note: str = "",
+) -> SafetyReport:
+    """Blast radius and danger checks of ``plan`` (see the module docstring). Pure."""
+    ctx = _Ctx(plan, sorted(nodes or [], key=lambda n: n.name), Refs(repo))
+    ctx.after = {obj_id(o): o for o in desired}
+    for item in plan.items:
+        for obj in (item.live, item.desired):
+            if obj is not None and obj["kind"] in (NAD, SRIOV):
+                ctx.nads.setdefault(obj_id(obj), obj)
+    ctx.vms = [i for i in plan.items if i.name.startswith(f"{VM}/")]
+    findings: list[Finding] = []
+    policies = [_policy(ctx, i, findings, nodes is not None) for i in plan.changes if i.name.startswith(f"{NNCP}/")]
+    findings += _nad_mtu(ctx)
+    findings += _in_use(ctx)
+    accepted, by = _acceptance(repo, accept_risk)
+    return SafetyReport(
+        policies=tuple(policies),
+        networks=tuple(_networks(ctx)),
+        services=tuple(_services(ctx)),
+        findings=tuple(_group_missing(findings)),
+        accepted=accepted,
+        accepted_by=by,
+        nodes_read=nodes is not None,
+        note=note or ("" if nodes is not None or not needs_node_facts(plan) else "node facts were not read"),
+    )
+
+
+def _acceptance(repo: Repo | None, cli: bool) -> tuple[frozenset[str], str]:
+    if cli:
+        return frozenset(CHECKS), "--accept-risk"
+    if repo is None:
+        return frozenset(), ""
+    value = repo.cluster.meta.annotations.get(ACCEPT_ANNOTATION, "")
+    names = {v.strip() for v in value.split(",") if v.strip()}
+    if names & {"all", "*"}:
+        names = set(CHECKS)
+    ref = repo.cluster.ref("metadata", "annotations", ACCEPT_ANNOTATION)
+    return frozenset(names & set(CHECKS)), (f"{ref.file}:{ref.line}" if names else "")
+
+
+def _policy(ctx: _Ctx, item: Item, findings: list[Finding], nodes_known: bool) -> PolicyImpact:
+    policy = item.desired if item.action != Action.DELETE else absent_policy(item.live or {})
+    assert policy is not None
+    spec = policy.get("spec") or {}
+    name = policy["metadata"]["name"]
+    selected = [n for n in ctx.nodes if selects(spec.get("nodeSelector"), n.labels)]
+    names = [n.name for n in selected]
+    size = resolve_max_unavailable(spec.get("maxUnavailable"), len(selected))
+    ifaces = _interfaces(policy)
+
+    def ref(iface: str, what: str, nic: str | None) -> Any:
+        return ctx.refs.policy(policy, iface, what, nic)
+
+    if nodes_known and not selected and item.action != Action.DELETE:
+        sel = ", ".join(f"{k}={v}" for k, v in sorted((spec.get("nodeSelector") or {}).items())) or "(all)"
+        findings.append(
+            Finding(
+                WARNING,
+                "no-nodes",
+                f"policy {name} selects no node (nodeSelector {sel})",
+                "",
+                "",
+                ref("", "nodeSelector", None),
+                item.id,
+            )
+        )
+    _control_plane(ctx, item, name, selected, size, spec, findings, ref)
+    changes: dict[str, tuple[str, ...]] = {}
+    for node in selected:
+        after = [p for p in ctx.policies_after() if selects((p.get("spec") or {}).get("nodeSelector"), node.labels)]
+        merged: dict[str, Any] = {}
+        for p in [policy, *after]:
+            for i in _interfaces(p):
+                merged.setdefault(str(i.get("name")), i)
+        created = {n for n, i in merged.items() if i.get("state") != "absent"}
+        findings += node_findings(name, ifaces, node, created=created, merged=merged, ref=ref, obj=item.id)
+        if rows := _iface_changes(ifaces, node):
+            changes[node.name] = rows
+    return PolicyImpact(
+        name=name,
+        id=item.id,
+        action=item.action.value,
+        nodes=tuple(names),
+        control_plane=tuple(n.name for n in selected if n.control_plane),
+        max_unavailable=str(spec.get("maxUnavailable", "50% (default)")),
+        batches=tuple(tuple(b) for b in batches(names, size)),
+        interfaces=changes,
+    )
+
+
+def _control_plane(
+    ctx: _Ctx,
+    item: Item,
+    name: str,
+    selected: list[NodeFacts],
+    size: int,
+    spec: dict[str, Any],
+    findings: list[Finding],
+    ref: Any,
+) -> None:
+    """etcd keeps quorum with at most floor((n-1)/2) of n members down; a batch must not take more."""
+    total = sum(1 for n in ctx.nodes if n.control_plane)
+    chosen = [n.name for n in selected if n.control_plane]
+    if not chosen:
+        return
+    worst = min(size, len(chosen))
+    tolerated = (total - 1) // 2
+    where = ref("", "maxUnavailable" if "maxUnavailable" in spec else "nodeSelector", None)
+    if total == 1:
+        findings.append(
+            Finding(
+                WARNING,
+                "control-plane",
+                f"policy {name} reconfigures the only control-plane node {chosen[0]}: the API "
+                "server is unreachable if it goes wrong",
+                chosen[0],
+                "",
+                where,
+                item.id,
+            )
+        )
+    elif worst > tolerated:
+        findings.append(
+            Finding(
+                ERROR,
+                "control-plane",
+                f"policy {name} may reconfigure {worst} of {total} control-plane nodes at once (maxUnavailable "
+                f"{spec.get('maxUnavailable', '50%')} → batches of {size}); etcd keeps quorum with at most {tolerated} "
+                f"down: set maxUnavailable: {max(tolerated, 1)} or narrow the nodeSelector",
+                ", ".join(chosen),
+                "",
+                where,
+                item.id,
+            )
+        )
+
+
+def _bridge_mtu(ctx: _Ctx, bridge: str, node: NodeFacts) -> int | None:
+    for p in ctx.policies_after():
+        if not selects((p.get("spec") or {}).get("nodeSelector"), node.labels):
+            continue
+        for i in _interfaces(p):
+            if i.get("name") == bridge and i.get("state") != "absent":
+                if i.get("mtu"):
+                    return int(i["mtu"])
+                ports = [node.interfaces[n].mtu for n in port_names(i) if n in node.interfaces]
+                return min((m for m in ports if m), default=None)
+    cur = node.interfaces.get(bridge)
+    return cur.mtu if cur else None
+
+
+def _nad_mtu(ctx: _Ctx) -> list[Finding]:
+    changed = {i.id for i in ctx.plan.changes}
+    changed_bridges = {
+        str(i.get("name"))
+        for item in ctx.plan.changes
+        if item.name.startswith(f"{NNCP}/") and item.desired
+        for i in _interfaces(item.desired)
+        if i.get("type") == "linux-bridge"
+    }
+    out = []
+    for key, nad in sorted(ctx.after.items()):
+        config = _nad_config(nad) if nad["kind"] == NAD else {}
+        bridge, mtu = config.get("bridge"), config.get("mtu")
+        if config.get("type") not in ("bridge", "cnv-bridge") or not mtu or not bridge:
+            continue
+        if key not in changed and bridge not in changed_bridges:
+            continue
+        low = [(n.name, m) for n in ctx.nodes if (m := _bridge_mtu(ctx, bridge, n)) is not None and m < int(mtu)]
+        if low:
+            where = ", ".join(f"{n} ({m})" for n, m in low)
+            out.append(
+                Finding(
+                    ERROR,
+                    "mtu",
+                    f"{display(nad)} has MTU {mtu} but bridge {bridge} has a lower MTU on {where}: "
+                    "VM frames above the bridge MTU are dropped",
+                    ", ".join(n for n, _ in low),
+                    bridge,
+                    ctx.refs.network(nad, "mtu"),
+                    key,
+                )
+            )
+    return out
+
+
+def _bridges_of(policy: Obj | None) -> set[str]:
+    return {str(i.get("name")) for i in _interfaces(policy or {}) if i.get("type") == "linux-bridge"}
+
+
+def _networks(ctx: _Ctx) -> list[NetworkImpact]:
+    out = []
+    for item in ctx.plan.changes:
+        kind = item.name.split("/")[0]
+        obj = item.desired or item.live
+        if obj is None:
+            continue
+        if kind in (NAD, SRIOV):
+            config = _nad_config(obj)
+            if kind == NAD and config.get("type") not in ("bridge", "cnv-bridge", "ovn-k8s-cni-overlay"):
+                continue
+            keys = {_nad_key(obj)}
+            via = f"NAD {'/'.join(_nad_key(obj))}"
+            default = "next-start"
+        elif kind == NNCP:
+            bridges = _bridges_of(item.desired) | _bridges_of(item.live)
+            if not bridges:
+                continue
+            keys = {_nad_key(n) for n in ctx.nads.values() if _nad_config(n).get("bridge") in bridges}
+            via = f"bridge {', '.join(sorted(bridges))}"
+            default = "in-place"
+        else:
+            continue
+        vms = []
+        for vm in ctx.vms:
+            used = set(_vm_networks(vm.desired).values()) | set(_vm_networks(vm.live).values())
+            if used & keys:
+                vm_obj = vm.desired or vm.live or {}
+                meta = vm_obj.get("metadata") or {}
+                vms.append(VMImpact(f"{meta.get('namespace')}/{meta.get('name')}", vm.id, _vm_impact(vm, default)))
+        out.append(NetworkImpact(item.name, item.id, item.action.value, via, tuple(sorted(vms, key=lambda v: v.name))))
+    return out
+
+
+def _services(ctx: _Ctx) -> list[ServiceImpact]:
+    moving = {}
+    for vm in ctx.vms:
+        if vm.action in (Action.CREATE, Action.DELETE):
+            moving[vm.id] = (vm, f"VM {vm.action.value}d")
+        elif vm.vm_change == VMChange.RESTART:
+            moving[vm.id] = (vm, "VM restarts")
+        elif vm.vm_change == VMChange.RESTART_REQUIRED:
+            moving[vm.id] = (vm, "VM needs a restart (endpoints drop when it happens)")
+    out = []
+    for item in ctx.plan.items:
+        svc = item.desired or item.live
+        if svc is None or svc["kind"] != SVC:
+            continue
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if not selector:
+            continue
+        for vm, why in moving.values():
+            obj = vm.desired or vm.live or {}
+            labels = ((obj.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+            same_ns = obj.get("metadata", {}).get("namespace") == svc["metadata"].get("namespace")
+            if same_ns and all(labels.get(k) == v for k, v in selector.items()):
+                vm_name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+                out.append(ServiceImpact(display(svc), vm_name, why))
+    return out
+
+
+def _in_use(ctx: _Ctx) -> list[Finding]:
+    """Networks removed by the plan that running VMs still use once the plan is applied."""
+    gone_keys: dict[tuple[str, str], str] = {}
+    gone_bridges: dict[str, str] = {}
+    still = set().union(*(_bridges_of(p) for p in ctx.policies_after()))
+    for item in ctx.plan.changes:
+        if item.action != Action.DELETE or item.live is None:
+            continue
+        if item.live["kind"] in (NAD, SRIOV):
+            gone_keys[_nad_key(item.live)] = item.name
+        elif item.live["kind"] == NNCP:
+            gone_bridges.update({b: item.name for b in _bridges_of(item.live) - still})
+    out = []
+    for vm in ctx.vms:
+        if vm.action == Action.DELETE or vm.desired is None or not _running(vm):
+            continue
+        for iface, key in sorted(_vm_networks(vm.desired).items()):
+            removed = gone_keys.get(key)
+            if removed is None:
+                bridge = next(
+                    (
+                        _nad_config(n).get("bridge")
+                        for n in ctx.nads.values()
+                        if _nad_key(n) == key and _nad_config(n).get("bridge") in gone_bridges
+                    ),
+                    None,
+                )
+                removed = f"{gone_bridges[bridge]} (bridge {bridge})" if bridge else None
+            if removed:
+                out.append(
+                    Finding(
+                        ERROR,
+                        "in-use",
+                        f"{vm.name} still uses {'/'.join(key)} through interface {iface}, but the plan "
+                        f"removes {removed}: delete the VM or remove its interface in the same change",
+                        "",
+                        iface,
+                        ctx.refs.vm(vm.desired, iface),
+                        vm.id,
+                    )
+                )
+    return out
+
+
+def _group_missing(findings: list[Finding]) -> list[Finding]:
+    """One ``missing-nic`` finding per policy and NIC, listing every node it is missing on."""
+    out: list[Finding] = []
+    groups: dict[tuple[str, str, str], list[Finding]] = {}
+    for f in findings:
+        if f.check == "missing-nic":
+            groups.setdefault((f.obj, f.interface, f.message.replace(f"on {f.node}:", "on {}:", 1)), []).append(f)
+        else:
+            out.append(f)
+    for (obj, nic, template), group in groups.items():
+        nodes = sorted({f.node for f in group})
+        message = template.replace("on {}:", f"on {', '.join(nodes)}:", 1)
+        out.append(Finding(ERROR, "missing-nic", message, ", ".join(nodes), nic, group[0].ref, obj))
+    order = {c: i for i, c in enumerate(CHECKS)}
+    return sorted(out, key=lambda f: (f.severity != ERROR, order.get(f.check, 99), f.obj, f.node, f.interface))

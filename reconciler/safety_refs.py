@@ -1,0 +1,131 @@
+"""Where in the repository a part of a rendered object comes from, for safety findings (pure).
+
+Why: a finding is only actionable when it names the line to change. Rendered objects carry their
+document's ``file:line`` in the ``virtnet.io/source`` annotation; with the loaded Repo the model's
+entries give the exact field (``spec.uplink.nic``, ``spec.vlans[0].mtu`` ...). No side effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import labels
+from .errors import SourceRef
+from .model import Entry, Raw, Repo
+from .objects import Obj
+
+
+def annotation_ref(obj: Obj | None) -> SourceRef | None:
+    """``virtnet.io/source: file:line`` → SourceRef (None when absent or malformed)."""
+    value = (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(labels.SOURCE)
+    if not value:
+        return None
+    file, _, line = str(value).rpartition(":")
+    return SourceRef(file, int(line)) if file and line.isdigit() else SourceRef(str(value))
+
+
+class Refs:
+    """Source locations for policies, networks and VMs, from the Repo when given, else annotations."""
+
+    def __init__(self, repo: Repo | None) -> None:
+        self.entries: dict[tuple[str, str, str], Entry[Any]] = {}
+        self.raw: dict[tuple[str, str, str], Raw] = {}
+        if repo is None:
+            return
+        for e in repo.entries:
+            self.entries[(e.kind, e.meta.namespace or "", e.name)] = e
+        for r in repo.raw:
+            meta = r.obj.get("metadata") or {}
+            self.raw[(str(r.obj.get("kind")), meta.get("namespace") or "", str(meta.get("name")))] = r
+
+    def _raw(self, obj: Obj) -> Raw | None:
+        meta = obj.get("metadata") or {}
+        return self.raw.get((obj["kind"], meta.get("namespace") or "", meta.get("name", "")))
+
+    def policy(self, policy: Obj, iface: str, what: str, nic: str | None = None) -> SourceRef | None:
+        """``what``: port (``nic`` is the port), base, mtu, iface, nodeSelector, maxUnavailable."""
+        name = policy["metadata"]["name"]
+        bridge = self.entries.get(("BridgeNetwork", "", name))
+        if bridge is not None:
+            return bridge.ref(*_bridge_path(bridge, iface, what, nic))
+        node = self.entries.get(("NodeNetwork", "", name))
+        if node is not None:
+            return node.ref(*_node_path(node, iface, what, nic))
+        raw = self._raw(policy)
+        if raw is not None:
+            if what in ("nodeSelector", "maxUnavailable"):
+                return raw.ref("spec", what)
+            ifaces = ((raw.obj.get("spec") or {}).get("desiredState") or {}).get("interfaces") or []
+            for i, entry in enumerate(ifaces):
+                if isinstance(entry, dict) and entry.get("name") == iface:
+                    sub = {"mtu": ("mtu",), "base": ("vlan", "base-iface"), "port": ()}.get(what, ())
+                    return raw.ref("spec", "desiredState", "interfaces", i, *sub)
+            return raw.ref("spec", "desiredState")
+        return annotation_ref(policy)
+
+    def network(self, nad: Obj, what: str = "") -> SourceRef | None:
+        """The network document a NAD was rendered from (``spec.<what>``), else its annotation."""
+        name = nad["metadata"]["name"]
+        for kind in ("BridgeNetwork", "OvnNetwork", "SriovNetwork"):
+            entry = self.entries.get((kind, "", name))
+            if entry is not None:
+                return entry.ref("spec", what) if what else entry.ref("metadata", "name")
+        raw = self._raw(nad)
+        if raw is not None:
+            return raw.ref("spec", "config")
+        return annotation_ref(nad)
+
+    def vm(self, vm: Obj, iface: str) -> SourceRef | None:
+        """The VM document's interface ``iface`` (by its rendered name), else the VM's annotation."""
+        meta = vm.get("metadata") or {}
+        entry = self.entries.get(("VM", meta.get("namespace") or "", meta.get("name", "")))
+        if entry is not None:
+            for i, spec in enumerate(entry.spec.interfaces):
+                if spec.ifname == iface:
+                    return entry.ref("spec", "interfaces", i, "network")
+            return entry.ref("spec", "interfaces")
+        raw = self._raw(vm)
+        if raw is not None:
+            nets = ((((raw.obj.get("spec") or {}).get("template") or {}).get("spec") or {}).get("networks")) or []
+            for i, net in enumerate(nets):
+                if isinstance(net, dict) and net.get("name") == iface:
+                    return raw.ref("spec", "template", "spec", "networks", i)
+            return raw.ref("metadata", "name")
+        return annotation_ref(vm)
+
+
+def _bridge_path(entry: Entry[Any], iface: str, what: str, nic: str | None) -> tuple[str | int, ...]:
+    spec = entry.spec
+    if what in ("nodeSelector", "maxUnavailable"):
+        return ("spec", what)
+    uplink = spec.uplink
+    bond = uplink.bond if uplink is not None else None
+    if bond is not None and (iface == bond.name or nic in bond.nics):
+        if what == "port" and nic in bond.nics and iface == bond.name:
+            return ("spec", "uplink", "bond", "nics", bond.nics.index(nic))
+        if what == "mtu":
+            return ("spec", "uplink", "bond", "mtu") if bond.mtu else ("spec", "mtu")
+        return ("spec", "uplink", "bond", "name")
+    if what == "port":
+        return ("spec", "uplink", "nic") if uplink is not None and uplink.nic is not None else ("spec", "uplink")
+    if what == "mtu":
+        return ("spec", "mtu")
+    if uplink is not None and uplink.nic == iface:
+        return ("spec", "uplink", "nic")
+    return ("spec", "bridge")
+
+
+def _node_path(entry: Entry[Any], iface: str, what: str, nic: str | None) -> tuple[str | int, ...]:
+    spec = entry.spec
+    if what in ("nodeSelector", "maxUnavailable"):
+        return ("spec", what)
+    for i, bond in enumerate(spec.bonds):
+        if bond.name == iface:
+            if what == "port" and nic in bond.nics:
+                return ("spec", "bonds", i, "nics", bond.nics.index(nic))
+            return ("spec", "bonds", i, "mtu" if what == "mtu" else "name")
+    for i, vlan in enumerate(spec.vlans):
+        if vlan.ifname == iface:
+            field = {"mtu": "mtu", "base": "base"}.get(what)
+            return ("spec", "vlans", i, field) if field else ("spec", "vlans", i)
+    return ("spec",)

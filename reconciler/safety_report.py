@@ -1,0 +1,157 @@
+"""The "Blast radius" section of plans: terminal text and a PR-comment-ready Markdown block (pure).
+
+Why a section of its own: reviewers decide on a network change by where it lands (nodes, rollout
+batches, VMs, Services) and by what could go wrong (findings with ``file:line``), not by object diffs.
+``reconciler.report`` re-exports these functions next to ``plan_text``/``plan_markdown``. No side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import click
+
+from .objects import Obj
+from .plan import Plan
+from .safety import ACCEPT_ANNOTATION, PolicyImpact, SafetyReport, VMImpact
+from .safety_checks import Finding
+from .topology import topology_mermaid
+
+RISKY_VM = ("restart", "restart-required", "deleted")
+
+
+def _by_same_changes(policy: PolicyImpact) -> list[tuple[list[str], tuple[str, ...]]]:
+    """Nodes grouped by identical interface changes (3 workers changing alike read as one line)."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for node, rows in policy.interfaces.items():
+        groups.setdefault(rows, []).append(node)
+    return [(nodes, rows) for rows, nodes in groups.items()]
+
+
+def _batches(policy: PolicyImpact) -> str:
+    return " → ".join("[" + ", ".join(b) + "]" for b in policy.batches) or "none"
+
+
+def _where(f: Finding) -> str:
+    if f.ref is None:
+        return ""
+    return f"{f.ref.file}:{f.ref.line}" if f.ref.line else f.ref.file
+
+
+def _vms(vms: Iterable[VMImpact]) -> str:
+    return ", ".join(f"{v.name} ({v.impact})" for v in vms) or "none"
+
+
+def safety_text(report: SafetyReport | None, colour: bool = False) -> str:
+    """Terminal view: policies with nodes/batches/interface changes, networks with VMs, then findings."""
+    if report is None or report.empty:
+        return ""
+
+    def style(text: str, fg: str | None, bold: bool = False) -> str:
+        return click.style(text, fg=fg, bold=bold) if colour and (fg or bold) else text
+
+    lines = [style("Blast radius:", None, bold=True)]
+    for p in report.policies:
+        lines.append(
+            f"  NodeNetworkConfigurationPolicy/{p.name} ({p.action}): {len(p.nodes)} node(s)"
+            + (f" {', '.join(p.nodes)}" if p.nodes else "")
+            + (f" [control plane: {', '.join(p.control_plane)}]" if p.control_plane else "")
+            + f"; maxUnavailable {p.max_unavailable} → batches {_batches(p)}"
+        )
+        for nodes, rows in _by_same_changes(p):
+            lines.append(f"    {', '.join(nodes)}: {'; '.join(rows)}")
+    for n in report.networks:
+        lines.append(f"  {n.name} ({n.action}, via {n.via}): VMs {_vms(n.vms)}")
+    for s in report.services:
+        lines.append(f"  {s.name}: endpoints change ({s.vm}: {s.why})")
+    if report.note:
+        lines.append(style(f"  note: {report.note}", "yellow"))
+    for f in report.findings:
+        accepted = report.is_accepted(f) and f.severity == "error"
+        label = f"accepted error [{f.check}]" if accepted else f"{f.severity} [{f.check}]"
+        colour_of = "yellow" if accepted or f.severity == "warning" else "red"
+        where = _where(f)
+        lines.append(style(f"  {label} {where + ': ' if where else ''}{f.message}", colour_of, bold=not accepted))
+    if report.blocking:
+        lines.append(
+            style(
+                f"  {len(report.blocking)} safety error(s) block apply: fix them, or accept with --accept-risk "
+                f"or the Cluster annotation {ACCEPT_ANNOTATION}",
+                "red",
+                bold=True,
+            )
+        )
+    elif report.accepted and any(report.is_accepted(f) for f in report.errors):
+        lines.append(style(f"  risks accepted by {report.accepted_by}", "yellow"))
+    return "\n".join(lines) + "\n"
+
+
+def _md_finding(f: Finding, report: SafetyReport, link: str | None) -> str:
+    where = _where(f)
+    if where and link and f.ref is not None:
+        target = f"[`{where}`]({link}{f.ref.file}#L{f.ref.line})"
+    else:
+        target = f"`{where}`" if where else ""
+    extra = [f"node `{f.node}`" if f.node else "", f"interface `{f.interface}`" if f.interface else ""]
+    tail = ", ".join(e for e in extra if e)
+    accepted = " _(accepted)_" if f.severity == "error" and report.is_accepted(f) else ""
+    return f"- **{f.check}**{accepted} {target}: {f.message}" + (f" ({tail})" if tail else "")
+
+
+def safety_markdown(
+    report: SafetyReport | None, plan: Plan | None = None, desired: Iterable[Obj] = (), link: str | None = None
+) -> str:
+    """PR-comment block: tables of policies and networks, findings, and (with ``plan``) a topology picture
+    with the objects at risk marked. ``link`` is a blob URL prefix for ``file:line`` links."""
+    if report is None or report.empty:
+        return ""
+    out = ["#### Blast radius", ""]
+    if report.policies:
+        out += ["| node policy | action | nodes | rollout batches | interface changes |", "|---|---|---|---|---|"]
+        for p in report.policies:
+            nodes = f"{len(p.nodes)}: " + ", ".join(f"`{n}`" for n in p.nodes) if p.nodes else "0"
+            if p.control_plane:
+                nodes += f" (control plane: {', '.join(p.control_plane)})"
+            changes = "<br>".join(f"{', '.join(ns)}: {'; '.join(rows)}" for ns, rows in _by_same_changes(p))
+            out.append(
+                f"| `{p.name}` | {p.action} | {nodes} | {_batches(p)} (maxUnavailable {p.max_unavailable}) | "
+                f"{changes or '—'} |"
+            )
+        out.append("")
+    if report.networks:
+        out += ["| network | action | via | VMs (impact) |", "|---|---|---|---|"]
+        out += [f"| `{n.name}` | {n.action} | {n.via} | {_vms(n.vms)} |" for n in report.networks]
+        out.append("")
+    if report.services:
+        out += ["Services whose endpoints change:", ""]
+        out += [f"- `{s.name}` ({s.vm}: {s.why})" for s in report.services]
+        out.append("")
+    if report.note:
+        out += [f":warning: {report.note}", ""]
+    errors = [f for f in report.findings if f.severity == "error"]
+    if report.blocking:
+        out += [
+            f"#### :x: Safety: {len(report.blocking)} error(s) block apply",
+            "",
+            f"Fix the change, or accept the risk in this pull request with the Cluster annotation "
+            f'`{ACCEPT_ANNOTATION}: "{",".join(sorted({f.check for f in report.blocking}))}"` '
+            "(or `--accept-risk` for one manual run).",
+            "",
+        ]
+    elif errors:
+        out += [f"#### :warning: Safety: {len(errors)} error(s) accepted by `{report.accepted_by}`", ""]
+    out += [_md_finding(f, report, link) for f in errors]
+    if errors:
+        out.append("")
+    if report.warnings:
+        out += ["#### :warning: Safety warnings", ""] + [_md_finding(f, report, link) for f in report.warnings] + [""]
+    if plan is not None and plan.has_changes:
+        out += ["```mermaid", safety_mermaid(report, plan, desired).rstrip(), "```", ""]
+    return "\n".join(out) + "\n"
+
+
+def safety_mermaid(report: SafetyReport, plan: Plan, desired: Iterable[Obj]) -> str:
+    """The topology picture (``reconciler.topology``) with policies, networks and VMs at risk marked."""
+    marked = set(report.marked_ids())
+    marked |= {v.id for n in report.networks for v in n.vms if v.impact in RISKY_VM}
+    return topology_mermaid(plan, desired, sorted(marked))
