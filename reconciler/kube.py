@@ -111,6 +111,10 @@ class Kube:
 
     def __init__(self, api_client: client.ApiClient, field_manager: str = labels.FIELD_MANAGER, attempts: int = 6):
         self.api = api_client
+        pool = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
+        if pool is not None:  # urllib3 would retry 429/503 GETs itself (3 times, full Retry-After) under ours
+            pool.connection_pool_kw["retries"] = urllib3.Retry(total=False)
+            pool.clear()
         self.field_manager = field_manager
         self.attempts = attempts
         self.timeout = (5.0, 30.0)
