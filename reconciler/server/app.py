@@ -200,8 +200,25 @@ class ServerHandle:
         return f"http://{self.host}:{self.port}"
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Close the listener and all connections on the I/O thread, then stop the worker threads."""
+        """Stop accepting, let in-flight requests finish (bounded), then close every connection.
+
+        Worker threads are stopped *before* the I/O loop's wake-up pipe is closed, so no worker can
+        write into a closed (and possibly reused) descriptor. Closing happens on the I/O thread.
+        """
         server = self._server
+
+        def on_loop(fn: Callable[[], None]) -> None:
+            if not self._thread.is_alive():
+                return
+            try:
+                server.trigger.pull_trigger(fn)
+            except OSError:
+                # the wake-up pipe is unusable: act from here; the loop then ends on an empty map
+                log.debug("waitress trigger unusable; closing from the stopping thread")
+                fn()
+
+        def close_listener() -> None:
+            server.close()
 
         def close_all() -> None:
             for dispatcher in list(server._map.values()):
@@ -211,10 +228,10 @@ class ServerHandle:
                 except Exception:
                     log.debug("closing a channel failed", exc_info=True)
 
-        if self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)
-            self._thread.join(timeout)
+        on_loop(close_listener)
         server.task_dispatcher.shutdown(timeout=timeout)
+        on_loop(close_all)
+        self._thread.join(timeout)
 
     def __enter__(self) -> ServerHandle:
         return self
@@ -280,6 +297,13 @@ def serve(
         ident="virtnet",
     )
     _add_request_deadline(server, request_deadline)
-    thread = threading.Thread(target=server.run, name=f"waitress-{port}", daemon=True)
+
+    def run() -> None:
+        try:
+            server.run()
+        except Exception:
+            log.exception("HTTP server loop ended with an error")
+
+    thread = threading.Thread(target=run, name=f"waitress-{port}", daemon=True)
     thread.start()
     return ServerHandle(server, thread)  # create_server already bound and listens
