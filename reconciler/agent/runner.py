@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from reconciler.agent import capabilities, report
 from reconciler.agent import desired as d
+from reconciler.agent import safety as node_safety
 from reconciler.agent.enforce import DEFAULT_PRECHECKS, EnforceResult, Precheck, enforce, precheck_capabilities
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import Probe, default_probes
@@ -80,6 +81,8 @@ class AgentConfig:
     lease_ttl: int = 300
     #: refuse creating a link kind the kernel lacks before any write (probes the kernel once, cached)
     check_capabilities: bool = True
+    #: refuse what the plan-time safety checks call an error (disconnect, missing NIC, VLAN MTU) before any write
+    safety_checks: bool = True
 
 
 @dataclass
@@ -201,6 +204,8 @@ def _enforce_policy(
                 observed, netns=cfg.netns, api_server=cfg.api_server, targets=cfg.targets, timeout=cfg.probe_timeout
             )
         prechecks = list(cfg.prechecks)
+        if cfg.safety_checks:  # reconciler/agent/safety.py: the controller's danger checks on the live node
+            prechecks.append(node_safety.precheck_for(policy, cfg.node))
         if cfg.check_capabilities and any(s.op == d.Op.CREATE_LINK for s in steps):
             prechecks.append(precheck_capabilities(capabilities.detect()))
         outcome = enforce(nl, steps, probes=probes, prechecks=prechecks, timeout=cfg.timeout)
