@@ -9,7 +9,9 @@ APScheduler's ``BackgroundScheduler`` only provides the jittered poll clock: its
 
 Side effects: starts two threads (APScheduler's and the worker) in ``start``; calls the reconcile function
 on the worker thread; records a bounded history of ``RunRecord`` (trigger -> start latency, duration,
-outcome) for the latency benchmark and, when given, into ``Metrics``.
+outcome) for the latency benchmark. With ``Metrics`` it records the trigger->start latency, and a
+reconcile result ``error`` only when the reconcile function raised (otherwise the function records its
+own duration and result; recording here too would count every run twice).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from reconciler.server.metrics import RESULTS, Metrics
+from reconciler.server.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -219,18 +221,16 @@ class Scheduler:
         self._hook(self._on_start, record)
         if self._metrics is not None:
             self._metrics.trigger_latency.observe(max(0.0, record.latency))
-        ok, error, result = True, None, "success"
+        ok, error = True, None
         try:
-            value = self._reconcile(",".join(record.reasons))
-            named = getattr(value, "result", None)
-            if isinstance(named, str) and named in RESULTS:
-                result = named
+            self._reconcile(",".join(record.reasons))
         except Exception as exc:  # the loop must survive any reconcile failure
-            ok, error, result = False, f"{type(exc).__name__}: {exc}"[:500], "error"
+            ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
             log.exception("reconcile run %d failed", record.seq)
         done = RunRecord(**{**record.__dict__, "finished": self._clock(), "ok": ok, "error": error})
-        if self._metrics is not None and done.duration is not None:
-            self._metrics.observe_reconcile(done.duration, result)
+        if not ok and self._metrics is not None and done.duration is not None:
+            # the reconcile function records its own results; a crash never got the chance to
+            self._metrics.observe_reconcile(done.duration, "error")
         with self._cond:
             for i in range(len(self._runs) - 1, -1, -1):
                 if self._runs[i].seq == done.seq:
