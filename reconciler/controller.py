@@ -180,9 +180,11 @@ class Controller:
     def plan_pull_request(self, event: PullRequestEvent) -> Outcome:
         """Validate, render and plan the PR head against the live cluster; comment and set a status. Never applies."""
         repo_name = self.settings.forge_repo or event.repo
+        # a cache of its own: PR heads are untrusted and must not race the tracked branch's checkouts
+        cache = (self.settings.cache_root / "pull-requests") if self.settings.cache_root else None
         source = GitSource(
             event.head_url or self.settings.repo_url,
-            self.settings.cache_root,
+            cache,
             commit=event.head_sha,
             auth=self.settings.auth,
         )

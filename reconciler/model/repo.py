@@ -236,17 +236,17 @@ def _select_cluster(
     if wanted is not None:
         if wanted not in seen:
             known = ", ".join(sorted(seen)) or "none"
-            problems.append(Problem(SourceRef(str(root)), f"no Cluster named {wanted!r} (defined: {known})"))
+            problems.append(Problem(SourceRef("."), f"no Cluster named {wanted!r} (defined: {known})"))
             return None
         return seen[wanted]
     if len(seen) == 1:
         return next(iter(seen.values()))
     if not seen and not problems:  # a Cluster that failed to parse was reported already
-        problems.append(Problem(SourceRef(str(root)), "no Cluster document found (kind: Cluster)"))
+        problems.append(Problem(SourceRef("."), "no Cluster document found (kind: Cluster)"))
     else:
         problems.append(
             Problem(
-                SourceRef(str(root)), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster"
+                SourceRef("."), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster"
             )
         )
     return None
