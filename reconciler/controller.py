@@ -106,6 +106,8 @@ class Controller:
             for action, count in outcome.plan.counts().items():
                 if count and action in ("create", "update", "delete"):
                     self.metrics.record_changes(action, count)
+        if outcome.live is not None:
+            self.metrics.set_drift(len(outcome.live.node_drift))
         if outcome.ok and outcome.revision:
             self.metrics.set_revision(outcome.revision, time.time())
         log.info(
@@ -136,6 +138,7 @@ class Controller:
             summary.object_states(outcome.plan, outcome.changes),
             [p.as_dict() for p in outcome.problems],
             access,
+            outcome.live.node_drift if outcome.live else None,
         )
         message = f"virtnet: {cluster} {result} at {(outcome.revision or 'unknown')[:12]}"
         try:

@@ -7,6 +7,7 @@ comment can say *where* a run stopped: ``ValidationFailed`` (nothing was sent to
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class LiveState:
     patch_targets: dict[str, Obj | None] = field(default_factory=dict)
     vmis: dict[str, Obj] = field(default_factory=dict)
     missing_kinds: set[str] = field(default_factory=set)
+    node_drift: list[dict[str, object]] = field(default_factory=list)  # what our node agents report
 
 
 @dataclass
@@ -67,6 +69,7 @@ def observe(kube: Kube, cluster: str, desired: list[Obj]) -> LiveState:
         if is_patch_only(obj):
             meta = obj["metadata"]
             state.patch_targets[obj_id(obj)] = kube.get(obj["kind"], meta["name"], meta.get("namespace"))
+    state.node_drift = read_node_drift(kube)
     if any(o["kind"] == "VirtualMachine" for o in desired):
         try:
             for vmi in kube.list("VirtualMachineInstance", "virtnet.io/vm"):
@@ -77,11 +80,45 @@ def observe(kube: Kube, cluster: str, desired: list[Obj]) -> LiveState:
     return state
 
 
+AGENT_SELECTOR = "app.kubernetes.io/managed-by=virtnet-agent"
+DRIFT_ANNOTATION = "virtnet.io/drift"
+
+
+def read_node_drift(kube: Kube) -> list[dict[str, object]]:
+    """Drift the node agents found (their NodeNetworkStates carry it as JSON): one LIST, no agent, no drift."""
+    rows: list[dict[str, object]] = []
+    try:
+        states = kube.list("NodeNetworkState", AGENT_SELECTOR)
+    except ApiException as exc:
+        if exc.status == 404:
+            return rows
+        raise
+    for nns in sorted(states, key=lambda o: o["metadata"]["name"]):
+        raw = (nns["metadata"].get("annotations") or {}).get(DRIFT_ANNOTATION)
+        try:
+            report = json.loads(raw) if raw else {}
+        except ValueError:
+            continue
+        for item in report.get("drift") or []:
+            rows.append({"node": nns["metadata"]["name"], **item})
+    return rows
+
+
+def drift_warnings(rows: list[dict[str, object]]) -> tuple[str, ...]:
+    return tuple(
+        f"node drift on {r['node']}: {r.get('interface')} {r.get('field')} is {json.dumps(r.get('actual'))}, "
+        f"the policy wants {json.dumps(r.get('desired'))}"
+        for r in rows
+    )
+
+
 def plan_cluster(
     desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions, live: LiveState | None = None
 ) -> Plan:
     live = live if live is not None else observe(kube, cluster, desired)
     plan = build_plan(desired, live.owned, cluster, patch_live=live.patch_targets, vmis=live.vmis, options=options)
+    if live.node_drift:
+        plan = Plan(plan.cluster, plan.items, plan.warnings + drift_warnings(live.node_drift), plan.errors)
     unserved = sorted({o["kind"] for o in desired} & live.missing_kinds)
     if unserved:
         served = tuple(

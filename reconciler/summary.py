@@ -140,7 +140,12 @@ def status_markdown(doc: dict[str, Any]) -> str:
         lines += [f"- `{o['object']}`: {o['state']}" + (f" — {o['message']}" if o.get("message") else "") for o in bad]
         lines.append("")
     if doc["nodeDrift"]:
-        lines += ["## Node drift", ""] + [f"- {d}" for d in doc["nodeDrift"]] + [""]
+        lines += ["## Node drift", ""]
+        lines += [
+            f"- {d['node']}: {d.get('interface')} {d.get('field')} is `{d.get('actual')}`, wants `{d.get('desired')}`"
+            for d in doc["nodeDrift"]
+        ]
+        lines.append("")
     if doc["vms"]:
         lines += ["## Reaching the VMs", ""]
         for vm in doc["vms"]:

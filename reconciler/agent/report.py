@@ -33,6 +33,9 @@ def rfc3339(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+DRIFT_ANNOTATION = "virtnet.io/drift"  # on our NodeNetworkState: the drift report as JSON
+
+
 def node_network_state(node: str, current: Mapping[str, Any], now: str) -> dict[str, Any]:
     """``NodeNetworkState/<node>`` with ``status.currentState`` and ``status.lastSuccessfulUpdateTime``."""
     return {

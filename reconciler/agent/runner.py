@@ -13,6 +13,7 @@ real ``Cluster``; tests use a fake with the same five methods.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -166,6 +167,8 @@ def run_once(
     drep = report.drift_report(cfg.node, drift_items, names, stamp, cfg.mode)
     if error:
         drep["error"] = error
+    # the controller reads drift from here: one LIST of NodeNetworkStates shows it in plans and status
+    nns["metadata"].setdefault("annotations", {})[report.DRIFT_ANNOTATION] = json.dumps(drep, sort_keys=True)
     if cluster is not None:
         for obj in [nns, *nnces]:
             try:
