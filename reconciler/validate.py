@@ -280,37 +280,38 @@ def rule_bindings(repo: Repo) -> Iterator[Problem]:
             )
 
 
+def _service_name(vm: Entry[Any], exp: Any) -> str:
+    return str(exp.service or f"{vm.name}-{exp.service_name_suffix}")
+
+
 def rule_services(repo: Repo) -> Iterator[Problem]:
     node_ports: dict[int, SourceRef] = {}
     for vm in repo.of("VM"):
         ports: dict[tuple[str, int, str], SourceRef] = {}
         names: dict[tuple[str, str], SourceRef] = {}
+        types: dict[str, str] = {}
         for i, exp in enumerate(vm.spec.expose):
-            service = exp.service or f"{vm.name}-{exp.service_name_suffix}"
+            service = _service_name(vm, exp)
             ref = vm.ref("spec", "expose", i, "port")
-            key = (service, exp.port, exp.protocol)
-            if key in ports:
-                yield Problem(
-                    ref, f"port {exp.port}/{exp.protocol} is already exposed on Service {service} at {ports[key]}"
-                )
-            ports[key] = ref
-            name_key = (service, exp.port_name)
-            if name_key in names:
+            if (service, exp.port, exp.protocol) in ports:
+                first = ports[(service, exp.port, exp.protocol)]
+                yield Problem(ref, f"port {exp.port}/{exp.protocol} is already exposed on Service {service} at {first}")
+            ports.setdefault((service, exp.port, exp.protocol), ref)
+            if (service, exp.port_name) in names:
                 yield Problem(
                     vm.ref("spec", "expose", i), f"port name {exp.port_name} is used twice in Service {service}"
                 )
-            names[name_key] = ref
+            names.setdefault((service, exp.port_name), ref)
+            if types.setdefault(service, exp.type) != exp.type:
+                yield Problem(
+                    vm.ref("spec", "expose", i, "type"),
+                    f"Service {service} mixes types {types[service]} and {exp.type}",
+                )
             if exp.node_port is not None:
                 np_ref = vm.ref("spec", "expose", i, "nodePort")
                 if exp.node_port in node_ports:
                     yield Problem(np_ref, f"nodePort {exp.node_port} is already taken at {node_ports[exp.node_port]}")
-                node_ports[exp.node_port] = np_ref
-        types = {(e.service or f"{vm.name}-{e.service_name_suffix}"): set() for e in vm.spec.expose}
-        for e in vm.spec.expose:
-            types[e.service or f"{vm.name}-{e.service_name_suffix}"].add(e.type)
-        for service, kinds in types.items():
-            if len(kinds) > 1:
-                yield Problem(vm.ref("spec", "expose"), f"Service {service} mixes types {', '.join(sorted(kinds))}")
+                node_ports.setdefault(exp.node_port, np_ref)
 
 
 def rule_node_mtu(repo: Repo) -> Iterator[Problem]:

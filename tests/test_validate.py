@@ -154,6 +154,15 @@ CASES: list[tuple[str, dict[str, str | bytes | None], str]] = [
         "vms/web2.yaml:16: spec.expose[0].nodePort: nodePort 30022 is already taken at vms/web.yaml:16",
     ),
     (
+        "one Service with two types",
+        {
+            "vms/web.yaml": vm(
+                extra="  expose:\n    - {port: 22, service: web}\n    - {port: 80, service: web, type: NodePort}\n"
+            )
+        },
+        "vms/web.yaml:15: spec.expose[1].type: Service web mixes types ClusterIP and NodePort",
+    ),
+    (
         "undefined MetalLB pool",
         {"vms/web.yaml": vm(extra="  expose:\n    - port: 80\n      type: LoadBalancer\n      pool: private\n")},
         "vms/web.yaml:16: spec.expose[0].pool: MetalLB pool 'private' is not defined",
