@@ -1,0 +1,355 @@
+"""Ordered server-side apply against the API double: waves, NNCP staging, health stops, prune, conflicts, retries.
+
+Every assertion is on what the server saw (``api.requests``, request bodies, stored objects, node state), so a
+reordering or a skipped health wait in the engine shows up as a failed test rather than a slower one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from reconciler import labels
+from reconciler.apply import ApplyOptions, absent_policy, node_stages
+from reconciler.kube import Kube
+from reconciler.model import load_repo
+from reconciler.objects import wave
+from reconciler.plan import Action, build_plan
+from reconciler.render import render
+from reconciler.testing import ApiDouble
+from reconciler.testing.faults import Fault, RequestInfo
+
+from .conftest import EXAMPLES, edit, run, stepped
+
+NNCPS = "nmstate.io/nodenetworkconfigurationpolicies"
+VMS = "kubevirt.io/virtualmachines"
+#: the kind each resource of a write request stands for, to check wave order from the request log
+KIND_OF = {
+    "namespaces": "Namespace",
+    NNCPS: "NodeNetworkConfigurationPolicy",
+    "sriovnetwork.openshift.io/sriovnetworknodepolicies": "SriovNetworkNodePolicy",
+    "k8s.cni.cncf.io/network-attachment-definitions": "NetworkAttachmentDefinition",
+    "sriovnetwork.openshift.io/sriovnetworks": "SriovNetwork",
+    "metallb.io/ipaddresspools": "IPAddressPool",
+    "metallb.io/l2advertisements": "L2Advertisement",
+    "hco.kubevirt.io/hyperconvergeds": "HyperConverged",
+    "configmaps": "ConfigMap",
+    "secrets": "Secret",
+    VMS: "VirtualMachine",
+    "services": "Service",
+}
+
+
+def node_interfaces(kube: Kube, node: str = "worker-0") -> set[str]:
+    nns = kube.get("NodeNetworkState", node)
+    assert nns is not None
+    return {i["name"] for i in nns["status"]["currentState"]["interfaces"]}
+
+
+def writes(api: ApiDouble) -> list[Any]:
+    return [r for r in api.requests if r.verb in ("create", "update", "patch", "apply", "delete") and not r.fault]
+
+
+# ---- order --------------------------------------------------------------------------------------------------
+
+
+def test_first_apply_writes_in_wave_order(api: ApiDouble, kube: Kube, repo: Path) -> None:
+    outcome = run(repo, kube)
+    assert outcome.ok, outcome.message
+    log = writes(api)
+    assert all(r.verb == "apply" and r.status in (200, 201) for r in log)
+    waves = [wave({"kind": KIND_OF[r.resource], "metadata": {}}) for r in log]
+    assert waves == sorted(waves), [(r.resource, r.path) for r in log]
+    assert len(log) == len(outcome.desired) == 30
+    assert [KIND_OF[r.resource] for r in log if wave({"kind": KIND_OF[r.resource], "metadata": {}}) == 0][:3] == [
+        "Namespace"
+    ] * 3
+    last_vm_or_service = {KIND_OF[r.resource] for r in log[-8:]}
+    assert last_vm_or_service == {"VirtualMachine", "Service"}
+
+
+def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(
+    api: ApiDouble, kube: Kube, repo: Path
+) -> None:
+    """``storage`` bridges ``bond1.300``, which ``worker-uplinks`` creates; nmstate would fail it if sent first."""
+    seen: list[tuple[str, str]] = []  # (request, state of worker-uplinks when it was served)
+
+    def spy(info: RequestInfo) -> Fault | None:
+        if info.verb == "apply" and info.resource == NNCPS:
+            uplinks = api.store.find("nmstate.io/v1", "NodeNetworkConfigurationPolicy", "worker-uplinks")
+            conds = {c["type"]: c["status"] for c in ((uplinks or {}).get("status") or {}).get("conditions", [])}
+            seen.append((info.name, "Available" if conds.get("Available") == "True" else "not available"))
+        return None
+
+    api.faults = spy
+    outcome = run(repo, kube)
+    assert outcome.ok, outcome.message
+    assert seen[-1] == ("storage", "Available")
+    assert sorted(seen[:-1]) == [
+        ("migration", "not available"),
+        ("vlan100", "not available"),
+        ("worker-uplinks", "not available"),
+    ]
+    assert {"bond1.300", "br-storage", "br1", "br-mig"} <= node_interfaces(kube)
+
+
+def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
+    desired = render(load_repo(EXAMPLES))
+    plan = build_plan(desired, {}, "prod")
+    stages = node_stages([i for i in plan.items if i.wave == 0])
+    assert [sorted(i.name for i in s if "NodeNetwork" in i.name) for s in stages] == [
+        [
+            "NodeNetworkConfigurationPolicy/migration",
+            "NodeNetworkConfigurationPolicy/vlan100",
+            "NodeNetworkConfigurationPolicy/worker-uplinks",
+        ],
+        ["NodeNetworkConfigurationPolicy/storage"],
+    ]
+    assert sum(len(s) for s in stages) == 8  # namespaces and the SR-IOV policy stay in the first stage
+
+
+# ---- health stops the run ------------------------------------------------------------------------------------
+
+
+def test_degraded_policy_stops_the_run_before_any_vm_is_written(api: ApiDouble, kube: Kube, repo: Path) -> None:
+    edit(repo / "networks" / "vlan-bridges.yaml", "nic: eth1", "nic: eth9")
+    outcome = run(repo, kube)
+    assert outcome.failed == "ApplyFailed"
+    assert "NodeNetworkConfigurationPolicy/vlan100" in outcome.message and "Degraded" in outcome.message
+    assert "worker-0" in outcome.message and "eth9" in outcome.message
+    assert api.counts[("apply", VMS)] == 0 and api.counts[("apply", "services")] == 0
+    assert api.counts[("apply", "k8s.cni.cncf.io/network-attachment-definitions")] == 0  # wave 1 not started
+    assert kube.list("VirtualMachine") == []
+
+
+# ---- prune --------------------------------------------------------------------------------------------------
+
+
+def test_removed_vm_file_deletes_the_vm_and_its_services_only(api: ApiDouble, kube: Kube, applied: Path) -> None:
+    (applied / "vms" / "db.yaml").unlink()
+    outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
+    deleted = sorted(r.path for r in writes(api) if r.verb == "delete")
+    assert deleted == [
+        "/api/v1/namespaces/db/secrets/db-1-ssh-keys",
+        "/api/v1/namespaces/db/services/db-1-svc",
+        "/apis/kubevirt.io/v1/namespaces/db/virtualmachines/db-1",
+    ]
+    assert api.writes() == 3
+    assert kube.get("VirtualMachine", "db-1", "db") is None and kube.get("VirtualMachine", "web-1", "apps")
+
+
+def test_removed_bridge_network_is_taken_down_on_the_nodes_before_its_policy_is_deleted(
+    still_api: ApiDouble, repo: Path
+) -> None:
+    """The policy was Available before ``state: absent`` was applied: that stale condition must not count."""
+    kube, options = Kube(still_api.api_client()), stepped(still_api)
+    assert run(repo, kube, apply_options=options).ok
+    applied = repo
+    assert "br-storage" in node_interfaces(kube)
+    (applied / "networks" / "storage.yaml").unlink()
+    edit(
+        applied / "vms" / "db.yaml",
+        '    - network: storage\n      mac: "02:00:00:00:02:02"\n      ipv4: 10.30.0.21/24\n',
+        "",
+    )
+    bodies: list[tuple[str, str]] = []
+    original = kube.request
+
+    def recording(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if path.endswith("/nodenetworkconfigurationpolicies/storage") and method in ("PATCH", "DELETE"):
+            body = kwargs.get("body", args[1] if len(args) > 1 else None)
+            bodies.append((method, body or ""))
+        return original(method, path, *args, **kwargs)
+
+    kube.request = recording  # type: ignore[method-assign]
+    outcome = run(applied, kube, apply_options=options)
+    assert outcome.ok, outcome.message
+    assert [m for m, _ in bodies] == ["PATCH", "DELETE"]
+    absent = json.loads(bodies[0][1])
+    assert absent["spec"]["desiredState"]["interfaces"] == [
+        {"name": "br-storage", "type": "linux-bridge", "state": "absent"}
+    ]
+    assert absent["metadata"]["labels"][labels.CLUSTER] == "prod"
+    assert kube.get("NodeNetworkConfigurationPolicy", "storage") is None
+    assert "br-storage" not in node_interfaces(kube)  # nmstate took the bridge down before the delete
+    assert "bond1.300" in node_interfaces(kube)  # what worker-uplinks made stays
+
+
+def test_absent_policy_drops_nics_and_keeps_selector_and_bridge_mappings_absent() -> None:
+    live = {
+        "apiVersion": "nmstate.io/v1",
+        "kind": "NodeNetworkConfigurationPolicy",
+        "metadata": {"name": "p", "labels": {"a": "b"}, "resourceVersion": "9"},
+        "spec": {
+            "nodeSelector": {"x": ""},
+            "maxUnavailable": 1,
+            "desiredState": {
+                "interfaces": [
+                    {"name": "eth1", "type": "ethernet", "mtu": 9000},
+                    {"name": "br1", "type": "linux-bridge", "bridge": {"port": [{"name": "eth1"}]}},
+                ],
+                "ovn": {"bridge-mappings": [{"localnet": "physnet", "bridge": "br-ex"}]},
+            },
+        },
+    }
+    assert absent_policy(live) == {
+        "apiVersion": "nmstate.io/v1",
+        "kind": "NodeNetworkConfigurationPolicy",
+        "metadata": {"name": "p", "labels": {"a": "b"}},
+        "spec": {
+            "desiredState": {
+                "interfaces": [{"name": "br1", "type": "linux-bridge", "state": "absent"}],
+                "ovn": {"bridge-mappings": [{"localnet": "physnet", "bridge": "br-ex", "state": "absent"}]},
+            },
+            "nodeSelector": {"x": ""},
+            "maxUnavailable": 1,
+        },
+    }
+
+
+def test_same_name_object_of_another_manager_survives_prune(api: ApiDouble, kube: Kube, applied: Path) -> None:
+    theirs = Kube(api.api_client(), field_manager="someone-else")
+    theirs.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "web-2-settings", "namespace": "apps"},
+            "data": {"x": "1"},
+        }
+    )
+    theirs.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "stale",
+                "namespace": "apps",
+                "labels": {labels.MANAGED_BY: labels.MANAGER, labels.CLUSTER: "staging"},
+            },
+            "data": {},
+        }
+    )
+    (applied / "manifests" / "web-config.yaml").unlink()
+    outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
+    assert [i.name for i in outcome.plan.items if i.action == Action.DELETE] == ["ConfigMap/apps/web-settings"]  # type: ignore[union-attr]
+    assert kube.get("ConfigMap", "web-settings", "apps") is None
+    assert kube.get("ConfigMap", "web-2-settings", "apps") is not None
+    assert kube.get("ConfigMap", "stale", "apps") is not None
+
+
+def test_mass_prune_guard_blocks_deleting_a_whole_directory(api: ApiDouble, kube: Kube, applied: Path) -> None:
+    for path in (applied / "vms").iterdir():
+        path.unlink()
+    outcome = run(applied, kube)
+    assert outcome.failed == "PlanBlocked"
+    assert "refusing to prune 9 of 29 owned objects" in outcome.message
+    assert api.writes() == 0
+    assert len(kube.list("VirtualMachine")) == 4
+
+
+# ---- conflicts ----------------------------------------------------------------------------------------------
+
+
+def test_field_owned_by_another_manager_is_a_conflict_unless_forced(api: ApiDouble, kube: Kube, repo: Path) -> None:
+    theirs = Kube(api.api_client(), field_manager="helm")
+    theirs.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "web-settings", "namespace": "apps"},
+            "data": {"LISTEN_PORT": "9090"},
+        }
+    )
+    outcome = run(repo, kube)
+    assert outcome.failed == "ApplyFailed"
+    failed = [r for r in outcome.changes.results if not r.ok]  # type: ignore[union-attr]
+    assert [r.name for r in failed] == ["ConfigMap/apps/web-settings"]
+    assert "HTTP 409" in failed[0].message and "helm" in failed[0].message and "LISTEN_PORT" in failed[0].message
+    assert kube.get("ConfigMap", "web-settings", "apps")["data"] == {"LISTEN_PORT": "9090"}  # type: ignore[index]
+    assert api.counts[("apply", VMS)] == 0  # wave 1 failed: no VM was touched
+
+    forced = run(repo, kube, apply_options=ApplyOptions(poll=0.02, timeout=10, force_conflicts=True))
+    assert forced.ok, forced.message
+    live = kube.get("ConfigMap", "web-settings", "apps")
+    assert live is not None and live["data"] == {"LISTEN_PORT": "8080"}
+    owners = {
+        m["manager"] for m in live["metadata"]["managedFields"] if "f:LISTEN_PORT" in m["fieldsV1"].get("f:data", {})
+    }
+    assert owners == {"virtnet"}
+    assert {r.query.get("force") for r in writes(api) if r.verb == "apply" and r.resource == "configmaps"} == {
+        None,
+        "true",
+    }
+
+
+# ---- retries ------------------------------------------------------------------------------------------------
+
+
+class EveryFourth:
+    """Fails every fourth resource request, up to ``budget`` times, cycling 503, 429 and a dropped connection.
+
+    ``Retry-After: 0`` and a small budget keep the backoff (with its jitter) short.
+    """
+
+    def __init__(self, budget: int = 9) -> None:
+        self.seen = 0
+        self.injected: list[str] = []
+        self.budget = budget
+
+    def __call__(self, info: RequestInfo) -> Fault | None:
+        self.seen += 1
+        if self.seen % 4 or len(self.injected) >= self.budget:
+            return None
+        kind = ("503", "429", "drop")[len(self.injected) % 3]
+        self.injected.append(kind)
+        return Fault(kind, retry_after=0)
+
+
+def test_transient_errors_are_retried_and_the_reconcile_converges(api: ApiDouble, kube: Kube, repo: Path) -> None:
+    hook = EveryFourth()
+    api.faults = hook
+    outcome = run(repo, kube)
+    assert outcome.ok, outcome.message
+    faulted = [r for r in api.requests if r.fault]
+    assert len(faulted) == len(hook.injected) == 9
+    assert sorted({r.status for r in faulted}) == [0, 429, 503]
+    assert sum(api.fault_counts.values()) == 9
+    # every faulted request was sent again and then served: its (method, path) appears later unfaulted
+    for i, r in enumerate(api.requests):
+        if r.fault:
+            assert any(not s.fault and (s.method, s.path) == (r.method, r.path) for s in api.requests[i + 1 :]), r
+    assert api.counts[("apply", VMS)] == 4  # a faulted request never reached the store: no double apply
+    api.faults = None
+    api.reset_counts()
+    again = run(repo, kube)
+    assert again.ok and not again.plan.has_changes and api.writes() == 0  # type: ignore[union-attr]
+
+
+def test_backoff_honours_retry_after_up_to_ten_seconds() -> None:
+    from kubernetes.client.exceptions import ApiException
+    from tenacity import RetryCallState, Retrying
+
+    from reconciler.kube import _wait
+
+    def state_for(retry_after: str) -> RetryCallState:
+        state = RetryCallState(Retrying(), None, (), {})
+        exc = ApiException(status=429)
+        exc.headers = {"Retry-After": retry_after}
+        state.set_exception((ApiException, exc, None))
+        return state
+
+    assert _wait(state_for("3")) >= 3
+    assert _wait(state_for("3600")) == 10.0
+    assert _wait(state_for("soon")) < 10.0
+
+
+def test_retry_gives_up_after_the_attempts_and_reports_the_status(api: ApiDouble, kube: Kube, repo: Path) -> None:
+    api.faults = lambda info: Fault("503", retry_after=0) if info.resource == "configmaps" else None
+    kube.attempts = 3
+    outcome = run(repo, kube)
+    assert outcome.failed == "ObserveFailed" and "503" in outcome.message
+    assert api.fault_counts[("503", "list", "configmaps")] == 3
+    assert api.writes() == 0

@@ -1,0 +1,260 @@
+"""Whole reconciles of examples/repo against the API double: convergence, request budget, VM hot-plug vs restart,
+and the ``plan``/``apply`` commands.
+
+The request budget is the engine's promise to a busy API server: a reconcile with nothing to do reads (one LIST
+per kind, GETs of patch-only objects) and never writes; one changed VM is one write.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
+from reconciler.kube import MANAGED_KINDS, RESOURCES
+from reconciler.plan import Action, VMChange
+from reconciler.testing import ApiDouble
+
+from .conftest import edit, run
+
+VMS = "kubevirt.io/virtualmachines"
+
+
+def resource_key(kind: str) -> str:
+    """The double's ``group/plural`` accounting key of a kind the engine knows."""
+    res = RESOURCES[kind]
+    group = res.api_version.split("/")[0] if "/" in res.api_version else ""
+    return f"{group}/{res.plural}" if group else res.plural
+
+
+def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll ``check`` until true (bounded): the simulated KubeVirt reacts on its next background tick.
+
+    The engine's VM health wait can pass on the status of the generation before the change (the double sets
+    no ``observedGeneration``), so the test waits for the controller's reaction itself.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def vm_conditions(api: ApiDouble, ns: str, name: str) -> dict[str, str]:
+    vm = api.store.find("kubevirt.io/v1", "VirtualMachine", name, ns)
+    assert vm is not None
+    return {c["type"]: c["status"] for c in (vm.get("status") or {}).get("conditions") or []}
+
+
+def vmi_interfaces(api: ApiDouble, ns: str, name: str) -> list[str]:
+    vmi = api.store.find("kubevirt.io/v1", "VirtualMachineInstance", name, ns)
+    assert vmi is not None
+    return [i["name"] for i in vmi["status"]["interfaces"]]
+
+
+# ---- convergence and request budget -------------------------------------------------------------------------
+
+
+def test_plan_apply_plan_is_empty(api: ApiDouble, kube, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    first = run(repo, kube, apply=False)
+    assert first.ok and first.plan is not None
+    assert first.plan.counts() == {"create": 29, "update": 1, "delete": 0, "no-op": 0, "skip": 0}
+    assert api.writes() == 0  # a plan never writes
+
+    applied = run(repo, kube)
+    assert applied.ok, applied.message
+    assert applied.changes is not None and len(applied.changes.results) == 30
+    assert all(r.ok for r in applied.changes.results)
+
+    again = run(repo, kube, apply=False)
+    assert again.ok and again.plan is not None
+    assert [i.name for i in again.plan.changes] == []
+    assert again.plan.counts()["no-op"] == 30 and again.plan.warnings == ()
+
+
+def test_noop_reconcile_only_lists_and_gets(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    outcome = run(applied, kube)
+    assert outcome.ok and outcome.changes is None  # nothing to apply, so apply_plan was not even entered
+    assert api.writes() == 0
+    assert {verb for verb, _ in api.counts} <= {"list", "get"}
+    lists = {res: n for (verb, res), n in api.counts.items() if verb == "list"}
+    # owned objects per managed kind, the VMIs (hot-plug state), the node agents' drift reports
+    assert lists == {resource_key(k): 1 for k in (*MANAGED_KINDS, "VirtualMachineInstance", "NodeNetworkState")}
+    assert {res: n for (verb, res), n in api.counts.items() if verb == "get"} == {"hco.kubevirt.io/hyperconvergeds": 1}
+    assert sum(api.counts.values()) == len(MANAGED_KINDS) + 3 == 14
+    assert api.nonresource_counts == Counter()  # no discovery: paths come from a static table
+    selectors = {r.query.get("labelSelector") for r in api.requests if r.verb == "list"}
+    assert selectors == {
+        "app.kubernetes.io/managed-by=virtnet,virtnet.io/cluster=prod",
+        "virtnet.io/vm",
+        "app.kubernetes.io/managed-by=virtnet-agent",
+    }
+    assert outcome.plan is not None and outcome.plan.counts()["no-op"] == 30
+
+
+def test_noop_reconcile_with_small_pages_counts_one_list_per_page(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    from reconciler import kube as kube_module
+
+    pages_of = kube_module.Kube.list.__defaults__  # (label_selector, page_size)
+    assert pages_of == (None, 500)
+    original = kube.list
+    kube.list = lambda kind, selector=None, page_size=500: original(kind, selector, page_size=3)  # type: ignore[method-assign]
+    outcome = run(applied, kube)
+    assert outcome.ok and not outcome.plan.has_changes  # type: ignore[union-attr]
+    assert api.writes() == 0
+    owned = Counter(o["kind"] for o in outcome.desired if "virtnet.io/cluster" in o["metadata"].get("labels", {}))
+    for kind in MANAGED_KINDS:
+        assert api.counts[("list", resource_key(kind))] == max(1, -(-owned[kind] // 3)), kind
+
+
+def test_running_vms_are_observed_through_their_vmis(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    from reconciler.pipeline import observe
+
+    outcome = run(applied, kube, apply=False)
+    live = observe(kube, "prod", outcome.desired)
+    assert sorted(live.vmis) == ["apps/web-1", "apps/web-2", "db/db-1", "nfv/vrouter-1"]
+
+
+def test_one_changed_vm_is_exactly_one_write(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    edit(
+        applied / "vms" / "web.yaml",
+        "      name: front\n",
+        "      name: front\n    - network: vlan100\n      name: extra\n      hotplug: true\n",
+    )
+    outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
+    [item] = outcome.plan.changes  # type: ignore[union-attr]
+    assert (item.name, item.vm_change, item.reason) == ("VirtualMachine/apps/web-2", VMChange.HOTPLUG, "plug extra")
+    assert api.writes() == 1
+    [write] = [r for r in api.requests if r.verb not in ("list", "get")]
+    assert (write.verb, write.path) == ("apply", "/apis/kubevirt.io/v1/namespaces/apps/virtualmachines/web-2")
+
+
+def test_changed_mac_is_one_write_and_a_restart_warning(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    edit(applied / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:09"')
+    outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
+    [item] = outcome.plan.changes  # type: ignore[union-attr]
+    assert item.name == "VirtualMachine/apps/web-2" and item.vm_change == VMChange.RESTART_REQUIRED
+    assert "interface dc-vlan50 changed" in item.reason
+    assert api.writes() == 1
+    live = kube.get("VirtualMachine", "web-2", "apps")
+    macs = {i["name"]: i.get("macAddress") for i in live["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]}
+    assert macs["dc-vlan50"] == "02:00:00:00:01:09"
+
+
+# ---- hot-plug vs restart end to end -----------------------------------------------------------------------------
+
+
+def test_hotplugged_bridge_reaches_the_running_vm_without_restart(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    assert vm_conditions(api, "apps", "web-2") == {"Ready": "True"}
+    edit(
+        applied / "vms" / "web.yaml",
+        "      name: front\n",
+        "      name: front\n    - network: vlan100\n      name: extra\n      hotplug: true\n",
+    )
+    outcome = run(applied, kube)
+    assert outcome.ok and outcome.plan is not None and outcome.plan.warnings == ()
+    assert eventually(lambda: "extra" in vmi_interfaces(api, "apps", "web-2"))
+    assert "RestartRequired" not in vm_conditions(api, "apps", "web-2")
+    assert not run(applied, kube, apply=False).plan.has_changes  # type: ignore[union-attr]
+
+
+def test_unplugged_bridge_leaves_the_vm_and_the_marker_is_dropped_next_time(
+    api: ApiDouble, kube, applied: Path
+) -> None:  # type: ignore[no-untyped-def]
+    edit(applied / "vms" / "web.yaml", "    - network: tenant-l2\n      hotplug: true\n", "")
+    outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
+    [item] = outcome.plan.changes  # type: ignore[union-attr]
+    assert (item.vm_change, item.reason) == (VMChange.HOTPLUG, "unplug tenant-l2")
+    sent = kube.get("VirtualMachine", "web-1", "apps")
+    states = {i["name"]: i.get("state") for i in sent["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]}
+    assert states["tenant-l2"] == "absent"
+    assert eventually(lambda: "tenant-l2" not in vmi_interfaces(api, "apps", "web-1"))
+    assert "RestartRequired" not in vm_conditions(api, "apps", "web-1")
+
+    cleanup = run(applied, kube)
+    assert cleanup.ok, cleanup.message
+    [item] = cleanup.plan.changes  # type: ignore[union-attr]
+    assert {c.op for c in item.changes} == {"remove"}
+    live = kube.get("VirtualMachine", "web-1", "apps")
+    assert "tenant-l2" not in {i["name"] for i in live["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]}
+    assert not run(applied, kube, apply=False).plan.has_changes  # type: ignore[union-attr]
+
+
+def test_cpu_change_on_a_running_vm_warns_restart_required(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    edit(
+        applied / "vms" / "web.yaml",
+        "  cpu: 2\n  memory: 4Gi\n  boot:\n    containerDisk: quay.io/containerdisks/fedora:40\n"
+        "  interfaces:\n    - network: vlan200",
+        "  cpu: 4\n  memory: 4Gi\n  boot:\n"
+        "    containerDisk: quay.io/containerdisks/fedora:40\n  interfaces:\n    - network: vlan200",
+    )
+    outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
+    assert outcome.plan is not None
+    assert outcome.plan.warnings == (
+        "VirtualMachine/apps/web-2: restart required (spec.template.spec.domain.cpu.cores changed); "
+        "the VM does not allow virtnet to restart it",
+    )
+    assert eventually(lambda: vm_conditions(api, "apps", "web-2").get("RestartRequired") == "True")  # KubeVirt agrees
+    assert api.writes() == 1
+
+
+def test_vm_that_allows_restart_is_restarted_after_its_apply(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+    """The double does not serve the KubeVirt ``restart`` subresource; the request itself is checked."""
+    edit(applied / "vms" / "vrouter.yaml", "  cpu: 4\n", "  cpu: 8\n")
+    outcome = run(applied, kube)
+    [item] = outcome.plan.changes  # type: ignore[union-attr]
+    assert (item.vm_change, item.action) == (VMChange.RESTART, Action.UPDATE)
+    assert outcome.plan.warnings == ()  # type: ignore[union-attr]
+    sent = [(r.method, r.path) for r in api.requests if r.method in ("PATCH", "PUT")]
+    assert sent == [
+        ("PATCH", "/apis/kubevirt.io/v1/namespaces/nfv/virtualmachines/vrouter-1"),
+        ("PUT", "/apis/subresources.kubevirt.io/v1/namespaces/nfv/virtualmachines/vrouter-1/restart"),
+    ]
+    assert outcome.failed == "ApplyFailed" and "restart failed: HTTP 404" in str(outcome.changes.results)  # type: ignore[union-attr]
+
+
+# ---- the commands -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli() -> CliRunner:
+    return CliRunner()
+
+
+def test_plan_command_exits_2_with_changes_and_renders_every_format(cli: CliRunner, repo: Path) -> None:
+    text = cli.invoke(main, ["plan", str(repo), "--api-double"])
+    assert text.exit_code == 2, text.output
+    assert "Plan for cluster prod: 29 to create, 1 to update, 0 to delete, 0 unchanged" in text.output
+
+    as_json = cli.invoke(main, ["plan", str(repo), "--api-double", "-o", "json"])
+    assert as_json.exit_code == 2
+    doc = json.loads(as_json.stdout)
+    assert doc["cluster"] == "prod" and doc["counts"]["create"] == 29 and doc["errors"] == []
+    assert len(doc["items"]) == 30
+
+    markdown = cli.invoke(main, ["plan", str(repo), "--api-double", "-o", "markdown"])
+    assert markdown.exit_code == 2
+    assert "| | object | why |" in markdown.stdout and "| + create | `Namespace/apps` |" in markdown.stdout
+
+
+def test_plan_command_exits_1_on_an_invalid_repository(cli: CliRunner, repo: Path) -> None:
+    edit(repo / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:01"')  # duplicate MAC
+    result = cli.invoke(main, ["plan", str(repo), "--api-double"])
+    assert result.exit_code == 1 and "02:00:00:00:01:01" in result.output
+
+
+def test_apply_command_exits_0(cli: CliRunner, repo: Path) -> None:
+    result = cli.invoke(main, ["apply", str(repo), "--api-double", "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    assert "29 to create" in result.stdout
