@@ -96,7 +96,7 @@ def _transient(exc: BaseException) -> bool:
 
 def _wait(state: RetryCallState) -> float:
     """Backoff with jitter, but never shorter than the server's ``Retry-After``."""
-    base = wait_exponential_jitter(initial=0.05, max=2.0)(state)
+    base = wait_exponential_jitter(multiplier=0.05, max=2.0)(state)
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, ApiException) and exc.headers:
         try:

@@ -15,6 +15,7 @@ SOURCE = "virtnet.io/source"
 REVISION = "virtnet.io/revision"
 PRUNE = "virtnet.io/prune"  # "disabled" opts an object out of pruning
 RESTART = "virtnet.io/restart"  # on a rendered VM: "allowed" lets the engine restart it for a change
+HOTPLUG = "virtnet.io/hotplug"  # on a rendered VM: interfaces that may be plugged/unplugged while it runs
 
 FIELD_MANAGER = "virtnet"
 

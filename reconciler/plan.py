@@ -2,8 +2,10 @@
 
 ``build_plan`` is the dry run: printing a ``Plan`` tells exactly what ``apply`` will do and why. VM
 updates are classified the way KubeVirt will treat them on a running VM: adding a bridge (or SR-IOV)
-interface and removing a bridge interface are hot-plugs; anything else in the VM template needs a
-restart, which happens only when the VM allows it.
+interface and removing a bridge interface are hot-plugs when the repository marks the interface
+``hotplug: true``; anything else in the VM template needs a restart, which happens only when the VM
+allows it. Unmarked interface changes are restart-class on purpose: the user did not ask for a live
+change of that network.
 """
 
 from __future__ import annotations
@@ -114,6 +116,12 @@ def _without_interfaces(vm: Obj) -> Obj:
     return out
 
 
+def _hotplug_names(vm: Obj) -> set[str]:
+    """Interfaces the repository marked ``hotplug: true`` (recorded on the VM so removals know it too)."""
+    value = (vm.get("metadata", {}).get("annotations") or {}).get(labels.HOTPLUG, "")
+    return {n for n in value.split(",") if n}
+
+
 def _running(live: Obj, vmi: Obj | None) -> bool:
     status = live.get("status") or {}
     return vmi is not None or status.get("printableStatus") == "Running" or bool(status.get("ready"))
@@ -133,9 +141,15 @@ def classify_vm(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj
         for c in diff_object(_without_interfaces(desired), _without_interfaces(live))
         if c.path.startswith("spec.template")
     ]
+    pluggable = _hotplug_names(desired) | _hotplug_names(live)
     restart_reasons = [f"interface {n} changed" for n in changed]
+    restart_reasons += [f"interface {n} added without hotplug: true" for n in added if n not in pluggable]
     restart_reasons += [f"{c.path} changed" for c in other]
-    restart_reasons += [f"SR-IOV interface {n} removed" for n in removed if "sriov" in have[n]]
+    for n in removed:
+        if "sriov" in have[n]:
+            restart_reasons.append(f"SR-IOV interface {n} removed")  # SR-IOV cannot be unplugged at all
+        elif n not in pluggable:
+            restart_reasons.append(f"interface {n} removed without hotplug: true")
     if restart_reasons:
         allowed = (desired["metadata"].get("annotations") or {}).get(labels.RESTART) == "allowed"
         kind = VMChange.RESTART if allowed else VMChange.RESTART_REQUIRED

@@ -155,6 +155,10 @@ def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: Cl
     if data_volumes:
         vm_spec["dataVolumeTemplates"] = data_volumes
     restart = spec.restart or cluster.vm_restart
+    annotations = {**entry.meta.annotations, labels.RESTART: restart}
+    hotplug = sorted(i.ifname for i in spec.interfaces if i.hotplug)
+    if hotplug:
+        annotations[labels.HOTPLUG] = ",".join(hotplug)
     vm: Obj = {
         "apiVersion": "kubevirt.io/v1",
         "kind": "VirtualMachine",
@@ -162,7 +166,7 @@ def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: Cl
             "name": name,
             "namespace": ns,
             "labels": dict(entry.meta.labels),
-            "annotations": {**entry.meta.annotations, labels.RESTART: restart},
+            "annotations": annotations,
         },
         "spec": vm_spec,
     }

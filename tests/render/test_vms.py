@@ -152,3 +152,11 @@ def test_data_volume_boot(tmp_path: Path) -> None:
         "name": "rootdisk",
         "dataVolume": {"name": "web-1-rootdisk"},
     }
+
+
+def test_hotplug_interfaces_are_recorded_on_the_vm(tmp_path: Path) -> None:
+    vm = VM + "    - network: l2\n      hotplug: true\n"
+    machine = pick(
+        render_files(tmp_path, {"vms/web.yaml": vm, "networks/ovn.yaml": OVN}), "VirtualMachine", "web-1", "apps"
+    )
+    assert machine["metadata"]["annotations"]["virtnet.io/hotplug"] == "l2"
