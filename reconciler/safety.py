@@ -29,88 +29,58 @@ not be read), the rendered objects and the Repo (for ``file:line`` of the cause)
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .apply import absent_policy
+from .blast_radius import (
+    NAD,
+    NNCP,
+    SRIOV,
+    VM,
+    NetworkImpact,
+    PolicyImpact,
+    ServiceImpact,
+    VMImpact,
+    batches,
+    bridges_of,
+    iface_changes,
+    nad_config,
+    nad_key,
+    networks,
+    policy_interfaces,
+    resolve_max_unavailable,
+    running,
+    services,
+    vm_networks,
+)
 from .model import Repo
 from .nodes import NodeFacts, selects
 from .objects import Obj, display, obj_id
-from .plan import Action, Item, Plan, VMChange
+from .plan import Action, Item, Plan
 from .safety_checks import ERROR, WARNING, Finding, node_findings, port_names
 from .safety_refs import Refs
 
 ACCEPT_ANNOTATION = "virtnet.io/accept-risk"
 CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")
-NNCP, NAD, SRIOV, VM, SVC = (
-    "NodeNetworkConfigurationPolicy",
-    "NetworkAttachmentDefinition",
-    "SriovNetwork",
-    "VirtualMachine",
-    "Service",
-)
 NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM})
 CHANGED = (Action.CREATE, Action.UPDATE, Action.DELETE)
 
-__all__ = ["ACCEPT_ANNOTATION", "CHECKS", "Finding", "SafetyReport", "analyze", "batches", "needs_node_facts"]
-
-
-@dataclass(frozen=True)
-class PolicyImpact:
-    name: str
-    id: str
-    action: str
-    nodes: tuple[str, ...]
-    control_plane: tuple[str, ...]
-    max_unavailable: str
-    batches: tuple[tuple[str, ...], ...]
-    interfaces: dict[str, tuple[str, ...]]  # node -> what changes there
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "action": self.action,
-            "nodes": list(self.nodes),
-            "nodeCount": len(self.nodes),
-            "controlPlane": list(self.control_plane),
-            "maxUnavailable": self.max_unavailable,
-            "batches": [list(b) for b in self.batches],
-            "interfaces": {n: list(c) for n, c in self.interfaces.items()},
-        }
-
-
-@dataclass(frozen=True)
-class VMImpact:
-    name: str  # namespace/name
-    id: str
-    impact: str  # created, deleted, hot-plug, restart, restart-required, next-start, in-place
-
-
-@dataclass(frozen=True)
-class NetworkImpact:
-    name: str
-    id: str
-    action: str
-    via: str  # what VMs reach it through: "bridge br1", "NAD apps/vlan100"
-    vms: tuple[VMImpact, ...]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "action": self.action,
-            "via": self.via,
-            "vms": [{"name": v.name, "impact": v.impact} for v in self.vms],
-        }
-
-
-@dataclass(frozen=True)
-class ServiceImpact:
-    name: str
-    vm: str
-    why: str
+__all__ = [
+    "ACCEPT_ANNOTATION",
+    "CHECKS",
+    "Finding",
+    "NetworkImpact",
+    "PolicyImpact",
+    "SafetyReport",
+    "ServiceImpact",
+    "VMImpact",
+    "analyze",
+    "batches",
+    "needs_node_facts",
+    "resolve_max_unavailable",
+]
 
 
 @dataclass(frozen=True)
@@ -177,112 +147,6 @@ def needs_node_facts(plan: Plan) -> bool:
     return any(i.action in CHANGED and i.name.split("/")[0] in NODE_KINDS for i in plan.items)
 
 
-def resolve_max_unavailable(value: int | str | None, nodes: int) -> int:
-    """``spec.maxUnavailable`` (int or "N%", default "50%", rounded up) over ``nodes``; at least 1."""
-    value = "50%" if value is None else value
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            n = math.ceil(nodes * float(value.strip()[:-1]) / 100)
-        except ValueError:
-            n = 1
-    else:
-        try:
-            n = int(value)
-        except (TypeError, ValueError):
-            n = 1
-    return max(1, n)
-
-
-def batches(nodes: list[str], size: int) -> list[list[str]]:
-    """Rollout batches in name order (nmstate's order is arbitrary; the batch *size* is what is certain)."""
-    size = max(1, size)
-    return [nodes[i : i + size] for i in range(0, len(nodes), size)]
-
-
-def _interfaces(policy: Obj) -> list[dict[str, Any]]:
-    return list(((policy.get("spec") or {}).get("desiredState") or {}).get("interfaces") or [])
-
-
-def _iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, ...]:
-    out = []
-    for d in ifaces:
-        name, kind = str(d.get("name")), str(d.get("type") or "interface")
-        cur = node.interfaces.get(name)
-        if d.get("state") == "absent":
-            if cur is not None or not node.has_state:
-                out.append(f"remove {kind} {name}")
-            continue
-        ports = port_names(d)
-        if cur is None:
-            extra = f" with ports {', '.join(ports)}" if ports else ""
-            extra += f" on {d['vlan']['base-iface']}" if (d.get("vlan") or {}).get("base-iface") else ""
-            extra += f", mtu {d['mtu']}" if d.get("mtu") else ""
-            out.append(f"create {kind} {name}{extra}")
-            continue
-        diffs = []
-        if d.get("mtu") and cur.mtu != d["mtu"]:
-            diffs.append(f"mtu {cur.mtu} → {d['mtu']}")
-        if "bridge" in d or "link-aggregation" in d:
-            added, removed = sorted(set(ports) - set(cur.ports)), sorted(set(cur.ports) - set(ports))
-            diffs += [f"+port {p}" for p in added] + [f"-port {p}" for p in removed]
-        if d.get("state") and d["state"] != cur.state:
-            diffs.append(f"state {cur.state} → {d['state']}")
-        if diffs:
-            out.append(f"{name}: {', '.join(diffs)}")
-    return tuple(out)
-
-
-def _nad_key(obj: Obj) -> tuple[str, str]:
-    """(namespace, name) as a VM's multus networkName reaches it."""
-    if obj["kind"] == SRIOV:
-        return ((obj.get("spec") or {}).get("networkNamespace", ""), obj["metadata"]["name"])
-    return (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-
-
-def _nad_config(obj: Obj) -> dict[str, Any]:
-    try:
-        config = json.loads((obj.get("spec") or {}).get("config") or "{}")
-    except ValueError:
-        return {}
-    return config if isinstance(config, dict) else {}
-
-
-def _vm_networks(vm: Obj | None) -> dict[str, tuple[str, str]]:
-    """Active multus interfaces of a VM: interface name -> (namespace, network)."""
-    if vm is None:
-        return {}
-    spec = ((vm.get("spec") or {}).get("template") or {}).get("spec") or {}
-    absent = {
-        i.get("name")
-        for i in (spec.get("domain") or {}).get("devices", {}).get("interfaces") or []
-        if i.get("state") == "absent"
-    }
-    out = {}
-    for net in spec.get("networks") or []:
-        target = (net.get("multus") or {}).get("networkName")
-        if target and net.get("name") not in absent:
-            ns, _, name = str(target).rpartition("/")
-            out[str(net["name"])] = (ns or vm["metadata"].get("namespace", ""), name)
-    return out
-
-
-def _running(item: Item) -> bool:
-    status = (item.live or {}).get("status") or {}
-    spec = (item.desired or item.live or {}).get("spec") or {}
-    return (
-        status.get("printableStatus") == "Running"
-        or bool(status.get("ready"))
-        or spec.get("runStrategy") in ("Always", "RerunOnFailure")
-        or spec.get("running") is True
-    )
-
-
-def _vm_impact(item: Item, default: str) -> str:
-    if item.action in (Action.CREATE, Action.DELETE):
-        return f"{item.action.value}d"
-    return item.vm_change.value or default
-
-
 @dataclass
 class _Ctx:
     plan: Plan
@@ -320,8 +184,8 @@ def analyze(
     accepted, by = _acceptance(repo, accept_risk)
     return SafetyReport(
         policies=tuple(policies),
-        networks=tuple(_networks(ctx)),
-        services=tuple(_services(ctx)),
+        networks=tuple(networks(ctx.plan, ctx.nads, ctx.vms)),
+        services=tuple(services(ctx.plan, ctx.vms)),
         findings=tuple(_group_missing(findings)),
         accepted=accepted,
         accepted_by=by,
@@ -351,7 +215,7 @@ def _policy(ctx: _Ctx, item: Item, findings: list[Finding], nodes_known: bool) -
     selected = [n for n in ctx.nodes if selects(spec.get("nodeSelector"), n.labels)]
     names = [n.name for n in selected]
     size = resolve_max_unavailable(spec.get("maxUnavailable"), len(selected))
-    ifaces = _interfaces(policy)
+    ifaces = policy_interfaces(policy)
 
     def ref(iface: str, what: str, nic: str | None) -> Any:
         return ctx.refs.policy(policy, iface, what, nic)
@@ -375,11 +239,11 @@ def _policy(ctx: _Ctx, item: Item, findings: list[Finding], nodes_known: bool) -
         after = [p for p in ctx.policies_after() if selects((p.get("spec") or {}).get("nodeSelector"), node.labels)]
         merged: dict[str, Any] = {}
         for p in [policy, *after]:
-            for i in _interfaces(p):
+            for i in policy_interfaces(p):
                 merged.setdefault(str(i.get("name")), i)
         created = {n for n, i in merged.items() if i.get("state") != "absent"}
         findings += node_findings(name, ifaces, node, created=created, merged=merged, ref=ref, obj=item.id)
-        if rows := _iface_changes(ifaces, node):
+        if rows := iface_changes(ifaces, node):
             changes[node.name] = rows
     return PolicyImpact(
         name=name,
@@ -444,7 +308,7 @@ def _bridge_mtu(ctx: _Ctx, bridge: str, node: NodeFacts) -> int | None:
     for p in ctx.policies_after():
         if not selects((p.get("spec") or {}).get("nodeSelector"), node.labels):
             continue
-        for i in _interfaces(p):
+        for i in policy_interfaces(p):
             if i.get("name") == bridge and i.get("state") != "absent":
                 if i.get("mtu"):
                     return int(i["mtu"])
@@ -460,12 +324,12 @@ def _nad_mtu(ctx: _Ctx) -> list[Finding]:
         str(i.get("name"))
         for item in ctx.plan.changes
         if item.name.startswith(f"{NNCP}/") and item.desired
-        for i in _interfaces(item.desired)
+        for i in policy_interfaces(item.desired)
         if i.get("type") == "linux-bridge"
     }
     out = []
     for key, nad in sorted(ctx.after.items()):
-        config = _nad_config(nad) if nad["kind"] == NAD else {}
+        config = nad_config(nad) if nad["kind"] == NAD else {}
         bridge, mtu = config.get("bridge"), config.get("mtu")
         if config.get("type") not in ("bridge", "cnv-bridge") or not mtu or not bridge:
             continue
@@ -489,95 +353,30 @@ def _nad_mtu(ctx: _Ctx) -> list[Finding]:
     return out
 
 
-def _bridges_of(policy: Obj | None) -> set[str]:
-    return {str(i.get("name")) for i in _interfaces(policy or {}) if i.get("type") == "linux-bridge"}
-
-
-def _networks(ctx: _Ctx) -> list[NetworkImpact]:
-    out = []
-    for item in ctx.plan.changes:
-        kind = item.name.split("/")[0]
-        obj = item.desired or item.live
-        if obj is None:
-            continue
-        if kind in (NAD, SRIOV):
-            config = _nad_config(obj)
-            if kind == NAD and config.get("type") not in ("bridge", "cnv-bridge", "ovn-k8s-cni-overlay"):
-                continue
-            keys = {_nad_key(obj)}
-            via = f"NAD {'/'.join(_nad_key(obj))}"
-            default = "next-start"
-        elif kind == NNCP:
-            bridges = _bridges_of(item.desired) | _bridges_of(item.live)
-            if not bridges:
-                continue
-            keys = {_nad_key(n) for n in ctx.nads.values() if _nad_config(n).get("bridge") in bridges}
-            via = f"bridge {', '.join(sorted(bridges))}"
-            default = "in-place"
-        else:
-            continue
-        vms = []
-        for vm in ctx.vms:
-            used = set(_vm_networks(vm.desired).values()) | set(_vm_networks(vm.live).values())
-            if used & keys:
-                vm_obj = vm.desired or vm.live or {}
-                meta = vm_obj.get("metadata") or {}
-                vms.append(VMImpact(f"{meta.get('namespace')}/{meta.get('name')}", vm.id, _vm_impact(vm, default)))
-        out.append(NetworkImpact(item.name, item.id, item.action.value, via, tuple(sorted(vms, key=lambda v: v.name))))
-    return out
-
-
-def _services(ctx: _Ctx) -> list[ServiceImpact]:
-    moving = {}
-    for vm in ctx.vms:
-        if vm.action in (Action.CREATE, Action.DELETE):
-            moving[vm.id] = (vm, f"VM {vm.action.value}d")
-        elif vm.vm_change == VMChange.RESTART:
-            moving[vm.id] = (vm, "VM restarts")
-        elif vm.vm_change == VMChange.RESTART_REQUIRED:
-            moving[vm.id] = (vm, "VM needs a restart (endpoints drop when it happens)")
-    out = []
-    for item in ctx.plan.items:
-        svc = item.desired or item.live
-        if svc is None or svc["kind"] != SVC:
-            continue
-        selector = (svc.get("spec") or {}).get("selector") or {}
-        if not selector:
-            continue
-        for vm, why in moving.values():
-            obj = vm.desired or vm.live or {}
-            labels = ((obj.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
-            same_ns = obj.get("metadata", {}).get("namespace") == svc["metadata"].get("namespace")
-            if same_ns and all(labels.get(k) == v for k, v in selector.items()):
-                vm_name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
-                out.append(ServiceImpact(display(svc), vm_name, why))
-    return out
-
-
 def _in_use(ctx: _Ctx) -> list[Finding]:
     """Networks removed by the plan that running VMs still use once the plan is applied."""
     gone_keys: dict[tuple[str, str], str] = {}
     gone_bridges: dict[str, str] = {}
-    still = set().union(*(_bridges_of(p) for p in ctx.policies_after()))
+    still = set().union(*(bridges_of(p) for p in ctx.policies_after()))
     for item in ctx.plan.changes:
         if item.action != Action.DELETE or item.live is None:
             continue
         if item.live["kind"] in (NAD, SRIOV):
-            gone_keys[_nad_key(item.live)] = item.name
+            gone_keys[nad_key(item.live)] = item.name
         elif item.live["kind"] == NNCP:
-            gone_bridges.update({b: item.name for b in _bridges_of(item.live) - still})
+            gone_bridges.update({b: item.name for b in bridges_of(item.live) - still})
     out = []
     for vm in ctx.vms:
-        if vm.action == Action.DELETE or vm.desired is None or not _running(vm):
+        if vm.action == Action.DELETE or vm.desired is None or not running(vm):
             continue
-        for iface, key in sorted(_vm_networks(vm.desired).items()):
+        for iface, key in sorted(vm_networks(vm.desired).items()):
             removed = gone_keys.get(key)
             if removed is None:
                 bridge = next(
                     (
-                        _nad_config(n).get("bridge")
+                        nad_config(n).get("bridge")
                         for n in ctx.nads.values()
-                        if _nad_key(n) == key and _nad_config(n).get("bridge") in gone_bridges
+                        if nad_key(n) == key and nad_config(n).get("bridge") in gone_bridges
                     ),
                     None,
                 )
