@@ -207,7 +207,7 @@ class Controller:
             return outcome
         cluster = outcome.cluster or self.settings.cluster or "default"
         body = comment.pull_request_comment(outcome, cluster, event.head_sha)
-        ok = outcome.ok or (outcome.failed is None)
+        ok = outcome.ok
         changes = outcome.plan.counts() if outcome.plan else {}
         description = (
             f"{changes.get('create', 0)} create, {changes.get('update', 0)} update, {changes.get('delete', 0)} delete"

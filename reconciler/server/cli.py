@@ -70,6 +70,7 @@ def _forge(cfg: Config) -> Forge | None:
 @click.option("--leader-elect", is_flag=True, help="only the Lease holder reconciles (for replicas > 1)")
 @click.option("--leader-namespace", default=lambda: os.environ.get("POD_NAMESPACE", "virtnet-system"))
 @click.option("--allow-mass-prune", is_flag=True)
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="overrides logging.format of the config")
 def run_command(
     config_file: Path | None,
     repo: str | None,
@@ -83,10 +84,11 @@ def run_command(
     leader_elect: bool,
     leader_namespace: str,
     allow_mass_prune: bool,
+    log_format: str | None,
 ) -> None:
     """Run the GitOps loop: poll + push webhooks → reconcile → status commits; PR webhooks → plan comments."""
     cfg = _config(config_file, repo, branch, cluster)
-    setup_logging(cfg.logging.level, json=cfg.logging.format == "json")
+    setup_logging(cfg.logging.level, json=(log_format or cfg.logging.format) == "json")
     secret = None
     if cfg.webhook.secret_file:
         secret = Path(cfg.webhook.secret_file).read_text().strip()
