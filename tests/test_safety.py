@@ -9,6 +9,7 @@ that already exists and carries the node IP, and workers where a NIC is missing 
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from reconciler import pipeline
+from reconciler.agent import safety as agent_safety
+from reconciler.agent.desired import Op, Step
 from reconciler.apply import ApplyOptions
 from reconciler.cli import main
 from reconciler.kube import Kube
@@ -108,6 +111,33 @@ def test_single_nic_carrying_the_default_route_put_into_a_bridge_blocks_the_plan
     assert 'virtnet.io/accept-risk: "disconnect"' in md
     assert "```mermaid" in md and "classDef risk" in md
     assert api.counts[("apply", "nmstate.io/nodenetworkconfigurationpolicies")] == 0
+    data = json.loads(plan(repo, kc, "-o", "json").stdout)
+    assert [(f["check"], f["node"], f["line"]) for f in data["safety"]["findings"]] == [
+        ("disconnect", "worker-0", int(where.rsplit(":", 1)[1])),
+        ("disconnect", "worker-1", int(where.rsplit(":", 1)[1])),
+    ]
+    assert data["safety"]["blocking"] == 2 and data["safety"]["policies"][0]["nodeCount"] == 2
+
+
+STEP = [Step(Op.ATTACH_PORT, "bond0", {"controller": "br0"})]
+
+
+def test_agent_precheck_on_a_recorded_state_without_a_kernel() -> None:
+    """The agent's precheck (reconciler/agent/safety.py) on a bonded node's currentState, no netns needed."""
+    n = bonded_node()
+    state = {"interfaces": n["interfaces"], "routes": n["routes"]}
+    bridge: dict[str, Any] = {"name": "br0", "type": "linux-bridge", "bridge": {"port": [{"name": "bond0"}]}}
+    refused = agent_safety.precheck_for(
+        {"metadata": {"name": "p"}, "spec": {"desiredState": {"interfaces": [bridge]}}}, "worker-0"
+    )(state, STEP)
+    assert refused == [
+        "[disconnect] would disconnect node worker-0: bond0 carries the default route via 198.51.100.1 and the node "
+        "IP 198.51.100.7 and would become a port of bridge br0 (policy p), but br0 gets no matching address or "
+        "DHCP; move the IP configuration to br0 or use another NIC"
+    ]
+    bridge["ipv4"] = {"enabled": True, "dhcp": False, "address": [{"ip": "198.51.100.7", "prefix-length": 24}]}
+    policy = {"metadata": {"name": "p"}, "spec": {"desiredState": {"interfaces": [bridge]}}}
+    assert agent_safety.precheck_for(policy, "worker-0")(state, STEP) == []
 
 
 def test_existing_bond_carrying_the_node_ip_redeclared_without_its_address(double: Any, tmp_path: Path) -> None:
