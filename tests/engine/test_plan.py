@@ -40,9 +40,12 @@ def sriov(name: str) -> dict[str, Any]:
     return {"name": name, "sriov": {}, "macAddress": "02:00:00:00:03:01"}
 
 
-def vm(*interfaces: dict[str, Any], cores: int = 2, restart: str = "never") -> dict[str, Any]:
+def vm(*interfaces: dict[str, Any], cores: int = 2, restart: str = "never", hotplug: str = "") -> dict[str, Any]:
+    """A rendered VM; ``hotplug`` is the comma-separated interfaces the repository marked ``hotplug: true``."""
     out = obj("VirtualMachine", "web-1", "apps", "kubevirt.io/v1")
     out["metadata"]["annotations"] = {labels.RESTART: restart}
+    if hotplug:
+        out["metadata"]["annotations"][labels.HOTPLUG] = hotplug
     ifaces = [{"name": "default", "masquerade": {}}, *interfaces]
     nets = [{"name": "default", "pod": {}}] + [
         {"name": i["name"], "multus": {"networkName": i["name"]}} for i in interfaces
@@ -182,14 +185,21 @@ def test_stopped_vm_change_is_a_plain_update() -> None:
 
 
 def test_adding_a_bridge_interface_to_a_running_vm_is_a_hotplug() -> None:
-    plan, item = plan_vm(vm(bridge("eth1"), bridge("eth2")), running(vm(bridge("eth1"))), vmi_with("default", "eth1"))
+    desired = vm(bridge("eth1"), bridge("eth2"), hotplug="eth2")
+    plan, item = plan_vm(desired, running(vm(bridge("eth1"))), vmi_with("default", "eth1"))
     assert (item.action, item.vm_change, item.reason) == (Action.UPDATE, VMChange.HOTPLUG, "plug eth2")
-    assert item.desired == vm(bridge("eth1"), bridge("eth2"))
+    assert item.desired == desired
     assert plan.warnings == ()
 
 
+def test_adding_an_interface_not_marked_hotplug_needs_a_restart() -> None:
+    plan, item = plan_vm(vm(bridge("eth1"), bridge("eth2")), running(vm(bridge("eth1"))), vmi_with("default", "eth1"))
+    assert (item.vm_change, item.reason) == (VMChange.RESTART_REQUIRED, "interface eth2 added without hotplug: true")
+    assert len(plan.warnings) == 1 and "restart required" in plan.warnings[0]
+
+
 def test_removing_a_bridge_interface_is_a_hotplug_that_applies_state_absent() -> None:
-    live = running(vm(bridge("eth1"), bridge("eth2")))
+    live = running(vm(bridge("eth1"), bridge("eth2"), hotplug="eth2"))
     plan, item = plan_vm(vm(bridge("eth1")), live, vmi_with("default", "eth1", "eth2"))
     assert (item.action, item.vm_change, item.reason) == (Action.UPDATE, VMChange.HOTPLUG, "unplug eth2")
     assert item.desired is not None
@@ -201,7 +211,7 @@ def test_removing_a_bridge_interface_is_a_hotplug_that_applies_state_absent() ->
 
 def _after_unplug_applied() -> dict[str, Any]:
     """The live VM after the unplug marker was applied: eth2 is still listed, ``state: absent``."""
-    live = running(vm(bridge("eth1"), bridge("eth2")))
+    live = running(vm(bridge("eth1"), bridge("eth2"), hotplug="eth2"))
     interfaces(live)[-1]["state"] = "absent"
     return live
 
