@@ -51,7 +51,9 @@ NAMESPACED_KINDS = {
     ("sriovnetwork.openshift.io", "sriovnetworks"),
     ("kubevirt.io", "virtualmachines"),
     ("kubevirt.io", "virtualmachineinstances"),
+    ("subresources.kubevirt.io", "virtualmachines/restart"),
     ("", "services"),
+    ("", "configmaps"),
     ("", "secrets"),
     ("", "events"),
     ("metallb.io", "ipaddresspools"),
@@ -310,7 +312,7 @@ def test_rbac_has_no_wildcards_and_hyperconverged_is_never_created_or_deleted(
             assert not rule.get("nonResourceURLs"), f"{role.kind}/{role.name}: nonResourceURLs"
     perms = permissions(roles)
     hco = {verb for g, r, verb in perms if (g, r) == ("hco.kubevirt.io", "hyperconvergeds")}
-    assert hco == {"get", "list", "watch", "patch"}
+    assert hco == {"get", "patch"}
     # the controller may create namespaces but never delete them
     assert ("", "namespaces", "delete") not in perms
     # nobody may escalate
@@ -341,7 +343,7 @@ def test_agent_rbac_is_read_mostly(rendered: tuple[str, list[Manifest]]) -> None
     _, docs = rendered
     perms = permissions(rbac_rules(docs, "agent"))
     nncp = {v for g, r, v in perms if r == "nodenetworkconfigurationpolicies"}
-    assert nncp == {"get", "list", "watch"}
+    assert nncp == {"list"}
     assert {v for g, r, v in perms if r == "nodes"} == {"get", "list"}
     assert not {r for g, r, v in perms if v == "delete"} - {"leases"}
     assert {r for g, r, v in perms if r.endswith("/status")} == {
@@ -403,7 +405,7 @@ def test_namespace_allowlist_moves_namespaced_kinds_into_roles() -> None:
 def test_ssh_key_secret_permission_follows_the_toggle() -> None:
     on = permissions(rbac_rules(render([DEFAULT]), "controller"))
     off = permissions(rbac_rules(render([ENFORCE]), "controller"))  # sshKeys.manageSecrets: false
-    assert {v for g, r, v in on if r == "secrets"} == {"get", "list", "watch", "create", "update", "patch", "delete"}
+    assert {v for g, r, v in on if r == "secrets"} == {"list", "create", "patch", "delete"}
     assert not {v for g, r, v in off if r == "secrets"}
     assert {x for x in on if x[1] != "secrets"} == off
 
