@@ -135,6 +135,8 @@ class Handler:
     def handle(self, request: Request) -> Response:
         parts = [p for p in request.path.split("/") if p]
         user = user_of(request)
+        if parts[:3] == ["apis", "subresources.kubevirt.io", "v1"]:
+            return self.kubevirt_action(request, parts, user)
         nonresource = self.nonresource(request, parts)
         if nonresource is not None:
             self.record(request, "", "", nonresource.status_code, user)
@@ -169,6 +171,30 @@ class Handler:
                 self.write_count += 1
         self.record(request, verb, resource, response.status_code, user, dry_run=dry_run)
         return response
+
+    def kubevirt_action(self, request: Request, parts: list[str], user: str) -> Response:
+        """``PUT .../virtualmachines/<name>/{restart,start,stop}`` of KubeVirt's aggregated API.
+
+        A restart deletes the VMI; the simulated KubeVirt controller starts a fresh one from the VM's
+        current template (which clears ``RestartRequired``). Counted as an ``update`` write.
+        """
+        rest = parts[3:]
+        resource = "subresources.kubevirt.io/virtualmachines/" + (rest[-1] if rest else "")
+        ok = (request.method == "PUT" and len(rest) == 5 and rest[0] == "namespaces"
+              and rest[2] == "virtualmachines" and rest[4] in ("restart", "start", "stop"))
+        vm = self.store.find("kubevirt.io/v1", "VirtualMachine", rest[3], rest[1]) if ok else None
+        code = 202 if vm is not None else 404
+        if vm is not None and rest[4] in ("restart", "stop"):
+            vmi = self.registry.by_kind("kubevirt.io/v1", "VirtualMachineInstance")
+            if vmi is not None and self.store.find("kubevirt.io/v1", "VirtualMachineInstance", rest[3], rest[1]):
+                self.store.delete(vmi, rest[1], rest[3])
+        with self.lock:
+            self.counts[("update", resource)] += 1
+            self.write_count += 1
+        self.record(request, "update", resource, code, user)
+        if vm is None:
+            return json_response(status_body(404, "NotFound", "virtualmachine not found"), 404)
+        return Response(b"", status=202)
 
     def faulted(self, request: Request, info: RequestInfo, fault: Fault) -> Response:
         with self.lock:
