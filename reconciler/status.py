@@ -125,7 +125,7 @@ class _Repo:
                 with contextlib.suppress(git.GitCommandError):
                     self.git("update-ref", "-d", local)
                 return None
-            if not self._intact():
+            if not self._intact() or self._remote_answers():
                 raise _Damaged(stderr_text(e)) from None
             raise git_error("cannot fetch status branch from", self.url, e) from None
         return self.git("rev-parse", "--verify", local)
@@ -133,6 +133,18 @@ class _Repo:
     def _intact(self) -> bool:
         try:
             self.git("fsck", "--connectivity-only", "--no-dangling", "--no-progress")
+        except git.GitCommandError:
+            return False
+        return True
+
+    def _remote_answers(self) -> bool:
+        """True when the remote lists its refs: a fetch that failed anyway failed on our side.
+
+        ``fsck --connectivity-only`` alone misses a cache whose objects are corrupt but unreferenced (pushes
+        do not update ``refs/remotes/``), and such a cache would fail every later fetch.
+        """
+        try:
+            self.git("ls-remote", "--heads", "origin", remote=True)
         except git.GitCommandError:
             return False
         return True
