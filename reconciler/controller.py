@@ -64,6 +64,7 @@ class Controller:
         self._rendered: tuple[str, Repo, list[Obj]] | None = None
         self.last: Outcome | None = None
         self.last_status_commit: str | None = None
+        self._cluster: str | None = settings.cluster  # the name of the last loaded Cluster, for failed runs
 
     # ---- push / poll ------------------------------------------------------------------------------------
 
@@ -119,7 +120,9 @@ class Controller:
         return outcome
 
     def _publish(self, outcome: Outcome, result: str) -> None:
-        cluster = outcome.cluster or self.settings.cluster or "default"
+        # a run that failed before the repository loaded has no cluster name: report where the last one was
+        self._cluster = outcome.cluster or self._cluster
+        cluster = self._cluster or "default"
         access = []
         if outcome.repo is not None:
             if outcome.changes is not None:  # the cluster changed: read what the VMs look like now

@@ -103,7 +103,7 @@ def test_invalid_commit_changes_nothing_and_says_why(remote: Path, api: ApiDoubl
     api.reset_counts()
     outcome = ctl.reconcile("poll")
     assert outcome.failed == "ValidationFailed" and api.writes() == 0
-    doc = json.loads(read_status(remote.as_uri(), "default", cache_root=tmp_path / "cache")["status.json"])
+    doc = json.loads(read_status(remote.as_uri(), "test", cache_root=tmp_path / "cache")["status.json"])
     assert doc["problems"][0]["file"] == "vms/web.yaml" and doc["problems"][0]["line"] == 10
 
 
