@@ -64,6 +64,7 @@ class Controller:
         self._rendered: tuple[str, Repo, list[Obj]] | None = None
         self.last: Outcome | None = None
         self.last_status_commit: str | None = None
+        self._rewritten = False  # the last fetch found the tracked branch force-pushed
         self._cluster: str | None = settings.cluster  # the name of the last loaded Cluster, for failed runs
 
     # ---- push / poll ------------------------------------------------------------------------------------
@@ -71,11 +72,13 @@ class Controller:
     def reconcile(self, reason: str = "manual") -> Outcome:
         started = time.monotonic()
         log.info("reconcile started (%s)", reason)
+        self._rewritten = False
         try:
             revision = self.source.fetch()
         except SourceError as exc:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
             return self._finish(outcome, started)
+        self._rewritten = revision.rewritten
         outcome = reconcile(
             revision.path / self.settings.subdir,
             self.kube,
@@ -144,6 +147,8 @@ class Controller:
             outcome.live.node_drift if outcome.live else None,
         )
         message = f"virtnet: {cluster} {result} at {(outcome.revision or 'unknown')[:12]}"
+        if self._rewritten:
+            message += "\n\nThe tracked branch's history was rewritten (force-push): followed to this revision."
         try:
             sha = publish_status(
                 self.settings.repo_url,
