@@ -210,18 +210,25 @@ def test_cpu_change_on_a_running_vm_warns_restart_required(api: ApiDouble, kube,
 
 
 def test_vm_that_allows_restart_is_restarted_after_its_apply(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
-    """The double does not serve the KubeVirt ``restart`` subresource; the request itself is checked."""
     edit(applied / "vms" / "vrouter.yaml", "  cpu: 4\n", "  cpu: 8\n")
     outcome = run(applied, kube)
+    assert outcome.ok, outcome.message
     [item] = outcome.plan.changes  # type: ignore[union-attr]
     assert (item.vm_change, item.action) == (VMChange.RESTART, Action.UPDATE)
     assert outcome.plan.warnings == ()  # type: ignore[union-attr]
-    sent = [(r.method, r.path) for r in api.requests if r.method in ("PATCH", "PUT")]
+    sent = [(r.method, r.path, r.status) for r in api.requests if r.method in ("PATCH", "PUT")]
     assert sent == [
-        ("PATCH", "/apis/kubevirt.io/v1/namespaces/nfv/virtualmachines/vrouter-1"),
-        ("PUT", "/apis/subresources.kubevirt.io/v1/namespaces/nfv/virtualmachines/vrouter-1/restart"),
+        ("PATCH", "/apis/kubevirt.io/v1/namespaces/nfv/virtualmachines/vrouter-1", 200),
+        ("PUT", "/apis/subresources.kubevirt.io/v1/namespaces/nfv/virtualmachines/vrouter-1/restart", 202),
     ]
-    assert outcome.failed == "ApplyFailed" and "restart failed: HTTP 404" in str(outcome.changes.results)  # type: ignore[union-attr]
+    assert api.writes() == 2
+
+    def restarted_with_new_cpu() -> bool:
+        vmi = api.store.find("kubevirt.io/v1", "VirtualMachineInstance", "vrouter-1", "nfv")
+        return vmi is not None and vmi["spec"]["domain"]["cpu"]["cores"] == 8
+
+    assert eventually(restarted_with_new_cpu)  # the restart picked up the new template
+    assert "RestartRequired" not in vm_conditions(api, "nfv", "vrouter-1")
 
 
 # ---- the commands -------------------------------------------------------------------------------------------
