@@ -20,6 +20,7 @@ from .forge import Forge, ForgeError, plan_marker
 from .inventory import PruneOptions
 from .kube import Kube
 from .labels import selector
+from .logs import redact
 from .model import Repo
 from .objects import Obj, display
 from .pipeline import Outcome, reconcile
@@ -214,7 +215,8 @@ class Controller:
         if self.forge is None:
             return outcome
         cluster = outcome.cluster or self.settings.cluster or "default"
-        body = comment.pull_request_comment(outcome, cluster, event.head_sha)
+        # the comment leaves the process like a status commit does: problems may quote registered secrets
+        body = redact(comment.pull_request_comment(outcome, cluster, event.head_sha))
         ok = outcome.ok
         changes = outcome.plan.counts() if outcome.plan else {}
         description = (
