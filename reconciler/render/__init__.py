@@ -35,13 +35,17 @@ def _node_interfaces(repo: Repo) -> frozenset[str]:
     )
 
 
-def _from_entry(entry: Entry[Any], repo: Repo) -> list[Obj]:
+def _from_entry(
+    entry: Entry[Any], repo: Repo, networks: dict[str, Entry[Any]], node_interfaces: frozenset[str]
+) -> list[Obj]:
+    """``networks`` and ``node_interfaces`` are computed once per render: both scan every entry, so
+    recomputing them per VM made rendering quadratic (10,000 VMs: 90 s instead of seconds)."""
     cluster = repo.cluster.spec
     match entry.kind:
         case "BridgeNetwork":
             out = bridge_nads(entry)
             if entry.spec.defines_bridge:
-                out.insert(0, bridge_policy(entry, _node_interfaces(repo)))
+                out.insert(0, bridge_policy(entry, node_interfaces))
             return out
         case "NodeNetwork":
             return [node_policy(entry)]
@@ -50,7 +54,7 @@ def _from_entry(entry: Entry[Any], repo: Repo) -> list[Obj]:
         case "OvnNetwork":
             return ovn_nads(entry)
         case "VM":
-            return render_vm(entry, repo.networks, cluster)
+            return render_vm(entry, networks, cluster)
     raise AssertionError(f"no renderer for kind {entry.kind}")  # pragma: no cover - SPECS and this agree
 
 
@@ -86,9 +90,10 @@ def render(repo: Repo, revision: str | None = None) -> list[Obj]:
                 repo.cluster.ref("spec", "liveMigration"),
             )
         )
+    networks, node_interfaces = repo.networks, _node_interfaces(repo)
     for entry in repo.entries:
         ref = entry.ref("metadata", "name")
-        produced += [(obj, ref) for obj in _from_entry(entry, repo)]
+        produced += [(obj, ref) for obj in _from_entry(entry, repo, networks, node_interfaces)]
     produced += [(copy.deepcopy(raw.obj), raw.ref("metadata", "name")) for raw in repo.raw]
 
     seen: dict[str, SourceRef] = {}
