@@ -1,0 +1,89 @@
+"""The benchmark generator is deterministic and valid, and the harness runs end to end on a tiny size.
+
+No timing assertions: the machine running CI is not the machine the figures are for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from bench.generate import SIZES, generate, worker_nodes
+from reconciler.model import load_repo
+from reconciler.render import render
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.yaml")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
+    generate("S", tmp_path / "a", seed=7)
+    generate("S", tmp_path / "b", seed=7)
+    generate("S", tmp_path / "c", seed=8)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
+
+
+def test_size_s_validates_and_has_the_specified_shape(tmp_path: Path) -> None:
+    summary = generate("S", tmp_path)
+    repo = load_repo(tmp_path)  # raises ModelError on any validation problem
+    vms = repo.of("VM")
+    networks = repo.networks
+    assert (len(vms), len(networks), len(repo.cluster.spec.allowed_namespaces)) == (100, 50, 10)
+    assert all(len(vm.spec.interfaces) == 3 for vm in vms)
+    assert {e.kind for e in networks.values()} == {"BridgeNetwork", "OvnNetwork"}
+    assert summary.static_ips > 0 and summary.exposes > 0 and summary.secrets > 0
+    assert any(e.spec.uplink for e in repo.of("BridgeNetwork"))
+    kinds = Counter(o["kind"] for o in render(repo))
+    assert kinds["VirtualMachine"] == 100
+    assert kinds["NodeNetworkConfigurationPolicy"] == summary.bridges
+    assert kinds["Service"] > 0 and kinds["Secret"] == summary.secrets
+
+
+def test_bump_changes_exactly_one_vm(tmp_path: Path) -> None:
+    generate("XS", tmp_path / "a")
+    generate("XS", tmp_path / "b", bump_cpu_of=5)
+    a, b = render(load_repo(tmp_path / "a")), render(load_repo(tmp_path / "b"))
+    differ = [x["metadata"]["name"] for x, y in zip(a, b, strict=True) if x != y]
+    assert differ == ["vm-00005"]
+
+
+def test_worker_nodes_carry_every_uplink(tmp_path: Path) -> None:
+    summary = generate("M", tmp_path)
+    assert summary.vms == SIZES["M"].vms and summary.uplinks
+    for worker in worker_nodes("M"):
+        assert set(summary.uplinks) <= {i["name"] for i in worker["interfaces"]}
+
+
+def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
+    from bench import run
+
+    kubectl = shutil.which("kubectl") or (Path("/usr/bin/kubectl") if Path("/usr/bin/kubectl").exists() else None)
+    root = os.geteuid() == 0 and shutil.which("ip") is not None
+    args = ["--sizes", "XS", "--out", str(tmp_path / "r.json"), "--webhook-deliveries", "3"]
+    args += ["--node-sizes", "2" if root else ""]
+    if kubectl is None:
+        args.append("--no-kubectl")
+    assert run.main(args) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    xs = results["sizes"]["XS"]
+    assert xs["render"]["objects"] > 0 and xs["render"]["peak_rss_mib"] > 0
+    assert xs["virtnet"]["cold"]["writes"] == xs["render"]["objects"]  # every object once (HyperConverged patched)
+    assert xs["virtnet"]["noop"]["writes"] == 0
+    assert set(xs["virtnet"]["noop"]["by_verb"]) <= {"list", "get"}
+    assert xs["virtnet"]["one_vm_change"]["writes"] == 1
+    if kubectl is not None:
+        assert xs["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
+        assert xs["kubectl"]["diff"]["writes"] == 0
+    if root:
+        assert results["node"]["runs"]["2"]["noop"]["netlink_writes"] == 0
+    else:
+        assert "skipped" in results["node"]
