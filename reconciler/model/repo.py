@@ -193,13 +193,16 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
     docs, problems = load_documents(root)
     items: list[Entry[Any] | Raw] = []
     broken: set[str] = set()  # names of documents that failed their schema: not "undefined" elsewhere
+    cluster_broken = False  # a Cluster document failed its schema (that problem is reported already)
     for doc in docs:
         item, found = _parse(doc)
         problems += found
         if item is not None:
             items.append(item)
-        elif isinstance(doc.data, dict) and isinstance(doc.data.get("metadata"), dict):
-            broken.add(str(doc.data["metadata"].get("name")))
+        elif isinstance(doc.data, dict):
+            cluster_broken = cluster_broken or doc.data.get("kind") == "Cluster"
+            if isinstance(doc.data.get("metadata"), dict):
+                broken.add(str(doc.data["metadata"].get("name")))
     clusters = [i for i in items if isinstance(i, Entry) and i.kind == "Cluster"]
     names = {c.name for c in clusters}
     for item in items:
@@ -207,7 +210,7 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
             if name not in names:
                 where = ("metadata", "clusters") if isinstance(item, Entry) else ("metadata", "annotations")
                 problems.append(Problem(item.doc.ref(where), f"cluster {name!r} is not defined by any Cluster"))
-    selected = _select_cluster(root, clusters, cluster, problems)
+    selected = _select_cluster(root, clusters, cluster, problems, cluster_broken)
     if selected is None:
         raise ModelError(problems)
     chosen = [i for i in items if i is not selected and (not _clusters_of(i) or selected.name in _clusters_of(i))]
@@ -226,7 +229,7 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
 
 
 def _select_cluster(
-    root: Path, clusters: list[Entry[Any]], wanted: str | None, problems: list[Problem]
+    root: Path, clusters: list[Entry[Any]], wanted: str | None, problems: list[Problem], broken: bool = False
 ) -> Entry[ClusterSpec] | None:
     seen: dict[str, Entry[Any]] = {}
     for c in clusters:
@@ -241,8 +244,9 @@ def _select_cluster(
         return seen[wanted]
     if len(seen) == 1:
         return next(iter(seen.values()))
-    if not seen and not problems:  # a Cluster that failed to parse was reported already
-        problems.append(Problem(SourceRef("."), "no Cluster document found (kind: Cluster)"))
+    if not seen:
+        if not broken:  # a Cluster that failed its schema was reported already
+            problems.append(Problem(SourceRef("."), "no Cluster document found (kind: Cluster)"))
     else:
         problems.append(
             Problem(
