@@ -1,6 +1,8 @@
 """The pull-request comment: what merging would change on one cluster, with a picture (pure).
 
 One comment per PR and cluster, found again by its hidden marker and edited in place on every push.
+Sections: the plan (counts, table, collapsible field diffs), the blast radius and safety findings, and a
+mermaid topology of the affected networks with changed and at-risk objects highlighted.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ def pull_request_comment(outcome: Outcome, cluster: str, head_sha: str, link: st
         parts.append(f":x: **{outcome.failed}**: {outcome.message}\n")
     else:
         parts.append(report.plan_markdown(outcome.plan))
-        if outcome.plan.has_changes:
+        radius = report.safety_markdown(outcome.safety, outcome.plan, outcome.desired, link=link)
+        if radius:  # includes the topology, with the objects at risk marked
+            parts.append(radius)
+        elif outcome.plan.has_changes:
             parts += [
                 "#### Topology of the change",
                 "",

@@ -139,7 +139,11 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        """One API call with retries; returns the decoded JSON body (None for 404 on GET)."""
+        """One API call with retries; returns the decoded JSON body.
+
+        ``body`` is a dict for JSON requests (the client serialises it) and a ready string for
+        ``application/apply-patch+yaml``, which the client sends as it is.
+        """
         query = {k: v for k, v in (query or {}).items() if v is not None}
         url_path = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -238,14 +242,14 @@ class Kube:
             "count": 1,
         }
         try:
-            self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=json.dumps(event))
+            self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event)
         except ApiException as exc:
             raise ApplyError(display(obj), f"event not recorded: {_reason(exc)}") from exc
 
     def restart_vm(self, namespace: str, name: str) -> None:
         path = f"/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
         try:
-            self.request("PUT", path, body="{}")
+            self.request("PUT", path, body={})
         except ApiException as exc:
             raise ApplyError(f"VirtualMachine/{namespace}/{name}", f"restart failed: {_reason(exc)}") from exc
 

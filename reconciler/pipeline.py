@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from . import labels
 from .apply import ApplyOptions, ChangeSet, apply_plan
 from .errors import ModelError, Problem
+from .inventory import PruneOptions
 from .kube import MANAGED_KINDS, RESOURCES, Kube
 from .model import Repo, load_repo
 from .nodes import read_nodes
@@ -53,11 +54,11 @@ class Outcome:
         return self.failed is None
 
 
-def observe(kube: Kube, cluster: str, desired: list[Obj]) -> LiveState:
+def observe(kube: Kube, cluster: str, desired: list[Obj], kinds: tuple[str, ...] = MANAGED_KINDS) -> LiveState:
     """One LIST per managed kind (our label selector), GETs for patch-only objects, one VMI LIST."""
     state = LiveState()
     selector = labels.selector(cluster)
-    for kind in MANAGED_KINDS:
+    for kind in kinds:
         try:
             for obj in kube.list(kind, selector):
                 state.owned[obj_id(obj)] = obj
@@ -128,6 +129,24 @@ def plan_cluster(
     return plan
 
 
+def _plan_options(repo: Repo, given: PlanOptions | None) -> PlanOptions:
+    """The Cluster document's prune settings, tightened or overridden by the caller's flags.
+
+    The repository decides whether pruning is on and the share guard; the operator's command line or
+    config may only turn pruning off, add an absolute cap, or accept a mass prune for one run.
+    """
+    mine = repo.cluster.spec.prune
+    theirs = (given or PlanOptions()).prune
+    return PlanOptions(
+        prune=PruneOptions(
+            enabled=mine.enabled and theirs.enabled,
+            max_share=mine.max_share,
+            allow_mass_prune=theirs.allow_mass_prune,
+            max_deletions=theirs.max_deletions,
+        )
+    )
+
+
 def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, list[Obj]]:
     repo = load_repo(path, cluster)
     return repo, render(repo, revision)
@@ -145,6 +164,7 @@ def reconcile(
     progress: object = None,
     rendered: tuple[Repo, list[Obj]] | None = None,
     accept_risk: bool = False,
+    kinds: tuple[str, ...] = MANAGED_KINDS,
 ) -> Outcome:
     """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
     outcome = Outcome(cluster=cluster, revision=revision)
@@ -155,14 +175,13 @@ def reconcile(
         outcome.problems, outcome.failed = exc.problems, "ValidationFailed"
         outcome.message = str(exc)
         return outcome
-    options = plan_options or PlanOptions()
-    if plan_options is None:
-        settings = repo.cluster.spec.prune
-        from .inventory import PruneOptions
-
-        options = PlanOptions(prune=PruneOptions(enabled=settings.enabled, max_share=settings.max_share))
+    options = _plan_options(repo, plan_options)
+    if "Secret" not in kinds and any(o["kind"] == "Secret" for o in outcome.desired):
+        outcome.failed = "PlanBlocked"
+        outcome.message = "the repository renders Secrets (SSH keys, manifests) but Secret management is off"
+        return outcome
     try:
-        outcome.live = observe(kube, repo.cluster.name, outcome.desired)
+        outcome.live = observe(kube, repo.cluster.name, outcome.desired, kinds)
         outcome.plan = plan_cluster(outcome.desired, repo.cluster.name, kube, options, outcome.live)
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"

@@ -84,7 +84,13 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     third = ctl.reconcile("poll")
     assert third.revision == new_sha and third.ok
     assert api.writes() == 2  # the VM, plus its Kubernetes Event
-    assert [c.verb for c in api.requests if c.verb in ("apply", "create")] == ["apply", "create"]
+    writes = [(r.verb, r.resource, r.status) for r in api.requests if r.verb in ("apply", "create")]
+    assert writes == [("apply", "kubevirt.io/virtualmachines", 200), ("create", "events", 201)]
+    events = [e for e in api.store.objects("v1", "Event", "apps") if e["involvedObject"]["name"] == "web-1"]
+    assert {(e["reason"], e["involvedObject"]["kind"]) for e in events} == {
+        ("Created", "VirtualMachine"),
+        ("Updated", "VirtualMachine"),
+    }
 
 
 def test_events_can_be_turned_off(remote: Path, api: ApiDouble, tmp_path: Path) -> None:
