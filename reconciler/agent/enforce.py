@@ -23,7 +23,7 @@ from typing import Any
 from reconciler.agent.capabilities import Capabilities
 from reconciler.agent.desired import VIRTUAL_TYPES, Op, Step
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.probes import Probe
+from reconciler.agent.probes import Probe, ProbeResult
 from reconciler.agent.state import TYPE_TO_KIND, current_state, default_gateways, interfaces_by_name
 from reconciler.errors import AgentError
 
@@ -364,7 +364,10 @@ def enforce(
         for probe in probes:
             if probe.only_if_ok_before and not baseline.get(probe.name):
                 continue
-            res = probe.run()
+            try:
+                res = probe.run()
+            except Exception as e:  # a crashing probe proves nothing: roll back as for a failing one
+                res = ProbeResult(probe.name, False, f"{type(e).__name__}: {e}")
             if not res.ok:
                 failure = f"probe {res.name} failed: {res.detail}"
                 break
