@@ -36,6 +36,7 @@ class Shape:
     networks: int = 40
     namespaces: int = 8
     seed: int = 7
+    scoped: bool = False  # give every network and VM ``metadata.clusters: [big]`` (for repos with 2 Clusters)
 
     @property
     def nics(self) -> tuple[str, ...]:
@@ -44,6 +45,15 @@ class Shape:
 
 def _ns(i: int) -> str:
     return f"ns-{i:02d}"
+
+
+def _meta(shape: Shape, name: str, namespace: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    if shape.scoped:
+        meta["clusters"] = [CLUSTER]
+    return meta
 
 
 def _dump(path: Path, docs: list[dict[str, Any]]) -> None:
@@ -73,7 +83,7 @@ def documents(shape: Shape = Shape()) -> dict[str, list[dict[str, Any]]]:
         if member == 0:
             spec["uplink"] = {"nic": f"ens{group}"}
         spec.update({"vlan": 100 + i, "subnet": f"10.{i}.0.0/24", "namespaces": nss})
-        doc = {"apiVersion": API, "kind": "BridgeNetwork", "metadata": {"name": f"net-{i:02d}"}, "spec": spec}
+        doc = {"apiVersion": API, "kind": "BridgeNetwork", "metadata": _meta(shape, f"net-{i:02d}"), "spec": spec}
         files.setdefault(f"networks/group-{group}.yaml", []).append(doc)
         for ns in nss:
             offered[ns].append(i)
@@ -101,7 +111,7 @@ def documents(shape: Shape = Shape()) -> dict[str, list[dict[str, Any]]]:
             spec["sshKeyDelivery"] = "accessCredentials"
         if j % 3 == 0:
             spec["expose"].append({"name": "http", "port": 80, "type": "NodePort", "nodePort": 30000 + j // 3})
-        vm = {"apiVersion": API, "kind": "VM", "metadata": {"name": f"vm-{j:03d}", "namespace": ns}, "spec": spec}
+        vm = {"apiVersion": API, "kind": "VM", "metadata": _meta(shape, f"vm-{j:03d}", ns), "spec": spec}
         files.setdefault(f"vms/{ns}.yaml", []).append(vm)
     return files
 
