@@ -74,6 +74,7 @@ class LoggingConfig(Model):
 class Config(Model):
     cluster: str = ""
     repo: RepoConfig
+    namespaces: list[str] = Field([], description="confine the controller to these namespaces; empty = all")
     interval_seconds: float = Field(180, gt=0)
     status: StatusConfig = StatusConfig()
     prune: PruneConfig = PruneConfig()

@@ -18,12 +18,12 @@ from .apply import ApplyOptions
 from .errors import SourceError, VirtnetError
 from .forge import Forge, ForgeError, plan_marker
 from .inventory import PruneOptions
-from .kube import Kube
+from .kube import MANAGED_KINDS, Kube
 from .labels import selector
 from .logs import redact
 from .model import Repo
 from .objects import Obj, display
-from .pipeline import Outcome, reconcile
+from .pipeline import Outcome, list_scoped, reconcile
 from .plan import PlanOptions
 from .server.metrics import Metrics
 from .server.webhooks import PullRequestEvent
@@ -47,6 +47,12 @@ class Settings:
     prune: PruneOptions = field(default_factory=PruneOptions)
     apply: ApplyOptions = field(default_factory=ApplyOptions)
     forge_repo: str = ""  # owner/name on the forge, for PR comments (from the webhook when empty)
+    manage_secrets: bool = True  # off: never list or write Secrets (the chart then grants none)
+    namespaces: tuple[str, ...] = ()  # confine reads and writes to these namespaces (chart rbac.namespaces)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(k for k in MANAGED_KINDS if self.manage_secrets or k != "Secret")
 
 
 class Controller:
@@ -88,6 +94,8 @@ class Controller:
             plan_options=self._plan_options(),
             apply_options=self.settings.apply,
             rendered=self._cached(revision.sha),
+            kinds=self.settings.kinds,
+            namespaces=self.settings.namespaces,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, outcome.desired)
@@ -130,8 +138,9 @@ class Controller:
         access = []
         if outcome.repo is not None:
             if outcome.changes is not None:  # the cluster changed: read what the VMs look like now
-                vmis = self.kube.list("VirtualMachineInstance", "virtnet.io/vm")
-                services = self.kube.list("Service", selector(cluster))
+                scope = self.settings.namespaces
+                vmis = list_scoped(self.kube, "VirtualMachineInstance", "virtnet.io/vm", scope)
+                services = list_scoped(self.kube, "Service", selector(cluster), scope)
             else:
                 vmis = list(outcome.live.vmis.values()) if outcome.live else []
                 services = [o for o in (outcome.live.owned.values() if outcome.live else []) if o["kind"] == "Service"]
@@ -209,6 +218,8 @@ class Controller:
                 revision=revision.sha,
                 apply=False,
                 plan_options=self._plan_options(),
+                kinds=self.settings.kinds,
+                namespaces=self.settings.namespaces,
             )
         except SourceError as exc:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))

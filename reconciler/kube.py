@@ -163,14 +163,16 @@ class Kube:
 
     # ---- verbs -----------------------------------------------------------------------------------------
 
-    def list(self, kind: str, label_selector: str | None = None, page_size: int = 500) -> list[Obj]:
-        """Every object of ``kind`` across namespaces matching the selector, following ``continue``."""
+    def list(
+        self, kind: str, label_selector: str | None = None, page_size: int = 500, namespace: str | None = None
+    ) -> list[Obj]:
+        """Objects of ``kind`` matching the selector, across namespaces or in one, following ``continue``."""
         res = RESOURCES[kind]
         items: list[Obj] = []
         token: str | None = None
         while True:
             page = self.request(
-                "GET", res.path(), {"labelSelector": label_selector, "limit": page_size, "continue": token}
+                "GET", res.path(namespace), {"labelSelector": label_selector, "limit": page_size, "continue": token}
             )
             for item in page.get("items") or []:
                 item.setdefault("apiVersion", res.api_version)

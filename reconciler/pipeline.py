@@ -54,13 +54,27 @@ class Outcome:
         return self.failed is None
 
 
-def observe(kube: Kube, cluster: str, desired: list[Obj], kinds: tuple[str, ...] = MANAGED_KINDS) -> LiveState:
+def list_scoped(kube: Kube, kind: str, selector: str | None, namespaces: tuple[str, ...] = ()) -> list[Obj]:
+    """A cluster-wide LIST, or one per namespace when the controller is confined to ``namespaces``
+    (the Helm chart's ``rbac.namespaces``: per-namespace Roles cannot list across namespaces)."""
+    if not namespaces or not RESOURCES[kind].namespaced:
+        return kube.list(kind, selector)
+    return [obj for ns in namespaces for obj in kube.list(kind, selector, namespace=ns)]
+
+
+def observe(
+    kube: Kube,
+    cluster: str,
+    desired: list[Obj],
+    kinds: tuple[str, ...] = MANAGED_KINDS,
+    namespaces: tuple[str, ...] = (),
+) -> LiveState:
     """One LIST per managed kind (our label selector), GETs for patch-only objects, one VMI LIST."""
     state = LiveState()
     selector = labels.selector(cluster)
     for kind in kinds:
         try:
-            for obj in kube.list(kind, selector):
+            for obj in list_scoped(kube, kind, selector, namespaces):
                 state.owned[obj_id(obj)] = obj
         except ApiException as exc:
             if exc.status != 404:
@@ -73,7 +87,7 @@ def observe(kube: Kube, cluster: str, desired: list[Obj], kinds: tuple[str, ...]
     state.node_drift = read_node_drift(kube)
     if any(o["kind"] == "VirtualMachine" for o in desired):
         try:
-            for vmi in kube.list("VirtualMachineInstance", "virtnet.io/vm"):
+            for vmi in list_scoped(kube, "VirtualMachineInstance", "virtnet.io/vm", namespaces):
                 state.vmis[f"{vmi['metadata']['namespace']}/{vmi['metadata']['name']}"] = vmi
         except ApiException as exc:
             if exc.status != 404:
@@ -165,6 +179,7 @@ def reconcile(
     rendered: tuple[Repo, list[Obj]] | None = None,
     accept_risk: bool = False,
     kinds: tuple[str, ...] = MANAGED_KINDS,
+    namespaces: tuple[str, ...] = (),
 ) -> Outcome:
     """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
     outcome = Outcome(cluster=cluster, revision=revision)
@@ -180,8 +195,15 @@ def reconcile(
         outcome.failed = "PlanBlocked"
         outcome.message = "the repository renders Secrets (SSH keys, manifests) but Secret management is off"
         return outcome
+    outside = sorted(
+        {o["metadata"]["namespace"] for o in outcome.desired if o["metadata"].get("namespace")} - set(namespaces)
+    )
+    if namespaces and outside:
+        outcome.failed = "PlanBlocked"
+        outcome.message = f"objects in namespaces outside the controller's scope: {', '.join(outside)}"
+        return outcome
     try:
-        outcome.live = observe(kube, repo.cluster.name, outcome.desired, kinds)
+        outcome.live = observe(kube, repo.cluster.name, outcome.desired, kinds, namespaces)
         outcome.plan = plan_cluster(outcome.desired, repo.cluster.name, kube, options, outcome.live)
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"

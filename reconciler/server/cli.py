@@ -106,6 +106,8 @@ def run_command(
             enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
         ),
         apply=ApplyOptions(),
+        manage_secrets=cfg.ssh_keys.manage_secrets,
+        namespaces=tuple(cfg.namespaces),
     )
     kube = Kube.from_kubeconfig(kubeconfig, context)
     controller = Controller(settings, kube, Metrics(), _forge(cfg))

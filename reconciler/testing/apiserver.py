@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import signal
 import threading
 from collections import Counter
@@ -39,6 +40,8 @@ from reconciler.testing.faults import FaultHook
 from reconciler.testing.handler import Handler, QuietRequestHandler, RequestRecord
 from reconciler.testing.resources import Registry
 from reconciler.testing.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class ApiDouble:
@@ -101,7 +104,10 @@ class ApiDouble:
 
     def _tick_loop(self) -> None:
         while not self._stop.wait(self.tick_interval):
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # a controller racing a delete must not stop the simulation for good
+                log.exception("simulated controller tick failed; continuing")
 
     def tick(self, n: int = 1) -> None:
         """Advance every simulated controller by ``n`` steps (what the background thread does)."""

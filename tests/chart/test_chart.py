@@ -253,7 +253,7 @@ def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manife
     assert cfg["repo"]["url"] == values["repo"]["url"]
     assert set(cfg) == {
         "cluster", "repo", "intervalSeconds", "status", "prune", "forge", "webhook", "signing",
-        "sshKeys", "leaderElection", "http", "logging",
+        "sshKeys", "leaderElection", "http", "logging", "namespaces",
     }
     assert cfg["repo"]["credentialsDir"] == ("/etc/virtnet/git" if values["repo"].get("existingSecret") else "")
     assert (cfg["webhook"]["secretFile"] != "") == bool(values.get("webhook", {}).get("existingSecret"))

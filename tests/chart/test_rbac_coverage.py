@@ -548,31 +548,3 @@ def test_namespace_allowlist_allows_the_listed_namespaces_and_denies_the_others(
     without_nfv = grants(render([DEFAULT], values=_allowlist_values([n for n in listed if n != "nfv"])))
     in_nfv = [a for a in scoped if a.namespace == "nfv"]
     assert in_nfv and denied(in_nfv, without_nfv) == in_nfv
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the controller LISTs every managed namespaced kind across all namespaces (pipeline.observe, "
-    "Kube.list); with rbac.namespaces only per-namespace Roles exist, so those LISTs are denied",
-)
-def test_namespace_allowlist_allows_every_controller_request(recording: Recording) -> None:
-    by_user = grants(render([DEFAULT], values=_allowlist_values(_used_namespaces(recording))))
-    refused = denied([a for a in recording.attrs if a.user == recording.controller_user], by_user)
-    assert not refused, f"{len(refused)} denied; the first:\n  {refused[0]}"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="sshKeys.manageSecrets=false drops every secrets grant, but the controller still LISTs Secrets "
-    "on every reconcile (kube.MANAGED_KINDS) and config.sshKeys.manageSecrets is not read by the code",
-)
-def test_manage_secrets_off_allows_every_controller_request(recording: Recording) -> None:
-    # secrets writes come from examples/repo's accessCredentials VM, which such a repository would not have
-    reads = [
-        a
-        for a in recording.attrs
-        if a.user == recording.controller_user
-        and not (a.resource == "secrets" and a.verb in ("create", "patch", "delete"))
-    ]
-    refused = denied(reads, grants(render([ENFORCE])))
-    assert not refused, f"{len(refused)} denied; the first:\n  {refused[0]}"
