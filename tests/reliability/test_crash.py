@@ -1,0 +1,230 @@
+"""SIGKILL the reconciler mid-run (a real subprocess), restart it, and check nothing is lost or half-done.
+
+The API double runs in the test process; its fault hook counts write requests and, at the k-th one, holds
+the request until the test has SIGKILLed the reconciler (the held write is then served, as a real apiserver
+finishes a request whose client died). The restarted run must converge (the plan is empty afterwards), and
+a file removed between the two runs must have its already-created objects pruned. The GitOps-loop version
+kills a Controller process during apply, during Events and in the middle of its status push (a pre-receive
+hook on the remote holds the push), and checks the status branch: only whole commits, well-formed JSON, in
+order, and a clean ``git fsck``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gitutil import git, isolate_git, make_remote, push_commit
+
+from reconciler.kube import Kube
+from reconciler.objects import obj_id
+from reconciler.pipeline import reconcile
+from reconciler.testing import ApiDouble
+from reconciler.testing.faults import WRITE_VERBS, RequestInfo
+from reconciler.testing.nodes import seed_hyperconverged
+
+from . import bigrepo
+
+SHAPE = bigrepo.Shape(vms=6, networks=2, namespaces=2)
+EXTRA = """\
+apiVersion: virtnet.io/v1alpha1
+kind: VM
+metadata:
+  name: extra
+  namespace: ns-00
+spec:
+  boot:
+    containerDisk: quay.io/containerdisks/fedora:40
+  expose:
+    - port: 22
+"""
+EXTRA_IDS = {"kubevirt.io/VirtualMachine/ns-00/extra", "/Service/ns-00/extra-svc"}
+ROOT = Path(__file__).resolve().parents[2]
+LOOP_CHILD = """
+import sys
+from pathlib import Path
+from reconciler.apply import ApplyOptions
+from reconciler.controller import Controller, Settings
+from reconciler.kube import Kube
+url, cache, kubeconfig = sys.argv[1:4]
+settings = Settings(repo_url=url, cache_root=Path(cache), apply=ApplyOptions(poll=0.05, timeout=20))
+outcome = Controller(settings, Kube.from_kubeconfig(kubeconfig)).reconcile("poll")
+print(outcome.failed or "ok", outcome.message)
+"""
+
+
+class KillAt:
+    """Fault hook: holds the k-th write request until released (never faults anything)."""
+
+    def __init__(self, k: int) -> None:
+        self.k, self.seen = k, 0
+        self.lock = threading.Lock()
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, info: RequestInfo) -> None:
+        if info.verb not in WRITE_VERBS:
+            return None
+        with self.lock:
+            self.seen += 1
+            mine = self.seen == self.k
+        if mine:
+            self.reached.set()
+            self.release.wait(60)
+        return None
+
+
+def spawn(*args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def kill_when(proc: subprocess.Popen[bytes], event: threading.Event, what: str, release: threading.Event) -> None:
+    """SIGKILL ``proc``'s whole process group (it and its git children) once ``event`` is set."""
+    try:
+        if not event.wait(90):
+            proc.kill()
+            out = proc.communicate()[0].decode(errors="replace")
+            raise AssertionError(f"{what} was never reached (exit {proc.returncode}): {out[-2000:]}")
+        os.killpg(proc.pid, signal.SIGKILL)
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        release.set()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
+    out = proc.communicate(timeout=120)[0].decode(errors="replace")
+    return proc.returncode, out
+
+
+@pytest.fixture
+def api() -> Iterator[ApiDouble]:
+    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=bigrepo.nodes(SHAPE)) as double:
+        seed_hyperconverged(double.store)
+        yield double
+
+
+def in_sync(root: Path, api: ApiDouble) -> tuple[bool, set[str]]:
+    kube = Kube(api.api_client())
+    try:
+        outcome = reconcile(root, kube, apply=False)
+    finally:
+        kube.api.close()
+    assert outcome.ok and outcome.plan is not None, outcome.message
+    owned = {obj_id(o) for o in outcome.live.owned.values()} if outcome.live else set()
+    return not outcome.plan.has_changes, owned
+
+
+#: kill points: the first write (a Namespace), inside the VMs of wave 2, the very last write (26 in all)
+KILL_AT = [1, 14, 25]
+
+
+@pytest.mark.parametrize("k", KILL_AT)
+def test_cli_killed_after_k_writes_then_restarted(k: int, api: ApiDouble, tmp_path: Path) -> None:
+    root = bigrepo.write(tmp_path / "repo", SHAPE)
+    (root / "vms" / "extra.yaml").write_text(EXTRA)
+    config = api.kubeconfig(tmp_path / "kubeconfig")
+    cmd = ("-m", "reconciler.cli", "apply", str(root), "--kubeconfig", str(config), "--timeout", "20")
+    hook = KillAt(k)
+    api.faults = hook
+    kill_when(spawn(*cmd), hook.reached, f"write {k}", hook.release)
+    api.faults = None
+    deadline = time.monotonic() + 10
+    while api.writes() < k and time.monotonic() < deadline:  # the held write is served after the kill
+        time.sleep(0.01)
+    assert api.writes() == k
+
+    (root / "vms" / "extra.yaml").unlink()  # a file leaves the repository while the reconciler is down
+    code, out = finish(spawn(*cmd))
+    assert code == 0, out
+    clean, owned = in_sync(root, api)
+    assert clean
+    assert not owned & EXTRA_IDS  # whatever the killed run created for it was pruned
+    print(f"\nkill after write {k}: restart wrote {api.writes() - k}, in sync, {len(owned)} owned objects")
+
+
+def test_status_commits_survive_kills_of_the_loop(
+    api: ApiDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolate_git(monkeypatch, tmp_path / "home")
+    files = {str(p.relative_to(tmp_path / "src")): p.read_text() for p in _generated(tmp_path / "src")}
+    remote = make_remote(tmp_path, files)
+    first = git("rev-parse", "main", cwd=remote)
+    hold, reached = tmp_path / "hold-push", tmp_path / "push-reached"
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f'#!/bin/sh\nif [ -e "{hold}" ]; then touch "{reached}"; sleep 60; fi\ncat >/dev/null\n')
+    hook.chmod(0o755)
+    config = api.kubeconfig(tmp_path / "kubeconfig")
+    cmd = ("-c", LOOP_CHILD, remote.as_uri(), str(tmp_path / "cache"), str(config))
+
+    for k in (3, 30):  # during apply; during the Events after it (the apply makes 24 writes)
+        gate = KillAt(k)
+        api.faults = gate
+        kill_when(spawn(*cmd), gate.reached, f"write {k}", gate.release)
+        api.faults = None
+    assert _status_log(remote) == []
+
+    hold.touch()  # now a run that gets as far as its status push dies in the middle of it
+    pushed = threading.Event()
+    watcher = threading.Thread(target=_wait_file, args=(reached, pushed), daemon=True)
+    watcher.start()
+    kill_when(spawn(*cmd), pushed, "the status push", threading.Event())
+    hold.unlink()
+    assert _status_log(remote) == []  # the receive never finished: no ref, no half commit
+
+    code, out = finish(spawn(*cmd))
+    assert code == 0 and out.startswith("ok"), out
+    second = push_commit(remote, {"vms/ns-00.yaml": files["vms/ns-00.yaml"].replace("cpu: 1", "cpu: 3")}, "cpu")
+    code, out = finish(spawn(*cmd))
+    assert code == 0 and out.startswith("ok"), out
+
+    log = _status_log(remote)
+    assert [doc["revision"] for _, doc in log] == [first, second]
+    assert all(doc["result"] == "Synced" and doc["cluster"] == bigrepo.CLUSTER for _, doc in log)
+    assert all({o["state"] for o in doc["objects"]} == {"in-sync"} for _, doc in log)
+    git("fsck", "--strict", cwd=remote)
+    assert in_sync(tmp_path / "src", api)[0] is False  # the source copy still has the old cpu: a real diff
+    print(f"\nloop: 3 kills (apply, events, status push), then {len(log)} whole status commits")
+
+
+def _generated(root: Path) -> list[Path]:
+    bigrepo.write(root, SHAPE)
+    return sorted(p for p in root.rglob("*.yaml"))
+
+
+def _wait_file(path: Path, done: threading.Event) -> None:
+    deadline = time.monotonic() + 90
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if path.exists():
+        done.set()
+
+
+def _status_log(remote: Path) -> list[tuple[str, dict[str, object]]]:
+    """(commit, status.json) of every commit on the status branch, oldest first; [] when it does not exist."""
+    try:
+        shas = git("rev-list", "--reverse", "virtnet-status", cwd=remote).split()
+    except RuntimeError:
+        return []
+    out = []
+    for sha in shas:
+        assert git("cat-file", "-t", sha, cwd=remote) == "commit"
+        doc = json.loads(git("show", f"{sha}:clusters/{bigrepo.CLUSTER}/status.json", cwd=remote))
+        out.append((sha, doc))
+    return out
