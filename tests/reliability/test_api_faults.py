@@ -231,8 +231,12 @@ def _run(tmp_path: Path, shape: bigrepo.Shape, seeds: range, waits: list[tuple[i
     root = bigrepo.write(tmp_path / "repo", shape)
     desired = render_path(root)
     assert len(desired) > (900 if shape == SOAK_SHAPE else 60)
-    runs = [run_seed(root, shape, s, desired) for s in seeds]
-    print(f"\n{len(desired)} objects, {len(runs)} seeds\n" + report(runs))
+    print(f"\n{len(desired)} objects, {len(seeds)} seeds", flush=True)
+    runs = []
+    for s in seeds:
+        runs.append(run_seed(root, shape, s, desired))
+        print(report(runs[-1:]).splitlines()[0], flush=True)
+    print(report(runs))
     total: Counter[str] = Counter()
     for r in runs:
         total.update(r.faults)
@@ -248,5 +252,6 @@ def test_big_repository_converges_under_api_faults(tmp_path: Path, waits: list[t
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(3600)
 def test_soak_bigger_repository_more_seeds(tmp_path: Path, waits: list[tuple[int, float]]) -> None:
     _run(tmp_path, SOAK_SHAPE, SEEDS, waits)
