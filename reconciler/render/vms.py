@@ -14,6 +14,11 @@ from typing import Any
 import yaml
 
 from .. import labels
+
+try:  # libyaml: the same bytes for these plain documents, ~10x faster than the pure-Python emitter
+    from yaml import CSafeDumper as _Dumper
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
 from ..model.cluster import ClusterSpec
 from ..model.repo import Entry
 from ..model.vm import Interface, VMSpec
@@ -53,14 +58,19 @@ def _network_data(interfaces: list[Interface]) -> str | None:
         ethernets[iface.ifname] = eth
     if not ethernets:
         return None
-    return yaml.safe_dump({"version": 2, "ethernets": ethernets}, sort_keys=True)
+    return _dump({"version": 2, "ethernets": ethernets})
 
 
 def _user_data(spec: VMSpec) -> str:
     config: dict[str, Any] = {"user": spec.user}
     if spec.ssh_keys and spec.ssh_key_delivery == "cloudInit":
         config["ssh_authorized_keys"] = list(spec.ssh_keys)
-    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=True)
+    return "#cloud-config\n" + _dump(config)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    """cloud-init YAML for thousands of VMs: rendering spent half its time in the pure-Python emitter."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=True)
 
 
 def ssh_secret_name(vm: str) -> str:
