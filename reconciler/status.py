@@ -170,7 +170,7 @@ def publish_status(
     author: tuple[str, str] = DEFAULT_AUTHOR,
     cache_root: Path | None = None,
     replace: bool = True,
-    attempts: int = 12,
+    attempts: int = 40,
     timeout: float = 120.0,
 ) -> str | None:
     """Commit ``files`` under ``clusters/<cluster>/`` on ``branch`` and push; the new sha or None.
