@@ -45,8 +45,8 @@ from . import bigrepo
 KINDS = ["500", "503", "429", "409", "drop", "delay"]
 MAX_RECONCILES = 8
 SEEDS = range(20)
-#: CI: the same generator at about a fifteenth of the size (the double serves ~60 applies/s on this 2-core machine)
-CI_SHAPE = bigrepo.Shape(vms=16, networks=6, namespaces=3)
+#: CI: the same generator at about a twentieth of the size (the double serves ~60 applies/s on this 2-core machine)
+CI_SHAPE = bigrepo.Shape(vms=12, networks=4, namespaces=2)
 #: soak: ~1,000 rendered objects (320 VMs, 40 bridge networks over 4 NICs, 8 namespaces), ~1 minute a seed
 SOAK_SHAPE = bigrepo.Shape()
 
@@ -190,7 +190,7 @@ def run_seed(root: Path, shape: bigrepo.Shape, seed: int, desired: list[dict[str
                 check_outcome(outcome)
                 if outcome.changes is not None:
                     run.failed_objects += sum(1 for r in outcome.changes.results if not r.ok)
-                if not stale and len(owned_in_store(api)) >= 30:
+                if not stale and len(owned_in_store(api)) >= 25:
                     seed_stale(api)
                     stale = True
                     continue  # the converged run must include pruning them
@@ -230,7 +230,7 @@ def report(runs: list[SeedRun]) -> str:
 def _run(tmp_path: Path, shape: bigrepo.Shape, seeds: range, waits: list[tuple[int, float]]) -> list[SeedRun]:
     root = bigrepo.write(tmp_path / "repo", shape)
     desired = render_path(root)
-    assert len(desired) > (900 if shape == SOAK_SHAPE else 60)
+    assert len(desired) > (900 if shape == SOAK_SHAPE else 40)
     print(f"\n{len(desired)} objects, {len(seeds)} seeds", flush=True)
     runs = []
     for s in seeds:
