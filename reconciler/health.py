@@ -48,6 +48,11 @@ def nncp_health(obj: Obj) -> Health:
 
 def vm_health(obj: Obj) -> Health:
     status = obj.get("status") or {}
+    generation = (obj.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    if generation is not None and observed is not None and observed < generation:
+        # right after an apply the status still describes the previous spec: not a verdict yet
+        return Health(Status.PROGRESSING, f"KubeVirt has not observed generation {generation} yet")
     printable = status.get("printableStatus", "")
     if printable in ("Stopped", "Paused") or (obj.get("spec") or {}).get("runStrategy") == "Halted":
         return Health(Status.SUSPENDED, printable or "Halted")

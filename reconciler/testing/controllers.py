@@ -298,6 +298,7 @@ class KubevirtController:
                 self.store.delete(vmi_rt, ns, name)
             set_status(self.store, KUBEVIRT, "VirtualMachine", vm, {
                 "printableStatus": "Stopped", "ready": False, "created": False,
+                "observedGeneration": vm["metadata"].get("generation", 1),
                 "conditions": [condition(prev, "Ready", False, "VMINotExists", "VMI does not exist")]},
                 self.manager)
             return
@@ -326,7 +327,8 @@ class KubevirtController:
             conds.append(condition(prev, "RestartRequired", True, "",
                                    "a non-live-updatable field was changed in the template spec"))
         set_status(self.store, KUBEVIRT, "VirtualMachine", vm, {
-            "printableStatus": "Running", "ready": True, "created": True, "conditions": conds}, self.manager)
+            "printableStatus": "Running", "ready": True, "created": True, "conditions": conds,
+            "observedGeneration": vm["metadata"].get("generation", 1)}, self.manager)
 
     def _iface_status(self, ns: str, name: str, spec: dict[str, Any],
                       ifaces: list[dict[str, Any]]) -> list[dict[str, Any]]:

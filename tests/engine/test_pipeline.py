@@ -33,11 +33,11 @@ def resource_key(kind: str) -> str:
     return f"{group}/{res.plural}" if group else res.plural
 
 
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+def eventually(check: Callable[[], bool], timeout: float = 30.0) -> bool:
     """Poll ``check`` until true (bounded): the simulated KubeVirt reacts on its next background tick.
 
-    The engine's VM health wait can pass on the status of the generation before the change (the double sets
-    no ``observedGeneration``), so the test waits for the controller's reaction itself.
+    A restart is asynchronous (KubeVirt answers 202 and recreates the VMI later), so the test waits for the
+    controller's reaction itself; the bound is generous because CI machines can be heavily loaded.
     """
     deadline = time.monotonic() + timeout
     while not check():
@@ -102,10 +102,12 @@ def test_noop_reconcile_only_lists_and_gets(api: ApiDouble, kube, applied: Path)
 def test_noop_reconcile_with_small_pages_counts_one_list_per_page(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
     from reconciler import kube as kube_module
 
-    pages_of = kube_module.Kube.list.__defaults__  # (label_selector, page_size)
-    assert pages_of == (None, 500)
+    pages_of = kube_module.Kube.list.__defaults__  # (label_selector, page_size, namespace)
+    assert pages_of == (None, 500, None)
     original = kube.list
-    kube.list = lambda kind, selector=None, page_size=500: original(kind, selector, page_size=3)  # type: ignore[method-assign]
+    kube.list = lambda kind, selector=None, page_size=500, namespace=None: original(  # type: ignore[method-assign]
+        kind, selector, page_size=3, namespace=namespace
+    )
     outcome = run(applied, kube)
     assert outcome.ok and not outcome.plan.has_changes  # type: ignore[union-attr]
     assert api.writes() == 0
