@@ -150,15 +150,20 @@ class Kube:
         retrying = Retrying(
             retry=retry_if_exception(_transient), stop=stop_after_attempt(self.attempts), wait=_wait, reraise=True
         )
-        for attempt in retrying:
-            with attempt:
-                method_, url, header_params, body_, _ = self.api.param_serialize(
-                    method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"]
-                )
-                response = self.api.call_api(method_, url, header_params, body_, _request_timeout=self.timeout)
-                response.read()
-                if not 200 <= response.status <= 299:
-                    raise ApiException(http_resp=response)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    method_, url, header_params, body_, _ = self.api.param_serialize(
+                        method, url_path, header_params=headers, body=body, auth_settings=["BearerToken"]
+                    )
+                    response = self.api.call_api(method_, url, header_params, body_, _request_timeout=self.timeout)
+                    response.read()
+                    if not 200 <= response.status <= 299:
+                        raise ApiException(http_resp=response)
+        except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+            # out of retries without any response: an ApiException (status 0, as the client reports it) so every
+            # caller's handling applies; a bare urllib3 error used to escape reconcile() uncaught
+            raise ApiException(status=0, reason=f"no response from the API server: {exc}") from exc
         return json.loads(response.data) if response.data else None
 
     # ---- verbs -----------------------------------------------------------------------------------------
