@@ -255,3 +255,25 @@ def test_big_repository_converges_under_api_faults(tmp_path: Path, waits: list[t
 @pytest.mark.timeout(3600)
 def test_soak_bigger_repository_more_seeds(tmp_path: Path, waits: list[tuple[int, float]]) -> None:
     _run(tmp_path, SOAK_SHAPE, SEEDS, waits)
+
+
+@pytest.mark.parametrize(("verb", "stage"), [("apply", "ApplyFailed"), ("list", "ObserveFailed")])
+def test_connection_that_never_answers_is_an_outcome_not_an_exception(
+    verb: str, stage: str, tmp_path: Path, waits: list[tuple[int, float]]
+) -> None:
+    """Every attempt dropped: once retries run out, the failure is the stage's reason, not a raised ProtocolError."""
+    root = bigrepo.write(tmp_path / "repo", bigrepo.Shape(vms=2, networks=2, namespaces=1))
+    with ApiDouble() as api:
+        seed_hyperconverged(api.store)
+        api.faults = FaultPlan(rate=1.0, kinds=["drop"], verbs=[verb])
+        kube = Kube(api.api_client())
+        try:
+            outcome = reconcile(root, kube, apply_options=ApplyOptions(wait_for_vms=False, timeout=1))
+        finally:
+            kube.api.close()
+        assert outcome.failed == stage
+        assert "no response from the API server" in (
+            outcome.message if outcome.changes is None else outcome.changes.results[0].message
+        )
+        assert api.fault_counts[("drop", verb, "namespaces")] == kube.attempts  # retried, then given up
+        assert api.writes() == 0
