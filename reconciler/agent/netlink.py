@@ -125,6 +125,9 @@ class Netlink:
         self.writes = 0
         self.log: list[str] = []
         self.before_write = before_write
+        #: name -> ifindex, filled by observe() and lookups; dropped for links this object creates or
+        #: deletes. A lookup per write was 40% of applying 200 bridges (one netlink round trip each).
+        self._indexes: dict[str, int] = {}
         if netns is not None and not os.path.exists(os.path.join(NETNS_DIR, netns)):
             raise AgentError(f"network namespace {netns!r} does not exist")
         try:
@@ -150,13 +153,23 @@ class Netlink:
             routes = [route_record(m) for m in self._ipr.get_routes(family=0)]
         except NetlinkError as e:
             raise AgentError(f"netlink dump failed: {e}") from e
+        self._indexes = {str(rec["name"]): int(rec["index"]) for rec in links if rec["name"]}
         return Dumps(links, addrs, routes)
 
     def index(self, name: str) -> int:
+        cached = self._indexes.get(name)
+        if cached is not None:
+            return cached
         found = self._ipr.link_lookup(ifname=name)
         if not found:
             raise AgentError(f"{name}: no such interface")
+        self._indexes[name] = int(found[0])
         return int(found[0])
+
+    def _forget(self, *names: str | None) -> None:
+        for name in names:
+            if name:
+                self._indexes.pop(name, None)
 
     # ---------------------------------------------------------------- writes
     def _write(self, what: str, iface: str, call: Callable[[], Any], kind: str | None = None) -> None:
@@ -202,11 +215,15 @@ class Netlink:
             args.update(vxlan_id=int(vxlan_id or 0))
         if mac:
             args["address"] = mac.lower()
+        self._forget(name, (args.get("peer") or {}).get("ifname"))
         self._write(f"link add {name} type {kind}", name, lambda: self._ipr.link("add", **args), kind=kind)
 
     def delete_link(self, name: str) -> None:
         idx = self.index(name)
-        self._write(f"link del {name}", name, lambda: self._ipr.link("del", index=idx))
+        try:
+            self._write(f"link del {name}", name, lambda: self._ipr.link("del", index=idx))
+        finally:  # a veth's peer goes with it: after a delete, trust only fresh lookups
+            self._indexes.clear()
 
     def set_mtu(self, name: str, mtu: int) -> None:
         idx = self.index(name)
