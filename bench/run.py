@@ -137,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--no-kubectl", action="store_true", help="skip the kubectl comparison")
+    parser.add_argument(
+        "--kubectl-sizes",
+        default="XS,S,M",
+        help="sizes that get the kubectl comparison (L adds ~15 min: kubectl sends every object, 4 passes)",
+    )
     parser.add_argument("--webhook-deliveries", type=int, default=20)
     parser.add_argument("--workdir", type=Path, help="keep generated repositories here (default: a temp dir)")
     opts = parser.parse_args(argv)
@@ -144,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [s for s in sizes if s not in SIZES]:
         parser.error(f"unknown sizes {unknown}; known: {', '.join(SIZES)}")
     node_sizes = [int(n) for n in opts.node_sizes.split(",") if n.strip()]
+    kubectl_sizes = set() if opts.no_kubectl else {s.strip().upper() for s in opts.kubectl_sizes.split(",")}
 
     started = time.perf_counter()
     results: Results = {"seed": opts.seed, "python": sys.version.split()[0], "machine": platform.machine(), "sizes": {}}
@@ -153,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             t = time.perf_counter()
             print(f"size {size} ...", file=sys.stderr, flush=True)
-            results["sizes"][size] = run_size(size, base / size, opts.seed, kubectl=not opts.no_kubectl)
+            results["sizes"][size] = run_size(size, base / size, opts.seed, kubectl=size in kubectl_sizes)
             print(f"size {size} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
         reason = webhook.available()
         results["webhook"] = {"skipped": reason} if reason else webhook.webhook_latency(opts.webhook_deliveries)
