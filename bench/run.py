@@ -130,6 +130,10 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
+def _save(out: Path, results: Results) -> None:
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="virtnet benchmarks at scale, side by side with kubectl and ip")
     parser.add_argument("--sizes", default="S,M,L", help="comma-separated of " + ",".join(SIZES))
@@ -156,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if opts.workdir else tempfile.mkdtemp(prefix="virtnet-bench-")
     base = opts.workdir or Path(tmp or ".")
     try:
-        for size in sizes:
-            t = time.perf_counter()
-            print(f"size {size} ...", file=sys.stderr, flush=True)
-            results["sizes"][size] = run_size(size, base / size, opts.seed, kubectl=size in kubectl_sizes)
-            print(f"size {size} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+        # the quick figures first, and the JSON rewritten after each step, so a long run is useful early
         reason = webhook.available()
         results["webhook"] = {"skipped": reason} if reason else webhook.webhook_latency(opts.webhook_deliveries)
         reason = node.skip_reason()
@@ -170,11 +170,18 @@ def main(argv: list[str] | None = None) -> int:
             results["node"] = {"skipped": reason}
         else:
             results["node"] = {"runs": {str(n): node.node_figures(n) for n in node_sizes}}
+        _save(opts.out, results)
+        for size in sizes:
+            t = time.perf_counter()
+            print(f"size {size} ...", file=sys.stderr, flush=True)
+            results["sizes"][size] = run_size(size, base / size, opts.seed, kubectl=size in kubectl_sizes)
+            print(f"size {size} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+            _save(opts.out, results)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     results["total_seconds"] = time.perf_counter() - started
-    opts.out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    _save(opts.out, results)
     print(table(results))
     print(f"total {results['total_seconds']:.0f} s; JSON written to {opts.out}")
     return 0
