@@ -26,3 +26,7 @@ PROVENANCE_ANNOTATIONS = frozenset({SOURCE, REVISION})
 def selector(cluster: str) -> str:
     """The label selector that lists exactly the objects virtnet owns in ``cluster``."""
     return f"{MANAGED_BY}={MANAGER},{CLUSTER}={cluster}"
+
+
+#: every object any virtnet instance manages, whatever its cluster label (to refuse taking one over)
+ANY_CLUSTER = f"{MANAGED_BY}={MANAGER}"

@@ -20,7 +20,7 @@ from .inventory import PruneOptions
 from .kube import MANAGED_KINDS, RESOURCES, Kube
 from .model import Repo, load_repo
 from .nodes import read_nodes
-from .objects import Obj, is_patch_only, obj_id
+from .objects import Obj, display, is_patch_only, obj_id
 from .plan import Plan, PlanOptions, build_plan
 from .render import render
 from .safety import SafetyReport, analyze, needs_node_facts
@@ -33,6 +33,7 @@ class LiveState:
     vmis: dict[str, Obj] = field(default_factory=dict)
     missing_kinds: set[str] = field(default_factory=set)
     node_drift: list[dict[str, object]] = field(default_factory=list)  # what our node agents report
+    foreign: dict[str, Obj] = field(default_factory=dict)  # managed by virtnet for another cluster
 
 
 @dataclass
@@ -71,11 +72,13 @@ def observe(
 ) -> LiveState:
     """One LIST per managed kind (our label selector), GETs for patch-only objects, one VMI LIST."""
     state = LiveState()
-    selector = labels.selector(cluster)
     for kind in kinds:
         try:
-            for obj in list_scoped(kube, kind, selector, namespaces):
-                state.owned[obj_id(obj)] = obj
+            # everything virtnet manages, in one LIST: ours by the cluster label, the rest only to refuse
+            # taking over another cluster's objects (two Clusters pointed at one API server by mistake)
+            for obj in list_scoped(kube, kind, labels.ANY_CLUSTER, namespaces):
+                mine = (obj["metadata"].get("labels") or {}).get(labels.CLUSTER) == cluster
+                (state.owned if mine else state.foreign)[obj_id(obj)] = obj
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -134,6 +137,15 @@ def plan_cluster(
     plan = build_plan(desired, live.owned, cluster, patch_live=live.patch_targets, vmis=live.vmis, options=options)
     if live.node_drift:
         plan = Plan(plan.cluster, plan.items, plan.warnings + drift_warnings(live.node_drift), plan.errors)
+    owners = {key: (o["metadata"].get("labels") or {}).get(labels.CLUSTER) for key, o in live.foreign.items()}
+    taken = [
+        f"{display(o)} is managed by virtnet for cluster {owners[obj_id(o)]!r}, not {cluster!r}: refusing to "
+        "take it over (is this the right cluster and kubeconfig?)"
+        for o in desired
+        if obj_id(o) in owners
+    ]
+    if taken:
+        plan = Plan(plan.cluster, plan.items, plan.warnings, plan.errors + tuple(taken))
     unserved = sorted({o["kind"] for o in desired} & live.missing_kinds)
     if unserved:
         served = tuple(

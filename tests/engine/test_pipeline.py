@@ -92,7 +92,7 @@ def test_noop_reconcile_only_lists_and_gets(api: ApiDouble, kube, applied: Path)
     assert api.nonresource_counts == Counter()  # no discovery: paths come from a static table
     selectors = {r.query.get("labelSelector") for r in api.requests if r.verb == "list"}
     assert selectors == {
-        "app.kubernetes.io/managed-by=virtnet,virtnet.io/cluster=prod",
+        "app.kubernetes.io/managed-by=virtnet",  # ours, and other clusters' (only to refuse a takeover)
         "virtnet.io/vm",
         "app.kubernetes.io/managed-by=virtnet-agent",
     }
