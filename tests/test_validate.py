@@ -259,3 +259,11 @@ def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
     assert lines[1].startswith("vms/web.yaml:10: spec.interfaces[0].network: network 'nope'")
     assert lines[2].startswith("vms/web.yaml:11: spec.interfaces[0].mac: MAC 02:00:00:09:00:10 is outside")
     assert result.stderr.splitlines()[0] == "3 problems in the repository"
+
+
+def test_a_file_that_does_not_parse_does_not_cause_false_references(tmp_path: Path) -> None:
+    repo = write_repo(tmp_path / "repo", {"networks/bridge.yaml": BRIDGE + "  mtu: [1500\n"})
+    result = CliRunner().invoke(main, ["validate", str(repo)])
+    assert result.exit_code == 1
+    problems = result.stderr.splitlines()[1:]
+    assert len(problems) == 1 and "networks/bridge.yaml:13: YAML syntax error" in problems[0], result.stderr

@@ -192,7 +192,9 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
 
     docs, problems = load_documents(root)
     items: list[Entry[Any] | Raw] = []
-    broken: set[str] = set()  # names of documents that failed their schema: not "undefined" elsewhere
+    # names of documents that failed their schema: not "undefined" elsewhere ("*": a file did not even
+    # parse, so any name may be defined there)
+    broken: set[str] = {"*"} if problems else set()
     cluster_broken = False  # a Cluster document failed its schema (that problem is reported already)
     for doc in docs:
         item, found = _parse(doc)
