@@ -17,9 +17,9 @@ from .diff import Change
 from .errors import Problem
 from .plan import Action, Item, Plan
 from .safety import SafetyReport
-from .safety_report import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
-from .safety_report import safety_mermaid as safety_mermaid
-from .safety_report import safety_text as safety_text
+from .safety.report import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
+from .safety.report import safety_mermaid as safety_mermaid
+from .safety.report import safety_text as safety_text
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: "=", Action.SKIP: "!"}
 COLOUR = {

@@ -2,7 +2,7 @@
 
 Why: the plan-time analysis (``reconciler/safety.py``) sees the node through its NodeNetworkState, which
 may be stale, and can be accepted away. The agent is the last line: right before enforcing a policy it
-runs the same checks (``reconciler.safety_checks.node_findings``: disconnect, missing-nic, enslaved, VLAN
+runs the same checks (``reconciler.safety.checks.node_findings``: disconnect, missing-nic, enslaved, VLAN
 mtu) against what the kernel reports *now* and refuses errors, so the node is never cut off and nothing
 is written (the NNCE says Failing with the reason). Warnings (``enslaved``) are logged, not refused.
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from reconciler.agent.desired import Step, policy_interfaces
 from reconciler.nodes import facts_from_state
-from reconciler.safety_checks import ERROR, node_findings
+from reconciler.safety.checks import ERROR, node_findings
 
 log = logging.getLogger(__name__)
 

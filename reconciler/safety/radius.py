@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .nodes import NodeFacts, port_names
-from .objects import Obj, display
-from .plan import Action, Item, Plan, VMChange
+from ..nodes import NodeFacts, port_names
+from ..objects import Obj, display
+from ..plan import Action, Item, Plan, VMChange
 
 NNCP, NAD, SRIOV, VM, SVC = (
     "NodeNetworkConfigurationPolicy",

@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 import click
 
-from .objects import Obj
-from .plan import Plan
-from .safety import ACCEPT_ANNOTATION, PolicyImpact, SafetyReport, VMImpact
-from .safety_checks import Finding
-from .topology import topology_mermaid
+from ..objects import Obj
+from ..plan import Plan
+from ..topology import topology_mermaid
+from .analysis import ACCEPT_ANNOTATION, PolicyImpact, SafetyReport, VMImpact
+from .checks import Finding
 
 RISKY_VM = ("restart", "restart-required", "deleted")
 

@@ -33,8 +33,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .apply import absent_policy
-from .blast_radius import (
+from ..apply import absent_policy
+from ..model import Repo
+from ..nodes import NodeFacts, selects
+from ..objects import Obj, display, obj_id
+from ..plan import Action, Item, Plan
+from .checks import ERROR, WARNING, Finding, node_findings, port_names
+from .radius import (
     NAD,
     NNCP,
     SRIOV,
@@ -55,12 +60,7 @@ from .blast_radius import (
     services,
     vm_networks,
 )
-from .model import Repo
-from .nodes import NodeFacts, selects
-from .objects import Obj, display, obj_id
-from .plan import Action, Item, Plan
-from .safety_checks import ERROR, WARNING, Finding, node_findings, port_names
-from .safety_refs import Refs
+from .refs import Refs
 
 ACCEPT_ANNOTATION = "virtnet.io/accept-risk"
 CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")

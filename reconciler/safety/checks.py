@@ -4,12 +4,12 @@ Why: the worst network change is one that cuts a node off from the cluster that 
 These checks look at a policy's ``desiredState.interfaces`` next to the node's facts
 (:class:`~reconciler.nodes.NodeFacts`) and say, before anything is applied, when a change would
 disconnect the node, go Degraded on a missing NIC, steal a port from a bridge/bond the policy does not
-manage, or exceed a parent's MTU. ``reconciler.safety`` runs them over every selected node of every changed
+manage, or exceed a parent's MTU. ``reconciler.safety.analysis`` runs them over every selected node of every changed
 NNCP at plan time; ``reconciler.agent.safety`` runs them on the agent's own observed state before the
 first netlink write. No side effects.
 
 Check names (also what ``virtnet.io/accept-risk`` lists): ``disconnect``, ``missing-nic``, ``enslaved``,
-``mtu`` (here: VLAN above its parent); ``reconciler.safety`` adds ``mtu`` (NAD above bridge),
+``mtu`` (here: VLAN above its parent); ``reconciler.safety.analysis`` adds ``mtu`` (NAD above bridge),
 ``no-nodes``, ``control-plane`` and ``in-use``.
 """
 
@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SourceRef
-from .nodes import Iface, NodeFacts, port_names
+from ..errors import SourceRef
+from ..nodes import Iface, NodeFacts, port_names
 
 ERROR, WARNING = "error", "warning"
 CONTROLLER_TYPES = ("linux-bridge", "bond", "ovs-bridge")
