@@ -32,8 +32,8 @@ import git
 from gitdb.base import IStream
 
 from .errors import SourceError
+from .gitenv import Auth, auth_env, cache_dir, check_url, git_error, locked, stderr_text
 from .logs import redact, redact_bytes
-from .source import Auth, auth_env, cache_dir, check_url, git_error, locked, stderr_text
 
 log = logging.getLogger(__name__)
 
