@@ -219,10 +219,10 @@ def _subnets(net: Entry[Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
 
 def rule_static_ips(repo: Repo) -> Iterator[Problem]:
     networks = repo.networks
+    subnets_of = {name: _subnets(net) for name, net in networks.items()}  # parsed once, not per VM
     seen: dict[tuple[str, Any], SourceRef] = {}
     for vm in repo.of("VM"):
         for i, iface in enumerate(vm.spec.interfaces):
-            net = networks.get(iface.network)
             for fam, gw_field in (("ipv4", "gateway4"), ("ipv6", "gateway6")):
                 value = getattr(iface, fam)
                 if value is None:
@@ -238,7 +238,7 @@ def rule_static_ips(repo: Repo) -> Iterator[Problem]:
                     addr.network.prefixlen < addr.max_prefixlen - 1
                 ):
                     yield Problem(ref, f"{addr.ip} is the network or broadcast address of {addr.network}")
-                subnets = [s for s in _subnets(net) if s.version == addr.version] if net else []
+                subnets = [s for s in subnets_of.get(iface.network, []) if s.version == addr.version]
                 if subnets and not any(addr.ip in s for s in subnets):
                     yield Problem(
                         ref,

@@ -96,12 +96,12 @@ class ClusterSpec(Model):
     mac_pool: MacPool | None = None
     live_migration: LiveMigration | None = None
     secondary_dns: SecondaryDNS | None = Field(None, alias="secondaryDNS")
-    load_balancer_pools: list[LoadBalancerPool] = []
+    load_balancer_pools: list[LoadBalancerPool] = Field(default_factory=list)
     metallb_namespace: DNSLabel = "metallb-system"
     sriov_operator_namespace: DNSLabel = "openshift-sriov-network-operator"
-    hyper_converged: HyperConvergedRef = HyperConvergedRef()
+    hyper_converged: HyperConvergedRef = Field(default_factory=HyperConvergedRef)
     allowed_raw_kinds: list[str] = Field(default_factory=lambda: list(DEFAULT_RAW_KINDS))
-    prune: PruneSettings = PruneSettings()
+    prune: PruneSettings = Field(default_factory=PruneSettings)
     vm_restart: Literal["never", "allowed"] = Field(
         "never", description="default for VMs: may the engine restart a VM for a change that needs it"
     )

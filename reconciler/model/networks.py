@@ -62,7 +62,7 @@ class Uplink(Model):
 
 class BridgeNetworkSpec(Model):
     bridge: IfName
-    node_selector: NodeSelector = {}
+    node_selector: NodeSelector = Field(default_factory=dict)
     uplink: Uplink | None = Field(None, description="makes this network create the bridge on the nodes (an NNCP)")
     isolated: bool = Field(False, description="create the bridge without an uplink (node-local traffic)")
     vlan: VlanId | None = Field(None, description="VLAN tag the bridge CNI puts on the VMs' ports")
@@ -89,7 +89,7 @@ class Vlan(Model):
     id: VlanId
     name: IfName | None = None
     mtu: Mtu | None = None
-    addresses: list[InterfaceCIDR] = []
+    addresses: list[InterfaceCIDR] = Field(default_factory=list)
 
     @property
     def ifname(self) -> str:
@@ -104,10 +104,10 @@ class BridgeMapping(Model):
 
 
 class NodeNetworkSpec(Model):
-    node_selector: NodeSelector = {}
-    bonds: list[Bond] = []
-    vlans: list[Vlan] = []
-    ovn_bridge_mappings: list[BridgeMapping] = []
+    node_selector: NodeSelector = Field(default_factory=dict)
+    bonds: list[Bond] = Field(default_factory=list)
+    vlans: list[Vlan] = Field(default_factory=list)
+    ovn_bridge_mappings: list[BridgeMapping] = Field(default_factory=list)
     max_unavailable: MaxUnavailable | None = None
 
     @model_validator(mode="after")
@@ -119,7 +119,7 @@ class NodeNetworkSpec(Model):
 
 class SriovNetworkSpec(Model):
     resource_name: ResourceName
-    node_selector: NodeSelector = {}
+    node_selector: NodeSelector = Field(default_factory=dict)
     pf_names: list[str] = Field(min_length=1, description="PF names, optionally with a VF range: ens1f0#0-7")
     num_vfs: int = Field(ge=1, le=256)
     device_type: Literal["vfio-pci", "netdevice"] = "vfio-pci"
@@ -133,8 +133,8 @@ class SriovNetworkSpec(Model):
 
 class OvnNetworkSpec(Model):
     topology: Literal["layer2", "localnet"]
-    subnets: list[NetworkCIDR] = []
-    exclude_subnets: list[NetworkCIDR] = []
+    subnets: list[NetworkCIDR] = Field(default_factory=list)
+    exclude_subnets: list[NetworkCIDR] = Field(default_factory=list)
     mtu: Mtu | None = None
     vlan: VlanId | None = Field(None, description="localnet only: the VLAN on the physical network")
     physical_network_name: str | None = Field(None, description="localnet only; defaults to the name")

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from ..errors import ModelError, Problem, SourceRef
-from ..loader import Document, Path_, format_path
+from ..loader import Document, Path_, format_path, paused_gc
 from ..loader import load_repo as load_documents
 from .cluster import ClusterSpec
 from .networks import BridgeNetworkSpec, NodeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
@@ -30,9 +30,9 @@ S = TypeVar("S", bound=Model)
 class Metadata(Model):
     name: DNSLabel
     namespace: DNSLabel | None = None
-    clusters: list[DNSLabel] = []
-    labels: dict[str, str] = {}
-    annotations: dict[str, str] = {}
+    clusters: list[DNSLabel] = Field(default_factory=list)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
 
 
 class _Envelope(Model):
@@ -188,6 +188,11 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
     The whole repository is schema-checked even when it describes several clusters: a typo in another
     cluster's file still blocks, because one commit must not be half valid.
     """
+    with paused_gc():
+        return _load(root, cluster)
+
+
+def _load(root: Path, cluster: str | None) -> Repo:
     from ..validate import validate_repo  # validate imports the model; keep the cycle local
 
     docs, problems = load_documents(root)

@@ -57,7 +57,7 @@ class Interface(Model):
     ipv6: InterfaceCIDR | None = None
     gateway4: IPAddress | None = None
     gateway6: IPAddress | None = None
-    dns: list[IPAddress] = []
+    dns: list[IPAddress] = Field(default_factory=list)
     hotplug: bool = Field(False, description="add/remove on the running VM without a restart")
 
     @property
@@ -114,17 +114,17 @@ class VMSpec(Model):
     memory: str = Field("2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
     boot: Boot
     pod_network: bool = Field(True, description="the pod network with masquerade binding")
-    interfaces: list[Interface] = []
-    ssh_keys: list[str] = []
+    interfaces: list[Interface] = Field(default_factory=list)
+    ssh_keys: list[str] = Field(default_factory=list)
     ssh_key_delivery: Literal["cloudInit", "accessCredentials"] = "cloudInit"
     user: str = Field("cloud-user", pattern=r"^[a-z_][a-z0-9_-]*$")
-    expose: list[Expose] = []
+    expose: list[Expose] = Field(default_factory=list)
     service_mesh: bool = Field(False, description="inject the Istio sidecar (pod network required)")
     dpdk: bool = Field(False, description="dedicated CPUs, 1Gi hugepages, multiqueue, crio annotations")
     restart: Literal["never", "allowed"] | None = Field(
         None, description="may the engine restart this VM for a change that needs it (Cluster default)"
     )
-    node_selector: dict[str, str] = {}
+    node_selector: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> VMSpec:

@@ -17,6 +17,7 @@ import yaml
 
 from .. import labels
 from ..errors import ModelError, Problem, SourceRef
+from ..loader import paused_gc
 from ..model import Entry, Repo, load_repo
 from ..objects import Obj, display, obj_id, sort_key
 from .cluster import hyperconverged, metallb, namespaces
@@ -77,6 +78,11 @@ def render(repo: Repo, revision: str | None = None) -> list[Obj]:
     Raises ModelError when two documents render the same object (e.g. a plain manifest that collides
     with a generated NAD): silently letting one win would make the result depend on file order.
     """
+    with paused_gc():
+        return _render(repo, revision)
+
+
+def _render(repo: Repo, revision: str | None) -> list[Obj]:
     cluster_name = repo.cluster.name
     produced: list[tuple[Obj, SourceRef]] = []
     cluster_ref = repo.cluster.ref("metadata", "name")

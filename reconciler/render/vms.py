@@ -9,6 +9,7 @@ live object stays the only one (the diff treats it as the cluster's field, not d
 from __future__ import annotations
 
 import base64
+import functools
 from typing import Any
 
 import yaml
@@ -62,9 +63,16 @@ def _network_data(interfaces: list[Interface]) -> str | None:
 
 
 def _user_data(spec: VMSpec) -> str:
-    config: dict[str, Any] = {"user": spec.user}
-    if spec.ssh_keys and spec.ssh_key_delivery == "cloudInit":
-        config["ssh_authorized_keys"] = list(spec.ssh_keys)
+    keys = tuple(spec.ssh_keys) if spec.ssh_key_delivery == "cloudInit" else ()
+    return _cloud_config(spec.user, keys)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cloud_config(user: str, keys: tuple[str, ...]) -> str:
+    """Most VMs of a team share a user and keys: render that text once (pure, so caching is safe)."""
+    config: dict[str, Any] = {"user": user}
+    if keys:
+        config["ssh_authorized_keys"] = list(keys)
     return "#cloud-config\n" + _dump(config)
 
 
