@@ -115,10 +115,9 @@ class Controller:
         seconds = time.monotonic() - started
         result = outcome.failed or ("Applied" if outcome.changes else "InSync")
         self.metrics.observe_reconcile(seconds, result)
-        if outcome.plan is not None:
-            for action, count in outcome.plan.counts().items():
-                if count and action in ("create", "update", "delete"):
-                    self.metrics.record_changes(action, count)
+        for applied in outcome.changes.results if outcome.changes else ():  # what was done, not planned
+            if applied.ok:
+                self.metrics.record_changes(applied.action)
         if outcome.live is not None:
             self.metrics.set_drift(len(outcome.live.node_drift))
         if outcome.ok and outcome.revision:

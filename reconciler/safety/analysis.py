@@ -365,6 +365,12 @@ def _in_use(ctx: _Ctx) -> list[Finding]:
             gone_keys[nad_key(item.live)] = item.name
         elif item.live["kind"] == NNCP:
             gone_bridges.update({b: item.name for b in bridges_of(item.live) - still})
+    if not gone_keys and not gone_bridges:
+        return []  # nothing removed: no VM can lose a network (and no need to look at every VM)
+    # NAD -> the bridge it rides on, for bridges that go away: built once, not per VM interface
+    bridge_of = {
+        nad_key(n): bridge for n in ctx.nads.values() if (bridge := nad_config(n).get("bridge")) in gone_bridges
+    }
     out = []
     for vm in ctx.vms:
         if vm.action == Action.DELETE or vm.desired is None or not running(vm):
@@ -372,14 +378,7 @@ def _in_use(ctx: _Ctx) -> list[Finding]:
         for iface, key in sorted(vm_networks(vm.desired).items()):
             removed = gone_keys.get(key)
             if removed is None:
-                bridge = next(
-                    (
-                        nad_config(n).get("bridge")
-                        for n in ctx.nads.values()
-                        if nad_key(n) == key and nad_config(n).get("bridge") in gone_bridges
-                    ),
-                    None,
-                )
+                bridge = bridge_of.get(key)
                 removed = f"{gone_bridges[bridge]} (bridge {bridge})" if bridge else None
             if removed:
                 out.append(
