@@ -63,6 +63,10 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     ctl = controller_for(remote, api, tmp_path)
     first = ctl.reconcile("poll")
     assert first.ok and first.changes is not None
+    created = sum(1 for r in first.changes.results if r.ok and r.action == "create")
+    metrics = ctl.metrics.render().decode()
+    assert f'virtnet_objects_changed_total{{action="create"}} {float(created)}' in metrics
+    assert 'virtnet_reconcile_results_total{result="Applied"} 1.0' in metrics
     assert api.store.find("kubevirt.io/v1", "VirtualMachine", "web-1", "apps") is not None
     status = read_status(remote.as_uri(), "test", cache_root=tmp_path / "cache")
     doc = json.loads(status["status.json"])

@@ -17,7 +17,23 @@ import threading
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-RESULTS = frozenset({"success", "noop", "failed", "error", "skipped"})
+#: the controller's run results (pipeline stage reasons), plus generic ones for other callers
+RESULTS = frozenset(
+    {
+        "Applied",
+        "InSync",
+        "SourceFailed",
+        "ValidationFailed",
+        "ObserveFailed",
+        "PlanBlocked",
+        "ApplyFailed",
+        "success",
+        "noop",
+        "failed",
+        "error",
+        "skipped",
+    }
+)
 ACTIONS = frozenset({"create", "update", "delete", "prune", "restart", "unchanged"})
 PROVIDERS = frozenset({"github", "gitea", "gitlab"})
 EVENTS = frozenset({"push", "pull_request", "other"})
