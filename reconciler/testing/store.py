@@ -141,8 +141,12 @@ class Store:
                 snap_id, offset = self._decode_continue(cont)
                 rv, items = self._snapshots[snap_id]
             else:
-                items = [self.render(rt, o) for (n, _), o in sorted(self._bucket(rt).items())
-                         if (ns is None or n == ns) and lmatch(o) and fmatch(self.render(rt, o))]
+                items = []
+                for (n, _), o in sorted(self._bucket(rt).items()):
+                    if (ns is None or n == ns) and lmatch(o):
+                        rendered = self.render(rt, o)  # one copy per listed object (was two)
+                        if fmatch(rendered):
+                            items.append(rendered)
                 rv, offset, snap_id = self.rv, 0, uuid.uuid4().hex
             meta: dict[str, Any] = {"resourceVersion": str(rv)}
             page = items[offset:]
