@@ -49,6 +49,32 @@ spec:
       ipv4: 192.168.100.10/24
 """
 
+LAB_CLUSTER = """\
+apiVersion: virtnet.io/v1alpha1
+kind: Cluster
+metadata:
+  name: lab
+spec:
+  allowedNamespaces: [apps]
+"""
+
+
+def lab_bridge(mtu: int) -> str:
+    """A bridge over the veth ``ve1`` of the agent tests' node namespace, on nodes labelled role=worker."""
+    return f"""\
+apiVersion: virtnet.io/v1alpha1
+kind: BridgeNetwork
+metadata:
+  name: lab-br
+spec:
+  bridge: br1
+  nodeSelector: {{role: worker}}
+  uplink:
+    nic: ve1
+  mtu: {mtu}
+"""
+
+
 BASE = {"cluster.yaml": CLUSTER, "networks/bridge.yaml": BRIDGE, "vms/web.yaml": VM}
 
 

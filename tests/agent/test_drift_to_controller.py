@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from repos import write_repo
+from repos import LAB_CLUSTER, lab_bridge, write_repo
 
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.runner import AgentConfig, KubeCluster, run_once
@@ -19,26 +19,6 @@ from reconciler.testing import ApiDouble
 
 from .conftest import Topo, ip
 
-CLUSTER = """\
-apiVersion: virtnet.io/v1alpha1
-kind: Cluster
-metadata:
-  name: lab
-spec:
-  allowedNamespaces: [apps]
-"""
-BRIDGE = """\
-apiVersion: virtnet.io/v1alpha1
-kind: BridgeNetwork
-metadata:
-  name: lab-br
-spec:
-  bridge: br1
-  nodeSelector: {role: worker}
-  uplink:
-    nic: ve1
-  mtu: 1500
-"""
 NODE = {
     "name": "node-a",
     "labels": {"role": "worker"},
@@ -48,7 +28,7 @@ NODE = {
 
 @pytest.mark.netns
 def test_hand_made_mtu_drift_shows_in_plan(topo: Topo, tmp_path: Path) -> None:
-    repo = write_repo(tmp_path / "repo", {"cluster.yaml": CLUSTER, "bridge.yaml": BRIDGE}, base=False)
+    repo = write_repo(tmp_path / "repo", {"cluster.yaml": LAB_CLUSTER, "bridge.yaml": lab_bridge(1500)}, base=False)
     with ApiDouble(controllers=("nmstate",), nodes=[NODE]) as api:
         kubeconfig = str(api.kubeconfig(tmp_path / "kubeconfig"))
         applied = CliRunner().invoke(main, ["apply", str(repo), "--kubeconfig", kubeconfig, "--timeout", "20"])

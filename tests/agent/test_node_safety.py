@@ -38,7 +38,7 @@ from reconciler.agent.state import current_state
 from reconciler.errors import AgentError
 from tests.agent.conftest import Topo, ip, ip_json, ip_snapshot
 from tests.agent.test_enforce import full_desired, prepare_extra, uplink_into_bridge
-from tests.repos import write_repo
+from tests.repos import LAB_CLUSTER, lab_bridge, write_repo
 
 pytestmark = pytest.mark.netns
 
@@ -140,26 +140,6 @@ def test_deadline_passing_mid_apply_rolls_back_exactly(topo: Topo) -> None:
 
 # ------------------------------------------------------------------------------ the agent killed mid-apply
 
-CLUSTER = """\
-apiVersion: virtnet.io/v1alpha1
-kind: Cluster
-metadata:
-  name: lab
-spec:
-  allowedNamespaces: [apps]
-"""
-BRIDGE = """\
-apiVersion: virtnet.io/v1alpha1
-kind: BridgeNetwork
-metadata:
-  name: lab-br
-spec:
-  bridge: br1
-  nodeSelector: {role: worker}
-  uplink:
-    nic: ve1
-  mtu: 1400
-"""
 
 # runs the real CLI; every netlink write is announced on stderr and slowed, so the test can kill between two
 SLOW_AGENT = """
@@ -191,7 +171,7 @@ def agent(topo: Topo, repo: Path, delay: float) -> subprocess.Popen[str]:
 
 @pytest.mark.parametrize("kill_after", [1, 2])
 def test_agent_killed_mid_apply_completes_after_restart(topo: Topo, tmp_path: Path, kill_after: int) -> None:
-    repo = write_repo(tmp_path / "repo", {"cluster.yaml": CLUSTER, "bridge.yaml": BRIDGE}, base=False)
+    repo = write_repo(tmp_path / "repo", {"cluster.yaml": LAB_CLUSTER, "bridge.yaml": lab_bridge(1400)}, base=False)
     ip("link", "set", "ve1", "up", ns=topo.node)
     before = ip_snapshot(topo.node)
     proc = agent(topo, repo, delay=2.0)
