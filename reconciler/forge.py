@@ -310,15 +310,16 @@ class GitHubForge(_RestForge):
     """GitHub (or GitHub Enterprise: base URL ``https://host/api/v3``). Default base: api.github.com."""
 
     provider = "github"
+    _prefix: ClassVar[str] = ""  # Gitea serves the same paths under /api/v1
 
     def _auth_headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": "2022-11-28"}
 
     def _comments_path(self, repo: str, pr_number: int) -> str:
-        return f"/repos/{_owner_repo(repo)}/issues/{int(pr_number)}/comments"
+        return f"{self._prefix}/repos/{_owner_repo(repo)}/issues/{int(pr_number)}/comments"
 
     def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
-        return f"/repos/{_owner_repo(repo)}/issues/comments/{int(comment_id)}"
+        return f"{self._prefix}/repos/{_owner_repo(repo)}/issues/comments/{int(comment_id)}"
 
     def _post_status(
         self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
@@ -326,33 +327,20 @@ class GitHubForge(_RestForge):
         payload: dict[str, Any] = {"state": state, "context": context, "description": description}
         if target_url:
             payload["target_url"] = target_url
-        self._request("POST", f"/repos/{_owner_repo(repo)}/statuses/{sha}", json=payload)
+        self._request("POST", f"{self._prefix}/repos/{_owner_repo(repo)}/statuses/{sha}", json=payload)
 
 
 class GiteaForge(GitHubForge):
     """Gitea / Forgejo. Base URL is the instance root; paths live under ``/api/v1``."""
 
     provider = "gitea"
+    _prefix = "/api/v1"
 
     def _auth_headers(self, token: str) -> dict[str, str]:
         return {"Authorization": f"token {token}"}
 
     def _list_params(self) -> dict[str, Any]:
         return {"limit": self.per_page, "page": 1}
-
-    def _comments_path(self, repo: str, pr_number: int) -> str:
-        return "/api/v1" + super()._comments_path(repo, pr_number)
-
-    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
-        return "/api/v1" + super()._comment_path(repo, pr_number, comment_id)
-
-    def _post_status(
-        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
-    ) -> None:
-        payload: dict[str, Any] = {"state": state, "context": context, "description": description}
-        if target_url:
-            payload["target_url"] = target_url
-        self._request("POST", f"/api/v1/repos/{_owner_repo(repo)}/statuses/{sha}", json=payload)
 
 
 class GitLabForge(_RestForge):
