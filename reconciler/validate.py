@@ -280,10 +280,6 @@ def rule_bindings(repo: Repo) -> Iterator[Problem]:
             )
 
 
-def _service_name(vm: Entry[Any], exp: Any) -> str:
-    return str(exp.service or f"{vm.name}-{exp.service_name_suffix}")
-
-
 def rule_services(repo: Repo) -> Iterator[Problem]:
     node_ports: dict[int, SourceRef] = {}
     for vm in repo.of("VM"):
@@ -291,7 +287,7 @@ def rule_services(repo: Repo) -> Iterator[Problem]:
         names: dict[tuple[str, str], SourceRef] = {}
         types: dict[str, str] = {}
         for i, exp in enumerate(vm.spec.expose):
-            service = _service_name(vm, exp)
+            service = exp.service_name(vm.name)
             ref = vm.ref("spec", "expose", i, "port")
             if (service, exp.port, exp.protocol) in ports:
                 first = ports[(service, exp.port, exp.protocol)]

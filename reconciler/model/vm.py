@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from .types import DNSLabel, InterfaceCIDR, IPAddress, Mac, Model, Port
 
+SERVICE_SUFFIX = {"ClusterIP": "svc", "NodePort": "nodeport", "LoadBalancer": "lb"}
 RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted", "Once"]
 
 
@@ -103,9 +104,9 @@ class Expose(Model):
     def port_name(self) -> str:
         return self.name or f"{self.protocol.lower()}-{self.port}"
 
-    @property
-    def service_name_suffix(self) -> str:
-        return {"ClusterIP": "svc", "NodePort": "nodeport", "LoadBalancer": "lb"}[self.type]
+    def service_name(self, vm: str) -> str:
+        """The Service this port lands in: ``service``, or one per VM and type (``web-1-nodeport``)."""
+        return self.service or f"{vm}-{SERVICE_SUFFIX[self.type]}"
 
 
 class VMSpec(Model):

@@ -211,7 +211,7 @@ def render_services(entry: Entry[VMSpec]) -> list[Obj]:
     ns = entry.meta.namespace
     services: dict[str, Obj] = {}
     for exp in entry.spec.expose:
-        name = exp.service or f"{entry.name}-{exp.service_name_suffix}"
+        name = exp.service_name(entry.name)
         svc = services.setdefault(
             name,
             {
