@@ -20,7 +20,7 @@ from .inventory import PruneOptions
 from .kube import MANAGED_KINDS, RESOURCES, Kube
 from .model import Repo, load_repo
 from .nodes import read_nodes
-from .objects import Obj, display, is_patch_only, obj_id
+from .objects import Obj, display, is_owned, is_patch_only, obj_id
 from .plan import Plan, PlanOptions, build_plan
 from .render import render
 from .safety import SafetyReport, analyze, needs_node_facts
@@ -77,8 +77,7 @@ def observe(
             # everything virtnet manages, in one LIST: ours by the cluster label, the rest only to refuse
             # taking over another cluster's objects (two Clusters pointed at one API server by mistake)
             for obj in list_scoped(kube, kind, labels.ANY_CLUSTER, namespaces):
-                mine = (obj["metadata"].get("labels") or {}).get(labels.CLUSTER) == cluster
-                (state.owned if mine else state.foreign)[obj_id(obj)] = obj
+                (state.owned if is_owned(obj, cluster) else state.foreign)[obj_id(obj)] = obj
         except ApiException as exc:
             if exc.status != 404:
                 raise
