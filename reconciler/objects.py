@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import labels
+from reconciler import labels
 
 Obj = dict[str, Any]
 

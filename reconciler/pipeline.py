@@ -13,17 +13,17 @@ from pathlib import Path
 
 from kubernetes.client.exceptions import ApiException
 
-from . import labels
-from .apply import ApplyOptions, ChangeSet, apply_plan
-from .errors import ModelError, Problem
-from .inventory import PruneOptions
-from .kube import MANAGED_KINDS, RESOURCES, Kube
-from .model import Repo, load_repo
-from .nodes import read_nodes
-from .objects import Obj, display, is_owned, is_patch_only, obj_id
-from .plan import Plan, PlanOptions, build_plan
-from .render import render
-from .safety import SafetyReport, analyze, needs_node_facts
+from reconciler import labels
+from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
+from reconciler.engine.apply import ApplyOptions, ChangeSet, apply_plan
+from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.plan import Plan, PlanOptions, build_plan
+from reconciler.errors import ModelError, Problem
+from reconciler.model import Repo, load_repo
+from reconciler.objects import Obj, display, is_owned, is_patch_only, obj_id
+from reconciler.render import render
+from reconciler.safety import SafetyReport, analyze, needs_node_facts
+from reconciler.safety.nodes import read_nodes
 
 
 @dataclass

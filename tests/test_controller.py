@@ -15,14 +15,14 @@ import pytest
 from gitutil import isolate_git, make_remote, push_commit, ssh_keypair, write_allowed_signers
 from repos import BASE, VM
 
-from reconciler.apply import ApplyOptions
-from reconciler.controller import Controller, Settings
-from reconciler.forge import GitHubForge
-from reconciler.kube import Kube
+from reconciler.clients.forge import GitHubForge
+from reconciler.clients.kube import Kube
+from reconciler.clients.source import SignaturePolicy
+from reconciler.clients.status import read_status
+from reconciler.engine.apply import ApplyOptions
+from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.server.run import Runtime, start
-from reconciler.source import SignaturePolicy
-from reconciler.status import read_status
 from reconciler.testing import ApiDouble
 from reconciler.testing.forge_double import ForgeDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
@@ -200,7 +200,7 @@ def test_pull_request_webhook_comments_and_sets_status_but_applies_nothing(
 
 def test_leader_failover_keeps_webhook_deliveries(remote: Path, api: ApiDouble, tmp_path: Path) -> None:
     """Two replicas: only the leader reconciles; a push to the follower is queued and served after takeover."""
-    from reconciler.leader import LeaderElector
+    from reconciler.server.leader import LeaderElector
 
     replicas: list[Runtime] = []
     controllers = [controller_for(remote, api, tmp_path / f"r{i}") for i in range(2)]

@@ -20,14 +20,14 @@ import pytest
 from click.testing import CliRunner
 from gitutil import git, isolate_git, make_remote, push_commit
 
-from reconciler import comment, summary
 from reconciler.cli import main
-from reconciler.controller import Controller, Settings
-from reconciler.kube import Kube
-from reconciler.loader import MAX_FILE_BYTES
+from reconciler.clients.kube import Kube
+from reconciler.clients.status import read_status
+from reconciler.model.loader import MAX_FILE_BYTES
+from reconciler.output import comment, summary
 from reconciler.pipeline import reconcile
+from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
-from reconciler.status import read_status
 from reconciler.testing import ApiDouble
 from reconciler.testing.faults import WRITE_VERBS
 

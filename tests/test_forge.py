@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reconciler.forge import (
+from reconciler.clients.forge import (
     ForgeError,
     GiteaForge,
     GitHubForge,

@@ -20,7 +20,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from reconciler.leader import LeaderElector
+from reconciler.server.leader import LeaderElector
 
 NS = "virtnet-system"
 NAME = "virtnet-controller"

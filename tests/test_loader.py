@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconciler.loader import load_repo, parse_text
+from reconciler.model.loader import load_repo, parse_text
 
 
 def test_lines_of_keys_and_items_across_documents() -> None:

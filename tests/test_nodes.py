@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.kube import Kube
-from reconciler.nodes import build_nodes, facts_from_state, read_nodes, selects
+from reconciler.clients.kube import Kube
+from reconciler.safety.nodes import build_nodes, facts_from_state, read_nodes, selects
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes
 

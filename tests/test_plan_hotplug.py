@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from reconciler.plan import VMChange, classify_vm
+from reconciler.engine.plan import VMChange, classify_vm
 
 
 def vm(interfaces: list[str], hotplug: str = "", restart: str = "never") -> dict[str, Any]:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from repos import VM, write_repo
 
-from reconciler.apply import ApplyOptions
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.engine.plan import VMChange
 from reconciler.pipeline import reconcile
-from reconciler.plan import VMChange
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 

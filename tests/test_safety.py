@@ -21,9 +21,9 @@ from click.testing import CliRunner, Result
 from reconciler import pipeline
 from reconciler.agent import safety as agent_safety
 from reconciler.agent.desired import Op, Step
-from reconciler.apply import ApplyOptions
 from reconciler.cli import main
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
 from reconciler.pipeline import reconcile
 from reconciler.safety import batches, resolve_max_unavailable
 from reconciler.testing import ApiDouble

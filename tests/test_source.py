@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.clients.source import GitSource, SignaturePolicy, SSHAuth, TokenAuth, auth_env, ssh_command
 from reconciler.errors import SourceError
 from reconciler.logs import setup_logging
-from reconciler.source import GitSource, SignaturePolicy, SSHAuth, TokenAuth, auth_env, ssh_command
 from tests.gitutil import (
     copy_gpg_public_key,
     git,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.clients.source import TokenAuth
+from reconciler.clients.status import publish_status, read_status
 from reconciler.errors import SourceError
-from reconciler.source import TokenAuth
-from reconciler.status import publish_status, read_status
 from tests.gitutil import git, isolate_git, make_remote, push_commit, serve_git_http
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from repos import CLUSTER, write_repo
 
-from reconciler.apply import ApplyOptions
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
 from reconciler.pipeline import reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.agent.desired import Step, policy_interfaces
-from reconciler.nodes import facts_from_state
 from reconciler.safety.checks import ERROR, node_findings
+from reconciler.safety.nodes import facts_from_state
 
 log = logging.getLogger(__name__)
 

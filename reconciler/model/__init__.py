@@ -4,6 +4,6 @@
 with every problem found (schema, references, conflicts), each located by file, line and field.
 """
 
-from .repo import API_VERSION, Entry, Raw, Repo, load_repo
+from reconciler.model.repo import API_VERSION, Entry, Raw, Repo, load_repo
 
 __all__ = ["API_VERSION", "Entry", "Raw", "Repo", "load_repo"]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .types import DNSLabel, DNSSubdomain, IPAddress, Mac, Model, NetworkCIDR
+from reconciler.model.types import DNSLabel, DNSSubdomain, IPAddress, Mac, Model, NetworkCIDR
 
 DEFAULT_RAW_KINDS = (
     "ConfigMap",

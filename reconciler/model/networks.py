@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .types import (
+from reconciler.model.types import (
     DNSLabel,
     IfName,
     InterfaceCIDR,

@@ -1,6 +1,6 @@
 """Documents → typed entries for one cluster, with schema errors mapped back to file:line: field.
 
-Side effects: reads the repository (through ``reconciler.loader``).
+Side effects: reads the repository (through ``reconciler.model.loader``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 
-from ..errors import ModelError, Problem, SourceRef
-from ..loader import Document, Path_, format_path, paused_gc
-from ..loader import load_repo as load_documents
-from .cluster import ClusterSpec
-from .networks import BridgeNetworkSpec, NodeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
-from .types import DNSLabel, Model
-from .vm import VMSpec
+from reconciler.errors import ModelError, Problem, SourceRef
+from reconciler.model.cluster import ClusterSpec
+from reconciler.model.loader import Document, Path_, format_path, paused_gc
+from reconciler.model.loader import load_repo as load_documents
+from reconciler.model.networks import BridgeNetworkSpec, NodeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
+from reconciler.model.types import DNSLabel, Model
+from reconciler.model.vm import VMSpec
 
 API_GROUP = "virtnet.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
@@ -193,7 +193,7 @@ def load_repo(root: Path, cluster: str | None = None) -> Repo:
 
 
 def _load(root: Path, cluster: str | None) -> Repo:
-    from ..validate import validate_repo  # validate imports the model; keep the cycle local
+    from reconciler.model.rules import validate_repo  # validate imports the model; keep the cycle local
 
     docs, problems = load_documents(root)
     items: list[Entry[Any] | Raw] = []

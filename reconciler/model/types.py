@@ -1,7 +1,7 @@
 """Constrained value types shared by the models, each with the error message users will read.
 
 These are the single-field rules (names, interface names, VLAN ids, MTUs, MACs, addresses); rules that
-need more than one document live in ``reconciler.validate``.
+need more than one document live in ``reconciler.model.rules``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .types import DNSLabel, InterfaceCIDR, IPAddress, Mac, Model, Port
+from reconciler.model.types import DNSLabel, InterfaceCIDR, IPAddress, Mac, Model, Port
 
 SERVICE_SUFFIX = {"ClusterIP": "svc", "NodePort": "nodeport", "LoadBalancer": "lb"}
 RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted", "Once"]

@@ -15,15 +15,15 @@ from typing import Any
 
 import yaml
 
-from .. import labels
-from ..errors import ModelError, Problem, SourceRef
-from ..loader import paused_gc
-from ..model import Entry, Repo, load_repo
-from ..objects import Obj, display, obj_id, sort_key
-from .cluster import hyperconverged, metallb, namespaces
-from .networks import bridge_nads, migration_nad, ovn_nads, sriov_objects
-from .nodes import bridge_policy, node_policy
-from .vms import render_vm
+from reconciler import labels
+from reconciler.errors import ModelError, Problem, SourceRef
+from reconciler.model import Entry, Repo, load_repo
+from reconciler.model.loader import paused_gc
+from reconciler.objects import Obj, display, obj_id, sort_key
+from reconciler.render.cluster import hyperconverged, metallb, namespaces
+from reconciler.render.networks import bridge_nads, migration_nad, ovn_nads, sriov_objects
+from reconciler.render.nodes import bridge_policy, node_policy
+from reconciler.render.vms import render_vm
 
 __all__ = ["dump", "render", "render_path"]
 

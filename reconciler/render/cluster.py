@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import labels
-from ..model.cluster import ClusterSpec
-from ..objects import Obj
-from .networks import migration_nad_name
+from reconciler import labels
+from reconciler.model.cluster import ClusterSpec
+from reconciler.objects import Obj
+from reconciler.render.networks import migration_nad_name
 
 
 def namespaces(cluster: ClusterSpec) -> list[Obj]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..model.cluster import ClusterSpec
-from ..model.networks import BridgeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
-from ..model.repo import Entry
-from ..objects import Obj
+from reconciler.model.cluster import ClusterSpec
+from reconciler.model.networks import BridgeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
+from reconciler.model.repo import Entry
+from reconciler.objects import Obj
 
 CNI_VERSION = "0.3.1"
 BRIDGE_RESOURCE_ANNOTATION = "k8s.v1.cni.cncf.io/resourceName"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model.networks import Bond, BridgeNetworkSpec, NodeNetworkSpec
-from ..model.repo import Entry
-from ..objects import Obj
+from reconciler.model.networks import Bond, BridgeNetworkSpec, NodeNetworkSpec
+from reconciler.model.repo import Entry
+from reconciler.objects import Obj
 
 
 def _l2_only() -> dict[str, Any]:

@@ -14,17 +14,17 @@ from typing import Any
 
 import yaml
 
-from .. import labels
+from reconciler import labels
 
 try:  # libyaml: the same bytes for these plain documents, ~10x faster than the pure-Python emitter
     from yaml import CSafeDumper as _Dumper
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-from ..model.cluster import ClusterSpec
-from ..model.repo import Entry
-from ..model.vm import Interface, VMSpec
-from ..objects import Obj
-from .networks import sriov_network_name
+from reconciler.model.cluster import ClusterSpec
+from reconciler.model.repo import Entry
+from reconciler.model.vm import Interface, VMSpec
+from reconciler.objects import Obj
+from reconciler.render.networks import sriov_network_name
 
 VM_LABEL = "virtnet.io/vm"
 DPDK_ANNOTATIONS = {

@@ -1,12 +1,12 @@
 """Pre-merge safety: blast radius and the danger checks ("would this cut a node off?") for every plan.
 
-Pure, except ``reconciler.nodes.read_nodes`` which the pipeline calls. ``analysis`` builds the report,
+Pure, except ``reconciler.safety.nodes.read_nodes`` which the pipeline calls. ``analysis`` builds the report,
 ``radius`` says which nodes, VMs and Services a change reaches, ``checks`` holds the per-node danger
 checks (shared with the node agent), ``refs`` finds the repository line behind a finding and ``report``
 prints it for terminals and PR comments.
 """
 
-from .analysis import ACCEPT_ANNOTATION, SafetyReport, analyze, needs_node_facts
-from .radius import batches, resolve_max_unavailable
+from reconciler.safety.analysis import ACCEPT_ANNOTATION, SafetyReport, analyze, needs_node_facts
+from reconciler.safety.radius import batches, resolve_max_unavailable
 
 __all__ = ["ACCEPT_ANNOTATION", "SafetyReport", "analyze", "batches", "needs_node_facts", "resolve_max_unavailable"]

@@ -23,7 +23,7 @@ for one run with ``virtnet plan|apply --accept-risk`` (every check), or in the r
 Cluster document's annotation ``virtnet.io/accept-risk: "disconnect,mtu"`` (those checks; ``all`` for
 every check) — the acceptance is then reviewed in the same pull request as the change.
 
-:func:`analyze` takes the plan, node facts (``reconciler.nodes.read_nodes``; ``None`` when they could
+:func:`analyze` takes the plan, node facts (``reconciler.safety.nodes.read_nodes``; ``None`` when they could
 not be read), the rendered objects and the Repo (for ``file:line`` of the cause). No side effects.
 """
 
@@ -33,13 +33,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..apply import absent_policy
-from ..model import Repo
-from ..nodes import NodeFacts, selects
-from ..objects import Obj, display, obj_id
-from ..plan import Action, Item, Plan
-from .checks import ERROR, WARNING, Finding, node_findings, port_names
-from .radius import (
+from reconciler.engine.apply import absent_policy
+from reconciler.engine.plan import Action, Item, Plan
+from reconciler.model import Repo
+from reconciler.objects import Obj, display, obj_id
+from reconciler.safety.checks import ERROR, WARNING, Finding, node_findings, port_names
+from reconciler.safety.nodes import NodeFacts, selects
+from reconciler.safety.radius import (
     NAD,
     NNCP,
     SRIOV,
@@ -60,7 +60,7 @@ from .radius import (
     services,
     vm_networks,
 )
-from .refs import Refs
+from reconciler.safety.refs import Refs
 
 ACCEPT_ANNOTATION = "virtnet.io/accept-risk"
 CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")

@@ -2,7 +2,7 @@
 
 Why: the worst network change is one that cuts a node off from the cluster that would have to repair it.
 These checks look at a policy's ``desiredState.interfaces`` next to the node's facts
-(:class:`~reconciler.nodes.NodeFacts`) and say, before anything is applied, when a change would
+(:class:`~reconciler.safety.nodes.NodeFacts`) and say, before anything is applied, when a change would
 disconnect the node, go Degraded on a missing NIC, steal a port from a bridge/bond the policy does not
 manage, or exceed a parent's MTU. ``reconciler.safety.analysis`` runs them over every selected node of every changed
 NNCP at plan time; ``reconciler.agent.safety`` runs them on the agent's own observed state before the
@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SourceRef
-from ..nodes import Iface, NodeFacts, port_names
+from reconciler.errors import SourceRef
+from reconciler.safety.nodes import Iface, NodeFacts, port_names
 
 ERROR, WARNING = "error", "warning"
 CONTROLLER_TYPES = ("linux-bridge", "bond", "ovs-bridge")

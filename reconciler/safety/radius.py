@@ -7,7 +7,7 @@ bridge-creating policy) the VMs on it and how each is affected (from the plan it
 Services whose endpoints change. No side effects.
 
 VM impacts: ``created``/``deleted``; ``hot-plug``, ``restart``, ``restart-required`` (the VM itself changes,
-see ``reconciler.plan.classify_vm``); ``next-start`` (a NAD's config changed: it reaches the VM when its
+see ``reconciler.engine.plan.classify_vm``); ``next-start`` (a NAD's config changed: it reaches the VM when its
 launcher pod is recreated); ``in-place`` (the bridge under the running VM is reconfigured on its node).
 """
 
@@ -18,9 +18,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..nodes import NodeFacts, port_names
-from ..objects import Obj, display
-from ..plan import Action, Item, Plan, VMChange
+from reconciler.engine.plan import Action, Item, Plan, VMChange
+from reconciler.objects import Obj, display
+from reconciler.safety.nodes import NodeFacts, port_names
 
 NNCP, NAD, SRIOV, VM, SVC = (
     "NodeNetworkConfigurationPolicy",

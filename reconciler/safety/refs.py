@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import labels
-from ..errors import SourceRef
-from ..model import Entry, Raw, Repo
-from ..objects import Obj
+from reconciler import labels
+from reconciler.errors import SourceRef
+from reconciler.model import Entry, Raw, Repo
+from reconciler.objects import Obj
 
 
 def annotation_ref(obj: Obj | None) -> SourceRef | None:

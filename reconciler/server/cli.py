@@ -11,17 +11,17 @@ from pathlib import Path
 
 import click
 
-from ..apply import ApplyOptions
-from ..config import Config, RepoConfig, load_config
-from ..controller import Controller, Settings
-from ..errors import VirtnetError
-from ..forge import Forge, GiteaForge, GitHubForge, GitLabForge, read_token
-from ..inventory import PruneOptions
-from ..kube import Kube
-from ..leader import LeaderElector
-from ..logs import register_secret, setup_logging
-from .metrics import Metrics
-from .run import start
+from reconciler.clients.forge import Forge, GiteaForge, GitHubForge, GitLabForge, read_token
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.engine.inventory import PruneOptions
+from reconciler.errors import VirtnetError
+from reconciler.logs import register_secret, setup_logging
+from reconciler.server.config import Config, RepoConfig, load_config
+from reconciler.server.controller import Controller, Settings
+from reconciler.server.leader import LeaderElector
+from reconciler.server.metrics import Metrics
+from reconciler.server.run import start
 
 FORGES: dict[str, type[GitHubForge] | type[GitLabForge]] = {
     "github": GitHubForge,

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..controller import Controller
-from ..leader import LeaderElector
-from .app import ServerHandle, build_app, serve
-from .scheduler import Scheduler
-from .webhooks import PullRequestEvent, PushEvent
+from reconciler.server.app import ServerHandle, build_app, serve
+from reconciler.server.controller import Controller
+from reconciler.server.leader import LeaderElector
+from reconciler.server.scheduler import Scheduler
+from reconciler.server.webhooks import PullRequestEvent, PushEvent
 
 log = logging.getLogger(__name__)
 

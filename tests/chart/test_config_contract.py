@@ -16,8 +16,8 @@ import yaml
 
 from reconciler.agent.cli import agent_command
 from reconciler.cli import main
-from reconciler.config import Config, load_config
 from reconciler.server.cli import run_command
+from reconciler.server.config import Config, load_config
 from tests.chart import CI_VALUES, NAMESPACE, Manifest, one, rbac_rules, render
 
 VALUE_SETS = sorted(p.name for p in CI_VALUES.glob("*-values.yaml"))

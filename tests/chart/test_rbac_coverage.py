@@ -44,20 +44,20 @@ from gitutil import git, isolate_git, make_remote, push_commit
 
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.runner import AgentConfig, KubeCluster, lease_name, run_once
-from reconciler.apply import ApplyOptions
-from reconciler.config import load_config
-from reconciler.controller import Controller, Settings
-from reconciler.inventory import PruneOptions
-from reconciler.kube import Kube
-from reconciler.leader import LeaderElector
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.engine.inventory import PruneOptions
+from reconciler.server.config import load_config
+from reconciler.server.controller import Controller, Settings
+from reconciler.server.leader import LeaderElector
 from reconciler.server.metrics import Metrics
 from reconciler.server.webhooks import PullRequestEvent
 from reconciler.testing import ApiDouble
 from reconciler.testing.handler import RequestRecord
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 from reconciler.testing.resources import REGISTRY
-from reconciler.tools import repo_root
 from tests.chart import CI_VALUES, NAMESPACE, Manifest, find, one, render
+from tests.tools import repo_root
 
 DEFAULT = CI_VALUES / "default-values.yaml"
 ENFORCE = CI_VALUES / "enforce-values.yaml"  # sshKeys.manageSecrets: false

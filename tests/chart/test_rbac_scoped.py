@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from gitutil import isolate_git, make_remote, push_commit
 
-from reconciler.apply import ApplyOptions
-from reconciler.controller import Controller, Settings
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.server.webhooks import PullRequestEvent
 from reconciler.testing import ApiDouble

@@ -18,8 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import ConfigException
 
 from reconciler import labels
-from reconciler.apply import ApplyOptions
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
 from reconciler.pipeline import reconcile
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.apply import ApplyOptions
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged

@@ -10,17 +10,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.conftest import EXAMPLES, edit, run, stepped
 from reconciler import labels
-from reconciler.apply import ApplyOptions, absent_policy, node_stages
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions, absent_policy, node_stages
+from reconciler.engine.plan import Action, build_plan
 from reconciler.model import load_repo
 from reconciler.objects import wave
-from reconciler.plan import Action, build_plan
 from reconciler.render import render
 from reconciler.testing import ApiDouble
 from reconciler.testing.faults import Fault, RequestInfo
-
-from .conftest import EXAMPLES, edit, run, stepped
 
 NNCPS = "nmstate.io/nodenetworkconfigurationpolicies"
 VMS = "kubevirt.io/virtualmachines"
@@ -332,7 +331,7 @@ def test_backoff_honours_retry_after_up_to_ten_seconds() -> None:
     from kubernetes.client.exceptions import ApiException
     from tenacity import RetryCallState, Retrying
 
-    from reconciler.kube import _wait
+    from reconciler.clients.kube import _wait
 
     def state_for(retry_after: str) -> RetryCallState:
         state = RetryCallState(Retrying(), None, (), {})

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from reconciler import labels
-from reconciler.diff import Change, diff_object
+from reconciler.engine.diff import Change, diff_object
 
 OURS = {labels.MANAGED_BY: labels.MANAGER, labels.CLUSTER: "prod"}
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from reconciler import labels
-from reconciler.inventory import PruneOptions, decide_prune
+from reconciler.engine.inventory import PruneOptions, decide_prune
+from reconciler.engine.plan import Action, build_plan
 from reconciler.objects import obj_id
-from reconciler.plan import Action, build_plan
 
 CLUSTER = "prod"
 

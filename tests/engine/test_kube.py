@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from reconciler import labels
+from reconciler.clients.kube import Kube, resource_of
 from reconciler.errors import ApplyError
-from reconciler.kube import Kube, resource_of
 from reconciler.testing import ApiDouble
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine.conftest import edit, run
 from reconciler.cli import main
-from reconciler.kube import MANAGED_KINDS, RESOURCES
-from reconciler.plan import Action, VMChange
+from reconciler.clients.kube import MANAGED_KINDS, RESOURCES
+from reconciler.engine.plan import Action, VMChange
 from reconciler.testing import ApiDouble
-
-from .conftest import edit, run
 
 VMS = "kubevirt.io/virtualmachines"
 
@@ -100,7 +99,7 @@ def test_noop_reconcile_only_lists_and_gets(api: ApiDouble, kube, applied: Path)
 
 
 def test_noop_reconcile_with_small_pages_counts_one_list_per_page(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
-    from reconciler import kube as kube_module
+    from reconciler.clients import kube as kube_module
 
     pages_of = kube_module.Kube.list.__defaults__  # (label_selector, page_size, namespace)
     assert pages_of == (None, 500, None)

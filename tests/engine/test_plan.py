@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 
+from engine.conftest import EXAMPLES
 from reconciler import labels
-from reconciler.inventory import PruneOptions
+from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.plan import Action, PlanOptions, VMChange, build_plan
 from reconciler.model import load_repo
 from reconciler.objects import obj_id, sort_key
-from reconciler.plan import Action, PlanOptions, VMChange, build_plan
 from reconciler.render import render
-
-from .conftest import EXAMPLES
 
 CLUSTER = "prod"
 OURS = {labels.MANAGED_BY: labels.MANAGER, labels.CLUSTER: CLUSTER}

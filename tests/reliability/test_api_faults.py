@@ -29,19 +29,18 @@ from typing import Any
 import pytest
 from tenacity import RetryCallState
 
-import reconciler.kube as kube_module
-from reconciler import summary
-from reconciler.apply import ApplyOptions
-from reconciler.diff import diff_object
-from reconciler.kube import MANAGED_KINDS, RESOURCES, Kube
+import reconciler.clients.kube as kube_module
+from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.engine.diff import diff_object
 from reconciler.objects import is_owned, is_patch_only, obj_id
+from reconciler.output import summary
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.render import render_path
 from reconciler.testing import ApiDouble
 from reconciler.testing.faults import FaultPlan
 from reconciler.testing.nodes import seed_hyperconverged
-
-from . import bigrepo
+from reliability import bigrepo
 
 KINDS = ["500", "503", "429", "409", "drop", "delay"]
 MAX_RECONCILES = 8

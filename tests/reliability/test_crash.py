@@ -24,14 +24,13 @@ from pathlib import Path
 import pytest
 from gitutil import git, isolate_git, make_remote, push_commit
 
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
 from reconciler.objects import obj_id
 from reconciler.pipeline import reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.faults import WRITE_VERBS, Fault, RequestInfo
 from reconciler.testing.nodes import seed_hyperconverged
-
-from . import bigrepo
+from reliability import bigrepo
 
 SHAPE = bigrepo.Shape(vms=6, networks=2, namespaces=2)
 EXTRA = """\
@@ -51,9 +50,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LOOP_CHILD = """
 import sys
 from pathlib import Path
-from reconciler.apply import ApplyOptions
-from reconciler.controller import Controller, Settings
-from reconciler.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.server.controller import Controller, Settings
+from reconciler.clients.kube import Kube
 url, cache, kubeconfig = sys.argv[1:4]
 settings = Settings(repo_url=url, cache_root=Path(cache), apply=ApplyOptions(poll=0.05, timeout=20))
 outcome = Controller(settings, Kube.from_kubeconfig(kubeconfig)).reconcile("poll")

@@ -26,13 +26,13 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from reconciler.apply import ApplyOptions
-from reconciler.controller import Controller, Settings
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
+from reconciler.clients.source import TokenAuth
+from reconciler.clients.status import read_status
+from reconciler.engine.apply import ApplyOptions
 from reconciler.pipeline import AGENT_SELECTOR, DRIFT_ANNOTATION
+from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
-from reconciler.source import TokenAuth
-from reconciler.status import read_status
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 from tests.gitutil import GitHttpServer, _git_http_app, git, isolate_git, make_remote, push_commit

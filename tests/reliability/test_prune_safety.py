@@ -15,15 +15,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.apply import ApplyOptions
 from reconciler.cli import main
-from reconciler.kube import MANAGED_KINDS, RESOURCES, Kube
+from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
+from reconciler.engine.apply import ApplyOptions
 from reconciler.objects import is_owned, obj_id
 from reconciler.pipeline import reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import seed_hyperconverged
-
-from . import bigrepo
+from reliability import bigrepo
 
 SHAPE = bigrepo.Shape(vms=16, networks=6, namespaces=3, scoped=True)
 FAST = ApplyOptions(poll=0.02, timeout=20, wait_for_vms=False)

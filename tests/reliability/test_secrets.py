@@ -27,15 +27,15 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply import ApplyOptions
-from reconciler.controller import Controller, Settings
+from reconciler.clients.forge import GitHubForge
+from reconciler.clients.kube import Kube
+from reconciler.clients.source import GitSource, SSHAuth, TokenAuth
+from reconciler.engine.apply import ApplyOptions
 from reconciler.errors import SourceError
-from reconciler.forge import GitHubForge
-from reconciler.kube import Kube
 from reconciler.logs import register_secret, setup_logging
+from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.server.run import start
-from reconciler.source import GitSource, SSHAuth, TokenAuth
 from reconciler.testing import ApiDouble
 from reconciler.testing.forge_double import ForgeDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged

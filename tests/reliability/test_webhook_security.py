@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from reconciler.controller import Controller, Settings
-from reconciler.kube import Kube
+from reconciler.clients.kube import Kube
 from reconciler.pipeline import Outcome
 from reconciler.server import app as app_module
 from reconciler.server import run as run_module
+from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.server.run import Runtime, start
 from reconciler.server.webhooks import PullRequestEvent

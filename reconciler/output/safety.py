@@ -2,7 +2,7 @@
 
 Why a section of its own: reviewers decide on a network change by where it lands (nodes, rollout
 batches, VMs, Services) and by what could go wrong (findings with ``file:line``), not by object diffs.
-``reconciler.report`` re-exports these functions next to ``plan_text``/``plan_markdown``. No side effects.
+``reconciler.output.text`` re-exports these functions next to ``plan_text``/``plan_markdown``. No side effects.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Iterable
 
 import click
 
-from ..objects import Obj
-from ..plan import Plan
-from ..topology import topology_mermaid
-from .analysis import ACCEPT_ANNOTATION, PolicyImpact, SafetyReport, VMImpact
-from .checks import Finding
+from reconciler.engine.plan import Plan
+from reconciler.objects import Obj
+from reconciler.output.topology import topology_mermaid
+from reconciler.safety.analysis import ACCEPT_ANNOTATION, PolicyImpact, SafetyReport, VMImpact
+from reconciler.safety.checks import Finding
 
 RISKY_VM = ("restart", "restart-required", "deleted")
 
@@ -151,7 +151,7 @@ def safety_markdown(
 
 
 def safety_mermaid(report: SafetyReport, plan: Plan, desired: Iterable[Obj]) -> str:
-    """The topology picture (``reconciler.topology``) with policies, networks and VMs at risk marked."""
+    """The topology picture (``reconciler.output.topology``) with policies, networks and VMs at risk marked."""
     marked = set(report.marked_ids())
     marked |= {v.id for n in report.networks for v in n.vms if v.impact in RISKY_VM}
     return topology_mermaid(plan, desired, sorted(marked))

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import labels
-from .objects import Obj, is_owned, obj_id
+from reconciler import labels
+from reconciler.objects import Obj, is_owned, obj_id
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from . import labels
-from .diff import Change, diff_object
-from .inventory import PruneDecision, PruneOptions, decide_prune
-from .objects import Obj, display, is_patch_only, obj_id, sort_key, wave
+from reconciler import labels
+from reconciler.engine.diff import Change, diff_object
+from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prune
+from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
 
 
 class Action(StrEnum):

@@ -25,8 +25,8 @@ from typing import Literal
 
 import git
 
-from .errors import SourceError
-from .logs import redact, register_secret
+from reconciler.errors import SourceError
+from reconciler.logs import redact, register_secret
 
 # --------------------------------------------------------------------------------------------- auth
 

@@ -7,10 +7,10 @@ mermaid topology of the affected networks with changed and at-risk objects highl
 
 from __future__ import annotations
 
-from . import report
-from .forge import plan_marker
-from .pipeline import Outcome
-from .topology import topology_mermaid
+from reconciler.clients.forge import plan_marker
+from reconciler.output import text as report
+from reconciler.output.topology import topology_mermaid
+from reconciler.pipeline import Outcome
 
 
 def pull_request_comment(outcome: Outcome, cluster: str, head_sha: str, link: str | None = None) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import labels
+from reconciler import labels
 
 _MISSING = object()
 IGNORED_TOP = frozenset({"status"})

@@ -12,9 +12,9 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError
 
-from .errors import VirtnetError
-from .model.types import Model
-from .source import Auth, SignaturePolicy, SSHAuth, TokenAuth
+from reconciler.clients.source import Auth, SignaturePolicy, SSHAuth, TokenAuth
+from reconciler.errors import VirtnetError
+from reconciler.model.types import Model
 
 
 class RepoConfig(Model):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .objects import Obj
+from reconciler.objects import Obj
 
 
 class Status(StrEnum):

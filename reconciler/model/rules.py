@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Problem, SourceRef
-from .model.repo import NETWORK_KINDS, Entry, Repo
+from reconciler.errors import Problem, SourceRef
+from reconciler.model.repo import NETWORK_KINDS, Entry, Repo
 
 # kinds a plain manifest may have in a namespace that is not in allowedNamespaces, and where
 OPERATOR_NAMESPACE_KINDS = {

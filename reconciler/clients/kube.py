@@ -22,9 +22,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from . import labels
-from .errors import ApplyError
-from .objects import Obj, display
+from reconciler import labels
+from reconciler.errors import ApplyError
+from reconciler.objects import Obj, display
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from .objects import Obj, obj_id
-from .plan import Action, Plan
+from reconciler.engine.plan import Action, Plan
+from reconciler.objects import Obj, obj_id
 
 MAX_NODES = 80
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Problem, SourceRef
+from reconciler.errors import Problem, SourceRef
 
 try:  # libyaml makes large repositories several times faster to parse
     from yaml import CSafeLoader as _Loader

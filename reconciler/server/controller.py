@@ -13,22 +13,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import comment, summary
-from .apply import ApplyOptions
-from .errors import SourceError, VirtnetError
-from .forge import Forge, ForgeError, plan_marker
-from .inventory import PruneOptions
-from .kube import MANAGED_KINDS, Kube
-from .labels import selector
-from .logs import redact
-from .model import Repo
-from .objects import Obj, display
-from .pipeline import Outcome, list_scoped, reconcile
-from .plan import PlanOptions
-from .server.metrics import Metrics
-from .server.webhooks import PullRequestEvent
-from .source import Auth, GitSource, SignaturePolicy
-from .status import publish_status
+from reconciler.clients.forge import Forge, ForgeError, plan_marker
+from reconciler.clients.kube import MANAGED_KINDS, Kube
+from reconciler.clients.source import Auth, GitSource, SignaturePolicy
+from reconciler.clients.status import publish_status
+from reconciler.engine.apply import ApplyOptions
+from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.plan import PlanOptions
+from reconciler.errors import SourceError, VirtnetError
+from reconciler.labels import selector
+from reconciler.logs import redact
+from reconciler.model import Repo
+from reconciler.objects import Obj, display
+from reconciler.output import comment, summary
+from reconciler.pipeline import Outcome, list_scoped, reconcile
+from reconciler.server.metrics import Metrics
+from reconciler.server.webhooks import PullRequestEvent
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Apply a plan to the cluster in waves, wait for health, then prune.
 
-Side effects: writes through ``reconciler.kube``. Order is what keeps VMs safe: node network first (and
+Side effects: writes through ``reconciler.clients.kube``. Order is what keeps VMs safe: node network first (and
 wait until kubernetes-nmstate reports every NNCP Available; a Degraded one stops the run before any VM
 is touched), then networks and cluster settings, then VMs and Services, then health, then prune in
 reverse order. A node network that leaves the repository is first applied with its interfaces
@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ApplyError, HealthError
-from .health import Status, health_of
-from .kube import Kube
-from .objects import LAST_WAVE, Obj, display
-from .plan import Action, Item, Plan, VMChange
+from reconciler.clients.kube import Kube
+from reconciler.engine.health import Status, health_of
+from reconciler.engine.plan import Action, Item, Plan, VMChange
+from reconciler.errors import ApplyError, HealthError
+from reconciler.objects import LAST_WAVE, Obj, display
 
 
 @dataclass(frozen=True)

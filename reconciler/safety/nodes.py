@@ -8,7 +8,7 @@ builds the same facts from its own observed ``currentState`` (:func:`facts_from_
 run the same checks (``reconciler/safety.py``).
 
 Everything here is PURE except :func:`read_nodes`, which does exactly one LIST of Nodes and one LIST of
-NodeNetworkStates through :class:`~reconciler.kube.Kube` (no writes).
+NodeNetworkStates through :class:`~reconciler.clients.kube.Kube` (no writes).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .objects import Obj
+from reconciler.objects import Obj
 
 if TYPE_CHECKING:
-    from .kube import Kube
+    from reconciler.clients.kube import Kube
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 DEFAULT_DESTINATIONS = ("0.0.0.0/0", "::/0")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .apply import ChangeSet
-from .model import Repo
-from .objects import Obj
-from .plan import Action, Plan
-from .render.vms import VM_LABEL
+from reconciler.engine.apply import ChangeSet
+from reconciler.engine.plan import Action, Plan
+from reconciler.model import Repo
+from reconciler.objects import Obj
+from reconciler.render.vms import VM_LABEL
 
 
 def _by_vm(objs: list[Obj], key: str) -> dict[tuple[str, str], list[Obj]]:

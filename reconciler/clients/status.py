@@ -31,9 +31,9 @@ from pathlib import Path, PurePosixPath
 import git
 from gitdb.base import IStream
 
-from .errors import SourceError
-from .gitenv import Auth, auth_env, cache_dir, check_url, git_error, locked, stderr_text
-from .logs import redact, redact_bytes
+from reconciler.clients.gitenv import Auth, auth_env, cache_dir, check_url, git_error, locked, stderr_text
+from reconciler.errors import SourceError
+from reconciler.logs import redact, redact_bytes
 
 log = logging.getLogger(__name__)
 

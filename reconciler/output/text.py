@@ -12,14 +12,14 @@ from typing import Any
 
 import click
 
-from .apply import ChangeSet
-from .diff import Change
-from .errors import Problem
-from .plan import Action, Item, Plan
-from .safety import SafetyReport
-from .safety.report import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
-from .safety.report import safety_mermaid as safety_mermaid
-from .safety.report import safety_text as safety_text
+from reconciler.engine.apply import ChangeSet
+from reconciler.engine.diff import Change
+from reconciler.engine.plan import Action, Item, Plan
+from reconciler.errors import Problem
+from reconciler.output.safety import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
+from reconciler.output.safety import safety_mermaid as safety_mermaid
+from reconciler.output.safety import safety_text as safety_text
+from reconciler.safety import SafetyReport
 
 SYMBOL = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-", Action.NOOP: "=", Action.SKIP: "!"}
 COLOUR = {

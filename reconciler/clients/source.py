@@ -9,7 +9,7 @@ Credentials: a token is read from a file or an environment variable and handed t
 ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/``GIT_CONFIG_VALUE_n`` (an ``http.<url>.extraHeader``), so it
 is never in a URL, ``.git/config``, a process argument list, a log line or an exception (errors pass
 through :func:`reconciler.logs.redact`, and the token is registered with ``register_secret``). SSH uses
-``GIT_SSH_COMMAND`` with a fixed key and a strict known_hosts file (see ``reconciler.gitenv``).
+``GIT_SSH_COMMAND`` with a fixed key and a strict known_hosts file (see ``reconciler.clients.gitenv``).
 
 Side effects: creates and deletes directories under ``cache_root`` (``<cache_root>/source/<urlhash>/``
 holding ``repo.git``, ``trees/<sha>``, ``state.json`` and ``lock``); runs ``git`` (and through it
@@ -30,8 +30,7 @@ from pathlib import Path
 
 import git
 
-from .errors import SourceError
-from .gitenv import (
+from reconciler.clients.gitenv import (
     Auth,
     SignaturePolicy,
     SSHAuth,
@@ -45,7 +44,8 @@ from .gitenv import (
     ssh_command,
     stderr_text,
 )
-from .logs import redact
+from reconciler.errors import SourceError
+from reconciler.logs import redact
 
 __all__ = ["Auth", "GitSource", "Revision", "SSHAuth", "SignaturePolicy", "TokenAuth", "auth_env", "ssh_command"]
 
