@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from reconciler.model.loader import load_repo, parse_text
+from reconciler.model.loader import parse_text, read_documents
 
 
 def test_lines_of_keys_and_items_across_documents() -> None:
@@ -57,7 +57,7 @@ def test_non_utf8_oversized_and_escaping_symlink(tmp_path: Path) -> None:
     os.symlink(outside, repo / "link.yaml")
     (repo / ".git").mkdir()
     (repo / ".git" / "ignored.yaml").write_text("::: not yaml")
-    docs, problems = load_repo(repo, max_file_bytes=100)
+    docs, problems = read_documents(repo, max_file_bytes=100)
     found = {p.ref.file: p for p in problems}
     assert set(found) == {"latin1.yaml", "big.yaml", "link.yaml"}
     assert found["latin1.yaml"].ref.line == 2 and "UTF-8" in found["latin1.yaml"].message
@@ -69,6 +69,6 @@ def test_non_utf8_oversized_and_escaping_symlink(tmp_path: Path) -> None:
 def test_symlink_inside_repo_is_followed(tmp_path: Path) -> None:
     (tmp_path / "real.yaml").write_text("a: 1\n")
     os.symlink(tmp_path / "real.yaml", tmp_path / "alias.yaml")
-    docs, problems = load_repo(tmp_path)
+    docs, problems = read_documents(tmp_path)
     assert problems == []
     assert sorted(d.file for d in docs) == ["alias.yaml", "real.yaml"]

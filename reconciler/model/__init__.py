@@ -4,6 +4,7 @@
 with every problem found (schema, references, conflicts), each located by file, line and field.
 """
 
-from reconciler.model.repo import API_VERSION, Entry, Raw, Repo, load_repo
+from reconciler.model.load import load_repo
+from reconciler.model.repo import API_VERSION, Entry, Raw, Repo
 
 __all__ = ["API_VERSION", "Entry", "Raw", "Repo", "load_repo"]

@@ -205,7 +205,7 @@ def iter_yaml_files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / d
 
 
-def load_repo(root: Path, max_file_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Problem]]:
+def read_documents(root: Path, max_file_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Problem]]:
     """Load every YAML document of the repository; problems are collected, not raised."""
     root = root.resolve()
     docs: list[Document] = []

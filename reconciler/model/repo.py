@@ -1,6 +1,6 @@
-"""Documents → typed entries for one cluster, with schema errors mapped back to file:line: field.
+"""Documents → typed entries (pure): each YAML document parsed into its schema, errors mapped to file:line: field.
 
-Side effects: reads the repository (through ``reconciler.model.loader``).
+``reconciler.model.load`` runs this over a whole repository and then the cross-document rules.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field, ValidationError
 
-from reconciler.errors import ModelError, Problem, SourceRef
+from reconciler.errors import Problem, SourceRef
 from reconciler.model.cluster import ClusterSpec
-from reconciler.model.loader import Document, Path_, format_path, paused_gc
-from reconciler.model.loader import load_repo as load_documents
+from reconciler.model.loader import Document, Path_, format_path
 from reconciler.model.networks import BridgeNetworkSpec, NodeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
 from reconciler.model.types import DNSLabel, Model
 from reconciler.model.vm import VMSpec
@@ -132,7 +131,7 @@ def _schema_problems(doc: Document, exc: ValidationError, prefix: Path_ = ()) ->
     return out
 
 
-def _parse(doc: Document) -> tuple[Entry[Any] | Raw | None, list[Problem]]:
+def parse_document(doc: Document) -> tuple[Entry[Any] | Raw | None, list[Problem]]:
     data = doc.data
     if not isinstance(data, dict):
         return None, [Problem(doc.ref(), "a document must be a mapping with apiVersion and kind")]
@@ -173,91 +172,3 @@ def _parse_raw(doc: Document) -> tuple[Raw | None, list[Problem]]:
         if key in meta and not (isinstance(meta[key], dict) and all(isinstance(v, str) for v in meta[key].values())):
             return None, [Problem(doc.ref(("metadata", key)), f"metadata.{key} must map strings to strings")]
     return Raw(doc.data, doc), []
-
-
-def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
-    if isinstance(item, Entry):
-        return list(item.meta.clusters)
-    value = (item.obj["metadata"].get("annotations") or {}).get(CLUSTERS_ANNOTATION, "")
-    return [c.strip() for c in value.split(",") if c.strip()]
-
-
-def load_repo(root: Path, cluster: str | None = None) -> Repo:
-    """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
-
-    The whole repository is schema-checked even when it describes several clusters: a typo in another
-    cluster's file still blocks, because one commit must not be half valid.
-    """
-    with paused_gc():
-        return _load(root, cluster)
-
-
-def _load(root: Path, cluster: str | None) -> Repo:
-    from reconciler.model.rules import validate_repo  # validate imports the model; keep the cycle local
-
-    docs, problems = load_documents(root)
-    items: list[Entry[Any] | Raw] = []
-    # names of documents that failed their schema: not "undefined" elsewhere ("*": a file did not even
-    # parse, so any name may be defined there)
-    broken: set[str] = {"*"} if problems else set()
-    cluster_broken = False  # a Cluster document failed its schema (that problem is reported already)
-    for doc in docs:
-        item, found = _parse(doc)
-        problems += found
-        if item is not None:
-            items.append(item)
-        elif isinstance(doc.data, dict):
-            cluster_broken = cluster_broken or doc.data.get("kind") == "Cluster"
-            if isinstance(doc.data.get("metadata"), dict):
-                broken.add(str(doc.data["metadata"].get("name")))
-    clusters = [i for i in items if isinstance(i, Entry) and i.kind == "Cluster"]
-    names = {c.name for c in clusters}
-    for item in items:
-        for name in _clusters_of(item):
-            if name not in names:
-                where = ("metadata", "clusters") if isinstance(item, Entry) else ("metadata", "annotations")
-                problems.append(Problem(item.doc.ref(where), f"cluster {name!r} is not defined by any Cluster"))
-    selected = _select_cluster(root, clusters, cluster, problems, cluster_broken)
-    if selected is None:
-        raise ModelError(problems)
-    chosen = [i for i in items if i is not selected and (not _clusters_of(i) or selected.name in _clusters_of(i))]
-    repo = Repo(
-        root=root,
-        cluster=selected,
-        entries=[i for i in chosen if isinstance(i, Entry) and i.kind != "Cluster"],
-        raw=[i for i in chosen if isinstance(i, Raw)],
-        broken=broken,
-    )
-    # cross-document rules run even when some documents failed, so one round lists everything
-    problems += validate_repo(repo)
-    if any(p.severity == "error" for p in problems):
-        raise ModelError(problems)
-    return repo
-
-
-def _select_cluster(
-    root: Path, clusters: list[Entry[Any]], wanted: str | None, problems: list[Problem], broken: bool = False
-) -> Entry[ClusterSpec] | None:
-    seen: dict[str, Entry[Any]] = {}
-    for c in clusters:
-        if c.name in seen:
-            problems.append(Problem(c.ref("metadata", "name"), f"Cluster {c.name!r} is defined twice"))
-        seen[c.name] = c
-    if wanted is not None:
-        if wanted not in seen:
-            known = ", ".join(sorted(seen)) or "none"
-            problems.append(Problem(SourceRef("."), f"no Cluster named {wanted!r} (defined: {known})"))
-            return None
-        return seen[wanted]
-    if len(seen) == 1:
-        return next(iter(seen.values()))
-    if not seen:
-        if not broken:  # a Cluster that failed its schema was reported already
-            problems.append(Problem(SourceRef("."), "no Cluster document found (kind: Cluster)"))
-    else:
-        problems.append(
-            Problem(
-                SourceRef("."), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster"
-            )
-        )
-    return None

@@ -1,0 +1,103 @@
+"""The model stage's entry point: read a repository, parse every document, pick the cluster, run the rules.
+
+Side effects: reads files (through ``reconciler.model.loader``). The parts it composes are pure:
+``repo`` parses one document, ``rules`` checks the documents against each other. This module sits above
+both, so the rules can know the ``Repo`` type without the loader knowing the rules (no import cycle).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import ModelError, Problem, SourceRef
+from reconciler.model.cluster import ClusterSpec
+from reconciler.model.loader import paused_gc, read_documents
+from reconciler.model.repo import CLUSTERS_ANNOTATION, Entry, Raw, Repo, parse_document
+from reconciler.model.rules import validate_repo
+
+
+def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
+    if isinstance(item, Entry):
+        return list(item.meta.clusters)
+    value = (item.obj["metadata"].get("annotations") or {}).get(CLUSTERS_ANNOTATION, "")
+    return [c.strip() for c in value.split(",") if c.strip()]
+
+
+def load_repo(root: Path, cluster: str | None = None) -> Repo:
+    """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
+
+    The whole repository is schema-checked even when it describes several clusters: a typo in another
+    cluster's file still blocks, because one commit must not be half valid.
+    """
+    with paused_gc():
+        return _load(root, cluster)
+
+
+def _load(root: Path, cluster: str | None) -> Repo:
+    docs, problems = read_documents(root)
+    items: list[Entry[Any] | Raw] = []
+    # names of documents that failed their schema: not "undefined" elsewhere ("*": a file did not even
+    # parse, so any name may be defined there)
+    broken: set[str] = {"*"} if problems else set()
+    cluster_broken = False  # a Cluster document failed its schema (that problem is reported already)
+    for doc in docs:
+        item, found = parse_document(doc)
+        problems += found
+        if item is not None:
+            items.append(item)
+        elif isinstance(doc.data, dict):
+            cluster_broken = cluster_broken or doc.data.get("kind") == "Cluster"
+            if isinstance(doc.data.get("metadata"), dict):
+                broken.add(str(doc.data["metadata"].get("name")))
+    clusters = [i for i in items if isinstance(i, Entry) and i.kind == "Cluster"]
+    names = {c.name for c in clusters}
+    for item in items:
+        for name in _clusters_of(item):
+            if name not in names:
+                where = ("metadata", "clusters") if isinstance(item, Entry) else ("metadata", "annotations")
+                problems.append(Problem(item.doc.ref(where), f"cluster {name!r} is not defined by any Cluster"))
+    selected = _select_cluster(root, clusters, cluster, problems, cluster_broken)
+    if selected is None:
+        raise ModelError(problems)
+    chosen = [i for i in items if i is not selected and (not _clusters_of(i) or selected.name in _clusters_of(i))]
+    repo = Repo(
+        root=root,
+        cluster=selected,
+        entries=[i for i in chosen if isinstance(i, Entry) and i.kind != "Cluster"],
+        raw=[i for i in chosen if isinstance(i, Raw)],
+        broken=broken,
+    )
+    # cross-document rules run even when some documents failed, so one round lists everything
+    problems += validate_repo(repo)
+    if any(p.severity == "error" for p in problems):
+        raise ModelError(problems)
+    return repo
+
+
+def _select_cluster(
+    root: Path, clusters: list[Entry[Any]], wanted: str | None, problems: list[Problem], broken: bool = False
+) -> Entry[ClusterSpec] | None:
+    seen: dict[str, Entry[Any]] = {}
+    for c in clusters:
+        if c.name in seen:
+            problems.append(Problem(c.ref("metadata", "name"), f"Cluster {c.name!r} is defined twice"))
+        seen[c.name] = c
+    if wanted is not None:
+        if wanted not in seen:
+            known = ", ".join(sorted(seen)) or "none"
+            problems.append(Problem(SourceRef("."), f"no Cluster named {wanted!r} (defined: {known})"))
+            return None
+        return seen[wanted]
+    if len(seen) == 1:
+        return next(iter(seen.values()))
+    if not seen:
+        if not broken:  # a Cluster that failed its schema was reported already
+            problems.append(Problem(SourceRef("."), "no Cluster document found (kind: Cluster)"))
+    else:
+        problems.append(
+            Problem(
+                SourceRef("."), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster"
+            )
+        )
+    return None
