@@ -37,11 +37,10 @@ def _config(config_file: Path | None, repo: str | None, branch: str | None, clus
         cfg = Config(repo=RepoConfig(url=repo))
     else:
         raise click.UsageError("give --config FILE or --repo URL")
+    repo_updates = {key: value for key, value in (("url", repo), ("branch", branch)) if value}
     updates: dict[str, object] = {}
-    if repo:
-        updates["repo"] = cfg.repo.model_copy(update={"url": repo})
-    if branch:
-        updates["repo"] = (updates.get("repo") or cfg.repo).model_copy(update={"branch": branch})  # type: ignore[union-attr]
+    if repo_updates:
+        updates["repo"] = cfg.repo.model_copy(update=repo_updates)
     if cluster:
         updates["cluster"] = cluster
     return cfg.model_copy(update=updates)

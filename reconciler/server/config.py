@@ -20,7 +20,7 @@ from reconciler.model.types import Model
 class RepoConfig(Model):
     url: str = Field(min_length=1)
     branch: str = "main"
-    path: str = Field(".", description="folder of the config repository inside the git repository")
+    path: str = Field(default=".", description="folder of the config repository inside the git repository")
     credentials_dir: str = ""
     cache_dir: str = ""
 
@@ -32,7 +32,7 @@ class StatusConfig(Model):
 
 class PruneConfig(Model):
     enabled: bool = True
-    max_deletions: int = Field(0, ge=0, description="0: only the share guard of the Cluster document")
+    max_deletions: int = Field(default=0, ge=0, description="0: only the share guard of the Cluster document")
 
 
 class ForgeConfig(Model):
@@ -63,7 +63,7 @@ class LeaderConfig(Model):
 
 
 class HttpConfig(Model):
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
 
 
 class LoggingConfig(Model):
@@ -74,8 +74,10 @@ class LoggingConfig(Model):
 class Config(Model):
     cluster: str = ""
     repo: RepoConfig
-    namespaces: list[str] = Field([], description="confine the controller to these namespaces; empty = all")
-    interval_seconds: float = Field(180, gt=0)
+    namespaces: list[str] = Field(
+        default_factory=list, description="confine the controller to these namespaces; empty = all"
+    )
+    interval_seconds: float = Field(default=180, gt=0)
     status: StatusConfig = StatusConfig()
     prune: PruneConfig = PruneConfig()
     forge: ForgeConfig = ForgeConfig()

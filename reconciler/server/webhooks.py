@@ -17,7 +17,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
+
+from werkzeug.datastructures import Headers
 
 from reconciler.errors import VirtnetError
 
@@ -92,8 +94,11 @@ class Ignored:
 
 Event = PushEvent | PullRequestEvent | Ignored
 
+#: request headers as the HTTP app has them (werkzeug) or as a test or caller builds them (a dict)
+HeaderMap: TypeAlias = Headers | Mapping[str, str]
 
-def _lower(headers: Mapping[str, str]) -> dict[str, str]:
+
+def _lower(headers: HeaderMap) -> dict[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
 
@@ -101,7 +106,7 @@ def _secret_bytes(secret: bytes | str) -> bytes:
     return secret.encode() if isinstance(secret, str) else bytes(secret)
 
 
-def verify(provider: str, headers: Mapping[str, str], body: bytes, secret: bytes | str) -> bool:
+def verify(provider: str, headers: HeaderMap, body: bytes, secret: bytes | str) -> bool:
     """True when the delivery carries a valid signature (GitHub/Gitea) or token (GitLab) for ``secret``.
 
     An empty secret never verifies: anyone can compute an HMAC with an empty key.
@@ -123,7 +128,7 @@ def verify(provider: str, headers: Mapping[str, str], body: bytes, secret: bytes
     return sent is not None and hmac.compare_digest(sent.strip().lower().encode(), expected.encode())
 
 
-def delivery_id(provider: str, headers: Mapping[str, str], body: bytes) -> str:
+def delivery_id(provider: str, headers: HeaderMap, body: bytes) -> str:
     """The provider's delivery id header, or ``body:<sha256>`` when the provider sent none."""
     h = _lower(headers)
     sent = h.get(_DELIVERY_HEADER.get(provider, ""), "").strip()
@@ -132,7 +137,7 @@ def delivery_id(provider: str, headers: Mapping[str, str], body: bytes) -> str:
     return "body:" + hashlib.sha256(body).hexdigest()
 
 
-def event_name(provider: str, headers: Mapping[str, str]) -> str:
+def event_name(provider: str, headers: HeaderMap) -> str:
     """The provider's raw event name ('' when missing)."""
     return _lower(headers).get(_EVENT_HEADER.get(provider, ""), "").strip()
 
@@ -217,7 +222,7 @@ def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequest
     )
 
 
-def classify(provider: str, headers: Mapping[str, str]) -> str:
+def classify(provider: str, headers: HeaderMap) -> str:
     """``push``, ``pull_request`` or ``other`` — a bounded value, safe as a metric label."""
     name = event_name(provider, headers)
     if provider == "gitlab":
@@ -229,7 +234,7 @@ def classify(provider: str, headers: Mapping[str, str]) -> str:
     return "other"
 
 
-def parse(provider: str, headers: Mapping[str, str], body: bytes) -> Event:
+def parse(provider: str, headers: HeaderMap, body: bytes) -> Event:
     """Turn a *verified* delivery into an event. Raises ``WebhookError`` on malformed bodies."""
     if provider not in PROVIDERS:
         raise WebhookError(f"unknown provider {provider[:32]!r}")
