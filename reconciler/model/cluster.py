@@ -69,7 +69,7 @@ class LoadBalancerPool(Model):
             try:
                 if parts:
                     first, last = (ipaddress.ip_address(p.strip()) for p in parts)
-                    if first.version != last.version or first > last:
+                    if first.version != last.version or int(first) > int(last):
                         raise ValueError
                 else:
                     ipaddress.ip_network(entry, strict=False)
@@ -87,15 +87,15 @@ class PruneSettings(Model):
     """Guards that keep a bad commit from deleting a cluster's networks."""
 
     enabled: bool = True
-    max_share: float = Field(0.25, ge=0, le=1, description="refuse a plan deleting more than this share")
+    max_share: float = Field(default=0.25, ge=0, le=1, description="refuse a plan deleting more than this share")
 
 
 class ClusterSpec(Model):
     allowed_namespaces: list[DNSLabel] = Field(min_length=1)
-    manage_namespaces: bool = Field(True, description="render Namespace objects (never pruned)")
+    manage_namespaces: bool = Field(default=True, description="render Namespace objects (never pruned)")
     mac_pool: MacPool | None = None
     live_migration: LiveMigration | None = None
-    secondary_dns: SecondaryDNS | None = Field(None, alias="secondaryDNS")
+    secondary_dns: SecondaryDNS | None = Field(default=None, alias="secondaryDNS")
     load_balancer_pools: list[LoadBalancerPool] = Field(default_factory=list)
     metallb_namespace: DNSLabel = "metallb-system"
     sriov_operator_namespace: DNSLabel = "openshift-sriov-network-operator"
@@ -103,5 +103,5 @@ class ClusterSpec(Model):
     allowed_raw_kinds: list[str] = Field(default_factory=lambda: list(DEFAULT_RAW_KINDS))
     prune: PruneSettings = Field(default_factory=PruneSettings)
     vm_restart: Literal["never", "allowed"] = Field(
-        "never", description="default for VMs: may the engine restart a VM for a change that needs it"
+        default="never", description="default for VMs: may the engine restart a VM for a change that needs it"
     )

@@ -31,7 +31,7 @@ class Bond(Model):
     mode: BondMode = "active-backup"
     nics: list[IfName] = Field(min_length=1)
     mtu: Mtu | None = None
-    miimon: int | None = Field(None, ge=0, description="link monitoring interval in ms")
+    miimon: int | None = Field(default=None, ge=0, description="link monitoring interval in ms")
 
     @model_validator(mode="after")
     def _unique(self) -> Bond:
@@ -63,14 +63,18 @@ class Uplink(Model):
 class BridgeNetworkSpec(Model):
     bridge: IfName
     node_selector: NodeSelector = Field(default_factory=dict)
-    uplink: Uplink | None = Field(None, description="makes this network create the bridge on the nodes (an NNCP)")
-    isolated: bool = Field(False, description="create the bridge without an uplink (node-local traffic)")
-    vlan: VlanId | None = Field(None, description="VLAN tag the bridge CNI puts on the VMs' ports")
+    uplink: Uplink | None = Field(
+        default=None, description="makes this network create the bridge on the nodes (an NNCP)"
+    )
+    isolated: bool = Field(default=False, description="create the bridge without an uplink (node-local traffic)")
+    vlan: VlanId | None = Field(default=None, description="VLAN tag the bridge CNI puts on the VMs' ports")
     mtu: Mtu | None = None
     stp: bool = False
     mac_spoof_check: bool = True
-    subnet: NetworkCIDR | None = Field(None, description="not IPAM: lets validation check static IPs")
-    namespaces: list[DNSLabel] = Field([], description="where VMs may use it; empty: only the bridge is made")
+    subnet: NetworkCIDR | None = Field(default=None, description="not IPAM: lets validation check static IPs")
+    namespaces: list[DNSLabel] = Field(
+        default_factory=list, description="where VMs may use it; empty: only the bridge is made"
+    )
     max_unavailable: MaxUnavailable | None = None
 
     @model_validator(mode="after")
@@ -123,11 +127,11 @@ class SriovNetworkSpec(Model):
     pf_names: list[str] = Field(min_length=1, description="PF names, optionally with a VF range: ens1f0#0-7")
     num_vfs: int = Field(ge=1, le=256)
     device_type: Literal["vfio-pci", "netdevice"] = "vfio-pci"
-    vlan: int | None = Field(None, ge=0, le=4094)
+    vlan: int | None = Field(default=None, ge=0, le=4094)
     mtu: Mtu | None = None
     spoof_check: bool = True
     trust: bool = False
-    priority: int = Field(99, ge=0, le=99)
+    priority: int = Field(default=99, ge=0, le=99)
     namespaces: list[DNSLabel] = Field(min_length=1)
 
 
@@ -136,8 +140,8 @@ class OvnNetworkSpec(Model):
     subnets: list[NetworkCIDR] = Field(default_factory=list)
     exclude_subnets: list[NetworkCIDR] = Field(default_factory=list)
     mtu: Mtu | None = None
-    vlan: VlanId | None = Field(None, description="localnet only: the VLAN on the physical network")
-    physical_network_name: str | None = Field(None, description="localnet only; defaults to the name")
+    vlan: VlanId | None = Field(default=None, description="localnet only: the VLAN on the physical network")
+    physical_network_name: str | None = Field(default=None, description="localnet only; defaults to the name")
     namespaces: list[DNSLabel] = Field(min_length=1)
 
     @model_validator(mode="after")

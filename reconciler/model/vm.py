@@ -37,7 +37,7 @@ class DataVolumeBoot(Model):
 
 
 class Boot(Model):
-    container_disk: str | None = Field(None, description="a containerDisk image reference")
+    container_disk: str | None = Field(default=None, description="a containerDisk image reference")
     data_volume: DataVolumeBoot | None = None
 
     @model_validator(mode="after")
@@ -51,15 +51,15 @@ class Interface(Model):
     """A secondary interface on a named network; addresses go into cloud-init networkData."""
 
     network: DNSLabel
-    name: DNSLabel | None = Field(None, description="interface name in the VM spec; defaults to the network")
-    mac: Mac | None = Field(None, description="left unset, KubeMacPool assigns one and keeps it")
+    name: DNSLabel | None = Field(default=None, description="interface name in the VM spec; defaults to the network")
+    mac: Mac | None = Field(default=None, description="left unset, KubeMacPool assigns one and keeps it")
     model: Literal["virtio", "e1000e"] = "virtio"
     ipv4: InterfaceCIDR | None = None
     ipv6: InterfaceCIDR | None = None
     gateway4: IPAddress | None = None
     gateway6: IPAddress | None = None
     dns: list[IPAddress] = Field(default_factory=list)
-    hotplug: bool = Field(False, description="add/remove on the running VM without a restart")
+    hotplug: bool = Field(default=False, description="add/remove on the running VM without a restart")
 
     @property
     def ifname(self) -> str:
@@ -88,9 +88,9 @@ class Expose(Model):
     target_port: Port | None = None
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
-    node_port: int | None = Field(None, ge=30000, le=32767)
-    pool: DNSLabel | None = Field(None, description="MetalLB pool for a LoadBalancer")
-    service: DNSLabel | None = Field(None, description="Service name; defaults to <vm>-<type>")
+    node_port: int | None = Field(default=None, ge=30000, le=32767)
+    pool: DNSLabel | None = Field(default=None, description="MetalLB pool for a LoadBalancer")
+    service: DNSLabel | None = Field(default=None, description="Service name; defaults to <vm>-<type>")
 
     @model_validator(mode="after")
     def _type_fields(self) -> Expose:
@@ -111,19 +111,19 @@ class Expose(Model):
 
 class VMSpec(Model):
     run_strategy: RunStrategy = "Always"
-    cpu: int = Field(1, ge=1, le=512, description="vCPU cores")
-    memory: str = Field("2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
+    cpu: int = Field(default=1, ge=1, le=512, description="vCPU cores")
+    memory: str = Field(default="2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
     boot: Boot
-    pod_network: bool = Field(True, description="the pod network with masquerade binding")
+    pod_network: bool = Field(default=True, description="the pod network with masquerade binding")
     interfaces: list[Interface] = Field(default_factory=list)
     ssh_keys: list[str] = Field(default_factory=list)
     ssh_key_delivery: Literal["cloudInit", "accessCredentials"] = "cloudInit"
-    user: str = Field("cloud-user", pattern=r"^[a-z_][a-z0-9_-]*$")
+    user: str = Field(default="cloud-user", pattern=r"^[a-z_][a-z0-9_-]*$")
     expose: list[Expose] = Field(default_factory=list)
-    service_mesh: bool = Field(False, description="inject the Istio sidecar (pod network required)")
-    dpdk: bool = Field(False, description="dedicated CPUs, 1Gi hugepages, multiqueue, crio annotations")
+    service_mesh: bool = Field(default=False, description="inject the Istio sidecar (pod network required)")
+    dpdk: bool = Field(default=False, description="dedicated CPUs, 1Gi hugepages, multiqueue, crio annotations")
     restart: Literal["never", "allowed"] | None = Field(
-        None, description="may the engine restart this VM for a change that needs it (Cluster default)"
+        default=None, description="may the engine restart this VM for a change that needs it (Cluster default)"
     )
     node_selector: dict[str, str] = Field(default_factory=dict)
 
