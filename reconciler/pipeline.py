@@ -15,25 +15,17 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler import labels
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
-from reconciler.engine.apply import ApplyOptions, ChangeSet, apply_plan
+from reconciler.engine.apply import ApplyOptions, apply_plan
+from reconciler.engine.changes import ChangeSet
 from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
 from reconciler.model import Repo, load_repo
-from reconciler.objects import Obj, display, is_owned, is_patch_only, obj_id
+from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
 from reconciler.safety.nodes import read_nodes
-
-
-@dataclass
-class LiveState:
-    owned: dict[str, Obj] = field(default_factory=dict)
-    patch_targets: dict[str, Obj | None] = field(default_factory=dict)
-    vmis: dict[str, Obj] = field(default_factory=dict)
-    missing_kinds: set[str] = field(default_factory=set)
-    node_drift: list[dict[str, object]] = field(default_factory=list)  # what our node agents report
-    foreign: dict[str, Obj] = field(default_factory=dict)  # managed by virtnet for another cluster
 
 
 @dataclass
@@ -121,37 +113,11 @@ def read_node_drift(kube: Kube) -> list[dict[str, object]]:
     return rows
 
 
-def drift_warnings(rows: list[dict[str, object]]) -> tuple[str, ...]:
-    return tuple(
-        f"node drift on {r['node']}: {r.get('interface')} {r.get('field')} is {json.dumps(r.get('actual'))}, "
-        f"the policy wants {json.dumps(r.get('desired'))}"
-        for r in rows
-    )
-
-
 def plan_cluster(
     desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions, live: LiveState | None = None
 ) -> Plan:
-    live = live if live is not None else observe(kube, cluster, desired)
-    plan = build_plan(desired, live.owned, cluster, patch_live=live.patch_targets, vmis=live.vmis, options=options)
-    if live.node_drift:
-        plan = Plan(plan.cluster, plan.items, plan.warnings + drift_warnings(live.node_drift), plan.errors)
-    owners = {key: (o["metadata"].get("labels") or {}).get(labels.CLUSTER) for key, o in live.foreign.items()}
-    taken = [
-        f"{display(o)} is managed by virtnet for cluster {owners[obj_id(o)]!r}, not {cluster!r}: refusing to "
-        "take it over (is this the right cluster and kubeconfig?)"
-        for o in desired
-        if obj_id(o) in owners
-    ]
-    if taken:
-        plan = Plan(plan.cluster, plan.items, plan.warnings, plan.errors + tuple(taken))
-    unserved = sorted({o["kind"] for o in desired} & live.missing_kinds)
-    if unserved:
-        served = tuple(
-            f"the cluster does not serve {k} ({RESOURCES[k].api_version}): is its operator installed?" for k in unserved
-        )
-        plan = Plan(plan.cluster, plan.items, plan.warnings, plan.errors + served)
-    return plan
+    """Observe (unless ``live`` was read already) and plan."""
+    return build_plan(desired, live if live is not None else observe(kube, cluster, desired), cluster, options)
 
 
 def _plan_options(repo: Repo, given: PlanOptions | None) -> PlanOptions:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from reconciler.clients.kube import Kube
+from reconciler.engine.changes import ChangeSet
 from reconciler.engine.health import Status, health_of
 from reconciler.engine.plan import Action, Item, Plan, VMChange
 from reconciler.errors import ApplyError, HealthError
@@ -31,34 +31,6 @@ class ApplyOptions:
     wait_for_vms: bool = True
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
-
-
-@dataclass(frozen=True)
-class Result:
-    name: str
-    action: str
-    ok: bool
-    message: str = ""
-
-
-@dataclass
-class ChangeSet:
-    results: list[Result] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(r.ok for r in self.results)
-
-    def add(self, item: Item, ok: bool = True, message: str = "") -> None:
-        self.results.append(Result(item.name, item.action.value, ok, message))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "error": self.error,
-            "results": [r.__dict__ for r in self.results],
-        }
 
 
 def apply_plan(

@@ -11,6 +11,7 @@ change of that network.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from reconciler import labels
 from reconciler.engine.diff import Change, diff_object
 from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prune
+from reconciler.engine.live import LiveState
 from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
 
 
@@ -180,33 +182,26 @@ def _as_obj(fields: dict[str, Any]) -> Obj:
     return {"metadata": {}, **fields}
 
 
-def build_plan(
-    desired: list[Obj],
-    live_owned: dict[str, Obj],
-    cluster: str,
-    *,
-    patch_live: dict[str, Obj | None] | None = None,
-    vmis: dict[str, Obj] | None = None,
-    options: PlanOptions | None = None,
-) -> Plan:
-    """Pair ``desired`` with live objects (``live_owned`` by id, patch-only objects in ``patch_live``)."""
+def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanOptions | None = None) -> Plan:
+    """The whole plan for ``cluster``: every desired object paired with its live counterpart, prunes, and
+    every warning and refusal that depends only on what was observed (node drift, another cluster's
+    objects, kinds the cluster does not serve). Nothing is added to a Plan after this returns."""
     options = options or PlanOptions()
-    patch_live = patch_live or {}
-    vmis = vmis or {}
+    patch_live, vmis, live_owned = live.patch_targets, live.vmis, live.owned
     items: list[Item] = []
     errors: list[str] = []
     warnings: list[str] = []
     for obj in sorted(desired, key=sort_key):
         key = obj_id(obj)
         if is_patch_only(obj):
-            live = patch_live.get(key)
-            if live is None:
+            current = patch_live.get(key)
+            if current is None:
                 errors.append(f"{display(obj)} does not exist; virtnet only patches it (is the operator installed?)")
                 items.append(Item(Action.SKIP, key, display(obj), wave(obj), "missing, never created", obj))
                 continue
         else:
-            live = live_owned.get(key)
-        items.append(_pair(obj, live, vmis.get(_vmi_key(obj))))
+            current = live_owned.get(key)
+        items.append(_pair(obj, current, vmis.get(_vmi_key(obj))))
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune)
     errors += decision.errors
     for obj, why in decision.kept:
@@ -220,7 +215,35 @@ def build_plan(
             warnings.append(
                 f"{item.name}: restart required ({item.reason}); the VM does not allow virtnet to restart it"
             )
+    warnings += drift_warnings(live.node_drift)
+    errors += _observed_refusals(desired, live, cluster)
     return Plan(cluster, tuple(items), tuple(warnings), tuple(errors))
+
+
+def drift_warnings(rows: list[dict[str, object]]) -> list[str]:
+    """Node agents' drift reports as plan warnings: the node differs from its policy right now."""
+    return [
+        f"node drift on {r['node']}: {r.get('interface')} {r.get('field')} is {json.dumps(r.get('actual'))}, "
+        f"the policy wants {json.dumps(r.get('desired'))}"
+        for r in rows
+    ]
+
+
+def _observed_refusals(desired: list[Obj], live: LiveState, cluster: str) -> list[str]:
+    """Errors that block the plan because of what the cluster holds, not because of the repository."""
+    owners = {key: (o["metadata"].get("labels") or {}).get(labels.CLUSTER) for key, o in live.foreign.items()}
+    refusals = [
+        f"{display(o)} is managed by virtnet for cluster {owners[obj_id(o)]!r}, not {cluster!r}: refusing to "
+        "take it over (is this the right cluster and kubeconfig?)"
+        for o in desired
+        if obj_id(o) in owners
+    ]
+    versions = {o["kind"]: o["apiVersion"] for o in desired}
+    refusals += [
+        f"the cluster does not serve {kind} ({versions[kind]}): is its operator installed?"
+        for kind in sorted(set(versions) & live.missing_kinds)
+    ]
+    return refusals
 
 
 def _vmi_key(obj: Obj) -> str:

@@ -7,13 +7,39 @@ mermaid topology of the affected networks with changed and at-risk objects highl
 
 from __future__ import annotations
 
-from reconciler.clients.forge import plan_marker
+import re
+from typing import Protocol
+
+from reconciler.engine.plan import Plan
+from reconciler.errors import Problem
+from reconciler.objects import Obj
 from reconciler.output import text as report
 from reconciler.output.topology import topology_mermaid
-from reconciler.pipeline import Outcome
+from reconciler.safety import SafetyReport
 
 
-def pull_request_comment(outcome: Outcome, cluster: str, head_sha: str, link: str | None = None) -> str:
+class PlannedOutcome(Protocol):
+    """What a comment reads of a reconcile's outcome (``reconciler.pipeline.Outcome`` has it), named here so
+    that output does not import the pipeline that produces it."""
+
+    plan: Plan | None
+    safety: SafetyReport | None
+    desired: list[Obj]
+    problems: list[Problem]
+    failed: str | None
+    message: str
+
+
+def plan_marker(cluster: str) -> str:
+    """The hidden line that finds this cluster's comment again on the next push (one comment per PR and cluster).
+
+    The format is what earlier versions wrote: changing it would orphan the comments already on open PRs."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", cluster):
+        raise ValueError("cluster name must be [A-Za-z0-9_.-]+")
+    return f"<!-- virtnet:plan cluster={cluster} -->"
+
+
+def pull_request_comment(outcome: PlannedOutcome, cluster: str, head_sha: str, link: str | None = None) -> str:
     parts = [plan_marker(cluster)]
     if outcome.problems:
         parts.append(f"### virtnet plan for `{cluster}` at `{head_sha[:12]}`\n")

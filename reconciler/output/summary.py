@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.engine.apply import ChangeSet
+from reconciler.engine.changes import ChangeSet
 from reconciler.engine.plan import Action, Plan
 from reconciler.model import Repo
 from reconciler.objects import Obj

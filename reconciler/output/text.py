@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from reconciler.engine.apply import ChangeSet
+from reconciler.engine.changes import ChangeSet
 from reconciler.engine.diff import Change
 from reconciler.engine.plan import Action, Item, Plan
 from reconciler.errors import Problem

@@ -14,6 +14,7 @@ from engine.conftest import EXAMPLES, edit, run, stepped
 from reconciler import labels
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions, absent_policy, node_stages
+from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Action, build_plan
 from reconciler.model import load_repo
 from reconciler.objects import wave
@@ -95,7 +96,7 @@ def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(
 
 def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
     desired = render(load_repo(EXAMPLES))
-    plan = build_plan(desired, {}, "prod")
+    plan = build_plan(desired, LiveState(), "prod")
     stages = node_stages([i for i in plan.items if i.wave == 0])
     assert [sorted(i.name for i in s if "NodeNetwork" in i.name) for s in stages] == [
         [

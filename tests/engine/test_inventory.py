@@ -8,6 +8,7 @@ import pytest
 
 from reconciler import labels
 from reconciler.engine.inventory import PruneOptions, decide_prune
+from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Action, build_plan
 from reconciler.objects import obj_id
 
@@ -107,10 +108,10 @@ def test_disabled_prune_keeps_everything() -> None:
 
 def test_plan_turns_guard_errors_and_kept_objects_into_errors_and_warnings() -> None:
     live = [*owned(7), cm("keep-me", **{labels.PRUNE: "disabled"})]
-    plan = build_plan(live[:6], by_id(live), CLUSTER)
+    plan = build_plan(live[:6], LiveState(owned=by_id(live)), CLUSTER)
     assert [i.name for i in plan.items if i.action == Action.DELETE] == ["ConfigMap/apps/cm-06"]
     assert plan.warnings == (
         f"ConfigMap/apps/keep-me is no longer in the repository but is kept: annotated {labels.PRUNE}=disabled",
     )
-    blocked = build_plan(live[:2], by_id(live), CLUSTER)
+    blocked = build_plan(live[:2], LiveState(owned=by_id(live)), CLUSTER)
     assert not [i for i in blocked.items if i.action == Action.DELETE] and len(blocked.errors) == 1

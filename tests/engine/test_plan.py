@@ -14,6 +14,7 @@ import pytest
 from engine.conftest import EXAMPLES
 from reconciler import labels
 from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Action, PlanOptions, VMChange, build_plan
 from reconciler.model import load_repo
 from reconciler.objects import obj_id, sort_key
@@ -95,7 +96,7 @@ def vmi_with(*names: str) -> dict[str, dict[str, Any]]:
 
 
 def plan_vm(desired: dict[str, Any], live: dict[str, Any], vmis: dict[str, Any] | None = None) -> Any:
-    plan = build_plan([desired], {obj_id(live): live}, CLUSTER, vmis=vmis)
+    plan = build_plan([desired], LiveState(owned={obj_id(live): live}, vmis=vmis or {}), CLUSTER)
     assert plan.errors == ()
     [item] = plan.items
     return plan, item
@@ -114,7 +115,7 @@ def test_create_update_noop_and_delete_are_paired_by_id() -> None:
     new = obj("ConfigMap", "new", "apps", data={"a": "3"})
     stale = obj("ConfigMap", "stale", "apps", data={})
     live = {obj_id(o): o for o in (copy.deepcopy(same), obj("ConfigMap", "changed", "apps", data={"a": "1"}), stale)}
-    plan = build_plan([same, changed, new], live, CLUSTER, options=LOOSE)
+    plan = build_plan([same, changed, new], LiveState(owned=live), CLUSTER, LOOSE)
     assert {i.name: i.action for i in plan.items} == {
         "ConfigMap/apps/same": Action.NOOP,
         "ConfigMap/apps/changed": Action.UPDATE,
@@ -129,7 +130,7 @@ def test_create_update_noop_and_delete_are_paired_by_id() -> None:
 
 def test_no_changes_when_everything_matches() -> None:
     desired = [obj("ConfigMap", "a", "apps", data={"x": "1"})]
-    plan = build_plan(desired, {obj_id(o): copy.deepcopy(o) for o in desired}, CLUSTER)
+    plan = build_plan(desired, LiveState(owned={obj_id(o): copy.deepcopy(o) for o in desired}), CLUSTER)
     assert not plan.has_changes and plan.errors == () and plan.warnings == ()
 
 
@@ -141,7 +142,7 @@ def test_items_are_ordered_by_wave_and_deletes_come_last_in_reverse() -> None:
         obj("NodeNetworkConfigurationPolicy", "old-br", api_version="nmstate.io/v1", spec={}),
     ]
     live = {obj_id(o): o for o in stale}
-    plan = build_plan(list(reversed(desired)), live, CLUSTER, options=LOOSE)
+    plan = build_plan(list(reversed(desired)), LiveState(owned=live), CLUSTER, LOOSE)
     kept = [i for i in plan.items if i.action != Action.DELETE]
     assert [i.desired for i in kept] == sorted(desired, key=sort_key)
     waves = [i.wave for i in kept]
@@ -161,14 +162,14 @@ def test_missing_patch_only_object_is_a_plan_error() -> None:
         "metadata": {"name": "kubevirt-hyperconverged", "namespace": "openshift-cnv"},
         "spec": {"x": 1},
     }
-    plan = build_plan([hco], {}, CLUSTER, patch_live={obj_id(hco): None})
+    plan = build_plan([hco], LiveState(patch_targets={obj_id(hco): None}), CLUSTER)
     assert (
         len(plan.errors) == 1
         and "HyperConverged/openshift-cnv/kubevirt-hyperconverged does not exist" in (plan.errors[0])
     )
     assert [i.action for i in plan.items] == [Action.SKIP]
 
-    present = build_plan([hco], {}, CLUSTER, patch_live={obj_id(hco): {**hco, "spec": {}}})
+    present = build_plan([hco], LiveState(patch_targets={obj_id(hco): {**hco, "spec": {}}}), CLUSTER)
     assert present.errors == () and [i.action for i in present.items] == [Action.UPDATE]
 
 
