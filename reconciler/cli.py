@@ -98,11 +98,9 @@ def connect(kubeconfig: str | None, context: str | None, api_double: bool) -> It
     if not api_double:
         yield Kube.from_kubeconfig(kubeconfig, context)
         return
-    from reconciler.testing import ApiDouble
-    from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
+    from reconciler.demo import demo_cluster  # the test double is reached only through the demo entry point
 
-    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes()) as api:
-        seed_hyperconverged(api.store)
+    with demo_cluster() as api:
         yield Kube(api.api_client())
 
 

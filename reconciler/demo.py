@@ -8,9 +8,12 @@ look. Everything lives under one folder (default ``./.demo``), recreated on ever
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -49,6 +52,15 @@ def make_remote(source: Path, workdir: Path) -> Path:
     return remote
 
 
+@contextlib.contextmanager
+def demo_cluster(**options: Any) -> Iterator[ApiDouble]:
+    """The built-in API double with simulated nmstate and KubeVirt, seeded like an OpenShift Virtualization
+    cluster (demo nodes, a HyperConverged CR): what ``--api-double`` and ``virtnet demo`` run against."""
+    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(), **options) as api:
+        seed_hyperconverged(api.store)
+        yield api
+
+
 def _show(title: str, outcome: Outcome) -> None:
     click.echo(click.style(f"\n== {title}", bold=True))
     if outcome.plan is not None:
@@ -69,8 +81,7 @@ def demo_command(workdir: Path, source: Path) -> None:
     workdir.mkdir(parents=True)
     remote = make_remote(source, workdir)
     click.echo(f"config repository: {remote} (from {source})")
-    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(), tick_interval=0.02) as api:
-        seed_hyperconverged(api.store)
+    with demo_cluster(tick_interval=0.02) as api:
         api.kubeconfig(workdir / "kubeconfig")
         kube = Kube(api.api_client())
         settings = Settings(repo_url=remote.as_uri(), cache_root=workdir / "cache")

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from reconciler.clients.kube import Kube
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.health import Status, health_of
 from reconciler.engine.plan import Action, Item, Plan, VMChange
+from reconciler.engine.ports import ClusterWriter
 from reconciler.errors import ApplyError, HealthError
 from reconciler.objects import LAST_WAVE, Obj, display
 
@@ -34,7 +34,7 @@ class ApplyOptions:
 
 
 def apply_plan(
-    plan: Plan, kube: Kube, options: ApplyOptions | None = None, progress: Callable[[str], None] | None = None
+    plan: Plan, kube: ClusterWriter, options: ApplyOptions | None = None, progress: Callable[[str], None] | None = None
 ) -> ChangeSet:
     """Carry out ``plan``; never raises for cluster errors, they end up in the ChangeSet."""
     options = options or ApplyOptions()
@@ -108,7 +108,7 @@ def node_stages(items: list[Item]) -> list[list[Item]]:
     return [s for s in stages if s]
 
 
-def _apply_items(items: list[Item], kube: Kube, options: ApplyOptions, changes: ChangeSet) -> None:
+def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet) -> None:
     for item in items:
         assert item.desired is not None
         try:
@@ -122,7 +122,7 @@ def _apply_items(items: list[Item], kube: Kube, options: ApplyOptions, changes: 
 
 
 def _wait_healthy(
-    items: list[Item], kube: Kube, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
 ) -> None:
     watched = [i for i in items if i.desired and i.desired["kind"] == "NodeNetworkConfigurationPolicy"]
     if options.wait_for_vms:
@@ -153,7 +153,7 @@ def _wait_healthy(
             options.sleep(options.poll)
 
 
-def _enacted(kube: Kube, policy: Obj) -> bool:
+def _enacted(kube: ClusterWriter, policy: Obj) -> bool:
     """Whether every enactment of ``policy`` reports its current generation.
 
     Right after an update the policy still carries the conditions of the generation before it: an
@@ -170,7 +170,7 @@ def _enacted(kube: Kube, policy: Obj) -> bool:
     return True
 
 
-def _enactment_failures(kube: Kube, policy: Obj) -> str:
+def _enactment_failures(kube: ClusterWriter, policy: Obj) -> str:
     """The per-node messages of a failed policy, from its NodeNetworkConfigurationEnactments."""
     suffix = "." + policy["metadata"]["name"]
     lines = []
@@ -212,7 +212,7 @@ def absent_policy(live: Obj) -> Obj:
 
 
 def _prune(
-    items: list[Item], kube: Kube, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
 ) -> None:
     for item in items:  # already in reverse wave order
         live = item.live
