@@ -1,9 +1,13 @@
-"""Ownership marks virtnet puts on every object it renders.
+"""Every ``virtnet.io/*`` key, the ownership marks virtnet puts on what it renders, and the agent contract.
 
-Prune safety rests on these: an object is ours only if it carries ``MANAGED_BY=virtnet`` *and* the
-cluster label of the cluster being reconciled. Names alone never make an object ours.
-The annotations are informational (where the object came from); the diff ignores them so that moving a
-line in a file or a new commit does not rewrite every object.
+Prune safety rests on the ownership marks: an object is ours only if it carries ``MANAGED_BY=virtnet``
+*and* the cluster label of the cluster being reconciled. Names alone never make an object ours.
+The provenance annotations are informational (where the object came from); the diff ignores them so that
+moving a line in a file or a new commit does not rewrite every object.
+
+The node agent and the controller meet only through what is spelled here: the agent publishes its
+NodeNetworkState labelled ``MANAGED_BY=virtnet-agent`` (:data:`AGENT_SELECTOR` lists them) with its drift
+report as JSON under :data:`DRIFT`.
 """
 
 from __future__ import annotations
@@ -16,8 +20,18 @@ REVISION = "virtnet.io/revision"
 PRUNE = "virtnet.io/prune"  # "disabled" opts an object out of pruning
 RESTART = "virtnet.io/restart"  # on a rendered VM: "allowed" lets the engine restart it for a change
 HOTPLUG = "virtnet.io/hotplug"  # on a rendered VM: interfaces that may be plugged/unplugged while it runs
+VM = "virtnet.io/vm"  # on a VM's pod template (so on its VMI and launcher pod): the VM's name; Services select it
+CLUSTERS = "virtnet.io/clusters"  # on a plain manifest in the repository: "a,b" limits it to those clusters
+ACCEPT_RISK = "virtnet.io/accept-risk"  # on the Cluster document: safety checks accepted, "disconnect,mtu" or "all"
 
 FIELD_MANAGER = "virtnet"
+
+#: the node agent: managed-by value and field manager of the NodeNetworkStates and enactments it publishes
+AGENT = "virtnet-agent"
+#: the NodeNetworkStates our node agents publish (one LIST shows every node's drift)
+AGENT_SELECTOR = f"{MANAGED_BY}={AGENT}"
+#: on the agent's NodeNetworkState: its drift report as JSON (``reconciler.agent.publish.drift_report``)
+DRIFT = "virtnet.io/drift"
 
 #: annotations that describe provenance only and never count as a difference
 PROVENANCE_ANNOTATIONS = frozenset({SOURCE, REVISION})

@@ -25,7 +25,7 @@ from reconciler.model import Repo, load_repo
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
-from reconciler.safety.nodes import read_nodes
+from reconciler.safety.nodes import NodeFacts, build_nodes
 
 
 @dataclass
@@ -81,7 +81,7 @@ def observe(
     state.node_drift = read_node_drift(kube)
     if any(o["kind"] == "VirtualMachine" for o in desired):
         try:
-            for vmi in list_scoped(kube, "VirtualMachineInstance", "virtnet.io/vm", namespaces):
+            for vmi in list_scoped(kube, "VirtualMachineInstance", labels.VM, namespaces):
                 state.vmis[f"{vmi['metadata']['namespace']}/{vmi['metadata']['name']}"] = vmi
         except ApiException as exc:
             if exc.status != 404:
@@ -89,21 +89,17 @@ def observe(
     return state
 
 
-AGENT_SELECTOR = "app.kubernetes.io/managed-by=virtnet-agent"
-DRIFT_ANNOTATION = "virtnet.io/drift"
-
-
 def read_node_drift(kube: Kube) -> list[dict[str, object]]:
     """Drift the node agents found (their NodeNetworkStates carry it as JSON): one LIST, no agent, no drift."""
     rows: list[dict[str, object]] = []
     try:
-        states = kube.list("NodeNetworkState", AGENT_SELECTOR)
+        states = kube.list("NodeNetworkState", labels.AGENT_SELECTOR)
     except ApiException as exc:
         if exc.status == 404:
             return rows
         raise
     for nns in sorted(states, key=lambda o: o["metadata"]["name"]):
-        raw = (nns["metadata"].get("annotations") or {}).get(DRIFT_ANNOTATION)
+        raw = (nns["metadata"].get("annotations") or {}).get(labels.DRIFT)
         try:
             report = json.loads(raw) if raw else {}
         except ValueError:
@@ -111,6 +107,19 @@ def read_node_drift(kube: Kube) -> list[dict[str, object]]:
         for item in report.get("drift") or []:
             rows.append({"node": nns["metadata"]["name"], **item})
     return rows
+
+
+def read_nodes(kube: Kube) -> list[NodeFacts]:
+    """Node facts for the safety analysis: one LIST of Nodes and one of NodeNetworkStates (none when
+    kubernetes-nmstate is not installed)."""
+    nodes = kube.list("Node")
+    try:
+        states = kube.list("NodeNetworkState")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        states = []
+    return build_nodes(nodes, states)
 
 
 def plan_cluster(

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler import labels
 from reconciler.agent.desired import DriftItem
 
 API_VERSION = "nmstate.io/v1beta1"
@@ -26,14 +27,11 @@ REASONS = {
     "Pending": "MaxUnavailableLimitReached",
     "Aborted": "ConfigurationAborted",
 }
-MANAGED_BY = {"app.kubernetes.io/managed-by": "virtnet-agent"}
+MANAGED_BY = {labels.MANAGED_BY: labels.AGENT}
 
 
 def rfc3339(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-DRIFT_ANNOTATION = "virtnet.io/drift"  # on our NodeNetworkState: the drift report as JSON
 
 
 def node_network_state(node: str, current: Mapping[str, Any], now: str) -> dict[str, Any]:

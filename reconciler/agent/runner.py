@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from reconciler import labels
 from reconciler.agent import capabilities, report
 from reconciler.agent import desired as d
 from reconciler.agent import safety as node_safety
@@ -32,7 +33,7 @@ from reconciler.agent.state import current_state
 from reconciler.errors import AgentError
 
 log = logging.getLogger(__name__)
-FIELD_MANAGER = "virtnet-agent"
+FIELD_MANAGER = labels.AGENT
 DEFAULT_MAX_UNAVAILABLE = "50%"
 
 
@@ -168,7 +169,7 @@ def run_once(
     if error:
         drep["error"] = error
     # the controller reads drift from here: one LIST of NodeNetworkStates shows it in plans and status
-    nns["metadata"].setdefault("annotations", {})[report.DRIFT_ANNOTATION] = json.dumps(drep, sort_keys=True)
+    nns["metadata"].setdefault("annotations", {})[labels.DRIFT] = json.dumps(drep, sort_keys=True)
     if cluster is not None:
         for obj in [nns, *nnces]:
             try:

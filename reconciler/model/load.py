@@ -10,17 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reconciler import labels
 from reconciler.errors import ModelError, Problem, SourceRef
 from reconciler.model.cluster import ClusterSpec
 from reconciler.model.loader import paused_gc, read_documents
-from reconciler.model.repo import CLUSTERS_ANNOTATION, Entry, Raw, Repo, parse_document
+from reconciler.model.repo import Entry, Raw, Repo, parse_document
 from reconciler.model.rules import validate_repo
 
 
 def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
     if isinstance(item, Entry):
         return list(item.meta.clusters)
-    value = (item.obj["metadata"].get("annotations") or {}).get(CLUSTERS_ANNOTATION, "")
+    value = (item.obj["metadata"].get("annotations") or {}).get(labels.CLUSTERS, "")
     return [c.strip() for c in value.split(",") if c.strip()]
 
 

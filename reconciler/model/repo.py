@@ -21,7 +21,6 @@ from reconciler.model.vm import VMSpec
 
 API_GROUP = "virtnet.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
-CLUSTERS_ANNOTATION = "virtnet.io/clusters"  # on plain manifests: "a,b" limits them to those clusters
 
 S = TypeVar("S", bound=Model)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler import labels
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.plan import Action, Plan
 from reconciler.model import Repo
 from reconciler.objects import Obj
-from reconciler.render.vms import VM_LABEL
 
 
 def _by_vm(objs: list[Obj], key: str) -> dict[tuple[str, str], list[Obj]]:
@@ -32,7 +32,7 @@ def vm_access(repo: Repo, vmis: list[Obj], services: list[Obj]) -> list[dict[str
     dns = repo.cluster.spec.secondary_dns
     domain = dns.domain if dns is not None and dns.enabled else None
     observed = {(v["metadata"]["namespace"], v["metadata"]["name"]): v for v in vmis}
-    svc_of = _by_vm(services, VM_LABEL)
+    svc_of = _by_vm(services, labels.VM)
     out = []
     for vm in sorted(repo.of("VM"), key=lambda e: (e.meta.namespace, e.name)):
         ns, name, user = vm.meta.namespace, vm.name, vm.spec.user

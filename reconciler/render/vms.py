@@ -26,7 +26,6 @@ from reconciler.model.vm import Interface, VMSpec
 from reconciler.objects import Obj
 from reconciler.render.networks import sriov_network_name
 
-VM_LABEL = "virtnet.io/vm"
 DPDK_ANNOTATIONS = {
     "cpu-load-balancing.crio.io": "disable",
     "cpu-quota.crio.io": "disable",
@@ -147,7 +146,7 @@ def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: Cl
     if spec.service_mesh:
         template_annotations["sidecar.istio.io/inject"] = "true"
 
-    template_meta: dict[str, Any] = {"labels": {VM_LABEL: name}}
+    template_meta: dict[str, Any] = {"labels": {labels.VM: name}}
     if template_annotations:
         template_meta["annotations"] = dict(sorted(template_annotations.items()))
     vmi_spec: dict[str, Any] = {
@@ -218,7 +217,7 @@ def render_services(entry: Entry[VMSpec]) -> list[Obj]:
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": {"name": name, "namespace": ns},
-                "spec": {"type": exp.type, "selector": {VM_LABEL: entry.name}, "ports": []},
+                "spec": {"type": exp.type, "selector": {labels.VM: entry.name}, "ports": []},
             },
         )
         port: dict[str, Any] = {

@@ -23,7 +23,7 @@ for one run with ``virtnet plan|apply --accept-risk`` (every check), or in the r
 Cluster document's annotation ``virtnet.io/accept-risk: "disconnect,mtu"`` (those checks; ``all`` for
 every check) — the acceptance is then reviewed in the same pull request as the change.
 
-:func:`analyze` takes the plan, node facts (``reconciler.safety.nodes.read_nodes``; ``None`` when they could
+:func:`analyze` takes the plan, node facts (``reconciler.pipeline.read_nodes``; ``None`` when they could
 not be read), the rendered objects and the Repo (for ``file:line`` of the cause). No side effects.
 """
 
@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler import labels
 from reconciler.engine.apply import absent_policy
 from reconciler.engine.plan import Action, Item, Plan
 from reconciler.model import Repo
@@ -62,7 +63,7 @@ from reconciler.safety.radius import (
 )
 from reconciler.safety.refs import Refs
 
-ACCEPT_ANNOTATION = "virtnet.io/accept-risk"
+ACCEPT_ANNOTATION = labels.ACCEPT_RISK
 CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")
 NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM})
 CHANGED = (Action.CREATE, Action.UPDATE, Action.DELETE)

@@ -21,7 +21,7 @@ from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
-from reconciler.labels import selector
+from reconciler.labels import VM, selector
 from reconciler.logs import redact
 from reconciler.model import Repo
 from reconciler.objects import Obj, display
@@ -138,7 +138,7 @@ class Controller:
         if outcome.repo is not None:
             if outcome.changes is not None:  # the cluster changed: read what the VMs look like now
                 scope = self.settings.namespaces
-                vmis = list_scoped(self.kube, "VirtualMachineInstance", "virtnet.io/vm", scope)
+                vmis = list_scoped(self.kube, "VirtualMachineInstance", VM, scope)
                 services = list_scoped(self.kube, "Service", selector(cluster), scope)
             else:
                 vmis = list(outcome.live.vmis.values()) if outcome.live else []

@@ -30,7 +30,7 @@ from reconciler.clients.kube import Kube
 from reconciler.clients.source import TokenAuth
 from reconciler.clients.status import read_status
 from reconciler.engine.apply import ApplyOptions
-from reconciler.pipeline import AGENT_SELECTOR, DRIFT_ANNOTATION
+from reconciler.labels import AGENT_SELECTOR, DRIFT
 from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.testing import ApiDouble
@@ -319,7 +319,7 @@ def _drift(api: ApiDouble, cycle: int) -> None:
             "metadata": {
                 "name": "worker-0",
                 "labels": {key: value},
-                "annotations": {DRIFT_ANNOTATION: json.dumps(report)},
+                "annotations": {DRIFT: json.dumps(report)},
             },
         }
     )
