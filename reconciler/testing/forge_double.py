@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -195,12 +196,12 @@ class ForgeDouble:
         except HTTPException as exc:
             return _json({"message": exc.name}, exc.code or 404)
         if provider == "gitlab":
-            project = args.pop("project")
+            project = args["project"]
             if f"/projects/{quote(project, safe='')}/" not in raw_path:
                 return _json({"message": "404 Project Not Found (path not URL-encoded)"}, 404)
             repo = project
         else:
-            repo = f"{args.pop('owner')}/{args.pop('name')}"
+            repo = f"{args['owner']}/{args['name']}"
         kind = endpoint[3:]
         with self._lock:
             if kind == "comments":
@@ -236,7 +237,9 @@ class ForgeDouble:
             response.headers["Link"] = f'<{request.host_url.rstrip("/")}{request.path}?{urlencode(query)}>; rel="next"'
         return response
 
-    def _on_comment(self, request: Request, provider: str, repo: str, args: dict[str, Any], payload: Any) -> Response:
+    def _on_comment(
+        self, request: Request, provider: str, repo: str, args: Mapping[str, Any], payload: Any
+    ) -> Response:
         expected = "PUT" if provider == "gitlab" else "PATCH"
         if request.method != expected:
             return _json({"message": "method not allowed"}, 405)

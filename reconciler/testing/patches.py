@@ -110,42 +110,48 @@ def _split_requirements(selector: str) -> list[str]:
     return [p for p in (s.strip() for s in parts) if p]
 
 
+LabelTest = Callable[[dict[str, str]], bool]
+
+
+def _label_requirement(part: str) -> LabelTest:
+    """One requirement of a label selector (``k=v``, ``k!=v``, ``k in (a,b)``, ``k notin (...)``, ``k``, ``!k``)."""
+    m = _SET_RE.match(part)
+    if not m:
+        raise SelectorError(f"unable to parse requirement: {part!r}")
+    neg, key, setop, values, op, value = m.groups()
+    if neg and (setop or op):
+        raise SelectorError(f"unable to parse requirement: {part!r}")
+    if neg:
+        return lambda labels: key not in labels
+    if setop:
+        vals = {v.strip() for v in values.split(",") if v.strip()}
+        if setop == "in":
+            return lambda labels: labels.get(key) in vals
+        return lambda labels: labels.get(key) not in vals
+    if op == "!=":
+        return lambda labels: labels.get(key) != value
+    if op:
+        return lambda labels: labels.get(key) == value
+    return lambda labels: key in labels
+
+
 def label_matcher(selector: str | None) -> Matcher:
     """A predicate over objects for a ``labelSelector`` string (empty selects everything)."""
-    reqs: list[Callable[[dict[str, str]], bool]] = []
-    for part in _split_requirements(selector or ""):
-        m = _SET_RE.match(part)
-        if not m:
-            raise SelectorError(f"unable to parse requirement: {part!r}")
-        neg, key, setop, values, op, value = m.groups()
-        if neg and (setop or op):
-            raise SelectorError(f"unable to parse requirement: {part!r}")
-        if neg:
-            reqs.append(lambda lb, k=key: k not in lb)
-        elif setop:
-            vals = {v.strip() for v in values.split(",") if v.strip()}
-            if setop == "in":
-                reqs.append(lambda lb, k=key, vs=vals: lb.get(k) in vs)
-            else:
-                reqs.append(lambda lb, k=key, vs=vals: lb.get(k) not in vs)
-        elif op == "!=":
-            reqs.append(lambda lb, k=key, v=value: lb.get(k) != v)
-        elif op:
-            reqs.append(lambda lb, k=key, v=value: lb.get(k) == v)
-        else:
-            reqs.append(lambda lb, k=key: k in lb)
+    reqs = [_label_requirement(part) for part in _split_requirements(selector or "")]
     return lambda obj: all(r(obj.get("metadata", {}).get("labels") or {}) for r in reqs)
+
+
+def _field_requirement(part: str) -> Matcher:
+    m = re.match(r"^([A-Za-z0-9_.]+)\s*(==|!=|=)\s*(.*)$", part)
+    if not m:
+        raise SelectorError(f"invalid field selector: {part!r}")
+    path, negate, value = m.group(1).split("."), m.group(2) == "!=", m.group(3)
+    return lambda obj: (_lookup(obj, path) == value) != negate
 
 
 def field_matcher(selector: str | None) -> Matcher:
     """A predicate for a ``fieldSelector`` (``a.b=v``, ``a.b==v``, ``a.b!=v``, comma-separated)."""
-    reqs: list[Matcher] = []
-    for part in _split_requirements(selector or ""):
-        m = re.match(r"^([A-Za-z0-9_.]+)\s*(==|!=|=)\s*(.*)$", part)
-        if not m:
-            raise SelectorError(f"invalid field selector: {part!r}")
-        path, op, value = m.group(1).split("."), m.group(2), m.group(3)
-        reqs.append(lambda obj, p=path, v=value, neg=op == "!=": (_lookup(obj, p) == v) != neg)
+    reqs = [_field_requirement(part) for part in _split_requirements(selector or "")]
     return lambda obj: all(r(obj) for r in reqs)
 
 
