@@ -5,10 +5,11 @@ Why a real HTTP server: the reconciler talks to clusters through the unmodified 
 send and expect, which a mocked client object cannot. ``werkzeug``'s threaded server is used as-is (HTTP/1.1,
 chunked responses, one thread per connection) so long-running watches do not block other calls.
 
-The pieces: :mod:`.resources` (what is served), :mod:`.store` (objects, resourceVersions, watch log),
-:mod:`.ssa` (managedFields and server-side apply), :mod:`.patches` (patch formats, selectors),
-:mod:`.handler` (HTTP routing, counts, faults), :mod:`.watch` (watch streams), :mod:`.faults` (fault plans)
-and :mod:`.controllers` (simulated nmstate and KubeVirt controllers).
+The pieces: :mod:`.resources` (what is served), :mod:`.store` (objects and writes), :mod:`.eventlog`
+(resourceVersions, watch history), :mod:`.errors` (Status errors), :mod:`.ssa` (managedFields and server-side
+apply), :mod:`.patches` (patch formats, selectors), :mod:`.handler` (HTTP routing, counts, faults),
+:mod:`.watch` (watch streams), :mod:`.faults` (fault plans) and :mod:`.controllers` (simulated nmstate and
+KubeVirt controllers).
 
 Usage::
 
@@ -89,7 +90,7 @@ class ApiDouble:
 
     def stop(self) -> None:
         self._stop.set()
-        self.store.close()
+        self.store.events.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -35,9 +35,10 @@ import yaml
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from reconciler.testing.errors import ApiError
 from reconciler.testing.faults import WRITE_VERBS, Fault, FaultHook, RequestInfo
 from reconciler.testing.resources import ResourceType
-from reconciler.testing.store import ApiError, Store
+from reconciler.testing.store import Store
 from reconciler.testing.watch import watch_stream
 
 PATCH_TYPES = {

@@ -141,9 +141,6 @@ class Registry:
                 out.append(t.group)
         return out
 
-    def group_versions(self) -> list[tuple[str, str]]:
-        return [(g, v) for g in ["", *self.groups()] for v in self.served_versions(g)]
-
     # ---- discovery documents -------------------------------------------------------------------------------
 
     def core_versions(self) -> dict[str, Any]:

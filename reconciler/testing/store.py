@@ -2,16 +2,16 @@
 
 One :class:`Store` holds every object, keyed by ``(group, plural)`` then ``(namespace, name)``, under a
 single re-entrant lock, so every operation is atomic and the global ``resourceVersion`` counter is
-strictly increasing across all kinds (as with etcd's revision). Writes go through :meth:`Store._commit`,
-which is the one place that decides no-op vs change (a write that changes nothing keeps the old object,
-its resourceVersion and emits no watch event), bumps ``generation`` when anything outside ``metadata`` and
-``status`` changed, and appends to the bounded watch event log. ``dryRun`` runs the same code path and
-stops right before the commit.
+strictly increasing across all kinds (as with etcd's revision; :mod:`.eventlog` keeps it with the watch
+history). Writes go through :meth:`Store._commit`, which is the one place that decides no-op vs change (a
+write that changes nothing keeps the old object, its resourceVersion and emits no watch event), bumps
+``generation`` when anything outside ``metadata`` and ``status`` changed, and appends to the bounded watch
+event log. ``dryRun`` runs the same code path and stops right before the commit.
 
 Objects are stored version-less; :meth:`Store.render` stamps ``apiVersion``/``kind`` of the resource type
 a caller asked through. Every method returns copies, so callers can never alias stored state.
-Errors are :class:`ApiError` carrying the HTTP code and the Kubernetes ``reason``; the HTTP layer turns them
-into ``Status`` objects.
+Errors are :class:`~reconciler.testing.errors.ApiError` carrying the HTTP code and the Kubernetes
+``reason``; the HTTP layer turns them into ``Status`` objects.
 """
 
 from __future__ import annotations
@@ -23,36 +23,20 @@ import random
 import re
 import threading
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.testing import patches, ssa
+from reconciler.testing.errors import ApiError, already_exists, apply_conflict, conflict, invalid_name, not_found
+from reconciler.testing.eventlog import EventLog, WatchEvent
 from reconciler.testing.resources import Registry, ResourceType
 
 Obj = dict[str, Any]
 Mutator = Callable[[ResourceType, Obj, Obj | None], None]
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-class ApiError(Exception):
-    """A failed API call: HTTP ``code``, Kubernetes ``reason``, message and optional ``details``."""
-
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details or {}
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    rv: int
-    key: tuple[str, str]
-    type: str  # ADDED | MODIFIED | DELETED
-    obj: Obj
-    old: Obj | None
 
 
 def now() -> str:
@@ -78,17 +62,17 @@ class Store:
                  require_namespaces: bool = False, seed: int = 0) -> None:
         self.registry = registry or Registry()
         self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
-        self.rv = 1
+        self.events = EventLog(self.lock, event_log_size)  # resourceVersions and the watch history
         self.require_namespaces = require_namespaces
         self.mutators: list[Mutator] = []  # admission-like hooks (e.g. KubeMacPool), run before a commit
-        self.listeners: list[Callable[[], None]] = []  # called after every committed write
-        self.closed = False
         self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {}
-        self._events: deque[WatchEvent] = deque(maxlen=event_log_size)
-        self.compacted_rv = 1  # watches from a resourceVersion older than this get 410 Gone
         self._snapshots: OrderedDict[str, tuple[int, list[Obj]]] = OrderedDict()
         self._rng = random.Random(seed)
+
+    @property
+    def rv(self) -> int:
+        """The current (global) resourceVersion."""
+        return self.events.rv
 
     # ---- reading -------------------------------------------------------------------------------------------
 
@@ -103,8 +87,7 @@ class Store:
     def _current(self, rt: ResourceType, ns: str, name: str) -> Obj:
         obj = self._bucket(rt).get((ns if rt.namespaced else "", name))
         if obj is None:
-            raise ApiError(404, "NotFound", f'{rt.resource_name.split("/")[-1]} "{name}" not found',
-                           {"name": name, "group": rt.group, "kind": rt.plural})
+            raise not_found(rt, name)
         return obj
 
     def get(self, rt: ResourceType, ns: str, name: str) -> Obj:
@@ -196,10 +179,7 @@ class Store:
     def _validate(self, rt: ResourceType, obj: Obj) -> None:
         name = obj["metadata"].get("name", "")
         if not name or len(name) > 253 or not _NAME_RE.match(name):
-            raise ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: metadata.name: Invalid value: '
-                           f'"{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric '
-                           "characters, '-' or '.'",
-                           {"name": name, "kind": rt.kind, "causes": [{"field": "metadata.name"}]})
+            raise invalid_name(rt, name)
         ns = obj["metadata"].get("namespace", "")
         if rt.namespaced and self.require_namespaces and ("", ns) not in self._objects.get(("", "namespaces"), {}):
             raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
@@ -220,8 +200,7 @@ class Store:
         meta = obj["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
         if key in self._bucket(rt):
-            raise ApiError(409, "AlreadyExists", f'{rt.plural} "{meta["name"]}" already exists',
-                           {"name": meta["name"], "group": rt.group, "kind": rt.plural})
+            raise already_exists(rt, meta["name"])
         dropped = ("resourceVersion", "deletionTimestamp") + (("managedFields",) if operation == "Update" else ())
         for k in dropped:
             meta.pop(k, None)
@@ -243,13 +222,8 @@ class Store:
             new = self._check_body(rt, ns, body, name)
             rv = new["metadata"].get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
-                raise self._conflict(rt, name)
+                raise conflict(rt, name)
             return self._update(rt, old, new, manager, subresource, dry_run)
-
-    def _conflict(self, rt: ResourceType, name: str) -> ApiError:
-        return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource_name} "{name}": the '
-                        "object has been modified; please apply your changes to the latest version and try "
-                        "again", {"name": name, "group": rt.group, "kind": rt.plural})
 
     def _update(self, rt: ResourceType, old: Obj, new: Obj, manager: str, subresource: str, dry_run: bool) -> Obj:
         """Replace ``old`` by ``new`` keeping system metadata and the status/main split."""
@@ -296,7 +270,7 @@ class Store:
                 raise ApiError(422, "Invalid", str(e)) from e
             rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
             if rv and rv != old["metadata"]["resourceVersion"]:
-                raise self._conflict(rt, name)
+                raise conflict(rt, name)
             new = self._check_body(rt, ns, new, name)
             return self._update(rt, old, new, manager, subresource, dry_run)
 
@@ -314,19 +288,13 @@ class Store:
             rv = applied["metadata"].get("resourceVersion")
             existing = self._bucket(rt).get((ns if rt.namespaced else "", name))
             if rv and (existing is None or rv != existing["metadata"]["resourceVersion"]):
-                raise self._conflict(rt, name)
+                raise conflict(rt, name)
             base = copy.deepcopy(existing) if existing else {"metadata": {}}
             try:
                 new = ssa.apply(base, applied, manager=manager, force=force, api_version=rt.api_version,
                                 now=now(), has_status=rt.has_status, subresource=subresource)
             except ssa.ApplyConflict as e:
-                n = len(e.conflicts)
-                lines = "\n".join(f'- conflict with "{m}": {p}' for m, p in e.conflicts)
-                raise ApiError(409, "Conflict", f"Apply failed with {n} conflict{'s' if n > 1 else ''}: "
-                               f"{lines}", {"name": name, "group": rt.group, "kind": rt.plural,
-                                            "causes": [{"reason": "FieldManagerConflict", "field": p,
-                                                        "message": f'conflict with "{m}"'}
-                                                       for m, p in e.conflicts]}) from e
+                raise apply_conflict(rt, name, e.conflicts) from e
             new["metadata"].update(name=name, **({"namespace": ns} if rt.namespaced else {}))
             if existing is None:
                 if subresource:
@@ -346,7 +314,7 @@ class Store:
             pre = preconditions or {}
             if pre.get("resourceVersion") not in (None, old["metadata"]["resourceVersion"]) or pre.get(
                     "uid") not in (None, old["metadata"]["uid"]):
-                raise self._conflict(rt, name)
+                raise conflict(rt, name)
             if dry_run:
                 return self.render(rt, old)
             if rt.storage_key == ("", "namespaces"):
@@ -356,11 +324,10 @@ class Store:
             return self.render(rt, self._remove(rt.storage_key, (ns if rt.namespaced else "", name)))
 
     def _remove(self, bucket_key: tuple[str, str], key: tuple[str, str]) -> Obj:
-        obj = self._objects[bucket_key].pop(key)
-        self.rv += 1
-        obj = copy.deepcopy(obj)
-        obj["metadata"]["resourceVersion"] = str(self.rv)
-        self._emit(WatchEvent(self.rv, bucket_key, "DELETED", obj, obj))
+        obj = copy.deepcopy(self._objects[bucket_key].pop(key))
+        rv = self.events.next_revision()
+        obj["metadata"]["resourceVersion"] = str(rv)
+        self.events.append(WatchEvent(rv, bucket_key, "DELETED", obj, obj))
         return obj
 
     def _commit(self, rt: ResourceType, key: tuple[str, str], old: Obj | None, new: Obj, dry_run: bool) -> Obj:
@@ -370,45 +337,12 @@ class Store:
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if dry_run:
             return self.render(rt, new)
-        self.rv += 1
-        new["metadata"]["resourceVersion"] = str(self.rv)
+        rv = self.events.next_revision()
+        new["metadata"]["resourceVersion"] = str(rv)
         self._bucket(rt)[key] = new
-        self._emit(WatchEvent(self.rv, rt.storage_key, "MODIFIED" if old else "ADDED", copy.deepcopy(new),
-                              copy.deepcopy(old) if old else None))
+        self.events.append(WatchEvent(rv, rt.storage_key, "MODIFIED" if old else "ADDED", copy.deepcopy(new),
+                                      copy.deepcopy(old) if old else None))
         return self.render(rt, new)
-
-    def _emit(self, event: WatchEvent) -> None:
-        if len(self._events) == self._events.maxlen:
-            self.compacted_rv = self._events[0].rv
-        self._events.append(event)
-        self.changed.notify_all()
-        for listener in self.listeners:
-            listener()
-
-    # ---- watch support -------------------------------------------------------------------------------------
-
-    def compact(self) -> None:
-        """Forget every event so far: watches from an older resourceVersion now get 410 Gone."""
-        with self.lock:
-            self._events.clear()
-            self.compacted_rv = self.rv
-
-    def events_after(self, key: tuple[str, str], rv: int) -> tuple[list[WatchEvent], int]:
-        """Events of ``key`` newer than ``rv`` and the current resourceVersion; 410 Expired if compacted."""
-        with self.lock:
-            if rv < self.compacted_rv:
-                raise ApiError(410, "Expired", f"too old resource version: {rv} ({self.compacted_rv})")
-            return [e for e in self._events if e.rv > rv and e.key == key], self.rv
-
-    def wait(self, rv: int, timeout: float) -> None:
-        """Block until something newer than ``rv`` was written, the store closed, or ``timeout`` passed."""
-        with self.changed:
-            self.changed.wait_for(lambda: self.rv > rv or self.closed, timeout)
-
-    def close(self) -> None:
-        with self.changed:
-            self.closed = True
-            self.changed.notify_all()
 
     # ---- seeding (tests) -----------------------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from reconciler.testing import patches
+from reconciler.testing.errors import ApiError
 from reconciler.testing.resources import ResourceType
-from reconciler.testing.store import ApiError, Store
+from reconciler.testing.store import Store
 
 
 def _line(event_type: str, obj: dict[str, Any]) -> bytes:
@@ -60,7 +61,7 @@ def watch_stream(store: Store, rt: ResourceType, ns: str | None, *, rv: str, lab
     next_bookmark = time.monotonic() + bookmark_interval
     while True:
         try:
-            events, current = store.events_after(rt.storage_key, seen)
+            events, current = store.events.after(rt.storage_key, seen)
         except ApiError as e:
             yield _error(e)
             return
@@ -80,7 +81,7 @@ def watch_stream(store: Store, rt: ResourceType, ns: str | None, *, rv: str, lab
                 yield _line(kind, store.render(rt, ev.obj))
         seen = current
         now = time.monotonic()
-        if store.closed or now >= deadline:
+        if store.events.closed or now >= deadline:
             if bookmarks:
                 yield _bookmark(rt, seen)
             return
@@ -88,7 +89,7 @@ def watch_stream(store: Store, rt: ResourceType, ns: str | None, *, rv: str, lab
             yield _bookmark(rt, seen)
             next_bookmark = now + bookmark_interval
         wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-        store.wait(seen, max(0.0, min(wait, 1.0)))
+        store.events.wait(seen, max(0.0, min(wait, 1.0)))
 
 
 def _bookmark(rt: ResourceType, rv: int) -> bytes:

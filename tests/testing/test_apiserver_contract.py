@@ -332,7 +332,7 @@ def test_watch_too_old_resource_version_is_gone(kube_api: ApiDouble, kube_client
     v1 = client.CoreV1Api(kube_client)
     old = v1.list_namespaced_config_map("default").metadata.resource_version
     v1.create_namespaced_config_map("default", cm("x"))
-    kube_api.store.compact()
+    kube_api.store.events.compact()
     with pytest.raises(ApiException) as exc:
         list(watch.Watch().stream(v1.list_namespaced_config_map, "default", resource_version=old,
                                   timeout_seconds=1))
