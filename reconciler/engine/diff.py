@@ -11,6 +11,12 @@ kinds of change exist:
 
 Lists of objects whose items all have a ``name`` are matched by name (containers, interfaces, networks,
 ports), other lists by position; a list of scalars is compared whole.
+
+List semantics come from the schema, and the server records them in ``managedFields``: a list without
+``x-kubernetes-list-type`` (KubeVirt's interfaces, networks, disks; every list in an NNCP's desiredState) is
+*atomic* and shows as ``f:interfaces: {}``, a ``map`` list as ``k:{...}`` entries, a ``set`` as ``v:``
+entries. An atomic list is replaced whole by an apply, whoever owned it, so an item the live list has and
+the desired list lacks is a ``remove`` even though no ``k:`` entry of ours names it.
 """
 
 from __future__ import annotations
@@ -68,30 +74,82 @@ def _keyed(items: list[Any]) -> bool:
     return bool(items) and all(isinstance(i, dict) and "name" in i for i in items)
 
 
-def _compare(desired: Any, live: Any, path: tuple[str, ...]) -> Iterator[Change]:
+def _compare(desired: Any, live: Any, path: tuple[str, ...], atomic: frozenset[tuple[str, ...]]) -> Iterator[Change]:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             yield Change("set", _fmt(path), None if live is _MISSING else live, desired)
             return
         for key, value in desired.items():
-            yield from _compare(value, live.get(key, _MISSING), (*path, str(key)))
+            yield from _compare(value, live.get(key, _MISSING), (*path, str(key)), atomic)
         return
+    if path in atomic and isinstance(desired, list) and isinstance(live, list):
+        yield from _dropped_items(desired, live, path)
     if isinstance(desired, list) and _keyed(desired) and isinstance(live, list):
         by_name = {i.get("name"): i for i in live if isinstance(i, dict)}
         for item in desired:
-            yield from _compare(item, by_name.get(item["name"], _MISSING), (*path, f"[name={item['name']}]"))
+            yield from _compare(item, by_name.get(item["name"], _MISSING), (*path, f"[name={item['name']}]"), atomic)
         return
     if isinstance(desired, list) and desired and all(isinstance(i, dict) for i in desired) and isinstance(live, list):
         if len(live) < len(desired):
             yield Change("set", _fmt(path), live, desired)
             return
         for i, item in enumerate(desired):
-            yield from _compare(item, live[i], (*path, f"[{i}]"))
+            yield from _compare(item, live[i], (*path, f"[{i}]"), atomic)
         return
     if live is _MISSING or desired != live or type(desired) is not type(live):
         if live is not _MISSING and _same_number(desired, live):
             return
         yield Change("set", _fmt(path), None if live is _MISSING else live, desired)
+
+
+def _dropped_items(desired: list[Any], live: list[Any], path: tuple[str, ...]) -> Iterator[Change]:
+    """Items of an atomic live list that the desired list no longer has: the apply drops them.
+
+    Items are matched by ``name`` when every desired item has one; otherwise a live item is kept when a
+    desired item is contained in it (the server may have added defaults to the item), and a scalar by value.
+    """
+    if _keyed(desired):
+        names = {i["name"] for i in desired}
+        for item in live:
+            if isinstance(item, dict) and item.get("name") not in names:
+                yield Change("remove", _fmt((*path, f"[name={item.get('name')}]")), old=item)
+        return
+    for item in live:
+        if not any(_contains(item, want) for want in desired):
+            yield Change("remove", _fmt((*path, f"[{_short(item, 60)}]")), old=item)
+
+
+def _contains(have: Any, want: Any) -> bool:
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(k in have and _contains(have[k], v) for k, v in want.items())
+    return have == want or _same_number(have, want)
+
+
+def atomic_lists(live: dict[str, Any]) -> frozenset[tuple[str, ...]]:
+    """Paths (field names from the top) of lists the server treats as atomic, read from ``managedFields``.
+
+    Any manager's entry will do: the server writes ``f:<list>: {}`` for an atomic list whoever applied it,
+    and ``k:``/``v:`` children for map and set lists. Only lists reached through fields (not through the
+    items of another list) are found, which covers every atomic list virtnet renders.
+    """
+    found: set[tuple[str, ...]] = set()
+    for entry in (live.get("metadata") or {}).get("managedFields") or []:
+        _walk_atomic(entry.get("fieldsV1") or {}, live, (), found)
+    return frozenset(found)
+
+
+def _walk_atomic(fields: dict[str, Any], value: Any, path: tuple[str, ...], found: set[tuple[str, ...]]) -> None:
+    if not isinstance(value, dict):
+        return
+    for key, sub in fields.items():
+        if not key.startswith("f:"):
+            continue
+        name = key[2:]
+        child = value.get(name)
+        if isinstance(child, list) and sub == {}:
+            found.add((*path, name))
+        elif isinstance(sub, dict) and sub:
+            _walk_atomic(sub, child, (*path, name), found)
 
 
 def _same_number(a: Any, b: Any) -> bool:
@@ -192,7 +250,7 @@ def diff_object(
     if live is None:
         return [Change("set", "", None, want)]
     have = _without_provenance(live)
-    changes = list(_compare(want, have, ()))
+    changes = list(_compare(want, have, (), atomic_lists(live)))
     owned = _owned_fields(live, manager)
     if owned:
         owned = {k: v for k, v in owned.items() if k != "f:status"}

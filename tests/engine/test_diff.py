@@ -246,3 +246,60 @@ def test_status_in_the_desired_object_is_ignored() -> None:
     desired = vm([bridge("eth1")])
     desired["status"] = {"ready": False}
     assert diff_object(desired, served(vm([bridge("eth1")]))) == []
+
+
+def atomic_fields() -> dict[str, Any]:
+    """fieldsV1 as a real kube-apiserver records a VM apply: KubeVirt's schema gives its interface and
+    network lists no x-kubernetes-list-type, so they are atomic (``{}``, no ``k:`` entries)."""
+    return {
+        "f:metadata": {"f:labels": {".": {}, f"f:{labels.MANAGED_BY}": {}, f"f:{labels.CLUSTER}": {}}},
+        "f:spec": {
+            "f:runStrategy": {},
+            "f:template": {"f:spec": {"f:domain": {"f:devices": {"f:interfaces": {}}}, "f:networks": {}}},
+        },
+    }
+
+
+def test_removed_item_of_an_atomic_list_is_a_removal() -> None:
+    """On a real server an atomic list has no per-item entries: the removal is found from the live list."""
+    desired = vm([bridge("eth1")])
+    live = served(vm([bridge("eth1", macAddress="02:00:00:00:00:01"), bridge("eth2")]), atomic_fields())
+    changes = diff_object(desired, live)
+    assert sorted((c.op, c.path) for c in changes) == [
+        ("remove", "spec.template.spec.domain.devices.interfaces[name=eth2]"),
+        ("remove", "spec.template.spec.networks[name=eth2]"),
+    ]
+
+
+def test_atomic_list_owned_by_another_manager_is_still_replaced_whole() -> None:
+    """virt-controller rewrites the interface list after an unplug and so owns it; our apply still
+    replaces the whole list, so an item we no longer want is a removal (and a conflict, see plan)."""
+    desired = vm([bridge("eth1")])
+    live = served(vm([bridge("eth1"), bridge("eth2")]), atomic_fields(), manager="virt-controller")
+    paths = [c.path for c in diff_object(desired, live) if c.op == "remove"]
+    assert paths == [
+        "spec.template.spec.domain.devices.interfaces[name=eth2]",
+        "spec.template.spec.networks[name=eth2]",
+    ]
+
+
+def test_atomic_list_without_names_keeps_items_the_server_extended() -> None:
+    policy = {
+        "apiVersion": "nmstate.io/v1",
+        "kind": "NodeNetworkConfigurationPolicy",
+        "metadata": {"name": "br1", "labels": dict(OURS)},
+        "spec": {"desiredState": {"routes": {"config": [{"destination": "10.0.0.0/8"}]}}},
+    }
+    live = served(policy, {"f:spec": {"f:desiredState": {"f:routes": {"f:config": {}}}}})
+    live["spec"]["desiredState"]["routes"]["config"] = [
+        {"destination": "10.0.0.0/8", "metric": 100},
+        {"destination": "192.168.0.0/16"},
+    ]
+    changes = diff_object(policy, live)
+    assert [(c.op, c.old) for c in changes] == [("remove", {"destination": "192.168.0.0/16"})]
+
+
+def test_unchanged_atomic_list_is_no_change() -> None:
+    desired = vm([bridge("eth1"), bridge("eth2")])
+    live = served(vm([bridge("eth1", macAddress="02:00:00:00:00:01"), bridge("eth2")]), atomic_fields())
+    assert diff_object(desired, live) == []
