@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.clients.kube import Kube
-from reconciler.safety.nodes import build_nodes, facts_from_state, read_nodes, selects
+from reconciler.pipeline import read_nodes
+from reconciler.safety.nodes import build_nodes, facts_from_state, selects
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes
 

@@ -1,6 +1,6 @@
 """Pre-merge safety: blast radius and the danger checks ("would this cut a node off?") for every plan.
 
-Pure, except ``reconciler.safety.nodes.read_nodes`` which the pipeline calls. ``analysis`` builds the report,
+Pure: the pipeline reads Nodes and NodeNetworkStates (``reconciler.pipeline.read_nodes``). ``analysis`` builds the report,
 ``radius`` says which nodes, VMs and Services a change reaches, ``checks`` holds the per-node danger
 checks (shared with the node agent), ``refs`` finds the repository line behind a finding and ``report``
 prints it for terminals and PR comments.

@@ -5,10 +5,10 @@ carries the default route and the node IP, which NICs are already ports of a bri
 MTUs the parents of a VLAN have, which nodes a ``nodeSelector`` picks and which of them run the
 control plane. The controller reads that from ``Node`` and ``NodeNetworkState`` objects; the node agent
 builds the same facts from its own observed ``currentState`` (:func:`facts_from_state`), so both sides
-run the same checks (``reconciler/safety.py``).
+run the same checks (``reconciler.safety.checks``).
 
-Everything here is PURE except :func:`read_nodes`, which does exactly one LIST of Nodes and one LIST of
-NodeNetworkStates through :class:`~reconciler.clients.kube.Kube` (no writes).
+Pure: the pipeline reads the objects (``reconciler.pipeline.read_nodes``) and hands them to
+:func:`build_nodes`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.objects import Obj
-
-if TYPE_CHECKING:
-    from reconciler.clients.kube import Kube
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 DEFAULT_DESTINATIONS = ("0.0.0.0/0", "::/0")
@@ -208,17 +205,3 @@ def build_nodes(nodes: Iterable[Obj], states: Iterable[Obj]) -> list[NodeFacts]:
         name = meta["name"]
         out.append(facts_from_state(name, meta.get("labels") or {}, by_name.get(name), _internal_ip(node)))
     return sorted(out, key=lambda n: n.name)
-
-
-def read_nodes(kube: Kube) -> list[NodeFacts]:
-    """One LIST of Nodes and one LIST of NodeNetworkStates (none when nmstate is not installed)."""
-    from kubernetes.client.exceptions import ApiException
-
-    nodes = kube.list("Node")
-    try:
-        states = kube.list("NodeNetworkState")
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        states = []
-    return build_nodes(nodes, states)
