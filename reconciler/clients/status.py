@@ -24,12 +24,10 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
-from io import BytesIO
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 import git
-from gitdb.base import IStream
 
 from reconciler.clients.gitenv import Auth, auth_env, cache_dir, check_url, git_error, locked, stderr_text
 from reconciler.errors import SourceError
@@ -149,9 +147,17 @@ class _Repo:
             return False
         return True
 
-    def blob(self, data: bytes) -> str:
-        assert self.repo is not None
-        return self.repo.odb.store(IStream("blob", len(data), BytesIO(data))).hexsha.decode()
+    def blobs(self, contents: Sequence[bytes], scratch: Path) -> list[str]:
+        """Write ``contents`` as blobs (byte for byte, no filters) with one ``git hash-object``; their shas.
+
+        ``scratch`` is a private folder for the files git reads them from.
+        """
+        files = []
+        for number, data in enumerate(contents):
+            file = scratch / f"blob-{number}"
+            file.write_bytes(data)
+            files.append(str(file))
+        return self.git("hash-object", "-w", "--no-filters", "--", *files).split() if files else []
 
 
 def _encode(content: bytes | str) -> bytes:
@@ -237,8 +243,9 @@ def _commit_on(
         r.git("read-tree", *([base] if base else ["--empty"]), env=ienv)
         if replace:
             r.git("rm", "--cached", "-r", "-q", "--ignore-unmatch", "--", prefix, env=ienv)
-        for path, data in sorted(blobs.items()):
-            r.git("update-index", "--add", "--cacheinfo", f"100644,{r.blob(data)},{path}", env=ienv)
+        paths = sorted(blobs)
+        for path, sha in zip(paths, r.blobs([blobs[p] for p in paths], Path(tmp)), strict=True):
+            r.git("update-index", "--add", "--cacheinfo", f"100644,{sha},{path}", env=ienv)
         tree = r.git("write-tree", env=ienv)
     if base and tree == r.git("rev-parse", f"{base}^{{tree}}"):
         return None
