@@ -189,7 +189,7 @@ class Kube:
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         try:
-            return self.request("GET", RESOURCES[kind].path(namespace, name))  # type: ignore[no-any-return]
+            return self.request("GET", RESOURCES[kind].path(namespace, name))
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -205,7 +205,7 @@ class Kube:
             "dryRun": "All" if dry_run else None,
         }
         try:
-            return self.request(  # type: ignore[no-any-return]
+            return self.request(
                 "PATCH",
                 res.path(meta.get("namespace"), meta["name"]),
                 query,

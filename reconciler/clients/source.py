@@ -152,9 +152,7 @@ class GitSource:
         env = {"GIT_TERMINAL_PROMPT": "0"}
         if remote:
             env.update(auth_env(self.url, self.auth, ca_file=self.ca_file))
-        return repo.git.execute(
-            ["git", *args], env=env, kill_after_timeout=self.timeout if remote else None
-        )  # type: ignore[call-overload,no-any-return]
+        return repo.git.execute(["git", *args], env=env, kill_after_timeout=self.timeout if remote else None)
 
     def _open(self) -> git.Repo:
         """Open (or create) the bare cache repo and check it is intact; raise _Corrupt otherwise."""
@@ -263,9 +261,7 @@ class GitSource:
             env["GNUPGHOME"] = tempfile.mkdtemp(prefix="virtnet-gnupg-")
         env.update(config_env(pairs))
         try:
-            out = repo.git.execute(
-                ["git", "log", "-1", "--format=%G?%x00%GK%x00%GS%x00%GF", sha], env=env
-            )  # type: ignore[call-overload]
+            out = repo.git.execute(["git", "log", "-1", "--format=%G?%x00%GK%x00%GS%x00%GF", sha], env=env)
         except git.GitCommandError as e:
             raise SourceError(redact(f"cannot verify signature of {sha}: {stderr_text(e)}")) from None
         finally:
@@ -297,8 +293,8 @@ class GitSource:
             index = tmp.with_suffix(".index")
             env = {"GIT_INDEX_FILE": str(index), "GIT_WORK_TREE": str(tmp)}
             try:
-                repo.git.execute(["git", "read-tree", sha], env=env)  # type: ignore[call-overload]
-                repo.git.execute(["git", "checkout-index", "-a", "-f"], env=env)  # type: ignore[call-overload]
+                repo.git.execute(["git", "read-tree", sha], env=env)
+                repo.git.execute(["git", "checkout-index", "-a", "-f"], env=env)
                 _make_read_only(tmp)
                 tmp.rename(dest)
             except git.GitCommandError as e:

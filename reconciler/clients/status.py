@@ -108,9 +108,7 @@ class _Repo:
         if remote:
             full.update(auth_env(self.url, self.auth))
         assert self.repo is not None
-        return self.repo.git.execute(  # type: ignore[call-overload,no-any-return]
-            ["git", *args], env=full, kill_after_timeout=self.timeout if remote else None
-        )
+        return self.repo.git.execute(["git", *args], env=full, kill_after_timeout=self.timeout if remote else None)
 
     def fetch(self, branch: str) -> str | None:
         """Fetch ``branch`` from the remote; its tip sha, or None when the branch does not exist."""
