@@ -6,7 +6,7 @@ from typing import Any
 
 from reconciler.clients.kube import Kube
 from reconciler.pipeline import read_nodes
-from reconciler.safety.nodes import build_nodes, facts_from_state, selects
+from reconciler.safety.nodes import build_nodes, facts_from_state
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes
 
@@ -110,11 +110,3 @@ def test_a_default_route_in_another_table_does_not_count() -> None:
         },
     }
     assert facts_from_state("n", {}, state).default_route == ()
-
-
-def test_selector_is_label_equality_and_empty_selects_all() -> None:
-    labels = {"node-role.kubernetes.io/worker": "", "zone": "a"}
-    assert selects({}, labels) and selects(None, labels)
-    assert selects({"node-role.kubernetes.io/worker": ""}, labels)
-    assert not selects({"zone": "b"}, labels)
-    assert not selects({"missing": ""}, labels)

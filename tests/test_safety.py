@@ -24,8 +24,9 @@ from reconciler.agent.desired import Op, Step
 from reconciler.cli import main
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions
+from reconciler.nmstate import max_unavailable
 from reconciler.pipeline import reconcile
-from reconciler.safety import batches, resolve_max_unavailable
+from reconciler.safety import batches
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, node, seed_hyperconverged
 from tests.repos import write_repo
@@ -450,8 +451,8 @@ def test_blast_radius_classifies_hot_plug_and_restart_and_lists_services(
 
 
 def test_rollout_batches_follow_max_unavailable() -> None:
-    assert resolve_max_unavailable(None, 3) == 2 and resolve_max_unavailable("50%", 5) == 3
-    assert resolve_max_unavailable("10%", 3) == 1 and resolve_max_unavailable(2, 10) == 2
-    assert resolve_max_unavailable(0, 3) == 1 and resolve_max_unavailable("0%", 0) == 1
+    assert max_unavailable(None, 3) == 2 and max_unavailable("50%", 5) == 3
+    assert max_unavailable("10%", 3) == 1 and max_unavailable(2, 10) == 2
+    assert max_unavailable(0, 3) == 1 and max_unavailable("0%", 0) == 1
     assert batches(["w0", "w1", "w2"], 2) == [["w0", "w1"], ["w2"]]
     assert batches([], 2) == []

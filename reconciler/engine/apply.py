@@ -10,11 +10,11 @@ succeeded. On failure the ChangeSet still lists everything done before it.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from reconciler import nmstate
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.health import Status, health_of
 from reconciler.engine.plan import Action, Item, Plan, VMChange
@@ -64,39 +64,20 @@ def apply_plan(
     return changes
 
 
-def _policy_interfaces(obj: Obj) -> tuple[set[str], set[str]]:
-    """(interfaces a policy creates, interfaces it needs to exist: bridge/bond ports and VLAN bases)."""
-    creates, needs = set(), set()
-    for iface in ((obj.get("spec") or {}).get("desiredState") or {}).get("interfaces") or []:
-        if iface.get("type") in ("linux-bridge", "bond", "vlan", "ovs-bridge"):
-            creates.add(iface["name"])
-        for port in (iface.get("bridge") or {}).get("port") or []:
-            needs.add(port["name"] if isinstance(port, dict) else port)
-        needs.update((iface.get("link-aggregation") or {}).get("port") or [])
-        if base := (iface.get("vlan") or {}).get("base-iface"):
-            needs.add(base)
-    return creates, needs - creates
-
-
 def node_stages(items: list[Item]) -> list[list[Item]]:
-    """Split a wave so a policy runs only after the policies that create the interfaces it builds on.
+    """Split a wave so a policy runs only after the policies that create the interfaces it builds on
+    (``reconciler.nmstate.dependencies``: nmstate would take a bridge over a not-yet-made VLAN Degraded).
 
-    nmstate applies policies independently: a bridge over ``bond1.300`` sent together with the policy
-    that creates ``bond1.300`` would go Degraded on every node. Objects that are not policies, and
-    policies without such dependencies, stay in the first stage. A cycle is left to nmstate to report.
+    Objects that are not policies, and policies without such dependencies, stay in the first stage. A cycle
+    is left to nmstate to report.
     """
-    policies = {i.id: i for i in items if i.desired and i.desired["kind"] == "NodeNetworkConfigurationPolicy"}
-    creators: dict[str, str] = {}
-    for key, item in policies.items():
-        for name in _policy_interfaces(item.desired or {})[0]:
-            creators[name] = key
+    policies = {i.id: i.desired for i in items if i.desired and i.desired["kind"] == nmstate.NNCP}
+    needs = nmstate.dependencies(policies)
     depth: dict[str, int] = {}
 
     def level(key: str, seen: frozenset[str] = frozenset()) -> int:
         if key not in depth:
-            needs = _policy_interfaces(policies[key].desired or {})[1]
-            parents = {creators[n] for n in needs if n in creators and creators[n] != key} - seen
-            depth[key] = 1 + max((level(p, seen | {key}) for p in parents), default=-1)
+            depth[key] = 1 + max((level(p, seen | {key}) for p in needs[key] - seen), default=-1)
         return depth[key]
 
     stages: list[list[Item]] = []
@@ -184,33 +165,6 @@ def _enactment_failures(kube: ClusterWriter, policy: Obj) -> str:
     return (" — " + "; ".join(sorted(lines))) if lines else ""
 
 
-def absent_policy(live: Obj) -> Obj:
-    """The policy that takes a node network down: its bridges, bonds and VLANs set ``state: absent``.
-
-    Ethernet entries are dropped rather than set absent: they only tuned a physical NIC (MTU), and
-    "absent" on a NIC would take the node's hardware down.
-    """
-    desired = copy.deepcopy((live.get("spec") or {}).get("desiredState") or {})
-    interfaces = [
-        {"name": i["name"], "type": i["type"], "state": "absent"}
-        for i in desired.get("interfaces") or []
-        if i.get("type") != "ethernet"
-    ]
-    out: Obj = {
-        "apiVersion": live["apiVersion"],
-        "kind": live["kind"],
-        "metadata": {"name": live["metadata"]["name"], "labels": dict(live["metadata"].get("labels") or {})},
-        "spec": {"desiredState": {"interfaces": interfaces}},
-    }
-    mappings = (desired.get("ovn") or {}).get("bridge-mappings")
-    if mappings:
-        out["spec"]["desiredState"]["ovn"] = {"bridge-mappings": [{**m, "state": "absent"} for m in mappings]}
-    for key in ("nodeSelector", "maxUnavailable"):
-        if key in (live.get("spec") or {}):
-            out["spec"][key] = live["spec"][key]
-    return out
-
-
 def _prune(
     items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
 ) -> None:
@@ -218,9 +172,9 @@ def _prune(
         live = item.live
         assert live is not None
         try:
-            if live["kind"] == "NodeNetworkConfigurationPolicy":
+            if live["kind"] == nmstate.NNCP:
                 say(f"{display(live)}: setting its interfaces absent before deleting it")
-                absent = absent_policy(live)
+                absent = nmstate.absent_policy(live)
                 kube.apply(absent, force=options.force_conflicts)
                 absent_item = Item(Action.UPDATE, item.id, item.name, item.wave, "state: absent", absent)
                 _wait_healthy([absent_item], kube, options, changes, say)

@@ -7,6 +7,6 @@ prints it for terminals and PR comments.
 """
 
 from reconciler.safety.analysis import ACCEPT_ANNOTATION, SafetyReport, analyze, needs_node_facts
-from reconciler.safety.radius import batches, resolve_max_unavailable
+from reconciler.safety.radius import batches
 
-__all__ = ["ACCEPT_ANNOTATION", "SafetyReport", "analyze", "batches", "needs_node_facts", "resolve_max_unavailable"]
+__all__ = ["ACCEPT_ANNOTATION", "SafetyReport", "analyze", "batches", "needs_node_facts"]

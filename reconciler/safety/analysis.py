@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import labels
-from reconciler.engine.apply import absent_policy
 from reconciler.engine.plan import Action, Item, Plan
 from reconciler.model import Repo
+from reconciler.nmstate import absent_policy, max_unavailable, policy_interfaces, port_names, selects
 from reconciler.objects import Obj, display, obj_id
-from reconciler.safety.checks import ERROR, WARNING, Finding, node_findings, port_names
-from reconciler.safety.nodes import NodeFacts, selects
+from reconciler.safety.checks import ERROR, WARNING, Finding, node_findings
+from reconciler.safety.nodes import NodeFacts
 from reconciler.safety.radius import (
     NAD,
     NNCP,
@@ -55,8 +55,6 @@ from reconciler.safety.radius import (
     nad_config,
     nad_key,
     networks,
-    policy_interfaces,
-    resolve_max_unavailable,
     running,
     services,
     vm_networks,
@@ -80,7 +78,6 @@ __all__ = [
     "analyze",
     "batches",
     "needs_node_facts",
-    "resolve_max_unavailable",
 ]
 
 
@@ -215,7 +212,7 @@ def _policy(ctx: _Ctx, item: Item, findings: list[Finding], nodes_known: bool) -
     name = policy["metadata"]["name"]
     selected = [n for n in ctx.nodes if selects(spec.get("nodeSelector"), n.labels)]
     names = [n.name for n in selected]
-    size = resolve_max_unavailable(spec.get("maxUnavailable"), len(selected))
+    size = max_unavailable(spec.get("maxUnavailable"), len(selected))
     ifaces = policy_interfaces(policy)
 
     def ref(iface: str, what: str, nic: str | None) -> Any:

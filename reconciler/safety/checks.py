@@ -16,12 +16,13 @@ Check names (also what ``virtnet.io/accept-risk`` lists): ``disconnect``, ``miss
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import SourceRef
-from reconciler.safety.nodes import Iface, NodeFacts, port_names
+from reconciler.nmstate import port_names, vlan_base
+from reconciler.safety.nodes import Iface, NodeFacts
 
 ERROR, WARNING = "error", "warning"
 CONTROLLER_TYPES = ("linux-bridge", "bond", "ovs-bridge")
@@ -116,7 +117,7 @@ def _keeps_address(carrier: Iface, desired: Mapping[str, Any]) -> bool:
 
 def node_findings(
     policy: str,
-    interfaces: list[Mapping[str, Any]],
+    interfaces: Sequence[Mapping[str, Any]],
     node: NodeFacts,
     *,
     created: set[str],
@@ -131,89 +132,115 @@ def node_findings(
     """
     if not node.has_state:
         return []
-    out: list[Finding] = []
     desired = {str(i["name"]): i for i in interfaces if i.get("name")}
-    carriers = node.carriers()
-    future: dict[str, str] = {}  # port -> controller it will have
-    for name, iface in desired.items():
-        if iface.get("state") != "absent":
-            for port in port_names(iface):
-                future[port] = name
-
-    def finding(severity: str, check: str, message: str, iface: str, what: str, nic: str | None = None) -> None:
-        out.append(Finding(severity, check, message, node.name, nic or iface, ref(iface, what, nic), obj))
-
+    on = _PolicyOnNode(policy, node, desired, created, merged, ref, obj)
     for name, iface in desired.items():
         if iface.get("state") == "absent":
             continue
-        ctype = iface.get("type") or (node.interfaces[name].type if name in node.interfaces else "")
-        kind = "bridge" if "bridge" in str(ctype) else str(ctype or "controller")
-        for port in port_names(iface):
-            cur = node.interfaces.get(port)
-            if cur is None:
-                if port not in created:
-                    finding(
-                        ERROR,
-                        "missing-nic",
-                        missing_message(policy, [node.name], port, f"port of {kind} {name}"),
-                        name,
-                        "port",
-                        port,
-                    )
-                continue
-            if cur.controller == name:
-                continue  # already its port: nothing moves
-            if port in carriers and not ip_follows(cur, iface):
-                finding(
-                    ERROR,
-                    "disconnect",
-                    f"would disconnect node {node.name}: {port} carries {carriers[port]} and would become a port "
-                    f"of {kind} {name} (policy {policy}), but {name} gets no matching address or DHCP; "
-                    f"move the IP configuration to {name} or use another NIC",
-                    name,
-                    "port",
-                    port,
-                )
-            if cur.controller and cur.controller not in desired:
-                finding(
-                    WARNING,
-                    "enslaved",
-                    f"{port} on {node.name} is already a port of {cur.controller}, which policy {policy} does not "
-                    f"manage: nmstate would move it to {name} and {cur.controller} loses it",
-                    name,
-                    "port",
-                    port,
-                )
-        vlan = iface.get("vlan") or {}
-        base = vlan.get("base-iface")
-        if base:
-            parent = node.interfaces.get(base)
-            if parent is None and base not in created:
-                finding(
-                    ERROR,
-                    "missing-nic",
-                    missing_message(policy, [node.name], base, f"base of VLAN {name}"),
-                    name,
-                    "base",
-                    base,
-                )
-            mtu = iface.get("mtu")
-            parent_mtu = (merged.get(base) or {}).get("mtu") or (parent.mtu if parent else None)
-            if mtu and parent_mtu and int(mtu) > int(parent_mtu):
-                finding(
-                    ERROR,
-                    "mtu",
-                    f"VLAN {name} MTU {mtu} is above its parent {base}'s MTU {parent_mtu} on {node.name} "
-                    f"(policy {policy}): the kernel refuses it and the policy goes Degraded",
-                    name,
-                    "mtu",
-                )
+        _port_findings(on, name, iface)
+        _vlan_findings(on, name, iface)
+    _carrier_findings(on)
+    return on.out
 
-    for name, what in sorted(carriers.items()):
+
+@dataclass
+class _PolicyOnNode:
+    """One policy's interfaces next to one node's facts, and the findings so far."""
+
+    policy: str
+    node: NodeFacts
+    desired: dict[str, Mapping[str, Any]]
+    created: set[str]
+    merged: Mapping[str, Mapping[str, Any]]
+    ref: RefFn
+    obj: str
+    out: list[Finding] = field(default_factory=list)
+
+    def finding(self, severity: str, check: str, message: str, iface: str, what: str, nic: str | None = None) -> None:
+        ref = self.ref(iface, what, nic)
+        self.out.append(Finding(severity, check, message, self.node.name, nic or iface, ref, self.obj))
+
+    def future_controllers(self) -> dict[str, str]:
+        """port -> the bridge or bond it will be a port of once the policy is applied."""
+        return {
+            port: name
+            for name, iface in self.desired.items()
+            if iface.get("state") != "absent"
+            for port in port_names(iface)
+        }
+
+
+def _port_findings(on: _PolicyOnNode, name: str, iface: Mapping[str, Any]) -> None:
+    """missing-nic, disconnect and enslaved for the ports a bridge or bond of the policy takes."""
+    node, policy = on.node, on.policy
+    ctype = iface.get("type") or (node.interfaces[name].type if name in node.interfaces else "")
+    kind = "bridge" if "bridge" in str(ctype) else str(ctype or "controller")
+    carriers = node.carriers()
+    for port in port_names(iface):
+        cur = node.interfaces.get(port)
+        if cur is None:
+            if port not in on.created:
+                message = missing_message(policy, [node.name], port, f"port of {kind} {name}")
+                on.finding(ERROR, "missing-nic", message, name, "port", port)
+            continue
+        if cur.controller == name:
+            continue  # already its port: nothing moves
+        if port in carriers and not ip_follows(cur, iface):
+            on.finding(
+                ERROR,
+                "disconnect",
+                f"would disconnect node {node.name}: {port} carries {carriers[port]} and would become a port "
+                f"of {kind} {name} (policy {policy}), but {name} gets no matching address or DHCP; "
+                f"move the IP configuration to {name} or use another NIC",
+                name,
+                "port",
+                port,
+            )
+        if cur.controller and cur.controller not in on.desired:
+            on.finding(
+                WARNING,
+                "enslaved",
+                f"{port} on {node.name} is already a port of {cur.controller}, which policy {policy} does not "
+                f"manage: nmstate would move it to {name} and {cur.controller} loses it",
+                name,
+                "port",
+                port,
+            )
+
+
+def _vlan_findings(on: _PolicyOnNode, name: str, iface: Mapping[str, Any]) -> None:
+    """missing-nic for a VLAN's base, and mtu for a VLAN above its parent's MTU."""
+    base = vlan_base(iface)
+    if not base:
+        return
+    node = on.node
+    parent = node.interfaces.get(base)
+    if parent is None and base not in on.created:
+        message = missing_message(on.policy, [node.name], base, f"base of VLAN {name}")
+        on.finding(ERROR, "missing-nic", message, name, "base", base)
+    mtu = iface.get("mtu")
+    parent_mtu = (on.merged.get(base) or {}).get("mtu") or (parent.mtu if parent else None)
+    if mtu and parent_mtu and int(mtu) > int(parent_mtu):
+        on.finding(
+            ERROR,
+            "mtu",
+            f"VLAN {name} MTU {mtu} is above its parent {base}'s MTU {parent_mtu} on {node.name} "
+            f"(policy {on.policy}): the kernel refuses it and the policy goes Degraded",
+            name,
+            "mtu",
+        )
+
+
+def _carrier_findings(on: _PolicyOnNode) -> None:
+    """disconnect for the interfaces that carry the default route or node IP: set down or absent, stripped
+    of their address, or (a bond) losing every port."""
+    node, policy = on.node, on.policy
+    future = on.future_controllers()
+    for name, what in sorted(node.carriers().items()):
         cur = node.interfaces.get(name)
-        mine = desired.get(name)
+        mine = on.desired.get(name)
         if mine is not None and mine.get("state") in ("absent", "down"):
-            finding(
+            on.finding(
                 ERROR,
                 "disconnect",
                 f"would disconnect node {node.name}: {name} carries {what} and policy {policy} sets it "
@@ -222,7 +249,7 @@ def node_findings(
                 "iface",
             )
         elif mine is not None and cur is not None and not _keeps_address(cur, mine):
-            finding(
+            on.finding(
                 ERROR,
                 "disconnect",
                 f"would disconnect node {node.name}: {name} carries {what} and policy {policy} removes its address",
@@ -232,7 +259,7 @@ def node_findings(
         if cur is not None and cur.type == "bond" and cur.ports:
             moved = [p for p in cur.ports if future.get(p, name) != name]
             if len(moved) == len(cur.ports):
-                finding(
+                on.finding(
                     ERROR,
                     "disconnect",
                     f"would disconnect node {node.name}: bond {name} carries {what} and policy {policy} moves "
@@ -241,4 +268,3 @@ def node_findings(
                     "port",
                     moved[0],
                 )
-    return out

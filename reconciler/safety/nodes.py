@@ -2,10 +2,10 @@
 
 Why: "would this change cut a node off?" can only be answered against the node as it is: which NIC
 carries the default route and the node IP, which NICs are already ports of a bridge or bond, which
-MTUs the parents of a VLAN have, which nodes a ``nodeSelector`` picks and which of them run the
-control plane. The controller reads that from ``Node`` and ``NodeNetworkState`` objects; the node agent
-builds the same facts from its own observed ``currentState`` (:func:`facts_from_state`), so both sides
-run the same checks (``reconciler.safety.checks``).
+MTUs the parents of a VLAN have, the labels a ``nodeSelector`` picks by (``reconciler.nmstate.selects``)
+and which nodes run the control plane. The controller reads that from ``Node`` and ``NodeNetworkState``
+objects; the node agent builds the same facts from its own observed ``currentState``
+(:func:`facts_from_state`), so both sides run the same checks (``reconciler.safety.checks``).
 
 Pure: the pipeline reads the objects (``reconciler.pipeline.read_nodes``) and hands them to
 :func:`build_nodes`.
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.nmstate import port_names, vlan_base
 from reconciler.objects import Obj
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -67,11 +68,6 @@ class NodeFacts:
         return {name: " and ".join(what) for name, what in out.items()}
 
 
-def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """``spec.nodeSelector`` semantics: label equality on every key; empty or absent selects every node."""
-    return all(labels.get(k) == str(v) for k, v in (selector or {}).items())
-
-
 def is_control_plane(labels: Mapping[str, str]) -> bool:
     return any(k in labels for k in CONTROL_PLANE_LABELS)
 
@@ -86,15 +82,6 @@ def _addresses(iface: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
         dynamic = dynamic or bool(block.get("dhcp") or block.get("autoconf"))
         out += [f"{a['ip']}/{a.get('prefix-length', 32 if fam == 'ipv4' else 128)}" for a in block.get("address") or []]
     return tuple(out), dynamic
-
-
-def port_names(iface: Mapping[str, Any]) -> list[str]:
-    """Bridge ports (objects) and bond ports (strings) of an nmstate interface."""
-    bridge = [
-        p.get("name", "") if isinstance(p, dict) else str(p) for p in (iface.get("bridge") or {}).get("port") or []
-    ]
-    agg = iface.get("link-aggregation") or {}
-    return bridge + [str(p) for p in agg.get("port") or agg.get("slaves") or []]
 
 
 def interfaces_of(state: Mapping[str, Any]) -> dict[str, Iface]:
@@ -118,7 +105,7 @@ def interfaces_of(state: Mapping[str, Any]) -> dict[str, Iface]:
             dhcp=dynamic,
             controller=iface.get("controller") or iface.get("master") or controller_of.get(name),
             ports=tuple(port_names(iface)),
-            vlan_base=(iface.get("vlan") or {}).get("base-iface"),
+            vlan_base=vlan_base(iface),
         )
     return out
 

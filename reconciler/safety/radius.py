@@ -1,10 +1,10 @@
 """Blast radius of a plan: which nodes, rollout batches, interfaces, VMs and Services a change reaches (pure).
 
 Why: reviewers decide on a network change by where it lands. These are the facts the safety report
-(``reconciler/safety.py``) lists next to its findings: per changed node policy the selected nodes, the
-``maxUnavailable`` batches and the interface changes per node; per changed network (NAD, SR-IOV network,
-bridge-creating policy) the VMs on it and how each is affected (from the plan items' ``vm_change``);
-Services whose endpoints change. No side effects.
+(``reconciler.safety.analysis``) lists next to its findings: per changed node policy the selected nodes,
+the ``maxUnavailable`` batches (sized by ``reconciler.nmstate.max_unavailable``) and the interface changes
+per node; per changed network (NAD, SR-IOV network, bridge-creating policy) the VMs on it and how each is
+affected (from the plan items' ``vm_change``); Services whose endpoints change. No side effects.
 
 VM impacts: ``created``/``deleted``; ``hot-plug``, ``restart``, ``restart-required`` (the VM itself changes,
 see ``reconciler.engine.plan.classify_vm``); ``next-start`` (a NAD's config changed: it reaches the VM when its
@@ -14,13 +14,13 @@ launcher pod is recreated); ``in-place`` (the bridge under the running VM is rec
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.engine.plan import Action, Item, Plan, VMChange
+from reconciler.nmstate import policy_interfaces, port_names, vlan_base
 from reconciler.objects import Obj, display
-from reconciler.safety.nodes import NodeFacts, port_names
+from reconciler.safety.nodes import NodeFacts
 
 NNCP, NAD, SRIOV, VM, SVC = (
     "NodeNetworkConfigurationPolicy",
@@ -86,30 +86,10 @@ class ServiceImpact:
     why: str
 
 
-def resolve_max_unavailable(value: int | str | None, nodes: int) -> int:
-    """``spec.maxUnavailable`` (int or "N%", default "50%", rounded up) over ``nodes``; at least 1."""
-    value = "50%" if value is None else value
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            n = math.ceil(nodes * float(value.strip()[:-1]) / 100)
-        except ValueError:
-            n = 1
-    else:
-        try:
-            n = int(value)
-        except (TypeError, ValueError):
-            n = 1
-    return max(1, n)
-
-
 def batches(nodes: list[str], size: int) -> list[list[str]]:
     """Rollout batches in name order (nmstate's order is arbitrary; the batch *size* is what is certain)."""
     size = max(1, size)
     return [nodes[i : i + size] for i in range(0, len(nodes), size)]
-
-
-def policy_interfaces(policy: Obj) -> list[dict[str, Any]]:
-    return list(((policy.get("spec") or {}).get("desiredState") or {}).get("interfaces") or [])
 
 
 def iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, ...]:
@@ -124,7 +104,7 @@ def iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, .
         ports = port_names(d)
         if cur is None:
             extra = f" with ports {', '.join(ports)}" if ports else ""
-            extra += f" on {d['vlan']['base-iface']}" if (d.get("vlan") or {}).get("base-iface") else ""
+            extra += f" on {base}" if (base := vlan_base(d)) else ""
             extra += f", mtu {d['mtu']}" if d.get("mtu") else ""
             out.append(f"create {kind} {name}{extra}")
             continue

@@ -13,7 +13,7 @@ from typing import Any
 from engine.conftest import EXAMPLES, edit, run, stepped
 from reconciler import labels
 from reconciler.clients.kube import Kube
-from reconciler.engine.apply import ApplyOptions, absent_policy, node_stages
+from reconciler.engine.apply import ApplyOptions, node_stages
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Action, build_plan
 from reconciler.model import load_repo
@@ -175,38 +175,6 @@ def test_removed_bridge_network_is_taken_down_on_the_nodes_before_its_policy_is_
     assert kube.get("NodeNetworkConfigurationPolicy", "storage") is None
     assert "br-storage" not in node_interfaces(kube)  # nmstate took the bridge down before the delete
     assert "bond1.300" in node_interfaces(kube)  # what worker-uplinks made stays
-
-
-def test_absent_policy_drops_nics_and_keeps_selector_and_bridge_mappings_absent() -> None:
-    live = {
-        "apiVersion": "nmstate.io/v1",
-        "kind": "NodeNetworkConfigurationPolicy",
-        "metadata": {"name": "p", "labels": {"a": "b"}, "resourceVersion": "9"},
-        "spec": {
-            "nodeSelector": {"x": ""},
-            "maxUnavailable": 1,
-            "desiredState": {
-                "interfaces": [
-                    {"name": "eth1", "type": "ethernet", "mtu": 9000},
-                    {"name": "br1", "type": "linux-bridge", "bridge": {"port": [{"name": "eth1"}]}},
-                ],
-                "ovn": {"bridge-mappings": [{"localnet": "physnet", "bridge": "br-ex"}]},
-            },
-        },
-    }
-    assert absent_policy(live) == {
-        "apiVersion": "nmstate.io/v1",
-        "kind": "NodeNetworkConfigurationPolicy",
-        "metadata": {"name": "p", "labels": {"a": "b"}},
-        "spec": {
-            "desiredState": {
-                "interfaces": [{"name": "br1", "type": "linux-bridge", "state": "absent"}],
-                "ovn": {"bridge-mappings": [{"localnet": "physnet", "bridge": "br-ex", "state": "absent"}]},
-            },
-            "nodeSelector": {"x": ""},
-            "maxUnavailable": 1,
-        },
-    }
 
 
 def test_same_name_object_of_another_manager_survives_prune(api: ApiDouble, kube: Kube, applied: Path) -> None:
