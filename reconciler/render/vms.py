@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
 from reconciler.model.cluster import ClusterSpec
 from reconciler.model.repo import Entry
-from reconciler.model.vm import Interface, VMSpec
+from reconciler.model.vm import DataVolumeBoot, Interface, VMSpec
 from reconciler.objects import Obj
 from reconciler.render.networks import sriov_network_name
 
@@ -84,79 +84,105 @@ def ssh_secret_name(vm: str) -> str:
     return f"{vm}-ssh-keys"
 
 
-def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: ClusterSpec) -> list[Obj]:
-    spec, name, ns = entry.spec, entry.name, entry.meta.namespace
-    assert ns is not None
-    interfaces: list[dict[str, Any]] = []
-    nets: list[dict[str, Any]] = []
+def _networking(spec: VMSpec, networks: dict[str, Entry[Any]], ns: str) -> tuple[list[Obj], list[Obj]]:
+    """The VM's ``interfaces`` and ``networks``, paired by name: the pod network first, then each NIC."""
+    interfaces: list[Obj] = []
+    nets: list[Obj] = []
     if spec.pod_network:
         interfaces.append({"name": "default", "masquerade": {}})
         nets.append({"name": "default", "pod": {}})
     for iface in spec.interfaces:
         kind = networks[iface.network].kind
         binding = _binding(kind)
-        rendered: dict[str, Any] = {"name": iface.ifname, binding: {}}
+        rendered: Obj = {"name": iface.ifname, binding: {}}
         if binding == "bridge":
             rendered["model"] = iface.model
         if iface.mac:
             rendered["macAddress"] = iface.mac
         interfaces.append(rendered)
         nets.append({"name": iface.ifname, "multus": {"networkName": _multus_name(iface, kind, ns)}})
+    return interfaces, nets
 
-    cloud_init: dict[str, Any] = {"userData": _user_data(spec)}
-    network_data = _network_data(spec.interfaces)
-    if network_data:
-        cloud_init["networkData"] = network_data
-    volumes: list[dict[str, Any]] = []
-    data_volumes: list[dict[str, Any]] = []
+
+def _data_volume_source(dv: DataVolumeBoot) -> Obj:
+    """The CDI source of the root disk: the model allows exactly one of http, registry and pvc."""
+    if dv.http:
+        return {"http": {"url": dv.http.url}}
+    if dv.registry:
+        return {"registry": {"url": dv.registry.url}}
+    assert dv.pvc is not None
+    return {"pvc": {"name": dv.pvc.name, "namespace": dv.pvc.namespace}}
+
+
+def _disks(spec: VMSpec, name: str) -> tuple[list[Obj], list[Obj]]:
+    """``volumes`` (root disk, cloud-init disk) and ``dataVolumeTemplates`` (a DataVolume root disk)."""
+    volumes: list[Obj] = []
+    data_volumes: list[Obj] = []
     if spec.boot.container_disk:
         volumes.append({"name": "rootdisk", "containerDisk": {"image": spec.boot.container_disk}})
     else:
         dv = spec.boot.data_volume
         assert dv is not None
-        storage: dict[str, Any] = {"resources": {"requests": {"storage": dv.size}}}
+        storage: Obj = {"resources": {"requests": {"storage": dv.size}}}
         if dv.storage_class:
             storage["storageClassName"] = dv.storage_class
-        source = (
-            {"http": {"url": dv.http.url}}
-            if dv.http
-            else {"registry": {"url": dv.registry.url}}
-            if dv.registry
-            else {"pvc": {"name": dv.pvc.name, "namespace": dv.pvc.namespace}}  # type: ignore[union-attr]
-        )
-        data_volumes.append({"metadata": {"name": f"{name}-rootdisk"}, "spec": {"storage": storage, "source": source}})
+        dv_spec = {"storage": storage, "source": _data_volume_source(dv)}
+        data_volumes.append({"metadata": {"name": f"{name}-rootdisk"}, "spec": dv_spec})
         volumes.append({"name": "rootdisk", "dataVolume": {"name": f"{name}-rootdisk"}})
+    cloud_init: Obj = {"userData": _user_data(spec)}
+    network_data = _network_data(spec.interfaces)
+    if network_data:
+        cloud_init["networkData"] = network_data
     volumes.append({"name": "cloudinitdisk", "cloudInitNoCloud": cloud_init})
+    return volumes, data_volumes
 
-    cpu: dict[str, Any] = {"cores": spec.cpu}
-    memory: dict[str, Any] = {"guest": spec.memory}
-    devices: dict[str, Any] = {
+
+def _domain(spec: VMSpec, interfaces: list[Obj]) -> tuple[Obj, dict[str, str]]:
+    """The VMI's ``domain`` and the pod annotations that go with it (DPDK tuning, the mesh sidecar)."""
+    cpu: Obj = {"cores": spec.cpu}
+    memory: Obj = {"guest": spec.memory}
+    devices: Obj = {
         "disks": [
             {"name": "rootdisk", "disk": {"bus": "virtio"}},
             {"name": "cloudinitdisk", "disk": {"bus": "virtio"}},
         ],
         "interfaces": interfaces,
     }
-    template_annotations: dict[str, str] = {}
+    annotations: dict[str, str] = {}
     if spec.dpdk:
         cpu.update({"dedicatedCpuPlacement": True, "isolateEmulatorThread": True})
         memory["hugepages"] = {"pageSize": "1Gi"}
         devices["networkInterfaceMultiqueue"] = True
-        template_annotations.update(DPDK_ANNOTATIONS)
+        annotations.update(DPDK_ANNOTATIONS)
     if spec.service_mesh:
-        template_annotations["sidecar.istio.io/inject"] = "true"
+        annotations["sidecar.istio.io/inject"] = "true"
+    return {"cpu": cpu, "memory": memory, "devices": devices}, annotations
 
-    template_meta: dict[str, Any] = {"labels": {labels.VM: name}}
+
+def _vm_annotations(entry: Entry[VMSpec], cluster: ClusterSpec) -> dict[str, str]:
+    """The repo's annotations plus what the engine reads back: may it restart the VM, which NICs hotplug."""
+    annotations = {**entry.meta.annotations, labels.RESTART: entry.spec.restart or cluster.vm_restart}
+    hotplug = sorted(i.ifname for i in entry.spec.interfaces if i.hotplug)
+    if hotplug:
+        annotations[labels.HOTPLUG] = ",".join(hotplug)
+    return annotations
+
+
+def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: ClusterSpec) -> list[Obj]:
+    """The VirtualMachine, its SSH-key Secret (``accessCredentials`` delivery) and its Services."""
+    spec, name, ns = entry.spec, entry.name, entry.meta.namespace
+    assert ns is not None
+    interfaces, nets = _networking(spec, networks, ns)
+    volumes, data_volumes = _disks(spec, name)
+    domain, template_annotations = _domain(spec, interfaces)
+    template_meta: Obj = {"labels": {labels.VM: name}}
     if template_annotations:
         template_meta["annotations"] = dict(sorted(template_annotations.items()))
-    vmi_spec: dict[str, Any] = {
-        "domain": {"cpu": cpu, "memory": memory, "devices": devices},
-        "networks": nets,
-        "volumes": volumes,
-    }
+    vmi_spec: Obj = {"domain": domain, "networks": nets, "volumes": volumes}
     if spec.node_selector:
         vmi_spec["nodeSelector"] = dict(sorted(spec.node_selector.items()))
-    if spec.ssh_keys and spec.ssh_key_delivery == "accessCredentials":
+    key_secret = bool(spec.ssh_keys) and spec.ssh_key_delivery == "accessCredentials"
+    if key_secret:
         vmi_spec["accessCredentials"] = [
             {
                 "sshPublicKey": {
@@ -165,30 +191,17 @@ def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: Cl
                 }
             }
         ]
-    vm_spec: dict[str, Any] = {
-        "runStrategy": spec.run_strategy,
-        "template": {"metadata": template_meta, "spec": vmi_spec},
-    }
+    vm_spec: Obj = {"runStrategy": spec.run_strategy, "template": {"metadata": template_meta, "spec": vmi_spec}}
     if data_volumes:
         vm_spec["dataVolumeTemplates"] = data_volumes
-    restart = spec.restart or cluster.vm_restart
-    annotations = {**entry.meta.annotations, labels.RESTART: restart}
-    hotplug = sorted(i.ifname for i in spec.interfaces if i.hotplug)
-    if hotplug:
-        annotations[labels.HOTPLUG] = ",".join(hotplug)
-    vm: Obj = {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "labels": dict(entry.meta.labels),
-            "annotations": annotations,
-        },
-        "spec": vm_spec,
+    metadata = {
+        "name": name,
+        "namespace": ns,
+        "labels": dict(entry.meta.labels),
+        "annotations": _vm_annotations(entry, cluster),
     }
-    out = [vm]
-    if spec.ssh_keys and spec.ssh_key_delivery == "accessCredentials":
+    out: list[Obj] = [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": metadata, "spec": vm_spec}]
+    if key_secret:
         out.append(_ssh_secret(name, ns, spec.ssh_keys))
     out += render_services(entry)
     return out

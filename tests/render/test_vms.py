@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
 import yaml
 from repos import VM
 
@@ -160,3 +161,25 @@ def test_hotplug_interfaces_are_recorded_on_the_vm(tmp_path: Path) -> None:
         render_files(tmp_path, {"vms/web.yaml": vm, "networks/ovn.yaml": OVN}), "VirtualMachine", "web-1", "apps"
     )
     assert machine["metadata"]["annotations"]["virtnet.io/hotplug"] == "l2"
+
+
+
+@pytest.mark.parametrize(
+    ("source", "rendered"),
+    [
+        (
+            "      registry:\n        url: docker://quay.io/containerdisks/fedora:40\n",
+            {"registry": {"url": "docker://quay.io/containerdisks/fedora:40"}},
+        ),
+        (
+            "      pvc:\n        name: golden\n        namespace: images\n",
+            {"pvc": {"name": "golden", "namespace": "images"}},
+        ),
+    ],
+)
+def test_data_volume_boot_from_a_registry_or_a_pvc(tmp_path: Path, source: str, rendered: dict) -> None:
+    boot = "    dataVolume:\n      size: 30Gi\n" + source
+    vm = VM.replace("    containerDisk: quay.io/containerdisks/fedora:40\n", boot)
+    machine = pick(render_files(tmp_path, {"vms/web.yaml": vm}), "VirtualMachine", "web-1", "apps")
+    (template,) = machine["spec"]["dataVolumeTemplates"]
+    assert template["spec"] == {"storage": {"resources": {"requests": {"storage": "30Gi"}}}, "source": rendered}
