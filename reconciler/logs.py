@@ -96,12 +96,6 @@ def register_secret(value: str | bytes | None) -> None:
         _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
 
 
-def registered_secret_count() -> int:
-    """How many secrets are registered (for diagnostics and tests; never the values)."""
-    with _lock:
-        return len(_secrets)
-
-
 def redact(text: str) -> str:
     """``text`` with every registered secret and every recognised credential pattern replaced by ``***``."""
     if not text:
