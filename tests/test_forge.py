@@ -12,17 +12,17 @@ from reconciler.clients.forge import (
     GiteaForge,
     GitHubForge,
     GitLabForge,
+    RestForge,
     TransientForgeError,
-    _RestForge,
-    plan_marker,
     read_token,
 )
+from reconciler.output.comment import plan_marker
 from reconciler.testing.forge_double import ForgeDouble
 
 TOKEN = "canary-tok-9f8e7d6c5b4a"
 SHA = "d" * 40
 REPOS = {"github": "octo/net", "gitea": "octo/net", "gitlab": "group/sub/net"}
-CLASSES: dict[str, type[_RestForge]] = {"github": GitHubForge, "gitea": GiteaForge, "gitlab": GitLabForge}
+CLASSES: dict[str, type[RestForge]] = {"github": GitHubForge, "gitea": GiteaForge, "gitlab": GitLabForge}
 PROVIDERS = list(CLASSES)
 
 
@@ -32,7 +32,7 @@ def double() -> Iterator[ForgeDouble]:
         yield d
 
 
-def make(provider: str, double: ForgeDouble, **kw: object) -> _RestForge:
+def make(provider: str, double: ForgeDouble, **kw: object) -> RestForge:
     kw.setdefault("backoff", 0.0)
     return CLASSES[provider](double.url, TOKEN, **kw)  # type: ignore[arg-type]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from reconciler.clients.forge import Forge, GiteaForge, GitHubForge, GitLabForge, read_token
+from reconciler.clients.forge import Forge, GiteaForge, GitHubForge, GitLabForge, RestForge, read_token
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
@@ -23,7 +23,7 @@ from reconciler.server.leader import LeaderElector
 from reconciler.server.metrics import Metrics
 from reconciler.server.run import start
 
-FORGES: dict[str, type[GitHubForge] | type[GitLabForge]] = {
+FORGES: dict[str, type[RestForge]] = {
     "github": GitHubForge,
     "gitea": GiteaForge,
     "gitlab": GitLabForge,

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reconciler.clients.forge import Forge, ForgeError, plan_marker
+from reconciler.clients.forge import Forge, ForgeError
 from reconciler.clients.kube import MANAGED_KINDS, Kube
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
@@ -235,7 +235,7 @@ class Controller:
             else f"{outcome.failed}: see the plan comment"
         )
         try:
-            self.forge.upsert_comment(repo_name, event.number, plan_marker(cluster), body)
+            self.forge.upsert_comment(repo_name, event.number, comment.plan_marker(cluster), body)
             self.forge.set_status(
                 repo_name,
                 event.head_sha,

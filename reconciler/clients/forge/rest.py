@@ -1,19 +1,8 @@
-"""Clients for the forges that host config repositories: plan comments and commit statuses on PRs.
+"""What every forge client does: authenticated requests to one origin, retries, pagination, and the two
+operations (upsert the plan comment, set a commit status) in terms of hooks a provider fills in.
 
-Why: a plan is only useful where reviewers look. Each client keeps exactly one comment per PR and cluster,
-found again by a hidden marker (``plan_marker``) and edited in place, and sets a commit status on the head
-sha so branch protection can require a clean plan.
-
-Retries: 429, 5xx and connection errors are retried with exponential backoff (honouring ``Retry-After``)
-by tenacity around the *whole* operation. For ``upsert_comment`` that means a retried attempt first looks
-for the comment again, so a POST that succeeded server-side but lost its response does not leave a
-duplicate comment behind.
-
-Secrets: the token is sent only in the ``Authorization`` header, only to the configured origin (pagination
-links to other hosts are refused, redirects are not followed), and is scrubbed from every log line and
-exception text this module produces; exceptions from ``requests`` are re-raised without chaining.
-
-Side effects: HTTP requests to the forge; DEBUG/WARNING logs of method, path and status.
+Subclasses give the paths (``_comments_path``, ``_comment_path``), the status payload (``_post_status``), and
+where they differ, the auth header, list parameters, next-page rule and the comment update method.
 """
 
 from __future__ import annotations
@@ -24,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Protocol, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -38,8 +27,6 @@ T = TypeVar("T")
 
 _SAFE_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces: safe in a header
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
-_OWNER_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-_PROJECT_PATH = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 
 
 class ForgeError(VirtnetError):
@@ -74,13 +61,6 @@ class Forge(Protocol):
     ) -> None: ...
 
 
-def plan_marker(cluster: str) -> str:
-    """The hidden marker that identifies virtnet's plan comment for ``cluster``."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", cluster):
-        raise ValueError("cluster name must be [A-Za-z0-9_.-]+")
-    return f"<!-- virtnet:plan cluster={cluster} -->"
-
-
 def read_token(*, file: str | os.PathLike[str] | None = None, env: str | None = None) -> str:
     """Read a token from ``file`` (preferred) or the environment variable ``env``; stripped.
 
@@ -108,8 +88,8 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-class _RestForge:
-    """Shared HTTP plumbing; subclasses map the operations to one provider's endpoints."""
+class RestForge:
+    """Shared HTTP plumbing and the two operations; subclasses map them to one provider's endpoints."""
 
     provider: ClassVar[str] = "forge"
 
@@ -298,111 +278,3 @@ class _RestForge:
         self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
     ) -> None:
         raise NotImplementedError
-
-
-def _owner_repo(repo: str) -> str:
-    if not _OWNER_REPO.match(repo):
-        raise ValueError("repo must be owner/name")
-    return repo
-
-
-class GitHubForge(_RestForge):
-    """GitHub (or GitHub Enterprise: base URL ``https://host/api/v3``). Default base: api.github.com."""
-
-    provider = "github"
-    _prefix: ClassVar[str] = ""  # Gitea serves the same paths under /api/v1
-
-    def _auth_headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}", "X-GitHub-Api-Version": "2022-11-28"}
-
-    def _comments_path(self, repo: str, pr_number: int) -> str:
-        return f"{self._prefix}/repos/{_owner_repo(repo)}/issues/{int(pr_number)}/comments"
-
-    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
-        return f"{self._prefix}/repos/{_owner_repo(repo)}/issues/comments/{int(comment_id)}"
-
-    def _post_status(
-        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
-    ) -> None:
-        payload: dict[str, Any] = {"state": state, "context": context, "description": description}
-        if target_url:
-            payload["target_url"] = target_url
-        self._request("POST", f"{self._prefix}/repos/{_owner_repo(repo)}/statuses/{sha}", json=payload)
-
-
-class GiteaForge(GitHubForge):
-    """Gitea / Forgejo. Base URL is the instance root; paths live under ``/api/v1``."""
-
-    provider = "gitea"
-    _prefix = "/api/v1"
-
-    def _auth_headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"token {token}"}
-
-    def _list_params(self) -> dict[str, Any]:
-        return {"limit": self.per_page, "page": 1}
-
-
-class GitLabForge(_RestForge):
-    """GitLab. Base URL is the instance root; ``repo`` is the project path (``group/sub/project``)."""
-
-    provider = "gitlab"
-    _update_method = "PUT"
-    #: virtnet state -> GitLab commit status state
-    STATE_MAP: ClassVar[dict[str, str]] = {
-        "pending": "running",
-        "success": "success",
-        "failure": "failed",
-        "error": "failed",
-    }
-
-    @staticmethod
-    def _project(repo: str) -> str:
-        if not _PROJECT_PATH.match(repo):
-            raise ValueError("repo must be a GitLab project path like group/project")
-        return quote(repo, safe="")
-
-    def _next_page(self, response: requests.Response, page: int) -> tuple[str, dict[str, Any]] | None:
-        nxt = response.headers.get("X-Next-Page", "").strip()
-        if not nxt.isdigit():
-            return None
-        path = urlsplit(response.url).path
-        return path, {**self._list_params(), "page": int(nxt)}
-
-    def _list_params(self) -> dict[str, Any]:
-        return {"per_page": self.per_page, "sort": "asc", "order_by": "created_at"}
-
-    def _comments_path(self, repo: str, pr_number: int) -> str:
-        return f"/api/v4/projects/{self._project(repo)}/merge_requests/{int(pr_number)}/notes"
-
-    def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
-        return f"{self._comments_path(repo, pr_number)}/{int(comment_id)}"
-
-    def _request(
-        self, method: str, target: str, *, params: dict[str, Any] | None = None, json: Any = None
-    ) -> requests.Response:
-        # X-Next-Page gives a path relative to the origin, not to a base URL with a prefix
-        if target.startswith("/") and self.base_url and urlsplit(self.base_url).path.rstrip("/"):
-            prefix = urlsplit(self.base_url).path.rstrip("/")
-            if target.startswith(prefix + "/"):
-                target = target[len(prefix) :]
-        return super()._request(method, target, params=params, json=json)
-
-    def _post_status(
-        self, repo: str, sha: str, state: str, context: str, description: str, target_url: str | None
-    ) -> None:
-        payload: dict[str, Any] = {
-            "state": self.STATE_MAP[state],
-            "name": context,
-            "description": description,
-        }
-        if target_url:
-            payload["target_url"] = target_url
-        try:
-            self._request("POST", f"/api/v4/projects/{self._project(repo)}/statuses/{sha}", json=payload)
-        except ForgeError as exc:
-            # GitLab refuses a transition to the state the status already has (e.g. running -> running)
-            if exc.status == 400 and "Cannot transition status" in str(exc):
-                log.debug("gitlab status on %s already %s", sha[:12], payload["state"])
-                return
-            raise
