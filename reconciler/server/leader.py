@@ -6,7 +6,8 @@ it every ``retry_period``; anyone may take it once ``renewTime + leaseDurationSe
 small and fully testable: the clock is injectable and :meth:`LeaderElector.step` runs exactly one round,
 so tests drive time instead of sleeping.
 
-Safety rules:
+Safety rules (the Lease reads and writes are :class:`reconciler.clients.lease.Lease`, shared with the node
+agent's rollout slots):
 
 * every write is a ``replace`` carrying the ``resourceVersion`` we read, so two candidates racing for an
   expired lease cannot both win: the loser gets ``409 Conflict`` and stays a follower;
@@ -32,34 +33,11 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from reconciler.clients.lease import Lease, aware, utc_now
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
-
-
-class _MicroTime(dt.datetime):
-    """A datetime that always serialises with microseconds.
-
-    The API server parses Lease times as RFC 3339 with exactly six fractional digits (``MicroTime``);
-    ``datetime.isoformat()`` drops the fraction when it is zero, which the server would reject.
-    """
-
-    def isoformat(self, sep: str = "T", timespec: str = "microseconds") -> str:
-        return super().isoformat(sep, "microseconds")
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _micro(t: dt.datetime) -> _MicroTime:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return _MicroTime(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond, tzinfo=t.tzinfo)
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
 
 
 class LeaderElector:
@@ -83,7 +61,7 @@ class LeaderElector:
         on_started_leading: Callable[[], None] | None = None,
         on_stopped_leading: Callable[[], None] | None = None,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
         api: Any | None = None,
     ) -> None:
         if not identity:
@@ -99,10 +77,9 @@ class LeaderElector:
         self.on_started_leading = on_started_leading
         self.on_stopped_leading = on_stopped_leading
         self._clock = clock
-        self._api = api if api is not None else client.CoordinationV1Api(api_client)
+        self._lease = Lease(api if api is not None else client.CoordinationV1Api(api_client), name, namespace)
         self._leader = False
         self._last_renew: dt.datetime | None = None
-        self._observed_holder: str = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.RLock()
@@ -115,45 +92,15 @@ class LeaderElector:
         with self._lock:
             if not self._leader or self._last_renew is None:
                 return False
-            age = (_aware(self._clock()) - self._last_renew).total_seconds()
+            age = (aware(self._clock()) - self._last_renew).total_seconds()
             return age < self.renew_deadline
 
     @property
     def observed_holder(self) -> str:
         """The holder seen on the last read of the lease ("" when free or unknown)."""
-        return self._observed_holder
+        return self._lease.holder
 
     # ------------------------------------------------------------------ one round
-
-    def _lease_body(
-        self,
-        now: dt.datetime,
-        acquire_time: dt.datetime,
-        transitions: int,
-        resource_version: str | None,
-        holder: str,
-        duration: int,
-    ) -> client.V1Lease:
-        return client.V1Lease(
-            api_version="coordination.k8s.io/v1",
-            kind="Lease",
-            metadata=client.V1ObjectMeta(
-                name=self.name, namespace=self.namespace, resource_version=resource_version
-            ),
-            spec=client.V1LeaseSpec(
-                holder_identity=holder,
-                lease_duration_seconds=duration,
-                acquire_time=_micro(acquire_time),
-                renew_time=_micro(now),
-                lease_transitions=transitions,
-            ),
-        )
-
-    def _expired(self, spec: client.V1LeaseSpec, now: dt.datetime) -> bool:
-        if spec.renew_time is None:
-            return True
-        duration = spec.lease_duration_seconds or 0
-        return now >= _aware(spec.renew_time) + dt.timedelta(seconds=duration)
 
     def try_acquire_or_renew(self) -> bool:
         """One attempt: create, renew, or take over the lease. True if we hold it afterwards.
@@ -161,52 +108,12 @@ class LeaderElector:
         Returns False when another live holder has it or when we lost a race (``409``). Other API
         errors propagate; :meth:`step` counts them as a failed attempt.
         """
-        now = _aware(self._clock())
-        duration = max(1, round(self.lease_duration))
-        try:
-            lease = self._api.read_namespaced_lease(self.name, self.namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            body = self._lease_body(now, now, 0, None, self.identity, duration)
-            try:
-                self._api.create_namespaced_lease(self.namespace, body)
-            except ApiException as cexc:
-                if cexc.status == 409:
-                    log.info("lease %s/%s: lost the create race", self.namespace, self.name)
-                    return False
-                raise
-            self._observed_holder = self.identity
-            return True
-
-        spec = lease.spec or client.V1LeaseSpec()
-        holder = spec.holder_identity or ""
-        self._observed_holder = holder
-        if holder and holder != self.identity and not self._expired(spec, now):
-            return False
-        transitions = spec.lease_transitions or 0
-        if holder == self.identity and spec.acquire_time is not None:
-            acquire = _aware(spec.acquire_time)
-        else:
-            acquire = now  # a new holder: taking over from someone else or from a released lease
-            transitions += 1
-        body = self._lease_body(
-            now, acquire, transitions, lease.metadata.resource_version, self.identity, duration
-        )
-        try:
-            self._api.replace_namespaced_lease(self.name, self.namespace, body)
-        except ApiException as exc:
-            if exc.status == 409:
-                log.info("lease %s/%s: lost an update race (409)", self.namespace, self.name)
-                return False
-            raise
-        self._observed_holder = self.identity
-        return True
+        return self._lease.acquire(self.identity, max(1, round(self.lease_duration)), self._clock())
 
     def step(self) -> bool:
         """Run one election round, fire transition callbacks, and return whether we lead now."""
         with self._lock:
-            now = _aware(self._clock())
+            now = aware(self._clock())
             try:
                 ok = self.try_acquire_or_renew()
             except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -221,13 +128,10 @@ class LeaderElector:
                         self.on_started_leading()
                 return True
             if self._leader:
-                taken = self._observed_holder not in ("", self.identity)
-                stale = (
-                    self._last_renew is None
-                    or (now - self._last_renew).total_seconds() >= self.renew_deadline
-                )
+                taken = self.observed_holder not in ("", self.identity)
+                stale = self._last_renew is None or (now - self._last_renew).total_seconds() >= self.renew_deadline
                 if taken or stale:
-                    self._step_down("lease taken by " + self._observed_holder if taken else "renew deadline")
+                    self._step_down("lease taken by " + self.observed_holder if taken else "renew deadline")
             return self._leader
 
     def _step_down(self, why: str) -> None:
@@ -239,17 +143,9 @@ class LeaderElector:
     def release(self) -> bool:
         """Give the lease up if we hold it, so a standby can take it at once. True if released."""
         with self._lock:
-            now = _aware(self._clock())
             released = False
             try:
-                lease = self._api.read_namespaced_lease(self.name, self.namespace)
-                spec = lease.spec or client.V1LeaseSpec()
-                if spec.holder_identity == self.identity:
-                    body = self._lease_body(
-                        now, now, spec.lease_transitions or 0, lease.metadata.resource_version, "", 1
-                    )
-                    self._api.replace_namespaced_lease(self.name, self.namespace, body)
-                    released = True
+                released = self._lease.release(self.identity, self._clock())
             except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
                 log.warning("lease %s/%s: release failed: %s", self.namespace, self.name, exc)
             if self._leader:
