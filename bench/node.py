@@ -88,7 +88,11 @@ def batch(n: int) -> str:
 
 def agent_pass(ns: str, desired_policies: list[dict[str, Any]]) -> dict[str, Any]:
     """One agent pass (observe → diff → enforce) in ``ns``: seconds, steps, netlink writes, outcome."""
-    from reconciler.agent import Netlink, current_state, diff, enforce, merge_desired
+    from reconciler.agent.desired import merge_desired
+    from reconciler.agent.enforce import enforce
+    from reconciler.agent.netlink import Netlink
+    from reconciler.agent.state import current_state
+    from reconciler.agent.steps import diff
 
     t = time.perf_counter()
     with Netlink(ns) as nl:

@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 
 from reconciler import pipeline
 from reconciler.agent import safety as agent_safety
-from reconciler.agent.desired import Op, Step
+from reconciler.agent.steps import Op, Step
 from reconciler.cli import main
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions

@@ -1,39 +1,14 @@
 """The virtnet node agent (a DaemonSet in production).
 
-It reads the kernel's real network state (``netlink``, pyroute2), maps it to nmstate's
-``currentState`` (``state``), compares it with the NNCPs that select the node (``desired``), reports
-drift, and in enforce mode applies the difference with a checkpoint, probes and exact rollback
-(``enforce``, ``probes``). ``runner`` runs a pass and the loop and publishes NNS/NNCE (``report``);
-``cli`` exposes ``virtnet agent``.
+It reads the kernel's real network state and maps it to nmstate's ``currentState`` (``netlink``,
+``state``), reads what the NNCPs that select the node ask for (``desired``), turns the difference into
+ordered steps (``steps``) or drift rows (``drift``), and in enforce mode applies the steps with
+pre-checks (``safety``, ``capabilities``), probes (``probes``) and an exact rollback (``enforce``,
+``rollback``). ``runner`` runs a pass and the loop, publishing NodeNetworkState and enactments
+(``publish``) and taking ``maxUnavailable`` slots through the Kubernetes API (``api``); ``cli`` exposes
+``virtnet agent``. What a policy means is ``reconciler.nmstate``, shared with the controller.
 
-Only ``netlink``, ``enforce``, ``probes``, ``runner`` and ``capabilities`` touch the world;
-``state``, ``desired`` and ``report`` are pure. Importing this package has no side effects.
+Only ``netlink``, ``enforce``, ``rollback``, ``probes``, ``capabilities``, ``api`` and ``runner`` touch the
+world; ``state``, ``desired``, ``steps``, ``drift``, ``safety`` and ``publish`` are pure. This package
+re-exports nothing: import the module that defines a name.
 """
-
-from __future__ import annotations
-
-from reconciler.agent.desired import DriftItem, Op, Step, diff, drift, merge_desired, select_policies
-from reconciler.agent.enforce import EnforceResult, enforce, precheck_default_route
-from reconciler.agent.netlink import Netlink, total_writes
-from reconciler.agent.runner import AgentConfig, PassResult, run_once
-from reconciler.agent.state import Dumps, current_state
-
-__all__ = [
-    "AgentConfig",
-    "DriftItem",
-    "Dumps",
-    "EnforceResult",
-    "Netlink",
-    "Op",
-    "PassResult",
-    "Step",
-    "current_state",
-    "diff",
-    "drift",
-    "enforce",
-    "merge_desired",
-    "precheck_default_route",
-    "run_once",
-    "select_policies",
-    "total_writes",
-]

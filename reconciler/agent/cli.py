@@ -18,9 +18,10 @@ from typing import Any
 
 import click
 
+from reconciler.agent.api import KubeAgentApi
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import parse_target
-from reconciler.agent.runner import AgentConfig, KubeCluster, PassResult, run_loop, run_once
+from reconciler.agent.runner import AgentConfig, PassResult, run_loop, run_once
 from reconciler.errors import AgentError, VirtnetError
 
 
@@ -85,11 +86,11 @@ def agent_command(
     """Observe (or enforce) this node's network against the NNCPs that select it."""
     try:
         targets = [parse_target(p) for p in probes]
-        api = parse_target(api_server) if api_server else None
+        api_target = parse_target(api_server) if api_server else None
     except ValueError as e:
         raise click.BadParameter(str(e)) from e
     labels = parse_labels(node_labels)
-    cluster = None
+    kube_api = None
     if repo is None:
         from kubernetes import client, config
 
@@ -100,14 +101,14 @@ def agent_command(
                 config.load_incluster_config()
             except config.ConfigException:
                 config.load_kube_config()
-        cluster = KubeCluster(client.ApiClient(), lease_namespace=lease_namespace)
-        if api is None:
+        kube_api = KubeAgentApi(client.ApiClient(), lease_namespace=lease_namespace)
+        if api_target is None:
             from urllib.parse import urlparse
 
             url = urlparse(client.Configuration.get_default_copy().host)
             if url.hostname:
-                api = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
-    cfg = AgentConfig(node=node, mode=mode, netns=netns, api_server=api, targets=targets)
+                api_target = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
+    cfg = AgentConfig(node=node, mode=mode, netns=netns, api_server=api_target, targets=targets)
 
     def policies() -> list[dict[str, Any]] | None:
         return policies_from_repo(repo, cluster_name) if repo else None
@@ -115,7 +116,7 @@ def agent_command(
     try:
         if once:
             with Netlink(netns) as nl:
-                res = run_once(cfg, nl, policies=policies(), node_labels=labels if repo else None, cluster=cluster)
+                res = run_once(cfg, nl, policies=policies(), node_labels=labels if repo else None, api=kube_api)
             _emit(res)
             failed = res.error or any(not o.ok for o in res.outcomes.values())
             sys.exit(1 if failed else 0)
@@ -123,7 +124,7 @@ def agent_command(
             cfg,
             lambda: Netlink(netns),
             interval=interval,
-            cluster=cluster,
+            api=kube_api,
             policies=policies if repo else None,  # type: ignore[arg-type]
             node_labels=labels if repo else None,
             on_pass=_emit,

@@ -3,8 +3,8 @@
 Why: a wrong network change can cut a node off from the cluster that would have to repair it. So
 before touching anything we run pre-checks (refuse changes that obviously disconnect the node, and
 changes the kernel cannot do), take a checkpoint of everything the steps touch, apply, probe, and on
-any failure (a netlink error mid-apply, a failing probe, the deadline) restore the checkpoint: delete
-links we created, re-create links we deleted (bridges, VLANs, bonds, veth pairs), restore masters,
+any failure (a netlink error mid-apply, a failing probe, the deadline) restore the checkpoint exactly
+(``reconciler.agent.rollback``): delete links we created, re-create links we deleted, restore masters,
 MTUs, admin state, MACs, STP, addresses and routes, then verify the restore by observing again.
 
 Side effects: writes to the node's network namespace through :class:`~reconciler.agent.netlink.Netlink`
@@ -13,7 +13,6 @@ only, and whatever the probes send. A refused change makes zero writes.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
@@ -21,14 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.agent.capabilities import Capabilities
-from reconciler.agent.desired import VIRTUAL_TYPES, Op, Step
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import Probe, ProbeResult
+from reconciler.agent.rollback import Checkpoint, restore
 from reconciler.agent.state import TYPE_TO_KIND, current_state, default_gateways, interfaces_by_name
+from reconciler.agent.steps import Op, Step
 from reconciler.errors import AgentError
 
 Precheck = Callable[[dict[str, Any], list[Step]], list[str]]
-RT_PROTO_KERNEL = 2
 
 
 @dataclass
@@ -143,179 +142,6 @@ def apply_step(nl: Netlink, step: Step, current: dict[str, dict[str, Any]] | Non
         nl.delete_link(step.target)
     else:  # pragma: no cover - exhaustive over Op
         raise AgentError(f"{step.target}: unknown step {step.op}")
-
-
-# --------------------------------------------------------------------------- checkpoint
-@dataclass
-class Checkpoint:
-    """What the touched part of the node looked like before: interfaces (currentState entries) of
-    links that existed, links the steps create, and every non-kernel route."""
-
-    interfaces: dict[str, dict[str, Any]]
-    created: set[str]
-    touched: set[str]
-    routes: list[dict[str, Any]]
-
-    @classmethod
-    def take(cls, observed: dict[str, Any], steps: list[Step]) -> Checkpoint:
-        ifaces = interfaces_by_name(observed)
-        touched: set[str] = set()
-        for s in steps:
-            touched.add(s.target)
-            for key in ("controller", "base", "actual_interface"):
-                v = s.params.get(key)
-                if isinstance(v, str):
-                    touched.add(v)
-            if s.op == Op.ATTACH_PORT and isinstance(s.params.get("actual"), str):
-                touched.add(s.params["actual"])  # the old controller loses a port
-            if s.op == Op.ADD_ROUTE and isinstance(s.params.get("actual"), str):
-                touched.add(s.params["actual"])
-        for name in list(touched):  # ports and veth peers of touched links change with them
-            iface = ifaces.get(name, {})
-            touched.update(p["name"] for p in (iface.get("bridge") or {}).get("port") or [])
-            touched.update((iface.get("link-aggregation") or {}).get("port") or [])
-            peer = (iface.get("veth") or {}).get("peer")
-            if peer:
-                touched.add(peer)
-        created = {s.target for s in steps if s.op == Op.CREATE_LINK and s.target not in ifaces}
-        routes = [r for r in observed.get("routes", {}).get("running", []) if r.get("proto") != RT_PROTO_KERNEL]
-        return cls({n: ifaces[n] for n in sorted(touched) if n in ifaces}, created, touched, routes)
-
-
-_COMPARED = ("type", "state", "mtu", "mac-address", "controller", "ipv4", "ipv6")
-
-
-def _key(iface: dict[str, Any]) -> dict[str, Any]:
-    out = {k: iface.get(k) for k in _COMPARED}
-    out["stp"] = ((iface.get("bridge") or {}).get("options") or {}).get("stp")
-    return out
-
-
-def _route_key(r: dict[str, Any]) -> tuple[Any, ...]:
-    return (r["destination"], r["next-hop-address"], r["next-hop-interface"], r["table-id"], r["metric"])
-
-
-def compare(cp: Checkpoint, observed: dict[str, Any]) -> list[str]:
-    """Differences between the checkpoint and ``observed`` (empty = exactly restored)."""
-    now = interfaces_by_name(observed)
-    problems = []
-    for name in sorted(cp.touched | cp.created):
-        before, after = cp.interfaces.get(name), now.get(name)
-        if before is None and after is not None:
-            problems.append(f"{name}: still exists")
-        elif before is not None and after is None:
-            problems.append(f"{name}: missing")
-        elif before is not None and after is not None:
-            kb, ka = _key(before), _key(after)
-            problems += [f"{name}: {k} {kb[k]!r} != {ka[k]!r}" for k in kb if kb[k] != ka[k]]
-    have = {_route_key(r) for r in observed.get("routes", {}).get("running", []) if r.get("proto") != RT_PROTO_KERNEL}
-    want = {_route_key(r) for r in cp.routes}
-    problems += [f"route {r[0]} via {r[1]} dev {r[2]}: missing" for r in sorted(want - have, key=str)]
-    problems += [f"route {r[0]} via {r[1]} dev {r[2]}: extra" for r in sorted(have - want, key=str)]
-    return problems
-
-
-def _try(problems: list[str], fn: Callable[[], None]) -> bool:
-    try:
-        fn()
-        return True
-    except AgentError as e:
-        problems.append(str(e))
-        return False
-
-
-def restore(nl: Netlink, cp: Checkpoint) -> list[str]:
-    """Put every touched link back as the checkpoint says; returns what could not be restored."""
-    problems: list[str] = []
-
-    def now() -> dict[str, dict[str, Any]]:
-        return interfaces_by_name(current_state(nl.observe()))
-
-    cur = now()
-    for name in sorted(cp.created):
-        if name in cur and name not in cp.interfaces:
-            _try(problems, lambda n=name: nl.delete_link(n))
-    cur = now()
-    for name, before in cp.interfaces.items():
-        if name in cur or before["type"] not in VIRTUAL_TYPES:
-            continue
-        t = before["type"]
-        peer = (before.get("veth") or {}).get("peer")
-        if t == "veth" and (not peer or peer in cur):
-            problems.append(f"{name}: cannot re-create a veth without its peer")
-            continue
-        _try(
-            problems,
-            lambda n=name, b=before, t=t, peer=peer: nl.create_link(
-                n,
-                t,
-                base=(b.get("vlan") or {}).get("base-iface"),
-                vlan_id=(b.get("vlan") or {}).get("id"),
-                bond_mode=(b.get("link-aggregation") or {}).get("mode"),
-                stp=((b.get("bridge") or {}).get("options") or {}).get("stp", {}).get("enabled"),
-                peer=peer,
-                vxlan_id=(b.get("vxlan") or {}).get("id"),
-                mac=b.get("mac-address"),
-            ),
-        )
-    cur = now()
-    # masters: detach first, then attach
-    for name, before in cp.interfaces.items():
-        if name in cur and cur[name].get("controller") and cur[name].get("controller") != before.get("controller"):
-            _try(problems, lambda n=name: nl.set_master(n, None))
-    for name, before in cp.interfaces.items():
-        if name in cur and before.get("controller") and cur[name].get("controller") != before["controller"]:
-            _try(problems, lambda n=name, m=before["controller"]: nl.set_master(n, m))
-    # MTU: lowering an upper may need its lower first and vice versa; a few rounds settle it
-    for _ in range(3):
-        cur = now()
-        pending = [(n, b["mtu"]) for n, b in cp.interfaces.items() if n in cur and cur[n].get("mtu") != b["mtu"]]
-        if not pending:
-            break
-        for name, mtu in pending:
-            with contextlib.suppress(AgentError):
-                nl.set_mtu(name, mtu)
-    cur = now()
-    for name, before in cp.interfaces.items():
-        if name not in cur:
-            continue
-        c = cur[name]
-        if c.get("mtu") != before.get("mtu"):
-            problems.append(f"{name}: cannot restore mtu {before.get('mtu')}")
-        stp = ((before.get("bridge") or {}).get("options") or {}).get("stp")
-        if stp is not None and ((c.get("bridge") or {}).get("options") or {}).get("stp") != stp:
-            _try(problems, lambda n=name, e=stp["enabled"]: nl.set_stp(n, bool(e)))
-        if c.get("state") != before.get("state"):
-            want_up = before.get("state") == "up"
-            _try(problems, lambda n=name, up=want_up: nl.set_state(n, up))
-    cur = now()
-    for name, before in cp.interfaces.items():
-        if name not in cur:
-            continue
-        c = cur[name]
-        if before.get("mac-address") and c.get("mac-address") != before["mac-address"]:
-            _try(problems, lambda n=name, m=before["mac-address"]: nl.set_mac(n, m))
-        for fam in ("ipv4", "ipv6"):
-            want = {(a["ip"], a["prefix-length"]) for a in before[fam]["address"]}
-            have = {(a["ip"], a["prefix-length"]) for a in c[fam]["address"]}
-            for ip, plen in sorted(have - want):
-                _try(problems, lambda n=name, ip=ip, plen=plen: nl.del_address(n, ip, plen))
-            for ip, plen in sorted(want - have):
-                _try(problems, lambda n=name, ip=ip, plen=plen: nl.add_address(n, ip, plen))
-    state = current_state(nl.observe())
-    have_routes = {_route_key(r): r for r in state["routes"]["running"] if r.get("proto") != RT_PROTO_KERNEL}
-    want_routes = {_route_key(r): r for r in cp.routes}
-    for key, r in sorted(have_routes.items(), key=lambda kv: str(kv[0])):
-        if key not in want_routes and r["next-hop-interface"] in (cp.touched | cp.created):
-            _try(problems, lambda r=r: nl.del_route(*_route_args(r)))
-    for key, r in sorted(want_routes.items(), key=lambda kv: str(kv[0])):
-        if key not in have_routes:
-            _try(problems, lambda r=r: nl.replace_route(*_route_args(r)))
-    return problems + compare(cp, current_state(nl.observe()))
-
-
-def _route_args(r: dict[str, Any]) -> tuple[str, str | None, str | None, int, int]:
-    return (r["destination"], r["next-hop-address"] or None, r["next-hop-interface"], r["table-id"], r["metric"])
 
 
 # --------------------------------------------------------------------------- enforce

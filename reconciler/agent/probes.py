@@ -39,7 +39,9 @@ class ProbeResult:
 
 
 class Probe(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
+
     only_if_ok_before: bool
 
     def run(self) -> ProbeResult: ...

@@ -3,19 +3,21 @@
 Why: the controller and users read node state the way kubernetes-nmstate publishes it (NNS per node,
 NNCE per node and policy with Available/Failing/Progressing/Pending/Aborted conditions), so existing
 tooling and Argo CD health rules keep working. The drift report is ours: per interface and field,
-what the policies want and what the node has.
+what the policies want and what the node has; it rides on the NodeNetworkState as JSON under
+``reconciler.labels.DRIFT``, labelled so the controller lists exactly ours (``labels.AGENT_SELECTOR``).
 
 PURE: builds dicts; ``now`` is passed in (an RFC 3339 string) so output is deterministic.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import labels
-from reconciler.agent.desired import DriftItem
+from reconciler.agent.drift import DriftItem
 
 API_VERSION = "nmstate.io/v1beta1"
 CONDITION_TYPES = ("Available", "Failing", "Progressing", "Pending", "Aborted")
@@ -34,14 +36,21 @@ def rfc3339(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def node_network_state(node: str, current: Mapping[str, Any], now: str) -> dict[str, Any]:
-    """``NodeNetworkState/<node>`` with ``status.currentState`` and ``status.lastSuccessfulUpdateTime``."""
-    return {
+def node_network_state(
+    node: str, current: Mapping[str, Any], now: str, drift: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """``NodeNetworkState/<node>`` with ``status.currentState`` and ``status.lastSuccessfulUpdateTime``, and
+    the :func:`drift_report` as JSON in the ``labels.DRIFT`` annotation when given (the controller reads
+    every node's drift from there with one LIST)."""
+    nns: dict[str, Any] = {
         "apiVersion": API_VERSION,
         "kind": "NodeNetworkState",
         "metadata": {"name": node, "labels": dict(MANAGED_BY)},
         "status": {"currentState": dict(current), "lastSuccessfulUpdateTime": now},
     }
+    if drift is not None:
+        nns["metadata"]["annotations"] = {labels.DRIFT: json.dumps(drift, sort_keys=True)}
+    return nns
 
 
 def conditions(

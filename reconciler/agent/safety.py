@@ -1,6 +1,6 @@
 """The controller's danger checks, run by the agent on its own observed state before the first write.
 
-Why: the plan-time analysis (``reconciler/safety.py``) sees the node through its NodeNetworkState, which
+Why: the plan-time analysis (``reconciler.safety.analysis``) sees the node through its NodeNetworkState, which
 may be stale, and can be accepted away. The agent is the last line: right before enforcing a policy it
 runs the same checks (``reconciler.safety.checks.node_findings``: disconnect, missing-nic, enslaved, VLAN
 mtu) against what the kernel reports *now* and refuses errors, so the node is never cut off and nothing
@@ -15,7 +15,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from reconciler.agent.desired import Step, policy_interfaces
+from reconciler.agent.steps import Step
+from reconciler.nmstate import policy_interfaces
 from reconciler.safety.checks import ERROR, node_findings
 from reconciler.safety.nodes import facts_from_state
 

@@ -19,6 +19,7 @@ Record shapes (plain dicts, all keys present, ``None`` when the kernel did not s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,8 @@ BOND_MODES = [
 
 LOCAL_TABLE = 255
 RT_SCOPE_LINK = 253
+#: rtnetlink ``RTPROT_KERNEL``: a route the kernel made for an address (it follows the address by itself)
+RT_PROTO_KERNEL = 2
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def iface_type(link: Record) -> str:
     """The nmstate type of one link record."""
     kind = link.get("kind")
     if kind:
-        return KIND_TO_TYPE.get(kind, kind)
+        return KIND_TO_TYPE.get(str(kind), str(kind))
     if link.get("link_type") == "loopback" or link.get("name") == "lo":
         return "loopback"
     return "ethernet"
@@ -98,7 +101,7 @@ def current_state(dumps: Dumps) -> dict[str, Any]:
     makes them). Routes of the ``local`` table and IPv6 link-local/multicast routes are left out.
     """
     by_index = {int(link["index"]): link for link in dumps.links}
-    names = {idx: link["name"] for idx, link in by_index.items()}
+    names: dict[int, str] = {idx: link["name"] for idx, link in by_index.items()}
     addrs: dict[int, dict[int, list[Record]]] = {}
     for a in dumps.addresses:
         if _is_kernel_managed_address(a):
@@ -108,50 +111,53 @@ def current_state(dumps: Dumps) -> dict[str, Any]:
     for link in dumps.links:
         if link.get("master") is not None:
             ports.setdefault(int(link["master"]), []).append(link["name"])
-
-    interfaces: list[dict[str, Any]] = []
-    for idx, link in by_index.items():
-        itype = iface_type(link)
-        fams = addrs.get(idx, {})
-        iface: dict[str, Any] = {
-            "name": link["name"],
-            "type": itype,
-            "state": "up" if link.get("up") else "down",
-            "mtu": link.get("mtu"),
-            "mac-address": (link.get("mac") or "").upper() or None,
-            "ipv4": _ip_block(fams.get(4, [])),
-            "ipv6": _ip_block(fams.get(6, [])),
-        }
-        master = link.get("master")
-        if master is not None and master in names:
-            iface["controller"] = names[master]
-        my_ports = sorted(ports.get(idx, []))
-        if itype == "linux-bridge":
-            iface["bridge"] = {
-                "options": {"stp": {"enabled": bool(link.get("stp"))}},
-                "port": [{"name": p} for p in my_ports],
-            }
-        elif itype == "bond":
-            mode = link.get("bond_mode")
-            if isinstance(mode, int) and 0 <= mode < len(BOND_MODES):
-                mode = BOND_MODES[mode]
-            iface["link-aggregation"] = {"mode": mode, "port": my_ports}
-        elif itype == "vlan":
-            base = link.get("link")
-            iface["vlan"] = {
-                "base-iface": names.get(base) if base is not None else None,
-                "id": link.get("vlan_id"),
-            }
-        elif itype == "veth":
-            peer = link.get("link")
-            iface["veth"] = {"peer": names.get(peer) if peer is not None else None}
-        elif itype == "vxlan":
-            iface["vxlan"] = {"id": link.get("vxlan_id")}
-        interfaces.append(iface)
+    interfaces = [
+        _interface(link, names, addrs.get(idx, {}), sorted(ports.get(idx, []))) for idx, link in by_index.items()
+    ]
     interfaces.sort(key=lambda i: i["name"])
+    return {"interfaces": interfaces, "routes": {"running": _routes(dumps.routes, names)}}
 
+
+def _interface(link: Record, names: dict[int, str], fams: dict[int, list[Record]], ports: list[str]) -> dict[str, Any]:
+    """One link record as an nmstate interface; ``names`` resolves ifindexes (master, VLAN base, veth peer)."""
+    itype = iface_type(link)
+    iface: dict[str, Any] = {
+        "name": link["name"],
+        "type": itype,
+        "state": "up" if link.get("up") else "down",
+        "mtu": link.get("mtu"),
+        "mac-address": (link.get("mac") or "").upper() or None,
+        "ipv4": _ip_block(fams.get(4, [])),
+        "ipv6": _ip_block(fams.get(6, [])),
+    }
+    master = link.get("master")
+    if master is not None and master in names:
+        iface["controller"] = names[master]
+    lower = link.get("link")
+    if itype == "linux-bridge":
+        iface["bridge"] = {
+            "options": {"stp": {"enabled": bool(link.get("stp"))}},
+            "port": [{"name": p} for p in ports],
+        }
+    elif itype == "bond":
+        mode = link.get("bond_mode")
+        if isinstance(mode, int) and 0 <= mode < len(BOND_MODES):
+            mode = BOND_MODES[mode]
+        iface["link-aggregation"] = {"mode": mode, "port": ports}
+    elif itype == "vlan":
+        iface["vlan"] = {"base-iface": names.get(lower) if lower is not None else None, "id": link.get("vlan_id")}
+    elif itype == "veth":
+        iface["veth"] = {"peer": names.get(lower) if lower is not None else None}
+    elif itype == "vxlan":
+        iface["vxlan"] = {"id": link.get("vxlan_id")}
+    return iface
+
+
+def _routes(routes: list[Record], names: dict[int, str]) -> list[dict[str, Any]]:
+    """Route records as nmstate ``routes.running`` entries, without the local table and IPv6 link-local or
+    multicast routes, sorted by table, destination and interface."""
     running: list[dict[str, Any]] = []
-    for r in dumps.routes:
+    for r in routes:
         if r.get("table") == LOCAL_TABLE or r.get("type") not in (None, 1):  # 1 = RTN_UNICAST
             continue
         dst = r.get("dst")
@@ -160,26 +166,27 @@ def current_state(dumps: Dumps) -> dict[str, Any]:
             dst = "0.0.0.0" if fam == 4 else "::"
         if fam == 6 and (dst.startswith("fe80:") or dst.startswith("ff")):
             continue
+        oif = r.get("oif")
         running.append(
             {
                 "destination": f"{dst}/{int(r.get('dst_len') or 0)}",
                 "next-hop-address": r.get("gateway") or "",
-                "next-hop-interface": names.get(r.get("oif")) if r.get("oif") is not None else None,
+                "next-hop-interface": names.get(oif) if oif is not None else None,
                 "table-id": int(r.get("table") or 254),
                 "metric": int(r.get("priority") or 0),
                 "proto": r.get("proto"),
             }
         )
     running.sort(key=lambda r: (r["table-id"], r["destination"], r["next-hop-interface"] or ""))
-    return {"interfaces": interfaces, "routes": {"running": running}}
+    return running
 
 
-def interfaces_by_name(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def interfaces_by_name(state: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``currentState`` interfaces keyed by name."""
     return {i["name"]: i for i in state.get("interfaces", [])}
 
 
-def default_gateways(state: dict[str, Any]) -> list[dict[str, Any]]:
+def default_gateways(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Default routes (main table, with a next hop) of a ``currentState``."""
     return [
         r

@@ -195,8 +195,9 @@ class Kube:
                 return None
             raise
 
-    def apply(self, obj: Obj, *, force: bool = False, dry_run: bool = False) -> Obj:
-        """Server-side apply ``obj`` as the virtnet field manager; a 409 names the conflicting fields."""
+    def apply(self, obj: Obj, *, force: bool = False, dry_run: bool = False, subresource: str = "") -> Obj:
+        """Server-side apply ``obj`` as this client's field manager (to ``subresource``, e.g. ``status``, when
+        given); a 409 names the conflicting fields."""
         res = resource_of(obj)
         meta = obj["metadata"]
         query = {
@@ -207,7 +208,7 @@ class Kube:
         try:
             return self.request(
                 "PATCH",
-                res.path(meta.get("namespace"), meta["name"]),
+                res.path(meta.get("namespace"), meta["name"], subresource),
                 query,
                 json.dumps(obj),
                 content_type="application/apply-patch+yaml",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.agent import capabilities
-from reconciler.agent import desired as d
+from reconciler.agent import steps as d
 from reconciler.agent.capabilities import missing, static
 from reconciler.agent.enforce import enforce, precheck_capabilities
 from reconciler.agent.netlink import Netlink
@@ -79,7 +79,7 @@ def test_vlan_and_bond_apply_live(topo: Topo, kind: str) -> None:
 
 @pytest.mark.netns
 def test_runner_refuses_a_vlan_on_a_kernel_without_8021q(topo: Topo) -> None:
-    from reconciler.agent.report import condition_of
+    from reconciler.agent.publish import condition_of
     from reconciler.agent.runner import AgentConfig, run_once
     from tests.agent.test_enforce import nncp
 

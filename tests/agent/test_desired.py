@@ -1,4 +1,4 @@
-"""desired.py, purely: selection, merge, diff order (incl. VLAN/bond), drift."""
+"""desired.py, steps.py and drift.py, purely: selection, merge, diff order (incl. VLAN/bond), drift."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from reconciler.agent.desired import Op, Step, diff, drift, merge_desired, select_policies
+from reconciler.agent.desired import merge_desired, select_policies
+from reconciler.agent.drift import drift
+from reconciler.agent.steps import Op, Step, diff
 from reconciler.errors import AgentError
 
 

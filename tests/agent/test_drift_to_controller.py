@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from repos import LAB_CLUSTER, lab_bridge, write_repo
 
 from agent.conftest import Topo, ip
+from reconciler.agent.api import KubeAgentApi
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.runner import AgentConfig, KubeCluster, run_once
+from reconciler.agent.runner import AgentConfig, run_once
 from reconciler.cli import main
 from reconciler.testing import ApiDouble
 
@@ -32,14 +33,14 @@ def test_hand_made_mtu_drift_shows_in_plan(topo: Topo, tmp_path: Path) -> None:
         kubeconfig = str(api.kubeconfig(tmp_path / "kubeconfig"))
         applied = CliRunner().invoke(main, ["apply", str(repo), "--kubeconfig", kubeconfig, "--timeout", "20"])
         assert applied.exit_code == 0, applied.output
-        cluster = KubeCluster(api.api_client(), lease_namespace="default")
+        agent_api = KubeAgentApi(api.api_client(), lease_namespace="default")
         nl = Netlink(topo.node)
-        enforced = run_once(AgentConfig(node="node-a", mode="enforce", netns=topo.node, probes=[]), nl, cluster=cluster)
+        enforced = run_once(AgentConfig(node="node-a", mode="enforce", netns=topo.node, probes=[]), nl, api=agent_api)
         assert enforced.error is None and nl.writes > 0
         ip("link", "set", "br1", "mtu", "1400", ns=topo.node)  # someone "fixes" the node by hand
 
         observed = run_once(
-            AgentConfig(node="node-a", mode="observe", netns=topo.node), Netlink(topo.node), cluster=cluster
+            AgentConfig(node="node-a", mode="observe", netns=topo.node), Netlink(topo.node), api=agent_api
         )
         assert [(i.interface, i.field, i.actual) for i in observed.drift] == [("br1", "mtu", 1400)]
 

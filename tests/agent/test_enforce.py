@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
-from reconciler.agent import desired as d
-from reconciler.agent.enforce import Checkpoint, enforce, precheck_default_route
+from reconciler.agent import steps as d
+from reconciler.agent.drift import drift
+from reconciler.agent.enforce import enforce, precheck_default_route
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import CallableProbe, GatewayProbe, TcpProbe, default_probes
-from reconciler.agent.report import condition_of
+from reconciler.agent.publish import condition_of
+from reconciler.agent.rollback import Checkpoint
 from reconciler.agent.runner import AgentConfig, run_once
 from reconciler.agent.state import current_state
 from reconciler.errors import AgentError
@@ -209,7 +211,7 @@ def test_manual_drift_is_reported(topo: Topo) -> None:
     ip("link", "set", "br1", "mtu", "1400", ns=topo.node)
     ip("link", "set", "ve1", "nomaster", ns=topo.node)
     with Netlink(topo.node) as nl:
-        rows = {(x.interface, x.field): x for x in d.drift(want, current_state(nl.observe()))}
+        rows = {(x.interface, x.field): x for x in drift(want, current_state(nl.observe()))}
         res = run_once(AgentConfig(node="node-a", mode="observe"), nl, policies=[nncp("p", want)], node_labels={})
         assert nl.writes == 0
     assert (rows["br1", "mtu"].desired, rows["br1", "mtu"].actual) == (1500, 1400)

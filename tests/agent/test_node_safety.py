@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.agent import desired as d
+from reconciler.agent import steps as d
 from reconciler.agent.enforce import EnforceResult, enforce
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import CallableProbe

@@ -1,11 +1,12 @@
-"""report.py: NNS, NNCE and drift report shapes (pure)."""
+"""publish.py: NNS, NNCE and drift report shapes (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from reconciler.agent.desired import DriftItem
-from reconciler.agent.report import condition_of, conditions, drift_report, enactment, node_network_state
+from reconciler import labels
+from reconciler.agent.drift import DriftItem
+from reconciler.agent.publish import condition_of, conditions, drift_report, enactment, node_network_state
 
 NOW = "2026-01-02T03:04:05Z"
 LATER = "2026-01-02T04:00:00Z"
@@ -21,6 +22,18 @@ def test_node_network_state() -> None:
     assert nns["apiVersion"] == "nmstate.io/v1beta1" and nns["kind"] == "NodeNetworkState"
     assert nns["metadata"]["name"] == "node-a"
     assert nns["status"] == {"currentState": current, "lastSuccessfulUpdateTime": NOW}
+    assert nns["metadata"] == {"name": "node-a", "labels": {"app.kubernetes.io/managed-by": "virtnet-agent"}}
+
+
+def test_node_network_state_carries_the_drift_report_the_controller_reads() -> None:
+    report = drift_report("node-a", [DriftItem("br1", "mtu", 1500, 1400)], ["p"], NOW, "observe")
+    nns = node_network_state("node-a", {"interfaces": []}, NOW, report)
+    key, _, value = labels.AGENT_SELECTOR.partition("=")
+    assert nns["metadata"]["labels"] == {key: value}
+    assert nns["metadata"]["annotations"] == {
+        "virtnet.io/drift": '{"drift": [{"actual": 1400, "desired": 1500, "field": "mtu", "interface": "br1"}], '
+        '"inSync": false, "mode": "observe", "node": "node-a", "policies": ["p"], "time": "2026-01-02T03:04:05Z"}'
+    }
 
 
 def test_enactment_has_all_conditions_one_true() -> None:

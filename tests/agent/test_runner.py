@@ -1,4 +1,4 @@
-"""runner.py: one pass with a fake cluster (slots, publishing), maxUnavailable, and the CLI."""
+"""runner.py: one pass with a fake AgentApi (slots, publishing), maxUnavailable, and the CLI."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.agent import cli as agent_cli
+from reconciler.agent.api import acquire_slot, lease_name
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.report import condition_of
-from reconciler.agent.runner import AgentConfig, acquire_slot, lease_name, max_unavailable, run_loop, run_once
+from reconciler.agent.publish import condition_of
+from reconciler.agent.runner import AgentConfig, run_loop, run_once
 from tests.agent.conftest import Topo, ip_json
 from tests.agent.test_enforce import nncp
 
 
-class FakeCluster:
+class FakeApi:
+    """An in-memory :class:`~reconciler.agent.api.AgentApi`: what it applied, which slot leases it holds."""
+
     def __init__(self, policies: list[dict[str, Any]], labels: dict[str, str], nodes: int = 4) -> None:
         self.policies = policies
         self.labels = labels
@@ -51,16 +54,8 @@ class FakeCluster:
             self.lease_log.append(f"release {name}")
 
 
-@pytest.mark.parametrize(
-    ("value", "nodes", "want"),
-    [(None, 4, 2), ("50%", 5, 3), ("10%", 3, 1), (3, 10, 3), ("2", 10, 2), (0, 10, 1), ("100%", 7, 7)],
-)
-def test_max_unavailable(value: int | str | None, nodes: int, want: int) -> None:
-    assert max_unavailable(value, nodes) == want
-
-
 def test_acquire_slot_takes_a_free_lease() -> None:
-    c = FakeCluster([], {})
+    c = FakeApi([], {})
     c.leases[lease_name("p", 0)] = "other-node"
     assert acquire_slot(c, "p", "me", 2) == "virtnet-nncp-p-1"
     assert acquire_slot(c, "p", "third", 2) is None
@@ -74,10 +69,10 @@ BR = [{"name": "br1", "type": "linux-bridge", "bridge": {"options": {"stp": {"en
 def test_enforce_pass_takes_and_releases_a_slot_and_publishes(topo: Topo) -> None:
     policy = nncp("br", BR, nodeSelector={"role": "worker"}, maxUnavailable=1)
     other = nncp("other", [{"name": "brx", "type": "linux-bridge"}], nodeSelector={"role": "infra"})
-    c = FakeCluster([policy, other], {"role": "worker"})
+    c = FakeApi([policy, other], {"role": "worker"})
     cfg = AgentConfig(node="node-a", mode="enforce", netns=topo.node, api_server=topo.api, probe_timeout=3.0)
     with Netlink(topo.node) as nl:
-        res = run_once(cfg, nl, cluster=c)
+        res = run_once(cfg, nl, api=c)
     assert res.policies == ["br"]
     assert c.lease_log == ["take virtnet-nncp-br-0", "release virtnet-nncp-br-0"] and c.leases == {}
     kinds = [(o["kind"], o["metadata"]["name"], condition_of(o)) for o in c.applied]
@@ -95,15 +90,32 @@ def test_enforce_pass_takes_and_releases_a_slot_and_publishes(topo: Topo) -> Non
 @pytest.mark.netns
 def test_no_free_slot_means_pending_and_no_writes(topo: Topo) -> None:
     policy = nncp("br", BR, maxUnavailable=1)
-    c = FakeCluster([policy], {})
+    c = FakeApi([policy], {})
     c.leases[lease_name("br", 0)] = "node-b"
     with Netlink(topo.node) as nl:
-        res = run_once(AgentConfig(node="node-a", mode="enforce", netns=topo.node), nl, cluster=c)
+        res = run_once(AgentConfig(node="node-a", mode="enforce", netns=topo.node), nl, api=c)
         assert nl.writes == 0
     nnce = res.nnces[0]
     assert condition_of(nnce) == "Pending"
     pending = next(x for x in nnce["status"]["conditions"] if x["type"] == "Pending")
     assert pending["reason"] == "MaxUnavailableLimitReached"
+
+
+@pytest.mark.netns
+def test_invalid_max_unavailable_fails_the_policy_before_any_slot_or_write(topo: Topo) -> None:
+    c = FakeApi([nncp("br", BR, maxUnavailable="half")], {})
+    with Netlink(topo.node) as nl:
+        res = run_once(AgentConfig(node="node-a", mode="enforce", netns=topo.node), nl, api=c)
+        assert nl.writes == 0
+    assert c.lease_log == []
+    assert res.outcomes["br"].status == "Failing"
+    assert res.outcomes["br"].message == (
+        "br: maxUnavailable 'half' is not a number of nodes (such as 2) or a percentage of them (such as '25%')"
+    )
+    assert [(o["kind"], condition_of(o)) for o in c.applied] == [
+        ("NodeNetworkState", None),
+        ("NodeNetworkConfigurationEnactment", "Failing"),
+    ]
 
 
 @pytest.mark.netns

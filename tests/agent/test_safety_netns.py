@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from reconciler.agent import safety
-from reconciler.agent.desired import diff
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.report import condition_of
+from reconciler.agent.publish import condition_of
 from reconciler.agent.runner import AgentConfig, run_once
 from reconciler.agent.state import current_state
+from reconciler.agent.steps import diff
 from tests.agent.conftest import GW_IP, NODE_IP, Topo, ip, ip_snapshot
 
 pytestmark = pytest.mark.netns

@@ -10,7 +10,7 @@ Roles/ClusterRoles and bindings with Kubernetes' RBAC rules:
   (its NNCP ``state: absent`` step, then the delete), a decommission that prunes one object of each other
   kind, a pull-request plan, and leader election (acquire, renew, take over, release) on the Lease the
   rendered ConfigMap names;
-* the node agent: ``run_once`` with ``KubeCluster`` in a scratch network namespace, in observe mode and
+* the node agent: ``run_once`` with ``KubeAgentApi`` in a scratch network namespace, in observe mode and
   then in enforce mode (node count, maxUnavailable slot Leases, a stale slot taken over, released).
 
 Every request must be allowed (the first denied one is printed), and every (verb, resource) the chart
@@ -42,8 +42,9 @@ from typing import Any
 import pytest
 from gitutil import git, isolate_git, make_remote, push_commit
 
+from reconciler.agent.api import KubeAgentApi, lease_name
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.runner import AgentConfig, KubeCluster, lease_name, run_once
+from reconciler.agent.runner import AgentConfig, run_once
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
@@ -319,7 +320,7 @@ def _agent_policy(name: str, bridge: str) -> dict[str, Any]:
 
 
 def agent_flows(api: ApiDouble, user: str, namespace: str, netns: str) -> None:
-    """``run_once`` as the DaemonSet runs it (``KubeCluster``), observe then enforce, in ``netns``."""
+    """``run_once`` as the DaemonSet runs it (``KubeAgentApi``), observe then enforce, in ``netns``."""
     node = "node-a"
     api.store.put(
         {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {"virtnet.io/rbac-test": "yes"}}}
@@ -342,13 +343,13 @@ def agent_flows(api: ApiDouble, user: str, namespace: str, netns: str) -> None:
             },
         }
     )
-    cluster = KubeCluster(api.api_client(user=user), lease_namespace=namespace)
-    observed = run_once(AgentConfig(node=node, mode="observe", netns=netns), Netlink(netns), cluster=cluster)
+    agent_api = KubeAgentApi(api.api_client(user=user), lease_namespace=namespace)
+    observed = run_once(AgentConfig(node=node, mode="observe", netns=netns), Netlink(netns), api=agent_api)
     assert observed.writes == 0 and observed.policies == ["rbac-a", "rbac-b"], observed
     enforced = run_once(
         AgentConfig(node=node, mode="enforce", netns=netns, probes=[], check_capabilities=False),
         Netlink(netns),
-        cluster=cluster,
+        api=agent_api,
     )
     assert enforced.error is None and all(o.ok for o in enforced.outcomes.values()), enforced.outcomes
     assert enforced.writes > 0
