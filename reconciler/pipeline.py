@@ -129,7 +129,7 @@ def plan_cluster(
     return build_plan(desired, live if live is not None else observe(kube, cluster, desired), cluster, options)
 
 
-def _plan_options(repo: Repo, given: PlanOptions | None) -> PlanOptions:
+def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) -> PlanOptions:
     """The Cluster document's prune settings, tightened or overridden by the caller's flags.
 
     The repository decides whether pruning is on and the share guard; the operator's command line or
@@ -143,7 +143,9 @@ def _plan_options(repo: Repo, given: PlanOptions | None) -> PlanOptions:
             max_share=mine.max_share,
             allow_mass_prune=theirs.allow_mass_prune,
             max_deletions=theirs.max_deletions,
-        )
+        ),
+        # an apply that will force takes other managers' fields over: the plan warns instead of blocking
+        force_conflicts=force_conflicts or (given or PlanOptions()).force_conflicts,
     )
 
 
@@ -176,7 +178,7 @@ def reconcile(
         outcome.problems, outcome.failed = exc.problems, "ValidationFailed"
         outcome.message = str(exc)
         return outcome
-    options = _plan_options(repo, plan_options)
+    options = _plan_options(repo, plan_options, bool(apply_options and apply_options.force_conflicts))
     if "Secret" not in kinds and any(o["kind"] == "Secret" for o in outcome.desired):
         outcome.failed = "PlanBlocked"
         outcome.message = "the repository renders Secrets (SSH keys, manifests) but Secret management is off"

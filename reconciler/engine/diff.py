@@ -242,6 +242,82 @@ def _removed(fields: dict[str, Any], desired: Any, live: Any, path: tuple[str, .
                 yield Change("remove", _fmt((*path, f"[{raw}]")), old=value)
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """A field virtnet would change that another field manager owns: the server answers 409 unless forced."""
+
+    path: str
+    manager: str
+
+    def __str__(self) -> str:
+        return f"{self.path} is owned by field manager {self.manager!r}"
+
+
+_SEGMENT = re.compile(r"([^.\[]+)|\[([^\]]*)\]")
+
+
+def _segments(path: str) -> list[str | dict[str, str]]:
+    """``a.b[name=x].c`` → ``["a", "b", {"name": "x"}, "c"]``; a positional ``[3]`` becomes ``{}`` (unknown)."""
+    out: list[str | dict[str, str]] = []
+    for field_name, key in _SEGMENT.findall(path):
+        if field_name:
+            out.append(field_name)
+        else:
+            pairs = [p.partition("=") for p in key.split(",")]
+            out.append({k: v for k, sep, v in pairs if sep})
+    return out
+
+
+def _owns(fields: dict[str, Any], segments: list[str | dict[str, str]], live: Any) -> bool:
+    """Whether a fieldsV1 tree covers the path: it reaches the path's end, or an owned atomic list above it
+    (``f:interfaces: {}`` with a list there). An empty struct (``f:spec: {}``) owns none of its children."""
+    node: Any = fields
+    value: Any = live
+    for seg in segments:
+        if not isinstance(node, dict):
+            return False
+        if node == {} and isinstance(value, list):
+            return True  # an atomic list: whoever owns it owns every item
+        if isinstance(seg, str):
+            node = node.get(f"f:{seg}")
+            value = value.get(seg) if isinstance(value, dict) else None
+            continue
+        if not seg:
+            return False  # positional item: no key to follow
+        node = next((sub for key, sub in node.items() if key.startswith("k:") and _key_of(key) == seg), None)
+        value = next((i for i in value or [] if isinstance(i, dict) and _key_matches(i, seg)), None)
+    return node is not None and not (node == {} and isinstance(value, dict) and value)
+
+
+def _key_of(key: str) -> dict[str, str]:
+    return {k: str(v) for k, v in json.loads(key[2:]).items()}
+
+
+def _key_matches(item: dict[str, Any], key: dict[str, str]) -> bool:
+    return all(str(item.get(k, KEY_DEFAULTS.get(k))) == v for k, v in key.items())
+
+
+def conflicts(changes: list[Change], live: dict[str, Any], manager: str = labels.FIELD_MANAGER) -> list[Conflict]:
+    """Fields among ``changes`` that another manager owns with a different value (the change says so).
+
+    Server-side apply refuses to change such a field without ``force``: naming them at plan time means a
+    run stops before its first write instead of failing half way. Status writers never conflict with a
+    spec apply, so status subresource entries are skipped.
+    """
+    others = [
+        (entry.get("manager") or "?", entry.get("fieldsV1") or {})
+        for entry in (live.get("metadata") or {}).get("managedFields") or []
+        if entry.get("manager") != manager and entry.get("subresource") in (None, "")
+    ]
+    found: list[Conflict] = []
+    for change in changes:
+        if not change.path:
+            continue  # a create: nobody owns anything yet
+        segments = _segments(change.path)
+        found += [Conflict(change.path, who) for who, fields in others if _owns(fields, segments, live)]
+    return found
+
+
 def diff_object(
     desired: dict[str, Any], live: dict[str, Any] | None, manager: str = labels.FIELD_MANAGER
 ) -> list[Change]:
@@ -259,7 +335,5 @@ def diff_object(
         if isinstance(annotations, dict):  # copy-on-write: ``owned`` may share the live object's tree
             annotations = {k: v for k, v in annotations.items() if k not in _PROVENANCE_FIELDS}
             owned["f:metadata"] = {**meta, "f:annotations": annotations}
-        changes += [
-            c for c in _removed(owned, want, have, ()) if not any(p.match(c.path) for p in CLUSTER_ASSIGNED)
-        ]
+        changes += [c for c in _removed(owned, want, have, ()) if not any(p.match(c.path) for p in CLUSTER_ASSIGNED)]
     return changes

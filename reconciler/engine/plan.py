@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from reconciler import labels
-from reconciler.engine.diff import Change, diff_object
+from reconciler.engine.diff import Change, Conflict, conflicts, diff_object
 from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prune
 from reconciler.engine.live import LiveState
 from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
@@ -49,6 +49,7 @@ class Item:
     live: Obj | None = None
     changes: tuple[Change, ...] = ()
     vm_change: VMChange = VMChange.NONE
+    conflicts: tuple[Conflict, ...] = ()  # fields of ``changes`` another field manager owns
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class Item:
             "reason": self.reason,
             "vmChange": self.vm_change.value,
             "changes": [c.as_dict() for c in self.changes],
+            "conflicts": [{"path": c.path, "manager": c.manager} for c in self.conflicts],
         }
 
 
@@ -96,6 +98,7 @@ class Plan:
 @dataclass(frozen=True)
 class PlanOptions:
     prune: PruneOptions = field(default_factory=PruneOptions)
+    force_conflicts: bool = False  # another manager's fields are taken over (warned), not a blocking error
 
 
 def _template(vm: Obj) -> dict[str, Any]:
@@ -215,6 +218,13 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             warnings.append(
                 f"{item.name}: restart required ({item.reason}); the VM does not allow virtnet to restart it"
             )
+    for item in items:
+        for conflict in item.conflicts:
+            text = f"{item.name}: {conflict}"
+            if options.force_conflicts:
+                warnings.append(f"{text}; --force-conflicts takes it over")
+            else:
+                errors.append(f"{text}: apply would be refused (409); change it there, or --force-conflicts")
     warnings += drift_warnings(live.node_drift)
     errors += _observed_refusals(desired, live, cluster)
     return Plan(cluster, tuple(items), tuple(warnings), tuple(errors))
@@ -262,4 +272,5 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
     if not changes:
         return Item(Action.NOOP, key, name, wave(obj), reason or "in sync", to_apply, live)
     why = reason or f"{len(changes)} field(s) differ"
-    return Item(Action.UPDATE, key, name, wave(obj), why, to_apply, live, changes, vm_change)
+    taken = tuple(conflicts(list(changes), live))
+    return Item(Action.UPDATE, key, name, wave(obj), why, to_apply, live, changes, vm_change, taken)

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from reconciler import labels
-from reconciler.engine.diff import Change, diff_object
+from reconciler.engine.diff import Change, Conflict, conflicts, diff_object
 
 OURS = {labels.MANAGED_BY: labels.MANAGER, labels.CLUSTER: "prod"}
 
@@ -303,3 +303,42 @@ def test_unchanged_atomic_list_is_no_change() -> None:
     desired = vm([bridge("eth1"), bridge("eth2")])
     live = served(vm([bridge("eth1", macAddress="02:00:00:00:00:01"), bridge("eth2")]), atomic_fields())
     assert diff_object(desired, live) == []
+
+
+def test_conflicts_name_the_other_manager_of_a_changed_field() -> None:
+    desired = vm([bridge("eth1")])
+    desired["spec"]["runStrategy"] = "Halted"
+    live = served(vm([bridge("eth1")]), iface_fields("eth1"))
+    live["metadata"]["managedFields"].append(
+        {"manager": "kubectl-edit", "operation": "Update", "fieldsV1": {"f:spec": {"f:runStrategy": {}}}}
+    )
+    changes = diff_object(desired, live)
+    assert conflicts(changes, live) == [Conflict("spec.runStrategy", "kubectl-edit")]
+    assert str(conflicts(changes, live)[0]) == "spec.runStrategy is owned by field manager 'kubectl-edit'"
+
+
+def test_conflict_on_an_item_of_an_atomic_list_another_manager_owns() -> None:
+    """virt-controller took the atomic interface list over (after an unplug): adding one conflicts."""
+    desired = vm([bridge("eth1"), bridge("eth2")])
+    live = served(vm([bridge("eth1")]), atomic_fields(), manager="virt-controller")
+    found = {(c.path, c.manager) for c in conflicts(diff_object(desired, live), live)}
+    assert ("spec.template.spec.domain.devices.interfaces[name=eth2]", "virt-controller") in found
+
+
+def test_no_conflict_for_our_own_fields_status_writers_or_unowned_fields() -> None:
+    desired = vm([bridge("eth1")])
+    desired["spec"]["runStrategy"] = "Halted"
+    live = served(vm([bridge("eth1")]), iface_fields("eth1"))  # the status writer's entry is in there too
+    live["metadata"]["managedFields"].append(
+        {"manager": "other", "operation": "Update", "fieldsV1": {"f:metadata": {"f:annotations": {"f:x": {}}}}}
+    )
+    assert conflicts(diff_object(desired, live), live) == []
+
+
+def test_an_empty_struct_owned_by_another_manager_owns_none_of_its_children() -> None:
+    """``f:spec: {}`` (someone applied ``spec: {}``) is no claim on the fields later put inside spec."""
+    desired = vm([bridge("eth1")])
+    desired["spec"]["runStrategy"] = "Halted"
+    live = served(vm([bridge("eth1")]), iface_fields("eth1"))
+    live["metadata"]["managedFields"].append({"manager": "seed", "operation": "Update", "fieldsV1": {"f:spec": {}}})
+    assert conflicts(diff_object(desired, live), live) == []
