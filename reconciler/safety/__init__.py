@@ -1,9 +1,10 @@
 """Pre-merge safety: blast radius and the danger checks ("would this cut a node off?") for every plan.
 
-Pure: the pipeline reads Nodes and NodeNetworkStates (``reconciler.pipeline.read_nodes``). ``analysis`` builds the report,
-``radius`` says which nodes, VMs and Services a change reaches, ``checks`` holds the per-node danger
-checks (shared with the node agent), ``refs`` finds the repository line behind a finding and ``report``
-prints it for terminals and PR comments.
+Pure: the pipeline reads Nodes and NodeNetworkStates (``reconciler.pipeline.read_nodes``). ``analysis``
+builds the report, ``radius`` says which nodes, VMs and Services a change reaches, ``checks`` holds the
+per-node danger checks (shared with the node agent), ``refs`` finds the repository line behind a finding
+(``reconciler.output.safety`` prints it for terminals and PR comments). What a node policy means
+(interfaces, ports, selector, ``maxUnavailable``) is ``reconciler.nmstate``.
 """
 
 from reconciler.safety.analysis import ACCEPT_ANNOTATION, SafetyReport, analyze, needs_node_facts

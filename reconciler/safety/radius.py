@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.engine.plan import Action, Item, Plan, VMChange
-from reconciler.nmstate import policy_interfaces, port_names, vlan_base
+from reconciler.nmstate import listed_ports, policy_interfaces, vlan_base
 from reconciler.objects import Obj, display
 from reconciler.safety.nodes import NodeFacts
 
@@ -101,7 +101,8 @@ def iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, .
             if cur is not None or not node.has_state:
                 out.append(f"remove {kind} {name}")
             continue
-        ports = port_names(d)
+        listed = listed_ports(d)
+        ports = listed or []
         if cur is None:
             extra = f" with ports {', '.join(ports)}" if ports else ""
             extra += f" on {base}" if (base := vlan_base(d)) else ""
@@ -111,7 +112,7 @@ def iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, .
         diffs = []
         if d.get("mtu") and cur.mtu != d["mtu"]:
             diffs.append(f"mtu {cur.mtu} → {d['mtu']}")
-        if "bridge" in d or "link-aggregation" in d:
+        if listed is not None:  # without a port list nmstate leaves the ports as they are
             added, removed = sorted(set(ports) - set(cur.ports)), sorted(set(cur.ports) - set(ports))
             diffs += [f"+port {p}" for p in added] + [f"-port {p}" for p in removed]
         if d.get("state") and d["state"] != cur.state:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler import labels
+from reconciler import labels, nmstate
 from reconciler.errors import SourceRef
 from reconciler.model import Entry, Raw, Repo
 from reconciler.objects import Obj
@@ -55,8 +55,7 @@ class Refs:
         if raw is not None:
             if what in ("nodeSelector", "maxUnavailable"):
                 return raw.ref("spec", what)
-            ifaces = ((raw.obj.get("spec") or {}).get("desiredState") or {}).get("interfaces") or []
-            for i, entry in enumerate(ifaces):
+            for i, entry in enumerate(nmstate.policy_interfaces(raw.obj)):
                 if isinstance(entry, dict) and entry.get("name") == iface:
                     sub = {"mtu": ("mtu",), "base": ("vlan", "base-iface"), "port": ()}.get(what, ())
                     return raw.ref("spec", "desiredState", "interfaces", i, *sub)
