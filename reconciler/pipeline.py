@@ -15,7 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler import labels
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
-from reconciler.engine.apply import ApplyOptions, apply_plan
+from reconciler.engine.apply import ApplyOptions, apply_plan, dry_run
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.live import LiveState
@@ -146,7 +146,15 @@ def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) 
         ),
         # an apply that will force takes other managers' fields over: the plan warns instead of blocking
         force_conflicts=force_conflicts or (given or PlanOptions()).force_conflicts,
+        server_dry_run=(given or PlanOptions()).server_dry_run,
     )
+
+
+def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
+    try:
+        return dry_run(plan, kube, force)
+    except (ApiException, OSError) as exc:  # the server did not answer: say so rather than guess
+        return [f"the server-side dry run could not be made: {exc}"]
 
 
 def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, list[Obj]]:
@@ -211,6 +219,11 @@ def reconcile(
     if outcome.safety.blocking:  # unaccepted safety errors stop here, before any write
         outcome.failed, outcome.message = "PlanBlocked", outcome.safety.blocked_message()
         return outcome
+    if options.server_dry_run and outcome.plan.has_changes:
+        refused = _dry_run(outcome.plan, kube, options.force_conflicts)
+        if refused:
+            outcome.failed, outcome.message = "PlanBlocked", "; ".join(refused)
+            return outcome
     if apply and outcome.plan.has_changes:
         say = progress if callable(progress) else None
         outcome.changes = apply_plan(outcome.plan, kube, apply_options, say)

@@ -64,6 +64,31 @@ def apply_plan(
     return changes
 
 
+def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False) -> list[str]:
+    """Server-side dry-run of every object the plan writes: schema, admission webhooks and quota answer
+    now, at plan time, instead of half way through an apply. Returns one message per refused object.
+
+    An object in a namespace this plan creates cannot be dry-run (the server answers 404 for a namespace
+    that does not exist yet); it is checked when its wave runs, after the namespace exists.
+    """
+    new_namespaces = {
+        i.desired["metadata"]["name"]
+        for i in plan.items
+        if i.action == Action.CREATE and i.desired is not None and i.desired["kind"] == "Namespace"
+    }
+    refused: list[str] = []
+    for item in plan.items:
+        if item.action not in (Action.CREATE, Action.UPDATE) or item.desired is None or item.waits_for is not None:
+            continue
+        if item.desired["metadata"].get("namespace") in new_namespaces:
+            continue
+        try:
+            kube.apply(item.desired, force=force, dry_run=True)
+        except ApplyError as exc:
+            refused.append(f"{item.name}: the API server refuses it: {exc.message}")
+    return refused
+
+
 def node_stages(items: list[Item]) -> list[list[Item]]:
     """Split a wave so a policy runs only after the policies that create the interfaces it builds on
     (``reconciler.nmstate.dependencies``: nmstate would take a bridge over a not-yet-made VLAN Degraded).
@@ -93,6 +118,8 @@ def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, 
     for item in items:
         assert item.desired is not None
         try:
+            if item.waits_for is not None:
+                _wait_gone(kube, item.waits_for, options)
             kube.apply(item.desired, force=options.force_conflicts)
             if item.vm_change == VMChange.RESTART:
                 meta = item.desired["metadata"]
@@ -100,6 +127,24 @@ def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, 
             changes.add(item, True, item.vm_change.value or item.reason)
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+
+
+def _wait_gone(kube: ClusterWriter, obj: Obj, options: ApplyOptions) -> None:
+    """Wait until ``obj`` (being deleted: it has a deletionTimestamp) is gone, so that what follows is
+    created anew instead of written into an object, or a namespace, that its finalizers are removing."""
+    meta = obj["metadata"]
+    deadline = options.clock() + options.timeout
+    while True:
+        live = kube.get(obj["kind"], meta["name"], meta.get("namespace"))
+        if live is None or live["metadata"].get("uid") != meta.get("uid"):
+            return
+        if options.clock() >= deadline:
+            raise ApplyError(
+                display(obj),
+                f"still being deleted after {options.timeout:g}s (finalizers: "
+                f"{', '.join(live['metadata'].get('finalizers') or []) or 'none'})",
+            )
+        options.sleep(options.poll)
 
 
 def _wait_healthy(

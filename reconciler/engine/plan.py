@@ -50,6 +50,7 @@ class Item:
     changes: tuple[Change, ...] = ()
     vm_change: VMChange = VMChange.NONE
     conflicts: tuple[Conflict, ...] = ()  # fields of ``changes`` another field manager owns
+    waits_for: Obj | None = None  # a live object being deleted (this one, or its namespace) to wait out first
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +62,7 @@ class Item:
             "vmChange": self.vm_change.value,
             "changes": [c.as_dict() for c in self.changes],
             "conflicts": [{"path": c.path, "manager": c.manager} for c in self.conflicts],
+            **({"waitsFor": display(self.waits_for)} if self.waits_for is not None else {}),
         }
 
 
@@ -99,6 +101,7 @@ class Plan:
 class PlanOptions:
     prune: PruneOptions = field(default_factory=PruneOptions)
     force_conflicts: bool = False  # another manager's fields are taken over (warned), not a blocking error
+    server_dry_run: bool = True  # the pipeline asks the server (schema, webhooks) about every write first
 
 
 def _template(vm: Obj) -> dict[str, Any]:
@@ -191,6 +194,7 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
     objects, kinds the cluster does not serve). Nothing is added to a Plan after this returns."""
     options = options or PlanOptions()
     patch_live, vmis, live_owned = live.patch_targets, live.vmis, live.owned
+    terminating = {o["metadata"]["name"]: o for o in live_owned.values() if o["kind"] == "Namespace" and _deleting(o)}
     items: list[Item] = []
     errors: list[str] = []
     warnings: list[str] = []
@@ -204,6 +208,11 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
                 continue
         else:
             current = live_owned.get(key)
+        gone = current if current is not None and _deleting(current) else None
+        gone = gone or terminating.get(obj["metadata"].get("namespace") or "")
+        if gone is not None:
+            items.append(_recreate(obj, gone))
+            continue
         items.append(_pair(obj, current, vmis.get(_vmi_key(obj))))
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune)
     errors += decision.errors
@@ -254,6 +263,27 @@ def _observed_refusals(desired: list[Obj], live: LiveState, cluster: str) -> lis
         for kind in sorted(set(versions) & live.missing_kinds)
     ]
     return refusals
+
+
+def _deleting(obj: Obj) -> bool:
+    return bool(obj["metadata"].get("deletionTimestamp"))
+
+
+def _recreate(obj: Obj, gone: Obj) -> Item:
+    """``obj`` cannot be written now: it (or its namespace) is being deleted. Apply waits until the deletion
+    is over and then creates it, rather than writing into something its finalizers are taking away."""
+    why = f"{display(gone)} is being deleted; created again once it is gone"
+    return Item(
+        Action.CREATE,
+        obj_id(obj),
+        display(obj),
+        wave(obj),
+        why,
+        obj,
+        None,
+        tuple(diff_object(obj, None)),
+        waits_for=gone,
+    )
 
 
 def _vmi_key(obj: Obj) -> str:

@@ -33,6 +33,12 @@ class RequestInfo:
     namespace: str
     name: str
     user: str
+    dry_run: bool = False  # ``dryRun=All``: served, but nothing is stored
+
+    @property
+    def is_write(self) -> bool:
+        """A request that would change what the server stores (a dry run does not)."""
+        return self.verb in WRITE_VERBS and not self.dry_run
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class FaultPlan:
     kinds: Sequence[str] = ALL_KINDS
     verbs: Sequence[str] | None = None  # only these verbs are eligible (default: all)
     resources: Sequence[str] | None = None  # only these resources are eligible (default: all)
+    dry_runs: bool = True  # whether server-side dry runs (plan time) are eligible too
     delay_seconds: float = 0.05
     retry_after: int = 1
     decisions: list[tuple[RequestInfo, Fault | None]] = field(default_factory=list)
@@ -70,7 +77,7 @@ class FaultPlan:
     def __call__(self, info: RequestInfo) -> Fault | None:
         if (self.verbs is not None and info.verb not in self.verbs) or (
             self.resources is not None and info.resource not in self.resources
-        ):
+        ) or (info.dry_run and not self.dry_runs):
             return None
         with self._lock:
             roll, pick = self._rng.random(), self._rng.random()

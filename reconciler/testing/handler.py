@@ -151,7 +151,8 @@ class Handler:
             self.record(request, "", "", e.code, user)
             return json_response(status_body(e.code, e.reason, e.message, e.details), e.code)
         resource = route.rt.resource_name + (f"/{route.subresource}" if route.subresource else "")
-        info = RequestInfo(request.method, request.path, verb, resource, route.namespace, route.name, user)
+        info = RequestInfo(request.method, request.path, verb, resource, route.namespace, route.name, user,
+                           dry_run=request.args.get("dryRun") == "All")
         fault = self.faults(info) if self.faults else None
         if fault is not None and fault.kind not in ("delay", "watch_end"):
             return self.faulted(request, info, fault)

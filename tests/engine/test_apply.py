@@ -13,11 +13,11 @@ from typing import Any
 from engine.conftest import EXAMPLES, edit, run, stepped
 from reconciler import labels
 from reconciler.clients.kube import Kube
-from reconciler.engine.apply import ApplyOptions, node_stages
+from reconciler.engine.apply import ApplyOptions, apply_plan, node_stages
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Action, build_plan
 from reconciler.model import load_repo
-from reconciler.objects import wave
+from reconciler.objects import obj_id, wave
 from reconciler.render import render
 from reconciler.testing import ApiDouble
 from reconciler.testing.faults import Fault, RequestInfo
@@ -47,8 +47,12 @@ def node_interfaces(kube: Kube, node: str = "worker-0") -> set[str]:
     return {i["name"] for i in nns["status"]["currentState"]["interfaces"]}
 
 
+WRITES = ("create", "update", "patch", "apply", "delete")
+
+
 def writes(api: ApiDouble) -> list[Any]:
-    return [r for r in api.requests if r.verb in ("create", "update", "patch", "apply", "delete") and not r.fault]
+    """What the server stored: server-side dry runs (plan time) are not writes."""
+    return [r for r in api.requests if r.verb in WRITES and not r.fault and not r.dry_run]
 
 
 # ---- order --------------------------------------------------------------------------------------------------
@@ -76,7 +80,7 @@ def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(
     seen: list[tuple[str, str]] = []  # (request, state of worker-uplinks when it was served)
 
     def spy(info: RequestInfo) -> Fault | None:
-        if info.verb == "apply" and info.resource == NNCPS:
+        if info.is_write and info.resource == NNCPS:
             uplinks = api.store.find("nmstate.io/v1", "NodeNetworkConfigurationPolicy", "worker-uplinks")
             conds = {c["type"]: c["status"] for c in ((uplinks or {}).get("status") or {}).get("conditions", [])}
             seen.append((info.name, "Available" if conds.get("Available") == "True" else "not available"))
@@ -118,8 +122,9 @@ def test_degraded_policy_stops_the_run_before_any_vm_is_written(api: ApiDouble, 
     assert outcome.failed == "ApplyFailed"
     assert "NodeNetworkConfigurationPolicy/vlan100" in outcome.message and "Degraded" in outcome.message
     assert "worker-0" in outcome.message and "eth9" in outcome.message
-    assert api.counts[("apply", VMS)] == 0 and api.counts[("apply", "services")] == 0
-    assert api.counts[("apply", "k8s.cni.cncf.io/network-attachment-definitions")] == 0  # wave 1 not started
+    written = {r.resource for r in writes(api)}
+    assert VMS not in written and "services" not in written
+    assert "k8s.cni.cncf.io/network-attachment-definitions" not in written  # wave 1 not started
     assert kube.list("VirtualMachine") == []
 
 
@@ -237,7 +242,7 @@ def test_field_owned_by_another_manager_is_a_conflict_unless_forced(api: ApiDoub
     assert [r.name for r in failed] == ["ConfigMap/apps/web-settings"]
     assert "HTTP 409" in failed[0].message and "helm" in failed[0].message and "LISTEN_PORT" in failed[0].message
     assert kube.get("ConfigMap", "web-settings", "apps")["data"] == {"LISTEN_PORT": "9090"}  # type: ignore[index]
-    assert api.counts[("apply", VMS)] == 0  # wave 1 failed: no VM was touched
+    assert not [r for r in writes(api) if r.resource == VMS]  # wave 1 failed: no VM was touched
 
     forced = run(repo, kube, apply_options=ApplyOptions(poll=0.02, timeout=10, force_conflicts=True))
     assert forced.ok, forced.message
@@ -289,7 +294,8 @@ def test_transient_errors_are_retried_and_the_reconcile_converges(api: ApiDouble
     for i, r in enumerate(api.requests):
         if r.fault:
             assert any(not s.fault and (s.method, s.path) == (r.method, r.path) for s in api.requests[i + 1 :]), r
-    assert api.counts[("apply", VMS)] == 4  # a faulted request never reached the store: no double apply
+    # a faulted request never reached the store: no double apply
+    assert len([r for r in writes(api) if r.resource == VMS]) == 4
     api.faults = None
     api.reset_counts()
     again = run(repo, kube)
@@ -321,3 +327,89 @@ def test_retry_gives_up_after_the_attempts_and_reports_the_status(api: ApiDouble
     assert outcome.failed == "ObserveFailed" and "503" in outcome.message
     assert api.fault_counts[("503", "list", "configmaps")] == 3
     assert api.writes() == 0
+
+
+# ---- plan-time checks by the server --------------------------------------------------------------------------
+
+
+def test_server_dry_run_refuses_at_plan_time_before_any_write(api: ApiDouble, kube: Kube, applied: Path) -> None:
+    """A write the server would refuse (here a 409: another manager owns the field) blocks the plan while
+    nothing is written yet, instead of failing in the middle of the waves."""
+    theirs = Kube(api.api_client(), field_manager="helm")
+    theirs.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "extra", "namespace": "apps"},
+            "data": {"A": "1"},
+        }
+    )
+    (applied / "manifests" / "extra.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: apps\ndata:\n  A: '2'\n"
+    )
+    api.reset_counts()
+    outcome = run(applied, kube)
+    assert outcome.failed == "PlanBlocked"
+    assert "ConfigMap/apps/extra: the API server refuses it: HTTP 409" in outcome.message
+    assert api.writes() == 0
+    assert [r.query.get("dryRun") for r in api.requests if r.verb == "apply"] == ["All"] * len(outcome.plan.changes)  # type: ignore[union-attr]
+
+
+class Deleting:
+    """A ClusterWriter whose object is being deleted for ``polls`` GETs, then gone; records the calls."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls, self.calls = polls, []  # type: ignore[var-annotated]
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        self.calls.append(("get", name))
+        self.polls -= 1
+        return (
+            {"kind": kind, "metadata": {"name": name, "uid": "old", "deletionTimestamp": "t", "finalizers": ["x/y"]}}
+            if self.polls >= 0
+            else None
+        )
+
+    def apply(self, obj: dict[str, Any], *, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+        self.calls.append(("apply", obj["metadata"]["name"]))
+        return obj
+
+    def list(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return []
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        raise AssertionError("nothing is deleted")
+
+    def restart_vm(self, namespace: str, name: str) -> None:
+        raise AssertionError("nothing is restarted")
+
+
+OURS = {labels.MANAGED_BY: labels.MANAGER, labels.CLUSTER: "prod"}
+
+
+def terminating(obj: dict[str, Any]) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "uid": "old", "deletionTimestamp": "t", "finalizers": ["x/y"]}}
+
+
+def test_object_being_deleted_is_waited_out_then_created_again() -> None:
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "apps", "labels": OURS}}
+    plan = build_plan([cm], LiveState(owned={obj_id(cm): terminating(cm)}), "prod")
+    [item] = plan.items
+    assert item.action == Action.CREATE and item.waits_for is not None
+    assert "ConfigMap/apps/c is being deleted" in item.reason
+    cluster = Deleting(polls=2)
+    changes = apply_plan(plan, cluster, ApplyOptions(poll=0, timeout=5))
+    assert changes.ok, changes.error
+    assert cluster.calls == [("get", "c"), ("get", "c"), ("get", "c"), ("apply", "c")]
+
+
+def test_nothing_is_written_into_a_terminating_namespace_and_a_stuck_deletion_is_an_error() -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": OURS}}
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "apps", "labels": OURS}}
+    plan = build_plan([ns, cm], LiveState(owned={obj_id(ns): terminating(ns)}), "prod")
+    assert [(i.action, i.waits_for is not None) for i in plan.items] == [(Action.CREATE, True)] * 2
+    cluster = Deleting(polls=10**6)
+    ticks = iter(range(10**6))
+    changes = apply_plan(plan, cluster, ApplyOptions(poll=0, timeout=3, clock=lambda: float(next(ticks))))
+    assert not changes.ok and "still being deleted after 3s (finalizers: x/y)" in (changes.results[0].message)
+    assert ("apply", "c") not in cluster.calls and ("apply", "apps") not in cluster.calls

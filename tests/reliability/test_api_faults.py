@@ -158,8 +158,13 @@ def check_outcome(outcome: Outcome) -> None:
     """A failed reconcile says where and why, in the Outcome, the ChangeSet and the status document."""
     if outcome.ok:
         return
-    assert outcome.failed in ("ApplyFailed", "ObserveFailed"), (outcome.failed, outcome.message)
+    assert outcome.failed in ("ApplyFailed", "ObserveFailed", "PlanBlocked"), (outcome.failed, outcome.message)
     assert outcome.message
+    if outcome.failed == "PlanBlocked":
+        # only the plan-time server-side dry run can meet a fault, and then nothing was written
+        assert outcome.changes is None
+        refusals = outcome.message.split("; ")
+        assert all(re.search(r": the API server refuses it: HTTP (409|429|5\d\d|0): ", m) for m in refusals), refusals
     if outcome.failed == "ApplyFailed":
         assert outcome.changes is not None and outcome.plan is not None
         bad = [r for r in outcome.changes.results if not r.ok]
@@ -180,7 +185,9 @@ def run_seed(root: Path, shape: bigrepo.Shape, seed: int, desired: list[dict[str
         seed_hyperconverged(api.store)
         kept = seed_others(api)
         options = ApplyOptions(poll=0, timeout=30, wait_for_vms=False, sleep=lambda _s: api.tick())
-        api.faults = FaultPlan(rate=0.2, seed=seed, kinds=KINDS, retry_after=1, delay_seconds=0.002)
+        # plan-time dry runs are spared: a faulted one blocks the whole plan (tested on its own below), and
+        # at this rate no run would get through its ~40 dry runs to the apply whose recovery is tested here
+        api.faults = FaultPlan(rate=0.2, seed=seed, kinds=KINDS, retry_after=1, delay_seconds=0.002, dry_runs=False)
         kube = Kube(api.api_client())
         stale = False
         try:
@@ -258,15 +265,21 @@ def test_soak_bigger_repository_more_seeds(tmp_path: Path, waits: list[tuple[int
     _run(tmp_path, SOAK_SHAPE, SEEDS, waits)
 
 
-@pytest.mark.parametrize(("verb", "stage"), [("apply", "ApplyFailed"), ("list", "ObserveFailed")])
+@pytest.mark.parametrize(
+    ("verb", "dry_runs", "stage"),
+    [("apply", True, "PlanBlocked"), ("apply", False, "ApplyFailed"), ("list", True, "ObserveFailed")],
+)
 def test_connection_that_never_answers_is_an_outcome_not_an_exception(
-    verb: str, stage: str, tmp_path: Path, waits: list[tuple[int, float]]
+    verb: str, dry_runs: bool, stage: str, tmp_path: Path, waits: list[tuple[int, float]]
 ) -> None:
-    """Every attempt dropped: once retries run out, the failure is the stage's reason, not a raised ProtocolError."""
+    """Every attempt dropped: once retries run out, the failure is the stage's reason, not a raised ProtocolError.
+
+    Applies are first dry-run at plan time, so dropping every apply blocks the plan; dropping only the real
+    writes reaches the apply stage."""
     root = bigrepo.write(tmp_path / "repo", bigrepo.Shape(vms=2, networks=2, namespaces=1))
     with ApiDouble() as api:
         seed_hyperconverged(api.store)
-        api.faults = FaultPlan(rate=1.0, kinds=["drop"], verbs=[verb])
+        api.faults = FaultPlan(rate=1.0, kinds=["drop"], verbs=[verb], dry_runs=dry_runs)
         kube = Kube(api.api_client())
         try:
             outcome = reconcile(root, kube, apply_options=ApplyOptions(wait_for_vms=False, timeout=1))

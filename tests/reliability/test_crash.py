@@ -28,7 +28,7 @@ from reconciler.clients.kube import Kube
 from reconciler.objects import obj_id
 from reconciler.pipeline import reconcile
 from reconciler.testing import ApiDouble
-from reconciler.testing.faults import WRITE_VERBS, Fault, RequestInfo
+from reconciler.testing.faults import Fault, RequestInfo
 from reconciler.testing.nodes import seed_hyperconverged
 from reliability import bigrepo
 
@@ -73,7 +73,7 @@ class KillAt:
         self.reached, self.release = threading.Event(), threading.Event()
 
     def __call__(self, info: RequestInfo) -> Fault | None:
-        if info.verb not in WRITE_VERBS:
+        if not info.is_write:
             return None
         with self.lock:
             self.seen += 1
