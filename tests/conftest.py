@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from reconciler.testing import ApiDouble
+from reconciler.testing.controlplane import ControlPlane, ControlPlaneUnavailable
 
 
 @pytest.fixture
@@ -23,3 +25,27 @@ def kube_client(kube_api: ApiDouble) -> Iterator[client.ApiClient]:
     api_client = kube_api.api_client()
     yield api_client
     api_client.close()
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """One real kube-apiserver + etcd for the session (``realapi`` tier); skips with the reason where it
+    cannot be built or started (no Go). Tests that share it must keep to their own namespaces and names."""
+    try:
+        cp = ControlPlane.start(tmp_path_factory.mktemp("controlplane"))
+    except ControlPlaneUnavailable as exc:
+        pytest.skip(exc.reason)
+    with cp:
+        yield cp
+
+
+@pytest.fixture
+def fresh_control_plane(tmp_path: Path) -> Iterator[ControlPlane]:
+    """A control plane of the test's own (~8 s to start): for tests that write cluster-scoped objects
+    (node policies) or count on an empty cluster."""
+    try:
+        cp = ControlPlane.start(tmp_path / "controlplane")
+    except ControlPlaneUnavailable as exc:
+        pytest.skip(exc.reason)
+    with cp:
+        yield cp

@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from reconciler.testing.controlplane import ControlPlane, ControlPlaneUnavailable
+from reconciler.testing.controlplane import ControlPlane
 from reconciler.testing.nodes import demo_nodes
 
 # a cold build of kube-apiserver + etcd takes minutes on 2 cores; pytest-timeout counts fixture setup
@@ -34,16 +34,6 @@ EXPECTED_CRDS = {
     "virtualmachines.kubevirt.io", "virtualmachineinstances.kubevirt.io",
     "virtualmachineinstancemigrations.kubevirt.io",
 }
-
-
-@pytest.fixture(scope="module")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    try:
-        cp = ControlPlane.start(tmp_path_factory.mktemp("controlplane"))
-    except ControlPlaneUnavailable as exc:
-        pytest.skip(exc.reason)
-    with cp:
-        yield cp
 
 
 @pytest.fixture(scope="module")
