@@ -1,4 +1,5 @@
-"""Leader election: two electors on one Lease, driven by a fake clock (no sleeping, no wall-clock asserts).
+"""Leader election: two electors on one Lease, driven by a fake clock (no sleeping, no wall-clock asserts);
+and the same Lease as the node agent's short-lived rollout slot (acquire, refuse, delete, take over).
 
 Runs against the project's HTTP API double (``reconciler.testing.apiserver.ApiDouble``) when it is
 importable, and always against a small in-memory ``CoordinationV1Api`` fake that enforces
@@ -20,6 +21,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from reconciler.clients.lease import Lease
 from reconciler.server.leader import LeaderElector
 
 NS = "virtnet-system"
@@ -39,7 +41,8 @@ class FakeClock:
 
 
 class MemoryCoordinationApi:
-    """The four Lease calls the elector makes, with API-server semantics for 404/409/resourceVersion."""
+    """The Lease calls ``reconciler.clients.lease.Lease`` makes, with API-server semantics for
+    404/409/resourceVersion (and a delete's ``preconditions.resourceVersion``)."""
 
     def __init__(self) -> None:
         self.leases: dict[tuple[str, str], dict[str, Any]] = {}
@@ -80,6 +83,19 @@ class MemoryCoordinationApi:
             if body.metadata.resource_version != current["metadata"]["resourceVersion"]:
                 raise ApiException(status=409, reason="Conflict")
             return self._store(namespace, body)
+
+    def delete_namespaced_lease(
+        self, name: str, namespace: str, *, body: client.V1DeleteOptions | None = None
+    ) -> dict[str, Any]:
+        with self._lock:
+            current = self.leases.get((namespace, name))
+            if current is None:
+                raise ApiException(status=404, reason="Not Found")
+            pre = body.preconditions if body is not None else None
+            if pre is not None and pre.resource_version not in (None, current["metadata"]["resourceVersion"]):
+                raise ApiException(status=409, reason="Conflict")
+            del self.leases[(namespace, name)]
+            return {"status": "Success"}
 
 
 class Interposer:
@@ -351,3 +367,31 @@ def test_rejects_inconsistent_timings(duration: float, deadline: float, retry: f
             None, NAME, NS, "a", lease_duration=duration, renew_deadline=deadline,
             retry_period=retry, api=MemoryCoordinationApi(),
         )
+
+
+# ---------------------------------------------------------------------------------------------- slots
+
+
+def test_slot_lease_is_held_refused_deleted_and_taken_again(coordination: Callable[[], Any]) -> None:
+    """The agent's maxUnavailable slot: one node holds it, another is refused, deleting frees it at once."""
+    a, b = Lease(coordination(), "virtnet-nncp-br-0", NS), Lease(coordination(), "virtnet-nncp-br-0", NS)
+    assert a.acquire("node-a", 300, T0) and a.holder == "node-a"
+    assert not b.acquire("node-b", 300, T0 + dt.timedelta(seconds=299)) and b.holder == "node-a"
+    assert not b.delete("node-b"), "only the holder deletes its slot"
+    assert a.acquire("node-a", 300, T0 + dt.timedelta(seconds=10)), "the holder renews"
+    assert a.delete("node-a") and a.holder == ""
+    assert not a.delete("node-a"), "deleting a slot that is gone is a no-op"
+    assert b.acquire("node-b", 300, T0 + dt.timedelta(seconds=11))
+    spec = coordination().read_namespaced_lease("virtnet-nncp-br-0", NS).spec
+    assert (spec.holder_identity, spec.lease_duration_seconds, spec.lease_transitions) == ("node-b", 300, 0)
+
+
+def test_slot_of_a_dead_node_is_taken_over_after_it_expires(coordination: Callable[[], Any]) -> None:
+    api = coordination()
+    assert Lease(api, "virtnet-nncp-br-0", NS).acquire("node-gone", 60, T0)
+    b = Lease(coordination(), "virtnet-nncp-br-0", NS)
+    assert not b.acquire("node-b", 300, T0 + dt.timedelta(seconds=59))
+    assert b.acquire("node-b", 300, T0 + dt.timedelta(seconds=60))
+    spec = api.read_namespaced_lease("virtnet-nncp-br-0", NS).spec
+    assert (spec.holder_identity, spec.lease_transitions) == ("node-b", 1)
+    assert spec.acquire_time == spec.renew_time == T0 + dt.timedelta(seconds=60)
