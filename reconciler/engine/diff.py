@@ -183,7 +183,7 @@ def _owned_fields(live: dict[str, Any], manager: str) -> dict[str, Any]:
         if entry.get("manager") == manager and entry.get("operation") == "Apply"
     ]
     if len(entries) == 1:
-        return entries[0]  # type: ignore[no-any-return]
+        return entries[0]
     merged: dict[str, Any] = {}
     for fields in entries:
         _merge(merged, copy.deepcopy(fields))

@@ -32,7 +32,7 @@ class Health:
 def _condition(obj: Obj, kind: str) -> dict[str, str] | None:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
-            return cond  # type: ignore[no-any-return]
+            return cond
     return None
 
 

@@ -135,7 +135,7 @@ class _Builder:
         return items
 
 
-class _CachedResolver(_Loader):  # type: ignore[misc,valid-type]
+class _CachedResolver(_Loader):
     """libyaml's composer asks the Python resolver for every scalar's tag; the same few thousand
     values (keys, names, booleans) repeat across a repository, so the answer is memoized."""
 
@@ -143,7 +143,7 @@ class _CachedResolver(_Loader):  # type: ignore[misc,valid-type]
 
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is not yaml.ScalarNode or not isinstance(value, str) or len(value) > 64:
-            return super().resolve(kind, value, implicit)  # type: ignore[no-any-return]
+            return super().resolve(kind, value, implicit)
         key = (value, implicit)
         tag = self._tags.get(key)
         if tag is None:

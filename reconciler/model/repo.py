@@ -103,9 +103,10 @@ def _schema_path(data: Any, loc: Iterable[str | int], missing: bool) -> Path_:
     cur = data
     parts = list(loc)
     for i, part in enumerate(parts):
-        if (isinstance(cur, dict) and part in cur) or (
-            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
-        ):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+            path.append(part)
+        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
             cur = cur[part]
             path.append(part)
         elif missing and i == len(parts) - 1 and isinstance(cur, dict):

@@ -35,7 +35,7 @@ def vm_access(repo: Repo, vmis: list[Obj], services: list[Obj]) -> list[dict[str
     svc_of = _by_vm(services, labels.VM)
     out = []
     for vm in sorted(repo.of("VM"), key=lambda e: (e.meta.namespace, e.name)):
-        ns, name, user = vm.meta.namespace, vm.name, vm.spec.user
+        ns, name, user = vm.meta.namespace or "", vm.name, vm.spec.user  # a VM always has one (model rule)
         status = (observed.get((ns, name)) or {}).get("status") or {}
         reported = {i.get("name"): i for i in status.get("interfaces") or []}
         interfaces = []
