@@ -53,7 +53,7 @@ def validate(path: Path, cluster: str | None) -> None:
     """Check a config repository: schema, references, MAC/IP/VLAN/NIC conflicts. Lists every problem."""
     try:
         repo = load_repo(path, cluster)
-        objects = render(repo)
+        objects = render(repo).objects
     except ModelError as exc:
         _fail(exc)
     kinds = sorted({o["kind"] for o in objects})
@@ -68,7 +68,7 @@ def validate(path: Path, cluster: str | None) -> None:
 def render_command(path: Path, cluster: str | None, fmt: str, revision: str | None) -> None:
     """Print the Kubernetes objects the repository stands for, in apply order (deterministic)."""
     try:
-        objects = render(load_repo(path, cluster), revision)
+        objects = render(load_repo(path, cluster), revision).objects
     except ModelError as exc:
         _fail(exc)
     click.echo(dump(objects, fmt), nl=False)

@@ -23,7 +23,7 @@ from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
 from reconciler.model import Repo, load_repo
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
-from reconciler.render import render
+from reconciler.render import Origin, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
 from reconciler.safety.nodes import NodeFacts, build_nodes
 
@@ -33,6 +33,7 @@ class Outcome:
     cluster: str | None = None
     revision: str | None = None
     desired: list[Obj] = field(default_factory=list)
+    origins: dict[str, Origin] = field(default_factory=dict)  # the document behind each desired object
     plan: Plan | None = None
     changes: ChangeSet | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -157,7 +158,7 @@ def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
         return [f"the server-side dry run could not be made: {exc}"]
 
 
-def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, list[Obj]]:
+def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, Rendered]:
     repo = load_repo(path, cluster)
     return repo, render(repo, revision)
 
@@ -172,7 +173,7 @@ def reconcile(
     plan_options: PlanOptions | None = None,
     apply_options: ApplyOptions | None = None,
     progress: object = None,
-    rendered: tuple[Repo, list[Obj]] | None = None,
+    rendered: tuple[Repo, Rendered] | None = None,
     accept_risk: bool = False,
     kinds: tuple[str, ...] = MANAGED_KINDS,
     namespaces: tuple[str, ...] = (),
@@ -180,7 +181,8 @@ def reconcile(
     """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo, outcome.desired = rendered if rendered is not None else _load_and_render(path, cluster, revision)
+        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision)
+        outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:
         outcome.problems, outcome.failed = exc.problems, "ValidationFailed"
@@ -212,7 +214,15 @@ def reconcile(
             facts = read_nodes(kube)
         except (ApiException, OSError) as exc:
             unread = f"node facts could not be read, node checks skipped: {exc}"
-    outcome.safety = analyze(outcome.plan, facts, outcome.desired, repo, accept_risk=accept_risk, note=unread)
+    outcome.safety = analyze(
+        outcome.plan,
+        facts,
+        outcome.desired,
+        outcome.origins,
+        cluster=repo.cluster,
+        accept_risk=accept_risk,
+        note=unread,
+    )
     if outcome.plan.errors:
         outcome.failed, outcome.message = "PlanBlocked", "; ".join(outcome.plan.errors)
         return outcome

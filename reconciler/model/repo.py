@@ -97,16 +97,20 @@ class Repo:
         return {e.name: e for e in self.entries if e.kind in NETWORK_KINDS}
 
 
+def _indexes(container: Any, part: str | int) -> bool:
+    """Whether ``container[part]`` exists (a key of a mapping, or a valid index of a list)."""
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
+
+
 def _schema_path(data: Any, loc: Iterable[str | int], missing: bool) -> Path_:
     """Keep the parts of a pydantic ``loc`` that index into the data (drops union/validator tags)."""
     path: list[str | int] = []
     cur = data
     parts = list(loc)
     for i, part in enumerate(parts):
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-            path.append(part)
-        elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+        if _indexes(cur, part):
             cur = cur[part]
             path.append(part)
         elif missing and i == len(parts) - 1 and isinstance(cur, dict):

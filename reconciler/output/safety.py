@@ -14,8 +14,9 @@ import click
 from reconciler.engine.plan import Plan
 from reconciler.objects import Obj
 from reconciler.output.topology import topology_mermaid
-from reconciler.safety.analysis import ACCEPT_ANNOTATION, PolicyImpact, SafetyReport, VMImpact
 from reconciler.safety.checks import Finding
+from reconciler.safety.radius import PolicyImpact, VMImpact
+from reconciler.safety.report import ACCEPT_ANNOTATION, SafetyReport
 
 RISKY_VM = ("restart", "restart-required", "deleted")
 

@@ -4,12 +4,18 @@
 and ``dump`` turns them into byte-identical YAML/JSON. Every object is stamped with the ownership labels
 of ``reconciler.labels`` and a provenance annotation (``file:line``) so later stages can prune exactly
 what this repository owns and tell users where an object came from.
+
+``render`` returns the objects together with their *origins*: the document each object was rendered from.
+Later stages that point a user at a line (the safety analysis: "this port is missing on worker-3, change
+``networks/vlan.yaml:12``") look the document up by object id instead of walking the model again and
+guessing which document a policy or NAD came from.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +23,7 @@ import yaml
 
 from reconciler import labels
 from reconciler.errors import ModelError, Problem, SourceRef
-from reconciler.model import Entry, Repo, load_repo
+from reconciler.model import Entry, Raw, Repo, load_repo
 from reconciler.model.loader import paused_gc
 from reconciler.objects import Obj, display, obj_id, sort_key
 from reconciler.render.cluster import hyperconverged, metallb, namespaces
@@ -25,7 +31,18 @@ from reconciler.render.networks import bridge_nads, migration_nad, ovn_nads, sri
 from reconciler.render.nodes import bridge_policy, node_policy
 from reconciler.render.vms import render_vm
 
-__all__ = ["dump", "render", "render_path"]
+__all__ = ["Origin", "Rendered", "dump", "render", "render_path"]
+
+#: the document an object was rendered from: a virtnet document, a plain manifest, or the Cluster
+Origin = Entry[Any] | Raw
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The render stage's result: the objects in apply order, and the document behind each (by object id)."""
+
+    objects: list[Obj]
+    origins: dict[str, Origin] = field(default_factory=dict)
 
 
 def _node_interfaces(repo: Repo) -> frozenset[str]:
@@ -72,8 +89,8 @@ def _stamp(obj: Obj, cluster: str, source: SourceRef, revision: str | None, owne
     return obj
 
 
-def render(repo: Repo, revision: str | None = None) -> list[Obj]:
-    """Every object of the repository for its cluster, stamped and sorted in apply order.
+def render(repo: Repo, revision: str | None = None) -> Rendered:
+    """Every object of the repository for its cluster, stamped and sorted in apply order, with its origin.
 
     Raises ModelError when two documents render the same object (e.g. a plain manifest that collides
     with a generated NAD): silently letting one win would make the result depend on file order.
@@ -82,46 +99,50 @@ def render(repo: Repo, revision: str | None = None) -> list[Obj]:
         return _render(repo, revision)
 
 
-def _render(repo: Repo, revision: str | None) -> list[Obj]:
-    cluster_name = repo.cluster.name
-    produced: list[tuple[Obj, SourceRef]] = []
-    cluster_ref = repo.cluster.ref("metadata", "name")
-    for obj in namespaces(repo.cluster.spec) + metallb(repo.cluster.spec):
-        produced.append((obj, cluster_ref))
-    migration = repo.cluster.spec.live_migration
+def _produce(repo: Repo) -> list[tuple[Obj, SourceRef, Origin]]:
+    """Every object with the line its provenance annotation names and the document it comes from."""
+    cluster = repo.cluster
+    cluster_ref = cluster.ref("metadata", "name")
+    produced: list[tuple[Obj, SourceRef, Origin]] = [
+        (obj, cluster_ref, cluster) for obj in namespaces(cluster.spec) + metallb(cluster.spec)
+    ]
+    migration = cluster.spec.live_migration
     if migration is not None:
-        produced.append(
-            (
-                migration_nad(repo.cluster.spec, repo.networks[migration.network]),
-                repo.cluster.ref("spec", "liveMigration"),
-            )
-        )
+        nad = migration_nad(cluster.spec, repo.networks[migration.network])
+        produced.append((nad, cluster.ref("spec", "liveMigration"), cluster))
     networks, node_interfaces = repo.networks, _node_interfaces(repo)
     for entry in repo.entries:
         ref = entry.ref("metadata", "name")
-        produced += [(obj, ref) for obj in _from_entry(entry, repo, networks, node_interfaces)]
-    produced += [(copy.deepcopy(raw.obj), raw.ref("metadata", "name")) for raw in repo.raw]
+        produced += [(obj, ref, entry) for obj in _from_entry(entry, repo, networks, node_interfaces)]
+    produced += [(copy.deepcopy(raw.obj), raw.ref("metadata", "name"), raw) for raw in repo.raw]
+    return produced
 
+
+def _render(repo: Repo, revision: str | None) -> Rendered:
+    cluster_name = repo.cluster.name
     seen: dict[str, SourceRef] = {}
     problems: list[Problem] = []
     objects: list[Obj] = []
-    for obj, ref in produced:
+    origins: dict[str, Origin] = {}
+    for obj, ref, origin in _produce(repo):
         key = obj_id(obj)
         if key in seen:
             problems.append(Problem(ref, f"{display(obj)} is also produced by {seen[key]}"))
             continue
         seen[key] = ref
+        origins[key] = origin
         objects.append(_stamp(obj, cluster_name, ref, revision))
     for obj in hyperconverged(repo.cluster.spec):
         objects.append(_stamp(obj, cluster_name, repo.cluster.ref("spec"), revision, owned=False))
+        origins[obj_id(obj)] = repo.cluster
     if problems:
         raise ModelError(problems)
-    return sorted(objects, key=sort_key)
+    return Rendered(sorted(objects, key=sort_key), origins)
 
 
 def render_path(path: Path, cluster: str | None = None, revision: str | None = None) -> list[Obj]:
-    """Load, validate and render a repository directory in one call (raises ModelError)."""
-    return render(load_repo(path, cluster), revision)
+    """Load, validate and render a repository directory in one call, objects only (raises ModelError)."""
+    return render(load_repo(path, cluster), revision).objects
 
 
 class _Dumper(yaml.SafeDumper):

@@ -7,7 +7,8 @@ per-node danger checks (shared with the node agent), ``refs`` finds the reposito
 (interfaces, ports, selector, ``maxUnavailable``) is ``reconciler.nmstate``.
 """
 
-from reconciler.safety.analysis import ACCEPT_ANNOTATION, SafetyReport, analyze, needs_node_facts
+from reconciler.safety.analysis import analyze, needs_node_facts
 from reconciler.safety.radius import batches
+from reconciler.safety.report import ACCEPT_ANNOTATION, SafetyReport
 
 __all__ = ["ACCEPT_ANNOTATION", "SafetyReport", "analyze", "batches", "needs_node_facts"]

@@ -29,15 +29,16 @@ not be read), the rendered objects and the Repo (for ``file:line`` of the cause)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler import labels
 from reconciler.engine.plan import Action, Item, Plan
-from reconciler.model import Repo
+from reconciler.model import Entry
+from reconciler.model.cluster import ClusterSpec
 from reconciler.nmstate import absent_policy, max_unavailable, policy_interfaces, port_names, selects
 from reconciler.objects import Obj, display, obj_id
+from reconciler.render import Origin
 from reconciler.safety.checks import ERROR, WARNING, Finding, node_findings
 from reconciler.safety.nodes import NodeFacts
 from reconciler.safety.radius import (
@@ -60,9 +61,8 @@ from reconciler.safety.radius import (
     vm_networks,
 )
 from reconciler.safety.refs import Refs
+from reconciler.safety.report import ACCEPT_ANNOTATION, CHECKS, SafetyReport
 
-ACCEPT_ANNOTATION = labels.ACCEPT_RISK
-CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")
 NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM})
 CHANGED = (Action.CREATE, Action.UPDATE, Action.DELETE)
 
@@ -79,65 +79,6 @@ __all__ = [
     "batches",
     "needs_node_facts",
 ]
-
-
-@dataclass(frozen=True)
-class SafetyReport:
-    policies: tuple[PolicyImpact, ...] = ()
-    networks: tuple[NetworkImpact, ...] = ()
-    services: tuple[ServiceImpact, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    accepted: frozenset[str] = frozenset()  # check names accepted (CLI: all of CHECKS)
-    accepted_by: str = ""  # "--accept-risk" or the annotation's file:line
-    nodes_read: bool = False
-    note: str = ""  # why node facts are missing, when they are
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == ERROR]
-
-    @property
-    def warnings(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == WARNING]
-
-    def is_accepted(self, finding: Finding) -> bool:
-        return finding.check in self.accepted
-
-    @property
-    def blocking(self) -> list[Finding]:
-        """Errors nobody accepted: these stop apply."""
-        return [f for f in self.errors if not self.is_accepted(f)]
-
-    @property
-    def empty(self) -> bool:
-        return not (self.policies or self.networks or self.services or self.findings or self.note)
-
-    def marked_ids(self) -> list[str]:
-        """Object ids at risk: policies/networks/VMs named by a finding (for the topology picture)."""
-        return sorted({f.obj for f in self.findings if f.obj})
-
-    def blocked_message(self) -> str:
-        n = len(self.blocking)
-        checks = ",".join(sorted({f.check for f in self.blocking}))
-        return (
-            f"{n} safety error{'s' if n != 1 else ''} ({checks}): "
-            + "; ".join(str(f) for f in self.blocking)
-            + f" — fix the change, or accept with --accept-risk or the Cluster annotation {ACCEPT_ANNOTATION}: "
-            f'"{checks}"'
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "nodesRead": self.nodes_read,
-            "note": self.note,
-            "accepted": sorted(self.accepted),
-            "acceptedBy": self.accepted_by,
-            "blocking": len(self.blocking),
-            "policies": [p.as_dict() for p in self.policies],
-            "networks": [n.as_dict() for n in self.networks],
-            "services": [{"name": s.name, "vm": s.vm, "why": s.why} for s in self.services],
-            "findings": [{**f.as_dict(), "accepted": self.is_accepted(f)} for f in self.findings],
-        }
 
 
 def needs_node_facts(plan: Plan) -> bool:
@@ -162,13 +103,17 @@ def analyze(
     plan: Plan,
     nodes: Iterable[NodeFacts] | None,
     desired: Iterable[Obj],
-    repo: Repo | None = None,
+    origins: Mapping[str, Origin] | None = None,
     *,
+    cluster: Entry[ClusterSpec] | None = None,
     accept_risk: bool = False,
     note: str = "",
 ) -> SafetyReport:
-    """Blast radius and danger checks of ``plan`` (see the module docstring). Pure."""
-    ctx = _Ctx(plan, sorted(nodes or [], key=lambda n: n.name), Refs(repo))
+    """Blast radius and danger checks of ``plan`` (see the module docstring). Pure.
+
+    ``origins`` (from the render) lead each finding to its document's line; ``cluster`` is the Cluster
+    document, whose annotation may accept named checks."""
+    ctx = _Ctx(plan, sorted(nodes or [], key=lambda n: n.name), Refs(origins))
     ctx.after = {obj_id(o): o for o in desired}
     for item in plan.items:
         for obj in (item.live, item.desired):
@@ -179,7 +124,7 @@ def analyze(
     policies = [_policy(ctx, i, findings, nodes is not None) for i in plan.changes if i.name.startswith(f"{NNCP}/")]
     findings += _nad_mtu(ctx)
     findings += _in_use(ctx)
-    accepted, by = _acceptance(repo, accept_risk)
+    accepted, by = _acceptance(cluster, accept_risk)
     return SafetyReport(
         policies=tuple(policies),
         networks=tuple(networks(ctx.plan, ctx.nads, ctx.vms)),
@@ -192,16 +137,16 @@ def analyze(
     )
 
 
-def _acceptance(repo: Repo | None, cli: bool) -> tuple[frozenset[str], str]:
+def _acceptance(cluster: Entry[ClusterSpec] | None, cli: bool) -> tuple[frozenset[str], str]:
     if cli:
         return frozenset(CHECKS), "--accept-risk"
-    if repo is None:
+    if cluster is None:
         return frozenset(), ""
-    value = repo.cluster.meta.annotations.get(ACCEPT_ANNOTATION, "")
+    value = cluster.meta.annotations.get(ACCEPT_ANNOTATION, "")
     names = {v.strip() for v in value.split(",") if v.strip()}
     if names & {"all", "*"}:
         names = set(CHECKS)
-    ref = repo.cluster.ref("metadata", "annotations", ACCEPT_ANNOTATION)
+    ref = cluster.ref("metadata", "annotations", ACCEPT_ANNOTATION)
     return frozenset(names & set(CHECKS)), (f"{ref.file}:{ref.line}" if names else "")
 
 

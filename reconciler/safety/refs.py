@@ -1,18 +1,20 @@
 """Where in the repository a part of a rendered object comes from, for safety findings (pure).
 
 Why: a finding is only actionable when it names the line to change. Rendered objects carry their
-document's ``file:line`` in the ``virtnet.io/source`` annotation; with the loaded Repo the model's
-entries give the exact field (``spec.uplink.nic``, ``spec.vlans[0].mtu`` ...). No side effects.
+document's ``file:line`` in the ``virtnet.io/source`` annotation; the render's origins (the document behind
+each object) give the exact field (``spec.uplink.nic``, ``spec.vlans[0].mtu`` ...). No side effects.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler import labels, nmstate
 from reconciler.errors import SourceRef
-from reconciler.model import Entry, Raw, Repo
-from reconciler.objects import Obj
+from reconciler.model import Entry, Raw
+from reconciler.objects import Obj, obj_id
+from reconciler.render import Origin
 
 
 def annotation_ref(obj: Obj | None) -> SourceRef | None:
@@ -25,30 +27,26 @@ def annotation_ref(obj: Obj | None) -> SourceRef | None:
 
 
 class Refs:
-    """Source locations for policies, networks and VMs, from the Repo when given, else annotations."""
+    """Source locations for policies, networks and VMs: the exact field of the document each object was
+    rendered from (``Rendered.origins``), else the object's provenance annotation (objects being deleted)."""
 
-    def __init__(self, repo: Repo | None) -> None:
-        self.entries: dict[tuple[str, str, str], Entry[Any]] = {}
-        self.raw: dict[tuple[str, str, str], Raw] = {}
-        if repo is None:
-            return
-        for e in repo.entries:
-            self.entries[(e.kind, e.meta.namespace or "", e.name)] = e
-        for r in repo.raw:
-            meta = r.obj.get("metadata") or {}
-            self.raw[(str(r.obj.get("kind")), meta.get("namespace") or "", str(meta.get("name")))] = r
+    def __init__(self, origins: Mapping[str, Origin] | None = None) -> None:
+        self.origins: Mapping[str, Origin] = origins or {}
+
+    def _entry(self, obj: Obj, *kinds: str) -> Entry[Any] | None:
+        origin = self.origins.get(obj_id(obj))
+        return origin if isinstance(origin, Entry) and origin.kind in kinds else None
 
     def _raw(self, obj: Obj) -> Raw | None:
-        meta = obj.get("metadata") or {}
-        return self.raw.get((obj["kind"], meta.get("namespace") or "", meta.get("name", "")))
+        origin = self.origins.get(obj_id(obj))
+        return origin if isinstance(origin, Raw) else None
 
     def policy(self, policy: Obj, iface: str, what: str, nic: str | None = None) -> SourceRef | None:
         """``what``: port (``nic`` is the port), base, mtu, iface, nodeSelector, maxUnavailable."""
-        name = policy["metadata"]["name"]
-        bridge = self.entries.get(("BridgeNetwork", "", name))
+        bridge = self._entry(policy, "BridgeNetwork")
         if bridge is not None:
             return bridge.ref(*_bridge_path(bridge, iface, what, nic))
-        node = self.entries.get(("NodeNetwork", "", name))
+        node = self._entry(policy, "NodeNetwork")
         if node is not None:
             return node.ref(*_node_path(node, iface, what, nic))
         raw = self._raw(policy)
@@ -64,11 +62,9 @@ class Refs:
 
     def network(self, nad: Obj, what: str = "") -> SourceRef | None:
         """The network document a NAD was rendered from (``spec.<what>``), else its annotation."""
-        name = nad["metadata"]["name"]
-        for kind in ("BridgeNetwork", "OvnNetwork", "SriovNetwork"):
-            entry = self.entries.get((kind, "", name))
-            if entry is not None:
-                return entry.ref("spec", what) if what else entry.ref("metadata", "name")
+        entry = self._entry(nad, "BridgeNetwork", "OvnNetwork", "SriovNetwork")
+        if entry is not None:
+            return entry.ref("spec", what) if what else entry.ref("metadata", "name")
         raw = self._raw(nad)
         if raw is not None:
             return raw.ref("spec", "config")
@@ -76,8 +72,7 @@ class Refs:
 
     def vm(self, vm: Obj, iface: str) -> SourceRef | None:
         """The VM document's interface ``iface`` (by its rendered name), else the VM's annotation."""
-        meta = vm.get("metadata") or {}
-        entry = self.entries.get(("VM", meta.get("namespace") or "", meta.get("name", "")))
+        entry = self._entry(vm, "VM")
         if entry is not None:
             for i, spec in enumerate(entry.spec.interfaces):
                 if spec.ifname == iface:

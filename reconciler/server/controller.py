@@ -24,9 +24,10 @@ from reconciler.errors import SourceError, VirtnetError
 from reconciler.labels import VM, selector
 from reconciler.logs import redact
 from reconciler.model import Repo
-from reconciler.objects import Obj, display
+from reconciler.objects import display
 from reconciler.output import comment, summary
 from reconciler.pipeline import Outcome, list_scoped, reconcile
+from reconciler.render import Rendered
 from reconciler.server.metrics import Metrics
 from reconciler.server.webhooks import PullRequestEvent
 
@@ -68,7 +69,7 @@ class Controller:
             auth=settings.auth,
             verify=settings.signatures,
         )
-        self._rendered: tuple[str, Repo, list[Obj]] | None = None
+        self._rendered: tuple[str, Repo, Rendered] | None = None
         self.last: Outcome | None = None
         self.last_status_commit: str | None = None
         self._rewritten = False  # the last fetch found the tracked branch force-pushed
@@ -98,7 +99,7 @@ class Controller:
             namespaces=self.settings.namespaces,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
-            self._rendered = (revision.sha, outcome.repo, outcome.desired)
+            self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
         if self.settings.events and outcome.changes is not None:
             self._emit_events(outcome)
         return self._finish(outcome, started)
@@ -106,7 +107,7 @@ class Controller:
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
 
-    def _cached(self, sha: str) -> tuple[Repo, list[Obj]] | None:
+    def _cached(self, sha: str) -> tuple[Repo, Rendered] | None:
         if self._rendered and self._rendered[0] == sha:
             return self._rendered[1], self._rendered[2]
         return None

@@ -42,7 +42,7 @@ def test_size_s_validates_and_has_the_specified_shape(tmp_path: Path) -> None:
     assert {e.kind for e in networks.values()} == {"BridgeNetwork", "OvnNetwork"}
     assert summary.static_ips > 0 and summary.exposes > 0 and summary.secrets > 0
     assert any(e.spec.uplink for e in repo.of("BridgeNetwork"))
-    kinds = Counter(o["kind"] for o in render(repo))
+    kinds = Counter(o["kind"] for o in render(repo).objects)
     assert kinds["VirtualMachine"] == 100
     assert kinds["NodeNetworkConfigurationPolicy"] == summary.bridges
     assert kinds["Service"] > 0 and kinds["Secret"] == summary.secrets
@@ -51,7 +51,7 @@ def test_size_s_validates_and_has_the_specified_shape(tmp_path: Path) -> None:
 def test_bump_changes_exactly_one_vm(tmp_path: Path) -> None:
     generate("XS", tmp_path / "a")
     generate("XS", tmp_path / "b", bump_cpu_of=5)
-    a, b = render(load_repo(tmp_path / "a")), render(load_repo(tmp_path / "b"))
+    a, b = render(load_repo(tmp_path / "a")).objects, render(load_repo(tmp_path / "b")).objects
     differ = [x["metadata"]["name"] for x, y in zip(a, b, strict=True) if x != y]
     assert differ == ["vm-00005"]
 

@@ -99,7 +99,7 @@ def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(
 
 
 def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
-    desired = render(load_repo(EXAMPLES))
+    desired = render(load_repo(EXAMPLES)).objects
     plan = build_plan(desired, LiveState(), "prod")
     stages = node_stages([i for i in plan.items if i.wave == 0])
     assert [sorted(i.name for i in s if "NodeNetwork" in i.name) for s in stages] == [

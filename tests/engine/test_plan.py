@@ -135,7 +135,7 @@ def test_no_changes_when_everything_matches() -> None:
 
 
 def test_items_are_ordered_by_wave_and_deletes_come_last_in_reverse() -> None:
-    desired = render(load_repo(EXAMPLES))
+    desired = render(load_repo(EXAMPLES)).objects
     stale = [
         obj("Namespace", "old"),
         obj("Service", "old-svc", "apps"),
