@@ -28,7 +28,7 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 repo_path = click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 cluster_option = click.option("--cluster", "-c", help="which Cluster of the repository (needed when it has several)")
-accept_risk_option = click.option(  # safety checks (reconciler/safety.py); the repo-level way is a Cluster annotation
+accept_risk_option = click.option(  # safety checks (reconciler/safety/); the repo-level way is a Cluster annotation
     "--accept-risk",
     is_flag=True,
     help="let safety errors (disconnect, missing-nic, mtu, control-plane, in-use) through for this run",

@@ -39,7 +39,7 @@ class Outcome:
     problems: list[Problem] = field(default_factory=list)
     repo: Repo | None = None
     live: LiveState | None = None
-    safety: SafetyReport | None = None  # blast radius and danger checks of the plan (reconciler/safety.py)
+    safety: SafetyReport | None = None  # blast radius and danger checks of the plan (reconciler/safety/)
     failed: str | None = None  # the stage's reason, None when everything went through
     message: str = ""
 
@@ -206,7 +206,7 @@ def reconcile(
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"
         return outcome
-    # Safety hook (reconciler/safety.py): Nodes + NodeNetworkStates are read only for a plan that changes
+    # Safety hook (reconciler/safety/): Nodes + NodeNetworkStates are read only for a plan that changes
     # node policies, networks or VMs, so a no-op reconcile stays at one LIST/GET per kind.
     facts, unread = None, ""
     if needs_node_facts(outcome.plan):

@@ -110,7 +110,7 @@ def plan_markdown(plan: Plan) -> str:
 
 def plan_json(plan: Plan, safety: SafetyReport | None = None) -> str:
     data = plan.as_dict()
-    if safety is not None:  # blast radius and findings (reconciler/safety.py)
+    if safety is not None:  # blast radius and findings (reconciler/safety/)
         data["safety"] = safety.as_dict()
     for raw, item in zip(data["items"], plan.items, strict=True):
         raw["changes"] = [_redact(item, c).as_dict() for c in item.changes]
