@@ -30,9 +30,9 @@ from reconciler.safety import batches
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, node, seed_hyperconverged
 from tests.repos import write_repo
-from tests.test_nodes import bonded_node
+from tests.safety.test_nodes import bonded_node
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "repo"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "repo"
 FAST = ApplyOptions(poll=0.02, timeout=10)
 WORKER = {"node-role.kubernetes.io/worker": ""}
 

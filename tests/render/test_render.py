@@ -17,7 +17,7 @@ from reconciler.cli import main
 from reconciler.errors import ModelError
 from reconciler.render import render_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "repo"
 EXPECTED_KINDS = {
     "Namespace",
