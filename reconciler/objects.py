@@ -8,11 +8,65 @@ cluster settings, 2 workloads (VMs and their Services).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler import labels
 
 Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    """One kind virtnet can reach: the single apiVersion it speaks for it, its URL plural and its scope."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+
+#: every kind virtnet reads or writes, keyed by kind (the client builds its paths from this, and validation
+#: refuses a rendered object whose kind or apiVersion is not here: the engine could not send it)
+API_RESOURCES: dict[str, ApiResource] = {
+    r.kind: r
+    for r in (
+        ApiResource("v1", "Namespace", "namespaces", False),
+        ApiResource("v1", "Service", "services", True),
+        ApiResource("v1", "Secret", "secrets", True),
+        ApiResource("v1", "ConfigMap", "configmaps", True),
+        ApiResource("v1", "Node", "nodes", False),
+        ApiResource("nmstate.io/v1", "NodeNetworkConfigurationPolicy", "nodenetworkconfigurationpolicies", False),
+        ApiResource(
+            "nmstate.io/v1beta1", "NodeNetworkConfigurationEnactment", "nodenetworkconfigurationenactments", False
+        ),
+        ApiResource("nmstate.io/v1beta1", "NodeNetworkState", "nodenetworkstates", False),
+        ApiResource("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions", True),
+        ApiResource("sriovnetwork.openshift.io/v1", "SriovNetworkNodePolicy", "sriovnetworknodepolicies", True),
+        ApiResource("sriovnetwork.openshift.io/v1", "SriovNetwork", "sriovnetworks", True),
+        ApiResource("metallb.io/v1beta1", "IPAddressPool", "ipaddresspools", True),
+        ApiResource("metallb.io/v1beta1", "L2Advertisement", "l2advertisements", True),
+        ApiResource("kubevirt.io/v1", "VirtualMachine", "virtualmachines", True),
+        ApiResource("kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", True),
+        ApiResource("hco.kubevirt.io/v1beta1", "HyperConverged", "hyperconvergeds", True),
+    )
+}
+#: kinds whose owned objects are listed on every reconcile (everything virtnet may create and prune)
+MANAGED_KINDS: tuple[str, ...] = (
+    "Namespace",
+    "NodeNetworkConfigurationPolicy",
+    "SriovNetworkNodePolicy",
+    "NetworkAttachmentDefinition",
+    "SriovNetwork",
+    "IPAddressPool",
+    "L2Advertisement",
+    "ConfigMap",
+    "Secret",
+    "VirtualMachine",
+    "Service",
+)
+#: kinds virtnet only patches (rendered without ownership labels, never created or pruned)
+PATCH_ONLY_KINDS: tuple[str, ...] = ("HyperConverged",)
 
 KIND_ORDER: tuple[tuple[str, int], ...] = (
     ("Namespace", 0),

@@ -2,8 +2,10 @@
 
 Side effects: HTTP requests to the API server. This is the only module that sends them.
 
-Paths come from a static table of the kinds virtnet renders instead of API discovery: a reconcile then
-costs exactly one LIST per kind (plus pages), never a round of discovery requests. Transient failures
+Paths come from a static table of the kinds virtnet renders instead of API discovery
+(``reconciler.objects.API_RESOURCES``, shared with validation): a reconcile then costs exactly one LIST
+per kind (plus pages), never a round of discovery requests. Every path segment is escaped, so no name
+(validated or not) can leave its own path or add to the query. Transient failures
 (429 with ``Retry-After``, 5xx, resets, timeouts) are retried with exponential backoff and jitter;
 409 conflicts and 4xx are not retried, they are answers.
 """
@@ -15,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import urllib3
 from kubernetes import client, config
@@ -24,67 +26,46 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from reconciler import labels
 from reconciler.errors import ApplyError
-from reconciler.objects import Obj, display
+from reconciler.objects import API_RESOURCES, MANAGED_KINDS, ApiResource, Obj, display
+
+__all__ = ["MANAGED_KINDS", "RESOURCES", "Kube", "Resource", "resource_of", "segment"]
 
 log = logging.getLogger(__name__)
 
 
+def segment(value: str) -> str:
+    """One URL path segment: every reserved character escaped, so a name like ``x/../../kube-system/..``
+    or ``x?dryRun=All`` stays one segment of its own path (``.`` and ``..`` escaped too: a client would
+    otherwise resolve them as dot segments)."""
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
+    return quote(value, safe="")
+
+
 @dataclass(frozen=True)
-class Resource:
-    api_version: str
-    kind: str
-    plural: str
-    namespaced: bool
+class Resource(ApiResource):
+    """An entry of ``reconciler.objects.API_RESOURCES`` that knows its URL paths."""
 
     def path(self, namespace: str | None = None, name: str | None = None, sub: str = "") -> str:
         base = f"/api/{self.api_version}" if "/" not in self.api_version else f"/apis/{self.api_version}"
         if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
+            base += f"/namespaces/{segment(namespace)}"
         base += f"/{self.plural}"
         if name:
-            base += f"/{name}"
-        return base + (f"/{sub}" if sub else "")
+            base += f"/{segment(name)}"
+        return base + (f"/{segment(sub)}" if sub else "")
 
 
-_TABLE = [
-    ("v1", "Namespace", "namespaces", False),
-    ("v1", "Service", "services", True),
-    ("v1", "Secret", "secrets", True),
-    ("v1", "ConfigMap", "configmaps", True),
-    ("v1", "Node", "nodes", False),
-    ("nmstate.io/v1", "NodeNetworkConfigurationPolicy", "nodenetworkconfigurationpolicies", False),
-    ("nmstate.io/v1beta1", "NodeNetworkConfigurationEnactment", "nodenetworkconfigurationenactments", False),
-    ("nmstate.io/v1beta1", "NodeNetworkState", "nodenetworkstates", False),
-    ("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions", True),
-    ("sriovnetwork.openshift.io/v1", "SriovNetworkNodePolicy", "sriovnetworknodepolicies", True),
-    ("sriovnetwork.openshift.io/v1", "SriovNetwork", "sriovnetworks", True),
-    ("metallb.io/v1beta1", "IPAddressPool", "ipaddresspools", True),
-    ("metallb.io/v1beta1", "L2Advertisement", "l2advertisements", True),
-    ("kubevirt.io/v1", "VirtualMachine", "virtualmachines", True),
-    ("kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", True),
-    ("hco.kubevirt.io/v1beta1", "HyperConverged", "hyperconvergeds", True),
-]
-RESOURCES: dict[str, Resource] = {kind: Resource(v, kind, plural, ns) for v, kind, plural, ns in _TABLE}
-#: kinds whose owned objects are listed on every reconcile (everything virtnet may create)
-MANAGED_KINDS = (
-    "Namespace",
-    "NodeNetworkConfigurationPolicy",
-    "SriovNetworkNodePolicy",
-    "NetworkAttachmentDefinition",
-    "SriovNetwork",
-    "IPAddressPool",
-    "L2Advertisement",
-    "ConfigMap",
-    "Secret",
-    "VirtualMachine",
-    "Service",
-)
-
-
+#: the static table (no discovery): every kind virtnet reaches, from the shared vocabulary
+RESOURCES: dict[str, Resource] = {
+    kind: Resource(r.api_version, r.kind, r.plural, r.namespaced) for kind, r in API_RESOURCES.items()
+}
 def resource_of(obj: Obj) -> Resource:
     found = RESOURCES.get(obj["kind"])
     if found is None or found.api_version != obj["apiVersion"]:
         raise ApplyError(display(obj), f"virtnet does not know how to reach {obj['apiVersion']} {obj['kind']}")
+    if not obj["metadata"].get("name"):  # an empty name would address the whole collection
+        raise ApplyError(display(obj), "metadata.name is empty")
     return found
 
 
@@ -250,12 +231,13 @@ class Kube:
             "count": 1,
         }
         try:
-            self.request("POST", f"/api/v1/namespaces/{namespace}/events", body=event)
+            self.request("POST", f"/api/v1/namespaces/{segment(namespace)}/events", body=event)
         except ApiException as exc:
             raise ApplyError(display(obj), f"event not recorded: {_reason(exc)}") from exc
 
     def restart_vm(self, namespace: str, name: str) -> None:
-        path = f"/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/restart"
+        vm = f"namespaces/{segment(namespace)}/virtualmachines/{segment(name)}"
+        path = f"/apis/subresources.kubevirt.io/v1/{vm}/restart"
         try:
             self.request("PUT", path, body={})
         except ApiException as exc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
 
 from reconciler import labels
-from reconciler.clients.kube import Kube, resource_of
+from reconciler.clients.kube import RESOURCES, Kube, resource_of
 from reconciler.errors import ApplyError
 from reconciler.testing import ApiDouble
 
@@ -91,4 +92,52 @@ def test_unknown_kind_is_refused_before_any_request(api: ApiDouble, kube: Kube) 
         resource_of({"apiVersion": "v9", "kind": "ConfigMap", "metadata": {"name": "x"}})
     with pytest.raises(ApplyError):
         kube.apply({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "x"}})
+    assert api.requests == []
+
+
+HOSTILE_NAMES = [
+    "x/../../../kube-system/configmaps/evil",  # dot segments: a client would resolve them to another path
+    "x?dryRun=All",  # would start the query string
+    "x#frag",
+    "x%2F..%2Fevil",  # already escaped: must not be decoded into slashes by the server
+    "..",
+    ".",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_a_hostile_name_stays_in_its_own_path_even_without_validation(api: ApiDouble, kube: Kube, name: str) -> None:
+    """Kube is called directly, as if validation had been bypassed: the server must see the name as one
+    segment of the path it belongs to, with our query untouched, and nothing may land anywhere else."""
+    obj = cm("ok", ns="apps", a="1")
+    obj["metadata"]["name"] = name
+    with contextlib.suppress(ApplyError):  # refusing the name is fine; reaching another object is not
+        kube.apply(obj)
+    with contextlib.suppress(ApplyError):
+        kube.apply(obj, dry_run=True)
+    with contextlib.suppress(ApplyError):
+        kube.delete(obj)
+    kube.get("ConfigMap", name, "apps")
+    assert [r.path for r in api.requests] == [f"/api/v1/namespaces/apps/configmaps/{name}"] * 4
+    queries = [r.query for r in api.requests]
+    assert queries[:2] == [{"fieldManager": "virtnet"}, {"fieldManager": "virtnet", "dryRun": "All"}]
+    assert queries[2:] == [{"propagationPolicy": "Foreground"}, {}]
+    assert [o["metadata"]["name"] for o in kube.list("ConfigMap")] in ([], [name])
+    assert kube.get("ConfigMap", "evil", "kube-system") is None
+
+
+def test_paths_escape_every_segment() -> None:
+    res = RESOURCES["VirtualMachine"]
+    expected = "/apis/kubevirt.io/v1/namespaces/a%2Fb/virtualmachines/c%3Fd%3De/status"
+    assert res.path("a/b", "c?d=e", "status") == expected
+    assert RESOURCES["ConfigMap"].path("ns", "..") == "/api/v1/namespaces/ns/configmaps/%2E%2E"
+
+
+def test_an_empty_name_is_refused_before_any_request(api: ApiDouble, kube: Kube) -> None:
+    obj = cm("x")
+    obj["metadata"]["name"] = ""
+    with pytest.raises(ApplyError, match=r"metadata\.name is empty"):
+        kube.apply(obj)
+    with pytest.raises(ApplyError, match=r"metadata\.name is empty"):
+        kube.delete(obj)
     assert api.requests == []
