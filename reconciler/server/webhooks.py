@@ -4,6 +4,12 @@ Why: a webhook is the only way an outsider makes virtnet do work, so every deliv
 (HMAC-SHA256 for GitHub/Gitea, the shared token for GitLab; constant-time compares) *before* its body is
 parsed, and replays of an already-seen delivery id are refused by a bounded LRU ``DeliveryLog``.
 
+Every field an event carries is checked before it becomes an event (``WebhookError``, HTTP 400, names the
+field and the rule): object names are 40 or 64 hex digits, refs and branch names follow git's ref-name
+rules (no whitespace or control characters, so a value can never start a new log line), numbers are
+positive, URLs and repository names are bounded and printable. A body nested deeper than the JSON parser
+allows is a 400 too, not a crash.
+
 Side effects: none besides the in-memory ``DeliveryLog``. Nothing here logs, and no secret or body text is
 ever put into an exception message (only field names are).
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,6 +51,18 @@ _PR_ACTIONS = {
     "gitlab": {"open": "opened", "update": "synchronize", "reopen": "reopened"},
 }
 _ZERO_SHA = "0" * 40
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+#: git check-ref-format, and nothing that would end a log line: no whitespace, control characters, ~^:?*[\\
+_REF_BAD = re.compile(
+    r"[\x00-\x20\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069~^:?*\[\\]"
+    r"|\.\.|@\{|//|/\.|\.lock(?:/|$)|^[/.]|[/.]$|^@$"
+)
+_MAX_REF = 255
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: URLs, repository names, delivery ids
+_REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+")
+_DELIVERY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_MAX_URL = 2048
+_MAX_NUMBER = 2**31 - 1
 
 
 class WebhookError(VirtnetError):
@@ -80,6 +99,12 @@ class PullRequestEvent:
     base_ref: str
     repo: str
     delivery: str
+
+    @property
+    def pull_ref(self) -> str:
+        """Where the base repository itself keeps the head (forks included), so it is fetched from there."""
+        kind = "merge-requests" if self.provider == "gitlab" else "pull"
+        return f"refs/{kind}/{self.number}/head"
 
 
 @dataclass(frozen=True)
@@ -129,11 +154,14 @@ def verify(provider: str, headers: HeaderMap, body: bytes, secret: bytes | str) 
 
 
 def delivery_id(provider: str, headers: HeaderMap, body: bytes) -> str:
-    """The provider's delivery id header, or ``body:<sha256>`` when the provider sent none."""
+    """The provider's delivery id header, or ``body:<sha256>`` when the provider sent none.
+
+    An id that is not a plain token (letters, digits, ``._:-``, at most 128) is replaced by
+    ``id:<sha256 of it>``: it still identifies replays, and it is safe in a log line and a metric."""
     h = _lower(headers)
     sent = h.get(_DELIVERY_HEADER.get(provider, ""), "").strip()
     if sent:
-        return sent[:128]
+        return sent if _DELIVERY.fullmatch(sent) else "id:" + hashlib.sha256(sent.encode()).hexdigest()[:32]
     return "body:" + hashlib.sha256(body).hexdigest()
 
 
@@ -159,9 +187,37 @@ def _str(obj: Any, *path: str) -> str:
 
 
 def _int(obj: Any, *path: str) -> int:
+    """A pull-request number: a positive integer that fits 31 bits."""
     value = _get(obj, *path)
     if isinstance(value, bool) or not isinstance(value, int):
         raise WebhookError(f"field {'.'.join(path)} is not an integer")
+    if not 0 < value <= _MAX_NUMBER:
+        raise WebhookError(f"field {'.'.join(path)} is not a positive number below 2^31")
+    return value
+
+
+def _sha(obj: Any, *path: str) -> str:
+    """A commit id: 40 (SHA-1) or 64 (SHA-256) hex digits, lower-cased."""
+    value = _str(obj, *path).lower()
+    if not _SHA.fullmatch(value):
+        raise WebhookError(f"field {'.'.join(path)} is not a commit id (40 or 64 hex digits)")
+    return value
+
+
+def _ref(obj: Any, *path: str, full: bool = False) -> str:
+    """A branch name, or with ``full`` a whole ref (``refs/...``), valid by git's ref-name rules."""
+    value = _str(obj, *path)
+    if not value or len(value) > _MAX_REF or _REF_BAD.search(value) or (full and not value.startswith("refs/")):
+        rule = "a ref (refs/...)" if full else "a branch name"
+        raise WebhookError(f"field {'.'.join(path)} is not {rule} git accepts")
+    return value
+
+
+def _printable(obj: Any, *path: str, pattern: re.Pattern[str] = _PRINTABLE) -> str:
+    """A URL or repository name: visible ASCII only (no spaces, no control characters), bounded."""
+    value = _str(obj, *path)
+    if len(value) > _MAX_URL or not pattern.fullmatch(value):
+        raise WebhookError(f"field {'.'.join(path)} has characters or a length that is not allowed")
     return value
 
 
@@ -170,6 +226,8 @@ def _load(body: bytes) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise WebhookError("body is not JSON") from None
+    except RecursionError:  # the size is bounded by the app; the depth only by the parser's stack
+        raise WebhookError("body is nested too deeply") from None
     if not isinstance(data, dict):
         raise WebhookError("body is not a JSON object")
     return data
@@ -177,11 +235,12 @@ def _load(body: bytes) -> dict[str, Any]:
 
 def _parse_push(provider: str, data: dict[str, Any], delivery: str) -> PushEvent | Ignored:
     where = ("project", "git_http_url") if provider == "gitlab" else ("repository", "clone_url")
-    url = _str(data, *where)
-    after = _str(data, "after")
+    url = _printable(data, *where)
+    after = _sha(data, "after")
+    ref = _ref(data, "ref", full=True)
     if after == _ZERO_SHA or data.get("deleted") is True:
         return Ignored(provider, "push", "ref deleted", delivery)
-    return PushEvent(provider=provider, repo_url=url, ref=_str(data, "ref"), after=after, delivery=delivery)
+    return PushEvent(provider=provider, repo_url=url, ref=ref, after=after, delivery=delivery)
 
 
 def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequestEvent | Ignored:
@@ -195,11 +254,11 @@ def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequest
             provider=provider,
             action=action,
             number=_int(attrs, "iid"),
-            head_sha=_str(attrs, "last_commit", "id"),
-            head_ref=_str(attrs, "source_branch"),
-            head_url=_str(attrs, "source", "git_http_url"),
-            base_ref=_str(attrs, "target_branch"),
-            repo=_str(data, "project", "path_with_namespace"),
+            head_sha=_sha(attrs, "last_commit", "id"),
+            head_ref=_ref(attrs, "source_branch"),
+            head_url=_printable(attrs, "source", "git_http_url"),
+            base_ref=_ref(attrs, "target_branch"),
+            repo=_printable(data, "project", "path_with_namespace", pattern=_REPO_NAME),
             delivery=delivery,
         )
     raw = str(data.get("action", ""))
@@ -213,11 +272,11 @@ def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequest
         provider=provider,
         action=action,
         number=_int(data, "number"),
-        head_sha=_str(data, "pull_request", "head", "sha"),
-        head_ref=_str(data, "pull_request", "head", "ref"),
-        head_url=_str(head_repo, "clone_url"),
-        base_ref=_str(data, "pull_request", "base", "ref"),
-        repo=_str(data, "repository", "full_name"),
+        head_sha=_sha(data, "pull_request", "head", "sha"),
+        head_ref=_ref(data, "pull_request", "head", "ref"),
+        head_url=_printable(head_repo, "clone_url"),
+        base_ref=_ref(data, "pull_request", "base", "ref"),
+        repo=_printable(data, "repository", "full_name", pattern=_REPO_NAME),
         delivery=delivery,
     )
 
