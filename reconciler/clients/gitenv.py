@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import git
 
@@ -151,6 +152,17 @@ def check_url(url: str) -> str:
             f"remote URL {redact(url)} embeds credentials; put the token in a file and use TokenAuth"
         )
     return url
+
+
+def url_host(url: str) -> str:
+    """The lower-cased host name a git URL talks to (``https://``, ``ssh://``, ``user@host:path``);
+    ``""`` for local paths and ``file://`` URLs. Scheme, port and user are not part of it."""
+    if re.match(r"(?i)^[a-z][a-z0-9+.-]*://", url):
+        return (urlsplit(url).hostname or "").lower()
+    scp = re.match(r"^(?:[^@/:]+@)?([^@/:]+):(?!//)", url)  # user@host:path; not C:\ or a local path
+    if scp and len(scp.group(1)) > 1:
+        return scp.group(1).lower()
+    return ""
 
 
 def cache_dir(cache_root: Path | None, kind: str, url: str) -> Path:

@@ -94,6 +94,8 @@ class GitSource:
 
     ``url`` may be ``https://``, ``http://`` (tests), ``ssh://``, ``user@host:path``, ``file://`` or a
     local path. Not thread-safe per instance beyond the cache-dir lock; one instance per remote.
+    A pinned ``commit`` is looked for first under ``fetch_refs`` of the same remote (a pull request's
+    ``refs/pull/N/head``), then by its id, then in every branch and tag. Credentials only ever go to ``url``.
     """
 
     def __init__(
@@ -104,6 +106,7 @@ class GitSource:
         branch: str | None = None,
         tag: str | None = None,
         commit: str | None = None,
+        fetch_refs: tuple[str, ...] = (),
         auth: Auth = None,
         verify: SignaturePolicy | None = None,
         ca_file: Path | None = None,
@@ -115,10 +118,16 @@ class GitSource:
             branch = "main"
         if commit is not None and not re.fullmatch(r"[0-9a-fA-F]{4,64}", commit):
             raise SourceError(f"commit {commit!r} is not a hex object name")
+        if fetch_refs and commit is None:
+            raise SourceError("fetch_refs name where a pinned commit is; they need commit=")
+        for ref in fetch_refs:
+            if not re.fullmatch(r"refs/[A-Za-z0-9_-]+(?:/[A-Za-z0-9_.-]+)+", ref) or ".." in ref:
+                raise SourceError(f"{ref!r} is not a ref virtnet fetches")
         if verify is not None and verify.allowed_signers is None and verify.gnupg_home is None:
             raise SourceError("signature verification needs allowed_signers and/or gnupg_home")
         self.url = check_url(url)
         self.branch, self.tag, self.commit = branch, tag, commit.lower() if commit else None
+        self.fetch_refs = fetch_refs
         self.auth, self.verify, self.ca_file, self.timeout = auth, verify, ca_file, timeout
         self.dir = cache_dir(cache_root, "source", url)
         self.repo_dir = self.dir / "repo.git"
@@ -198,6 +207,10 @@ class GitSource:
             self._fetch_remote(repo, f"+refs/tags/{self.tag}:{local}")
         else:
             local = str(self.commit)
+            if self.fetch_refs and not self._has_commit(repo, local):
+                for ref in self.fetch_refs:  # where the remote keeps it, e.g. a pull request's head
+                    with contextlib.suppress(SourceError):
+                        self._fetch_remote(repo, f"+{ref}:refs/virtnet/{ref[len('refs/') :]}")
             if not self._has_commit(repo, local):
                 if len(local) == 40 or len(local) == 64:
                     with contextlib.suppress(SourceError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler.clients.forge import Forge, ForgeError
+from reconciler.clients.gitenv import url_host
 from reconciler.clients.kube import MANAGED_KINDS, Kube
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
@@ -198,19 +199,36 @@ class Controller:
 
     # ---- pull requests ----------------------------------------------------------------------------------
 
+    def _pull_request_source(self, event: PullRequestEvent) -> GitSource:
+        """The PR head, fetched from the configured repository only (never from the event's clone URL).
+
+        The forges keep every PR head, forks' included, in the base repository (``refs/pull/N/head``,
+        ``refs/merge-requests/N/head``), so the credentials go only where the configuration says. A
+        head repository on another host than the configured one is refused: no fetch at all.
+        """
+        configured, claimed = url_host(self.settings.repo_url), url_host(event.head_url)
+        if claimed != configured:
+            log.warning("pull request #%d: head repository host %r is not the configured host %r; refused",
+                        event.number, claimed, configured)  # fmt: skip
+            raise SourceError(
+                f"the head repository of pull request #{event.number} is on {claimed or 'no host'!r}, not on "
+                f"{configured or 'no host'!r} where the configured repository is; nothing was fetched"
+            )
+        # a cache of its own: PR heads are untrusted and must not race the tracked branch's checkouts
+        cache = (self.settings.cache_root / "pull-requests") if self.settings.cache_root else None
+        return GitSource(
+            self.settings.repo_url,
+            cache,
+            commit=event.head_sha,
+            fetch_refs=(event.pull_ref,),
+            auth=self.settings.auth,
+        )
+
     def plan_pull_request(self, event: PullRequestEvent) -> Outcome:
         """Validate, render and plan the PR head against the live cluster; comment and set a status. Never applies."""
         repo_name = self.settings.forge_repo or event.repo
-        # a cache of its own: PR heads are untrusted and must not race the tracked branch's checkouts
-        cache = (self.settings.cache_root / "pull-requests") if self.settings.cache_root else None
-        source = GitSource(
-            event.head_url or self.settings.repo_url,
-            cache,
-            commit=event.head_sha,
-            auth=self.settings.auth,
-        )
         try:
-            revision = source.fetch()
+            revision = self._pull_request_source(event).fetch()
             outcome = reconcile(
                 revision.path / self.settings.subdir,
                 self.kube,

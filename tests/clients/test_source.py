@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.clients.gitenv import url_host
 from reconciler.clients.source import GitSource, SignaturePolicy, SSHAuth, TokenAuth, auth_env, ssh_command
 from reconciler.errors import SourceError
 from reconciler.logs import setup_logging
@@ -331,3 +332,30 @@ def test_parallel_fetches_share_one_cache(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == [] and set(results) == {git("rev-parse", "main", cwd=remote)} and len(results) == 12
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://GitHub.com/o/r.git", "github.com"),
+        ("https://github.com:8443/o/r.git", "github.com"),
+        ("ssh://git@github.com:22/o/r.git", "github.com"),
+        ("git@github.com:o/r.git", "github.com"),
+        ("github.com:o/r.git", "github.com"),
+        ("http://127.0.0.1:9/o.git", "127.0.0.1"),
+        ("file:///srv/r.git", ""),
+        ("/srv/r.git", ""),
+        ("./r.git", ""),
+    ],
+)
+def test_url_host(url: str, host: str) -> None:
+    """Pull-request heads are fetched only when their repository is on the configured one's host."""
+    assert url_host(url) == host
+
+
+def test_fetch_refs_are_checked_and_need_a_commit(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="need commit"):
+        GitSource("https://forge.test/o/r.git", tmp_path, fetch_refs=("refs/pull/1/head",))
+    for bad in ("refs/pull/1/../../heads/x", "HEAD", "refs/pull/1/head\n", "--upload-pack=x"):
+        with pytest.raises(SourceError, match="not a ref"):
+            GitSource("https://forge.test/o/r.git", tmp_path, commit="a" * 40, fetch_refs=(bad,))
