@@ -31,7 +31,7 @@ from werkzeug.wrappers import Request, Response
 
 from reconciler.server import webhooks
 from reconciler.server.metrics import CONTENT_TYPE, Metrics
-from reconciler.server.webhooks import DeliveryLog, Ignored, PullRequestEvent, PushEvent, WebhookError
+from reconciler.server.webhooks import Busy, DeliveryLog, Ignored, PullRequestEvent, PushEvent, WebhookError
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,11 @@ class WebhookApp:
             return _json(200, status="duplicate")
         try:
             return self._dispatch(provider, kind, event)
+        except Busy as exc:  # not seen either: the redelivery is welcome
+            self.deliveries.forget(provider, delivery)
+            self.metrics.webhook(provider, kind, "busy")
+            log.warning("webhook %s delivery %s: busy (%s)", provider, delivery, exc)
+            return _json(503, status="busy")
         except Exception:
             # let the forge redeliver: the failed delivery must not count as seen
             self.deliveries.forget(provider, delivery)

@@ -38,7 +38,7 @@ ACTIONS = frozenset({"create", "update", "delete", "prune", "restart", "unchange
 PROVIDERS = frozenset({"github", "gitea", "gitlab"})
 EVENTS = frozenset({"push", "pull_request", "other"})
 OUTCOMES = frozenset(
-    {"accepted", "ignored", "duplicate", "unauthorized", "too_large", "bad_request", "disabled", "error"}
+    {"accepted", "ignored", "duplicate", "unauthorized", "too_large", "bad_request", "disabled", "busy", "error"}
 )
 _SHA = re.compile(r"^[0-9a-f]{7,64}$")
 

@@ -1,9 +1,11 @@
 """``virtnet run``: wires the controller to the scheduler, the HTTP server and (optionally) leader election.
 
-Side effects: starts threads (scheduler, HTTP server, lease renewal). Only the leader reconciles. A push
+Side effects: starts threads (scheduler, HTTP server, lease renewal, a fixed number of pull-request plan
+workers). Only the leader reconciles. A push
 webhook that reaches a follower is not lost: its reason is queued and served as the first reconcile
 when this replica becomes leader (a leader serves it at once). Pull-request plans only read the
-cluster, so every replica may serve them.
+cluster, so every replica may serve them; they queue in a ``PlanQueue`` (bounded workers, one waiting
+plan per pull request, the newest head wins).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from reconciler.server.app import ServerHandle, build_app, serve
 from reconciler.server.controller import Controller
 from reconciler.server.leader import LeaderElector
+from reconciler.server.planqueue import PlanQueue
 from reconciler.server.scheduler import Scheduler
 from reconciler.server.webhooks import PullRequestEvent, PushEvent
 
@@ -30,6 +33,7 @@ class Runtime:
     scheduler: Scheduler
     server: ServerHandle | None = None
     elector: LeaderElector | None = None
+    plans: PlanQueue | None = None
     queued: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +64,8 @@ class Runtime:
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+        if self.plans is not None:
+            self.plans.stop()
         if self.elector is not None:
             self.elector.stop(release=True)
         self.scheduler.stop()
@@ -73,6 +79,7 @@ def start(
     http_host: str = "127.0.0.1",
     http_port: int | None = 8080,
     webhook_secret: str | None = None,
+    plan_workers: int = 2,
     elector_factory: Callable[[Callable[[], None], Callable[[], None]], LeaderElector] | None = None,
 ) -> Runtime:
     """Start everything; returns at once. ``http_port=None`` runs without the HTTP server."""
@@ -82,15 +89,15 @@ def start(
         jitter=interval / 10 if jitter is None else jitter,
         metrics=controller.metrics,
     )
-    runtime = Runtime(controller, scheduler)
+    # looked up per plan, not bound here: tests replace controller.plan_pull_request after start
+    plans = PlanQueue(lambda event: controller.plan_pull_request(event), workers=plan_workers)
+    runtime = Runtime(controller, scheduler, plans=plans)
 
     def on_push(event: PushEvent) -> None:
         runtime.trigger(f"push:{event.after[:12]}")
 
     def on_pull_request(event: PullRequestEvent) -> None:
-        threading.Thread(
-            target=controller.plan_pull_request, args=(event,), name=f"pr-{event.number}", daemon=True
-        ).start()
+        plans.submit(event)
 
     def ready() -> bool:
         last = controller.last

@@ -69,6 +69,10 @@ class WebhookError(VirtnetError):
     """A delivery that claims a known event but whose body cannot be understood (HTTP 400)."""
 
 
+class Busy(VirtnetError):
+    """A valid delivery the server cannot take now (HTTP 503): the forge delivers it again later."""
+
+
 @dataclass(frozen=True)
 class PushEvent:
     """A push to a branch or tag. ``ref`` is the full ref (``refs/heads/main``)."""
