@@ -10,6 +10,12 @@ thread. ``serve`` additionally sets ``channel_timeout`` (idle connections are cl
 ``max_request_body_size`` (oversized bodies get 413 from waitress itself) and a per-request deadline
 (a client that trickles a body too slowly is disconnected even if it never goes fully idle).
 
+Slow clients must not starve the probes, which share the port (the chart's liveness probe restarts the
+pod after three failures): waitress stops accepting *any* connection at ``connection_limit``, so the limit
+is far above what slow clients can hold within the deadlines (1,000; ``poll`` instead of ``select``,
+whose descriptor limit is 1,024), and what one connection may keep in memory is small (16 KiB of headers,
+64 KiB of body; the rest of a body waits in a temporary file), so 1,000 of them stay under 100 MB.
+
 Side effects: ``serve`` opens a listening socket and starts threads; the app calls the injected callbacks
 and updates ``Metrics``. Secrets are given in by the caller and never logged; logs carry provider,
 event kind and delivery id only.
@@ -280,13 +286,16 @@ def serve(
     port: int = 0,
     *,
     threads: int = 4,
-    channel_timeout: int = 15,
-    request_deadline: float = 30.0,
+    channel_timeout: int = 10,
+    request_deadline: float = 10.0,
     cleanup_interval: int = 1,
     max_body: int = DEFAULT_MAX_BODY,
-    connection_limit: int = 100,
+    connection_limit: int = 1000,
 ) -> ServerHandle:
-    """Start waitress on a background thread and return once it is listening."""
+    """Start waitress on a background thread and return once it is listening.
+
+    A forge sends a whole delivery in well under a second; a client still sending after ``request_deadline``
+    seconds, or silent for ``channel_timeout``, is disconnected."""
     server = waitress.create_server(
         app,
         host=host,
@@ -295,8 +304,10 @@ def serve(
         channel_timeout=channel_timeout,
         cleanup_interval=cleanup_interval,
         max_request_body_size=max_body,
-        max_request_header_size=64 * 1024,
+        max_request_header_size=16 * 1024,
+        inbuf_overflow=64 * 1024,
         connection_limit=connection_limit,
+        asyncore_use_poll=True,
         asyncore_loop_timeout=1,
         clear_untrusted_proxy_headers=True,
         ident="virtnet",

@@ -350,7 +350,7 @@ def _dropped(sock: socket.socket, wait: float) -> bool:
 def test_slow_bodies_are_dropped_without_work_while_others_are_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the production limits (15 s idle, 30 s per request) scaled down so that the test stays short
+    # the production limits (10 s idle, 10 s per request) scaled down so that the test stays short
     monkeypatch.setattr(run_module, "serve", functools.partial(app_module.serve, channel_timeout=2, request_deadline=2))
     with run_server(tmp_path) as server:
         bad = sha("bad-slow", 1)
