@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from backends import Backend, backend_fixture, settle
 from click.testing import CliRunner
 
 from engine.conftest import edit, run
@@ -58,16 +59,25 @@ def vmi_interfaces(api: ApiDouble, ns: str, name: str) -> list[str]:
     return [i["name"] for i in vmi["status"]["interfaces"]]
 
 
-# ---- convergence and request budget -------------------------------------------------------------------------
+# ---- convergence and request budget (on the API double and on a real kube-apiserver) ----------------------------
+
+backend = backend_fixture()
 
 
-def test_plan_apply_plan_is_empty(api: ApiDouble, kube, repo: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def applied_on(backend: Backend, repo: Path) -> Path:
+    """``repo`` applied to ``backend`` once and its request log cleared: the steady state."""
+    return settle(backend, repo)
+
+
+def test_plan_apply_plan_is_empty(backend: Backend, repo: Path) -> None:
+    kube = backend.kube
     first = run(repo, kube, apply=False)
     assert first.ok and first.plan is not None
     assert first.plan.counts() == {"create": 29, "update": 1, "delete": 0, "no-op": 0, "skip": 0}
-    assert api.writes() == 0  # a plan never writes
+    assert backend.log.writes() == 0  # a plan never writes
 
-    applied = run(repo, kube)
+    applied = run(repo, kube, apply_options=backend.options())
     assert applied.ok, applied.message
     assert applied.changes is not None and len(applied.changes.results) == 30
     assert all(r.ok for r in applied.changes.results)
@@ -78,18 +88,20 @@ def test_plan_apply_plan_is_empty(api: ApiDouble, kube, repo: Path) -> None:  # 
     assert again.plan.counts()["no-op"] == 30 and again.plan.warnings == ()
 
 
-def test_noop_reconcile_only_lists_and_gets(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
-    outcome = run(applied, kube)
+def test_noop_reconcile_only_lists_and_gets(backend: Backend, applied_on: Path) -> None:
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.ok and outcome.changes is None  # nothing to apply, so apply_plan was not even entered
-    assert api.writes() == 0
-    assert {verb for verb, _ in api.counts} <= {"list", "get"}
-    lists = {res: n for (verb, res), n in api.counts.items() if verb == "list"}
+    counts = backend.log.counts()
+    assert backend.log.writes() == 0
+    assert {verb for verb, _ in counts} <= {"list", "get"}
+    lists = {res: n for (verb, res), n in counts.items() if verb == "list"}
     # owned objects per managed kind, the VMIs (hot-plug state), the node agents' drift reports
     assert lists == {resource_key(k): 1 for k in (*MANAGED_KINDS, "VirtualMachineInstance", "NodeNetworkState")}
-    assert {res: n for (verb, res), n in api.counts.items() if verb == "get"} == {"hco.kubevirt.io/hyperconvergeds": 1}
-    assert sum(api.counts.values()) == len(MANAGED_KINDS) + 3 == 14
-    assert api.nonresource_counts == Counter()  # no discovery: paths come from a static table
-    selectors = {r.query.get("labelSelector") for r in api.requests if r.verb == "list"}
+    assert {res: n for (verb, res), n in counts.items() if verb == "get"} == {"hco.kubevirt.io/hyperconvergeds": 1}
+    assert sum(counts.values()) == len(MANAGED_KINDS) + 3 == 14
+    if backend.double is not None:  # the double sees every path, discovery included; the client log cannot
+        assert backend.double.nonresource_counts == Counter()  # no discovery: paths come from a static table
+    selectors = {c.query.get("labelSelector") for c in backend.log.calls if c.verb == "list"}
     assert selectors == {
         "app.kubernetes.io/managed-by=virtnet",  # ours, and other clusters' (only to refuse a takeover)
         "virtnet.io/vm",
@@ -98,21 +110,32 @@ def test_noop_reconcile_only_lists_and_gets(api: ApiDouble, kube, applied: Path)
     assert outcome.plan is not None and outcome.plan.counts()["no-op"] == 30
 
 
-def test_noop_reconcile_with_small_pages_counts_one_list_per_page(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+def test_noop_reconcile_with_small_pages_counts_one_list_per_page(backend: Backend, applied_on: Path) -> None:
     from reconciler.clients import kube as kube_module
 
+    kube = backend.kube
     pages_of = kube_module.Kube.list.__defaults__  # (label_selector, page_size, namespace)
     assert pages_of == (None, 500, None)
     original = kube.list
     kube.list = lambda kind, selector=None, page_size=500, namespace=None: original(  # type: ignore[method-assign]
         kind, selector, page_size=3, namespace=namespace
     )
-    outcome = run(applied, kube)
+    outcome = run(applied_on, kube)
     assert outcome.ok and not outcome.plan.has_changes  # type: ignore[union-attr]
-    assert api.writes() == 0
+    assert backend.log.writes() == 0
     owned = Counter(o["kind"] for o in outcome.desired if "virtnet.io/cluster" in o["metadata"].get("labels", {}))
+    counts = backend.log.counts()
     for kind in MANAGED_KINDS:
-        assert api.counts[("list", resource_key(kind))] == max(1, -(-owned[kind] // 3)), kind
+        pages, full = max(1, -(-owned[kind] // 3)), owned[kind] > 0 and owned[kind] % 3 == 0
+        # A real apiserver ends a full page with a `continue` token whenever any key follows it, even one the
+        # label selector drops (3 owned Namespaces, then openshift-*): one more, empty, page. The double says
+        # `continue` only when another object matches. Both keep the API's contract; the engine follows either.
+        extra = 1 if backend.real and full else 0
+        assert pages <= counts[("list", resource_key(kind))] <= pages + extra, kind
+
+
+# Double-only from here: these need KubeVirt itself (VMIs, RestartRequired, the restart subresource), which the
+# real server's stand-ins do not play (tests/backends.py); they move over when the simulated KubeVirt runs there.
 
 
 def test_running_vms_are_observed_through_their_vmis(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
@@ -123,30 +146,30 @@ def test_running_vms_are_observed_through_their_vmis(api: ApiDouble, kube, appli
     assert sorted(live.vmis) == ["apps/web-1", "apps/web-2", "db/db-1", "nfv/vrouter-1"]
 
 
-def test_one_changed_vm_is_exactly_one_write(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_changed_vm_is_exactly_one_write(backend: Backend, applied_on: Path) -> None:
     edit(
-        applied / "vms" / "web.yaml",
+        applied_on / "vms" / "web.yaml",
         "      name: front\n",
         "      name: front\n    - network: vlan100\n      name: extra\n      hotplug: true\n",
     )
-    outcome = run(applied, kube)
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.ok, outcome.message
     [item] = outcome.plan.changes  # type: ignore[union-attr]
     assert (item.name, item.vm_change, item.reason) == ("VirtualMachine/apps/web-2", VMChange.HOTPLUG, "plug extra")
-    assert api.writes() == 1
-    [write] = [r for r in api.requests if r.verb not in ("list", "get") and not r.dry_run]
+    assert backend.log.writes() == 1
+    [write] = [c for c in backend.log.calls if c.is_write]
     assert (write.verb, write.path) == ("apply", "/apis/kubevirt.io/v1/namespaces/apps/virtualmachines/web-2")
 
 
-def test_changed_mac_is_one_write_and_a_restart_warning(api: ApiDouble, kube, applied: Path) -> None:  # type: ignore[no-untyped-def]
-    edit(applied / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:09"')
-    outcome = run(applied, kube)
+def test_changed_mac_is_one_write_and_a_restart_warning(backend: Backend, applied_on: Path) -> None:
+    edit(applied_on / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:09"')
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.ok, outcome.message
     [item] = outcome.plan.changes  # type: ignore[union-attr]
     assert item.name == "VirtualMachine/apps/web-2" and item.vm_change == VMChange.RESTART_REQUIRED
     assert "interface dc-vlan50 changed" in item.reason
-    assert api.writes() == 1
-    live = kube.get("VirtualMachine", "web-2", "apps")
+    assert backend.log.writes() == 1
+    live = backend.find("VirtualMachine", "web-2", "apps")
     macs = {i["name"]: i.get("macAddress") for i in live["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]}
     assert macs["dc-vlan50"] == "02:00:00:00:01:09"
 
