@@ -23,6 +23,14 @@ HOTPLUG = "virtnet.io/hotplug"  # on a rendered VM: interfaces that may be plugg
 VM = "virtnet.io/vm"  # on a VM's pod template (so on its VMI and launcher pod): the VM's name; Services select it
 CLUSTERS = "virtnet.io/clusters"  # on a plain manifest in the repository: "a,b" limits it to those clusters
 ACCEPT_RISK = "virtnet.io/accept-risk"  # on the Cluster document: safety checks accepted, "disconnect,mtu" or "all"
+#: on a document: "true" lets virtnet take over an object that exists but that virtnet did not create
+#: (reviewed in the pull request that adds it); without it such an object blocks the plan
+ADOPT = "virtnet.io/adopt"
+#: set by virtnet on an object it adopted: prune never deletes what virtnet did not create
+ADOPTED = "virtnet.io/adopted"
+#: on a Namespace manifest: "allowed" lets prune delete the namespace, and only once it holds nothing else;
+#: without it a Namespace that leaves the repository is kept (deleting one deletes every VM and disk in it)
+PRUNE_NAMESPACE = "virtnet.io/prune-namespace"
 
 FIELD_MANAGER = "virtnet"
 

@@ -79,6 +79,8 @@ def observe(
         if is_patch_only(obj):
             meta = obj["metadata"]
             state.patch_targets[obj_id(obj)] = kube.get(obj["kind"], meta["name"], meta.get("namespace"))
+    state.unowned = _existing_unowned(kube, desired, state, namespaces)
+    state.namespace_contents = _namespace_contents(kube, desired, state)
     state.node_drift = read_node_drift(kube)
     if any(o["kind"] == "VirtualMachine" for o in desired):
         try:
@@ -88,6 +90,63 @@ def observe(
             if exc.status != 404:
                 raise
     return state
+
+
+def _existing_unowned(kube: Kube, desired: list[Obj], state: LiveState, scope: tuple[str, ...]) -> dict[str, Obj]:
+    """Desired objects that exist although virtnet did not create them (adoption must be asked for).
+
+    One GET per object the plan would create, skipping what cannot exist yet: objects in a namespace that is
+    itself about to be created. A no-op reconcile creates nothing, so it makes none of these requests.
+    """
+    seen = set(state.owned) | set(state.foreign)
+    found: dict[str, Obj] = {}
+    missing_namespaces: set[str] = set()
+    ordered = sorted(desired, key=lambda o: o["kind"] != "Namespace")  # namespaces first
+    for obj in ordered:
+        key, meta = obj_id(obj), obj["metadata"]
+        if key in seen or is_patch_only(obj) or obj["kind"] in state.missing_kinds:
+            continue
+        namespace = meta.get("namespace")
+        if namespace in missing_namespaces or (scope and namespace and namespace not in scope):
+            continue
+        try:
+            live = kube.get(obj["kind"], meta["name"], namespace)
+        except ApiException as exc:
+            if exc.status != 403:
+                raise
+            continue  # not ours to read (a namespace-confined controller): nor to write, as apply will say
+        if live is not None:
+            found[key] = live
+        elif obj["kind"] == "Namespace":
+            missing_namespaces.add(meta["name"])
+    return found
+
+
+def _namespace_contents(kube: Kube, desired: list[Obj], state: LiveState) -> dict[str, set[str]]:
+    """What deleting each prunable Namespace would take along: every object of every namespaced kind virtnet
+    can list, ours or not (no label selector). Read only for an owned, opted-in Namespace that left the
+    repository, so ordinary reconciles make none of these requests."""
+    wanted = {obj_id(o) for o in desired}
+    leaving = [
+        o["metadata"]["name"]
+        for key, o in state.owned.items()
+        if o["kind"] == "Namespace"
+        and key not in wanted
+        and (o["metadata"].get("annotations") or {}).get(labels.PRUNE_NAMESPACE) == "allowed"
+    ]
+    contents: dict[str, set[str]] = {}
+    for ns in leaving:
+        ids: set[str] = set()
+        for kind in sorted(k for k, res in RESOURCES.items() if res.namespaced):
+            try:
+                ids |= {obj_id(o) for o in kube.list(kind, None, namespace=ns)}
+            except ApiException as exc:
+                if exc.status not in (403, 404):
+                    raise
+                break  # a kind we may not or cannot read: the contents are unknown, so the namespace stays
+        else:
+            contents[ns] = ids
+    return contents
 
 
 def read_node_drift(kube: Kube) -> list[dict[str, object]]:
@@ -131,17 +190,19 @@ def plan_cluster(
 
 
 def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) -> PlanOptions:
-    """The Cluster document's prune settings, tightened or overridden by the caller's flags.
+    """The operator's prune settings (command line, controller config), tightened by the repository.
 
-    The repository decides whether pruning is on and the share guard; the operator's command line or
-    config may only turn pruning off, add an absolute cap, or accept a mass prune for one run.
+    The operator's settings are a ceiling: the Cluster document may turn pruning off or lower the share
+    guard, never raise it (a commit that says ``maxShare: 1`` cannot let itself delete everything). Only
+    the operator may accept a mass prune for one run or add an absolute cap.
     """
     mine = repo.cluster.spec.prune
     theirs = (given or PlanOptions()).prune
     return PlanOptions(
         prune=PruneOptions(
             enabled=mine.enabled and theirs.enabled,
-            max_share=mine.max_share,
+            # the operator's share is a ceiling: a commit may tighten the guard, never loosen it
+            max_share=min(mine.max_share, theirs.max_share),
             allow_mass_prune=theirs.allow_mass_prune,
             max_deletions=theirs.max_deletions,
         ),

@@ -3,8 +3,10 @@
 Pure. Flux and Argo CD users have lost namespaces to prune accidents: a typo in a path, a deleted
 directory, or a render that silently produced nothing. So: only objects carrying this cluster's
 ownership labels are candidates; nothing is pruned when the render is empty; a plan that would delete
-more than a configured share of what we own stops unless the user says ``--allow-mass-prune``; and an
-object annotated ``virtnet.io/prune: disabled`` is never deleted.
+more than a configured share of what we own stops unless the user says ``--allow-mass-prune``; an
+object annotated ``virtnet.io/prune: disabled`` is never deleted, nor one virtnet adopted rather than
+created (``virtnet.io/adopted``). A Namespace takes everything in it along, so it is deleted only with the
+per-namespace opt-in ``virtnet.io/prune-namespace: allowed`` and only when nothing else is left in it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ class PruneDecision:
     errors: list[str] = field(default_factory=list)
 
 
-def decide_prune(desired: list[Obj], live_owned: dict[str, Obj], cluster: str, options: PruneOptions) -> PruneDecision:
+def decide_prune(
+    desired: list[Obj],
+    live_owned: dict[str, Obj],
+    cluster: str,
+    options: PruneOptions,
+    namespace_contents: dict[str, set[str]] | None = None,
+) -> PruneDecision:
+    """``namespace_contents``: every object id in each Namespace that may be pruned (read by observe)."""
     desired_ids = {obj_id(o) for o in desired}
     stale = [o for key, o in sorted(live_owned.items()) if key not in desired_ids]
     decision = PruneDecision()
@@ -48,12 +57,18 @@ def decide_prune(desired: list[Obj], live_owned: dict[str, Obj], cluster: str, o
         return decision
     candidates = []
     for obj in stale:
-        if not is_owned(obj, cluster):  # belt and braces: the LIST used our selector, but never trust names
-            decision.kept.append((obj, "not labelled as owned by virtnet for this cluster"))
-        elif (obj["metadata"].get("annotations") or {}).get(labels.PRUNE) == "disabled":
-            decision.kept.append((obj, f"annotated {labels.PRUNE}=disabled"))
+        why = _kept_because(obj, cluster)
+        if why:
+            decision.kept.append((obj, why))
         else:
             candidates.append(obj)
+    leaving = {obj_id(o) for o in candidates}
+    for ns in [o for o in candidates if o["kind"] == "Namespace"]:
+        left = sorted((namespace_contents or {}).get(ns["metadata"]["name"], set()) - leaving)
+        if left or namespace_contents is None or ns["metadata"]["name"] not in namespace_contents:
+            candidates.remove(ns)
+            held = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+            decision.kept.append((ns, f"it still holds {held}" if left else "its contents could not be read"))
     share = len(candidates) / max(len(live_owned), 1)
     too_many = bool(options.max_deletions) and len(candidates) > options.max_deletions
     if candidates and (share > options.max_share or too_many) and not options.allow_mass_prune:
@@ -67,3 +82,17 @@ def decide_prune(desired: list[Obj], live_owned: dict[str, Obj], cluster: str, o
         return decision
     decision.delete = candidates
     return decision
+
+
+def _kept_because(obj: Obj, cluster: str) -> str:
+    """Why an owned object that left the repository is not deleted ("" when it may be)."""
+    annotations = obj["metadata"].get("annotations") or {}
+    if not is_owned(obj, cluster):  # belt and braces: the LIST used our selector, but never trust names
+        return "not labelled as owned by virtnet for this cluster"
+    if annotations.get(labels.PRUNE) == "disabled":
+        return f"annotated {labels.PRUNE}=disabled"
+    if annotations.get(labels.ADOPTED) == "true":
+        return "virtnet adopted it, it did not create it"
+    if obj["kind"] == "Namespace" and annotations.get(labels.PRUNE_NAMESPACE) != "allowed":
+        return f"a Namespace is deleted only with {labels.PRUNE_NAMESPACE}: allowed (it takes its VMs along)"
+    return ""

@@ -19,3 +19,6 @@ class LiveState:
     missing_kinds: set[str] = field(default_factory=set)  # kinds the cluster does not serve
     node_drift: list[dict[str, object]] = field(default_factory=list)  # what our node agents report
     foreign: dict[str, Obj] = field(default_factory=dict)  # managed by virtnet for another cluster
+    unowned: dict[str, Obj] = field(default_factory=dict)  # desired objects that exist, not created by virtnet
+    #: for each Namespace prune may delete: the ids of every object in it (what deleting it would take along)
+    namespace_contents: dict[str, set[str]] = field(default_factory=dict)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -213,8 +213,13 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
         if gone is not None:
             items.append(_recreate(obj, gone))
             continue
+        if current is None and key in live.unowned:
+            item, refusal = _adopt(obj, live.unowned[key])
+            items.append(item)
+            (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
+            continue
         items.append(_pair(obj, current, vmis.get(_vmi_key(obj))))
-    decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune)
+    decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents)
     errors += decision.errors
     for obj, why in decision.kept:
         warnings.append(f"{display(obj)} is no longer in the repository but is kept: {why}")
@@ -265,6 +270,25 @@ def _observed_refusals(desired: list[Obj], live: LiveState, cluster: str) -> lis
     return refusals
 
 
+def _adopt(obj: Obj, existing: Obj) -> tuple[Item, str | None]:
+    """An object that exists but that virtnet did not create: taken over only with the document's opt-in
+    (``virtnet.io/adopt: "true"``, reviewed in the pull request), and then marked adopted so that prune never
+    deletes it. Returns the item and, when refused, the plan error."""
+    key, name = obj_id(obj), display(obj)
+    if (obj["metadata"].get("annotations") or {}).get(labels.ADOPT) != "true":
+        reason = "exists and was not created by virtnet"
+        refusal = (
+            f"{name} already exists and virtnet did not create it: refusing to take it over. Add the annotation "
+            f'{labels.ADOPT}: "true" to its document to adopt it (it is then never pruned), or remove it from '
+            "the repository"
+        )
+        return Item(Action.SKIP, key, name, wave(obj), reason, obj, existing), refusal
+    marked = copy.deepcopy(obj)
+    marked["metadata"].setdefault("annotations", {})[labels.ADOPTED] = "true"
+    reason = f"adopting an existing object ({labels.ADOPT}); prune will never delete it"
+    return replace(_pair(marked, existing, None), reason=reason), None
+
+
 def _deleting(obj: Obj) -> bool:
     return bool(obj["metadata"].get("deletionTimestamp"))
 
@@ -293,6 +317,9 @@ def _vmi_key(obj: Obj) -> str:
 
 def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
     key, name = obj_id(obj), display(obj)
+    if live is not None and (live["metadata"].get("annotations") or {}).get(labels.ADOPTED) == "true":
+        obj = copy.deepcopy(obj)  # keep the mark: an adopted object stays adopted
+        obj["metadata"].setdefault("annotations", {})[labels.ADOPTED] = "true"
     if live is None:
         return Item(Action.CREATE, key, name, wave(obj), "not in the cluster", obj, None, tuple(diff_object(obj, None)))
     to_apply, vm_change, reason = obj, VMChange.NONE, ""

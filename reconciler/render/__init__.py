@@ -131,6 +131,9 @@ def _render(repo: Repo, revision: str | None) -> Rendered:
             continue
         seen[key] = ref
         origins[key] = origin
+        if isinstance(origin, Entry) and origin.meta.annotations.get(labels.ADOPT) == "true":
+            # the document's reviewed opt-in covers every object rendered from it
+            obj["metadata"].setdefault("annotations", {})[labels.ADOPT] = "true"
         objects.append(_stamp(obj, cluster_name, ref, revision))
     for obj in hyperconverged(repo.cluster.spec):
         objects.append(_stamp(obj, cluster_name, repo.cluster.ref("spec"), revision, owned=False))

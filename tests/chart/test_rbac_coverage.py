@@ -221,6 +221,24 @@ def _edit(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+EXTRA_OBJECTS = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: extra, namespace: apps}
+data: {A: "1"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: extra, namespace: apps}
+stringData: {token: not-a-secret}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: extra, namespace: apps}
+spec:
+  ports: [{port: 80}]
+"""
+
+
 def controller_flows(api: ApiDouble, tmp: Path, user: str, lease: tuple[str, str, int, int, int]) -> None:
     """What the controller does in production, as ``user``: sync, change, prune, PR plan, leader election."""
     files = _example_files()
@@ -243,6 +261,12 @@ def controller_flows(api: ApiDouble, tmp: Path, user: str, lease: tuple[str, str
     )
     ctl.reconcile("change")
     assert any(a.resource == "virtualmachines/restart" for a in _attrs(api)), "the restart-class change restarted"
+
+    # new objects in a namespace that exists: each is looked up first (get), so an object that exists but
+    # that virtnet did not create is never taken over silently
+    push_commit(remote, {"manifests/extra.yaml": EXTRA_OBJECTS}, "add objects to an existing namespace")
+    added = ctl.reconcile("add objects")
+    assert added.ok, added.message
 
     # prune a VM (db-1: its VM, Service and SSH key Secret), then the BridgeNetwork only it used
     push_commit(remote, {"vms/db.yaml": None}, "remove db-1")

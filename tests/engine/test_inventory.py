@@ -115,3 +115,41 @@ def test_plan_turns_guard_errors_and_kept_objects_into_errors_and_warnings() -> 
     )
     blocked = build_plan(live[:2], LiveState(owned=by_id(live)), CLUSTER)
     assert not [i for i in blocked.items if i.action == Action.DELETE] and len(blocked.errors) == 1
+
+
+# ---- namespaces, adoption, the operator's ceiling ----------------------------------------------------------
+
+LOOSE = PruneOptions(max_share=1.0)
+
+
+def namespace(name: str, **annotations: str) -> dict[str, Any]:
+    ns = cm(name, **annotations)
+    ns["kind"] = "Namespace"
+    del ns["metadata"]["namespace"]
+    return ns
+
+
+def test_a_namespace_is_never_pruned_without_its_opt_in() -> None:
+    keep, gone, stay = namespace("apps"), cm("c"), cm("x")
+    decision = decide_prune([stay], by_id([keep, gone, stay]), CLUSTER, LOOSE, {"apps": set()})
+    assert names(decision.delete) == ["c"]
+    why = f"a Namespace is deleted only with {labels.PRUNE_NAMESPACE}: allowed (it takes its VMs along)"
+    assert decision.kept == [(keep, why)]
+
+
+def test_an_opted_in_namespace_goes_only_when_nothing_else_is_left_in_it() -> None:
+    ns, ours, stay = namespace("apps", **{labels.PRUNE_NAMESPACE: "allowed"}), cm("c"), cm("x")
+    live = by_id([ns, ours, stay])
+    theirs = "/Pod/apps/launcher"
+    held = decide_prune([stay], live, CLUSTER, LOOSE, {"apps": {obj_id(ours), theirs}})
+    assert names(held.delete) == ["c"] and held.kept == [(ns, f"it still holds {theirs}")]
+    empty = decide_prune([stay], live, CLUSTER, LOOSE, {"apps": {obj_id(ours)}})
+    assert sorted(names(empty.delete)) == ["apps", "c"]
+    unread = decide_prune([stay], live, CLUSTER, LOOSE, {})
+    assert names(unread.delete) == ["c"] and unread.kept == [(ns, "its contents could not be read")]
+
+
+def test_an_adopted_object_is_never_pruned() -> None:
+    adopted, stay = cm("c", **{labels.ADOPTED: "true"}), cm("x")
+    decision = decide_prune([stay], by_id([adopted, stay]), CLUSTER, LOOSE)
+    assert decision.delete == [] and decision.kept == [(adopted, "virtnet adopted it, it did not create it")]

@@ -136,13 +136,16 @@ def test_no_changes_when_everything_matches() -> None:
 
 def test_items_are_ordered_by_wave_and_deletes_come_last_in_reverse() -> None:
     desired = render(load_repo(EXAMPLES)).objects
+    old_ns = obj("Namespace", "old")
+    old_ns["metadata"]["annotations"] = {labels.PRUNE_NAMESPACE: "allowed"}
     stale = [
-        obj("Namespace", "old"),
+        old_ns,
         obj("Service", "old-svc", "apps"),
         obj("NodeNetworkConfigurationPolicy", "old-br", api_version="nmstate.io/v1", spec={}),
     ]
     live = {obj_id(o): o for o in stale}
-    plan = build_plan(list(reversed(desired)), LiveState(owned=live), CLUSTER, LOOSE)
+    state = LiveState(owned=live, namespace_contents={"old": set()})  # opted in and empty: may go
+    plan = build_plan(list(reversed(desired)), state, CLUSTER, LOOSE)
     kept = [i for i in plan.items if i.action != Action.DELETE]
     assert [i.desired for i in kept] == sorted(desired, key=sort_key)
     waves = [i.wave for i in kept]
