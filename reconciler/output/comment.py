@@ -2,7 +2,8 @@
 
 One comment per PR and cluster, found again by its hidden marker and edited in place on every push.
 Sections: the plan (counts, table, collapsible field diffs), the blast radius and safety findings, and a
-mermaid topology of the affected networks with changed and at-risk objects highlighted.
+mermaid topology of the affected networks with changed and at-risk objects highlighted. Text from the
+repository goes through ``reconciler.output.markdown``: the comment's structure is ours alone.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol
 from reconciler.engine.plan import Plan
 from reconciler.errors import Problem
 from reconciler.objects import Obj
+from reconciler.output import markdown as md
 from reconciler.output import text as report
 from reconciler.output.topology import topology_mermaid
 from reconciler.safety import SafetyReport
@@ -39,29 +41,29 @@ def plan_marker(cluster: str) -> str:
     return f"<!-- virtnet:plan cluster={cluster} -->"
 
 
+def _failure(outcome: PlannedOutcome) -> list[str]:
+    """Why nothing could be planned: the message (git's, the API's, quoting the repository) as a block."""
+    return [f":x: **{md.text(outcome.failed)}**", "", md.block(outcome.message or "no details"), ""]
+
+
 def pull_request_comment(outcome: PlannedOutcome, cluster: str, head_sha: str, link: str | None = None) -> str:
+    at = md.code(head_sha[:12])
     parts = [plan_marker(cluster)]
     if outcome.problems:
-        parts.append(f"### virtnet plan for `{cluster}` at `{head_sha[:12]}`\n")
+        parts.append(f"### virtnet plan for {md.code(cluster)} at {at}\n")
         parts.append(report.problems_markdown(outcome.problems, link))
     elif outcome.plan is None:
-        parts.append(f"### virtnet plan for `{cluster}` at `{head_sha[:12]}`\n")
-        parts.append(f":x: **{outcome.failed}**: {outcome.message}\n")
+        parts.append(f"### virtnet plan for {md.code(cluster)} at {at}\n")
+        parts += _failure(outcome)
     else:
         parts.append(report.plan_markdown(outcome.plan))
         radius = report.safety_markdown(outcome.safety, outcome.plan, outcome.desired, link=link)
         if radius:  # includes the topology, with the objects at risk marked
             parts.append(radius)
         elif outcome.plan.has_changes:
-            parts += [
-                "#### Topology of the change",
-                "",
-                "```mermaid",
-                topology_mermaid(outcome.plan, outcome.desired).rstrip(),
-                "```",
-                "",
-            ]
+            picture = topology_mermaid(outcome.plan, outcome.desired).rstrip()
+            parts += ["#### Topology of the change", "", md.block(picture, "mermaid"), ""]
         if outcome.failed:
-            parts.append(f":x: **{outcome.failed}**: {outcome.message}\n")
-        parts.append(f"<sub>planned at `{head_sha[:12]}`; nothing is applied until the pull request is merged.</sub>\n")
+            parts += _failure(outcome)
+        parts.append(f"<sub>planned at {at}; nothing is applied until the pull request is merged.</sub>\n")
     return "\n".join(parts)

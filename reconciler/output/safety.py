@@ -3,6 +3,8 @@
 Why a section of its own: reviewers decide on a network change by where it lands (nodes, rollout
 batches, VMs, Services) and by what could go wrong (findings with ``file:line``), not by object diffs.
 ``reconciler.output.text`` re-exports these functions next to ``plan_text``/``plan_markdown``. No side effects.
+In Markdown every name, message and interface change comes from the repository (or the nodes) and goes
+through ``reconciler.output.markdown``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import click
 
 from reconciler.engine.plan import Plan
 from reconciler.objects import Obj
+from reconciler.output import markdown as md
 from reconciler.output.topology import topology_mermaid
 from reconciler.safety.checks import Finding
 from reconciler.safety.radius import PolicyImpact, VMImpact
@@ -90,13 +93,40 @@ def safety_text(report: SafetyReport | None, colour: bool = False) -> str:
 def _md_finding(f: Finding, report: SafetyReport, link: str | None) -> str:
     where = _where(f)
     if where and link and f.ref is not None:
-        target = f"[`{where}`]({link}{f.ref.file}#L{f.ref.line})"
+        target = f"[{md.code(where)}]({link}{md.link_path(f.ref.file)}#L{f.ref.line})"
     else:
-        target = f"`{where}`" if where else ""
-    extra = [f"node `{f.node}`" if f.node else "", f"interface `{f.interface}`" if f.interface else ""]
+        target = md.code(where) if where else ""
+    extra = [f"node {md.code(f.node)}" if f.node else "", f"interface {md.code(f.interface)}" if f.interface else ""]
     tail = ", ".join(e for e in extra if e)
     accepted = " _(accepted)_" if f.severity == "error" and report.is_accepted(f) else ""
-    return f"- **{f.check}**{accepted} {target}: {f.message}" + (f" ({tail})" if tail else "")
+    return f"- **{md.text(f.check)}**{accepted} {target}: {md.text(f.message)}" + (f" ({tail})" if tail else "")
+
+
+def _md_list(names: Iterable[str]) -> str:
+    return ", ".join(md.code(n, cell=True) for n in names)
+
+
+def _md_policies(report: SafetyReport) -> list[str]:
+    out = ["| node policy | action | nodes | rollout batches | interface changes |", "|---|---|---|---|---|"]
+    for p in report.policies:
+        nodes = f"{len(p.nodes)}: {_md_list(p.nodes)}" if p.nodes else "0"
+        if p.control_plane:
+            nodes += f" (control plane: {', '.join(md.text(n) for n in p.control_plane)})"
+        batches = " → ".join("[" + ", ".join(md.text(n) for n in b) + "]" for b in p.batches) or "none"
+        changes = "<br>".join(f"{_md_list(ns)}: {md.text('; '.join(rows))}" for ns, rows in _by_same_changes(p))
+        out.append(
+            f"| {md.code(p.name, cell=True)} | {md.text(p.action)} | {nodes} | {batches} "
+            f"(maxUnavailable {md.text(p.max_unavailable)}) | {changes or '—'} |"
+        )
+    return [*out, ""]
+
+
+def _md_networks(report: SafetyReport) -> list[str]:
+    out = ["| network | action | via | VMs (impact) |", "|---|---|---|---|"]
+    for n in report.networks:
+        vms = ", ".join(f"{md.text(v.name)} ({md.text(v.impact)})" for v in n.vms) or "none"
+        out.append(f"| {md.code(n.name, cell=True)} | {md.text(n.action)} | {md.text(n.via)} | {vms} |")
+    return [*out, ""]
 
 
 def safety_markdown(
@@ -108,46 +138,35 @@ def safety_markdown(
         return ""
     out = ["#### Blast radius", ""]
     if report.policies:
-        out += ["| node policy | action | nodes | rollout batches | interface changes |", "|---|---|---|---|---|"]
-        for p in report.policies:
-            nodes = f"{len(p.nodes)}: " + ", ".join(f"`{n}`" for n in p.nodes) if p.nodes else "0"
-            if p.control_plane:
-                nodes += f" (control plane: {', '.join(p.control_plane)})"
-            changes = "<br>".join(f"{', '.join(ns)}: {'; '.join(rows)}" for ns, rows in _by_same_changes(p))
-            out.append(
-                f"| `{p.name}` | {p.action} | {nodes} | {_batches(p)} (maxUnavailable {p.max_unavailable}) | "
-                f"{changes or '—'} |"
-            )
-        out.append("")
+        out += _md_policies(report)
     if report.networks:
-        out += ["| network | action | via | VMs (impact) |", "|---|---|---|---|"]
-        out += [f"| `{n.name}` | {n.action} | {n.via} | {_vms(n.vms)} |" for n in report.networks]
-        out.append("")
+        out += _md_networks(report)
     if report.services:
         out += ["Services whose endpoints change:", ""]
-        out += [f"- `{s.name}` ({s.vm}: {s.why})" for s in report.services]
+        out += [f"- {md.code(s.name)} ({md.code(s.vm)}: {md.text(s.why)})" for s in report.services]
         out.append("")
     if report.note:
-        out += [f":warning: {report.note}", ""]
+        out += [f":warning: {md.text(report.note)}", ""]
     errors = [f for f in report.findings if f.severity == "error"]
     if report.blocking:
+        checks = ",".join(sorted({f.check for f in report.blocking}))
+        annotation = md.code(f'{ACCEPT_ANNOTATION}: "{checks}"')
         out += [
             f"#### :x: Safety: {len(report.blocking)} error(s) block apply",
             "",
             f"Fix the change, or accept the risk in this pull request with the Cluster annotation "
-            f'`{ACCEPT_ANNOTATION}: "{",".join(sorted({f.check for f in report.blocking}))}"` '
-            "(or `--accept-risk` for one manual run).",
+            f"{annotation} (or `--accept-risk` for one manual run).",
             "",
         ]
     elif errors:
-        out += [f"#### :warning: Safety: {len(errors)} error(s) accepted by `{report.accepted_by}`", ""]
+        out += [f"#### :warning: Safety: {len(errors)} error(s) accepted by {md.code(report.accepted_by)}", ""]
     out += [_md_finding(f, report, link) for f in errors]
     if errors:
         out.append("")
     if report.warnings:
         out += ["#### :warning: Safety warnings", ""] + [_md_finding(f, report, link) for f in report.warnings] + [""]
     if plan is not None and plan.has_changes:
-        out += ["```mermaid", safety_mermaid(report, plan, desired).rstrip(), "```", ""]
+        out += [md.block(safety_mermaid(report, plan, desired).rstrip(), "mermaid"), ""]
     return "\n".join(out) + "\n"
 
 

@@ -1,7 +1,9 @@
 """Plans and results as text people read: terminal (with colour), Markdown (PR comments), JSON (tools).
 
 Pure: takes a Plan / ChangeSet / problems and returns strings. Secrets never reach here in clear:
-Secret data is shown as a digest, never decoded or printed.
+Secret data is shown as a digest, never decoded or printed. In Markdown, everything that comes from the
+repository (names, reasons and messages quoting it, diff values, file paths) goes through
+``reconciler.output.markdown``, so it cannot close a code block or start Markdown of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from reconciler.engine.changes import ChangeSet
 from reconciler.engine.diff import Change
 from reconciler.engine.plan import Action, Item, Plan
 from reconciler.errors import Problem
+from reconciler.output import markdown as md
 from reconciler.output.safety import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
 from reconciler.output.safety import safety_mermaid as safety_mermaid
 from reconciler.output.safety import safety_text as safety_text
@@ -75,16 +78,16 @@ def plan_text(plan: Plan, colour: bool = False, verbose: bool = False) -> str:
 
 def plan_markdown(plan: Plan) -> str:
     """The PR-comment body for one cluster: counts, a table of changes, collapsible field diffs."""
-    out = [f"### virtnet plan for `{plan.cluster}`", "", f"**{summary(plan)}**", ""]
+    out = [f"### virtnet plan for {md.code(plan.cluster)}", "", f"**{summary(plan)}**", ""]
     if plan.errors:
-        out += ["#### :x: Errors", ""] + [f"- {e}" for e in plan.errors] + [""]
+        out += ["#### :x: Errors", ""] + [f"- {md.text(e)}" for e in plan.errors] + [""]
     if plan.warnings:
-        out += ["#### :warning: Warnings", ""] + [f"- {w}" for w in plan.warnings] + [""]
+        out += ["#### :warning: Warnings", ""] + [f"- {md.text(w)}" for w in plan.warnings] + [""]
     changed = plan.changes
     if changed:
         out += ["| | object | why |", "|---|---|---|"]
         out += [
-            f"| {SYMBOL[i.action]} {i.action.value} | `{i.name}` | {i.reason}"
+            f"| {SYMBOL[i.action]} {i.action.value} | {md.code(i.name, cell=True)} | {md.text(i.reason)}"
             + (f" ({i.vm_change.value})" if i.vm_change.value else "")
             + " |"
             for i in changed
@@ -95,11 +98,9 @@ def plan_markdown(plan: Plan) -> str:
                 continue
             body = "\n".join(str(_redact(item, c)) for c in item.changes)
             out += [
-                f"<details><summary><code>{item.name}</code></summary>",
+                f"<details><summary><code>{md.html(item.name)}</code></summary>",
                 "",
-                "```diff",
-                body,
-                "```",
+                md.block(body, "diff"),
                 "</details>",
                 "",
             ]
@@ -126,9 +127,9 @@ def problems_markdown(problems: list[Problem], link: str | None = None) -> str:
     lines = ["#### :x: The repository does not validate; nothing will be applied", ""]
     for p in problems:
         where = f"{p.ref.file}:{p.ref.line}" if p.ref.line else p.ref.file
-        target = f"[`{where}`]({link}{p.ref.file}#L{p.ref.line})" if link else f"`{where}`"
-        field = f" `{p.ref.field}`" if p.ref.field else ""
-        lines.append(f"- {target}{field}: {p.message}")
+        target = f"[{md.code(where)}]({link}{md.link_path(p.ref.file)}#L{p.ref.line})" if link else md.code(where)
+        field = f" {md.code(p.ref.field)}" if p.ref.field else ""
+        lines.append(f"- {target}{field}: {md.text(p.message)}")
     return "\n".join(lines) + "\n"
 
 
