@@ -10,6 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+from backends import Backend, backend_fixture, eventually, settle
+
 from engine.conftest import EXAMPLES, edit, run, stepped
 from reconciler import labels
 from reconciler.clients.kube import Kube
@@ -55,24 +58,36 @@ def writes(api: ApiDouble) -> list[Any]:
     return [r for r in api.requests if r.verb in WRITES and not r.fault and not r.dry_run]
 
 
+# Tests taking ``backend`` run on the API double and on a real kube-apiserver (tests/backends.py); the others
+# stay on the double and say why.
+backend = backend_fixture()
+
+
+@pytest.fixture
+def applied_on(backend: Backend, repo: Path) -> Path:
+    return settle(backend, repo)
+
+
 # ---- order --------------------------------------------------------------------------------------------------
 
 
-def test_first_apply_writes_in_wave_order(api: ApiDouble, kube: Kube, repo: Path) -> None:
-    outcome = run(repo, kube)
+def test_first_apply_writes_in_wave_order(backend: Backend, repo: Path) -> None:
+    outcome = run(repo, backend.kube, apply_options=backend.options())
     assert outcome.ok, outcome.message
-    log = writes(api)
-    assert all(r.verb == "apply" and r.status in (200, 201) for r in log)
-    waves = [wave({"kind": KIND_OF[r.resource], "metadata": {}}) for r in log]
-    assert waves == sorted(waves), [(r.resource, r.path) for r in log]
+    log = [c for c in backend.log.calls if c.is_write]
+    assert all(c.verb == "apply" and c.status == 200 for c in log)
+    waves = [wave({"kind": KIND_OF[c.resource], "metadata": {}}) for c in log]
+    assert waves == sorted(waves), [(c.resource, c.path) for c in log]
     assert len(log) == len(outcome.desired) == 30
-    assert [KIND_OF[r.resource] for r in log if wave({"kind": KIND_OF[r.resource], "metadata": {}}) == 0][:3] == [
+    assert [KIND_OF[c.resource] for c in log if wave({"kind": KIND_OF[c.resource], "metadata": {}}) == 0][:3] == [
         "Namespace"
     ] * 3
-    last_vm_or_service = {KIND_OF[r.resource] for r in log[-8:]}
+    last_vm_or_service = {KIND_OF[c.resource] for c in log[-8:]}
     assert last_vm_or_service == {"VirtualMachine", "Service"}
 
 
+# double-only: it watches each write arrive through the double's request hook, and needs the simulated nmstate's
+# delay to see a policy that is not Available yet (the real server's stand-in marks policies at once)
 def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(
     api: ApiDouble, kube: Kube, repo: Path
 ) -> None:
@@ -116,6 +131,7 @@ def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
 # ---- health stops the run ------------------------------------------------------------------------------------
 
 
+# double-only: a Degraded policy needs the simulated nmstate (a NIC missing on a node)
 def test_degraded_policy_stops_the_run_before_any_vm_is_written(api: ApiDouble, kube: Kube, repo: Path) -> None:
     edit(repo / "networks" / "vlan-bridges.yaml", "nic: eth1", "nic: eth9")
     outcome = run(repo, kube)
@@ -131,20 +147,25 @@ def test_degraded_policy_stops_the_run_before_any_vm_is_written(api: ApiDouble, 
 # ---- prune --------------------------------------------------------------------------------------------------
 
 
-def test_removed_vm_file_deletes_the_vm_and_its_services_only(api: ApiDouble, kube: Kube, applied: Path) -> None:
-    (applied / "vms" / "db.yaml").unlink()
-    outcome = run(applied, kube)
+def test_removed_vm_file_deletes_the_vm_and_its_services_only(backend: Backend, applied_on: Path) -> None:
+    (applied_on / "vms" / "db.yaml").unlink()
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.ok, outcome.message
-    deleted = sorted(r.path for r in writes(api) if r.verb == "delete")
+    deleted = sorted(backend.log.deletes())
     assert deleted == [
         "/api/v1/namespaces/db/secrets/db-1-ssh-keys",
         "/api/v1/namespaces/db/services/db-1-svc",
         "/apis/kubevirt.io/v1/namespaces/db/virtualmachines/db-1",
     ]
-    assert api.writes() == 3
-    assert kube.get("VirtualMachine", "db-1", "db") is None and kube.get("VirtualMachine", "web-1", "apps")
+    assert backend.log.writes() == 3
+    assert backend.find("VirtualMachine", "web-1", "apps")
+    if backend.real:  # Foreground deletion: gone once the garbage collector (a stand-in here) has been
+        assert eventually(lambda: backend.find("VirtualMachine", "db-1", "db") is None)
+    assert backend.find("VirtualMachine", "db-1", "db") is None
 
 
+# double-only: the nodes' interfaces before and after are the simulated nmstate's, and the stale-condition race
+# needs its stepped controllers
 def test_removed_bridge_network_is_taken_down_on_the_nodes_before_its_policy_is_deleted(
     still_api: ApiDouble, repo: Path
 ) -> None:
@@ -182,8 +203,8 @@ def test_removed_bridge_network_is_taken_down_on_the_nodes_before_its_policy_is_
     assert "bond1.300" in node_interfaces(kube)  # what worker-uplinks made stays
 
 
-def test_same_name_object_of_another_manager_survives_prune(api: ApiDouble, kube: Kube, applied: Path) -> None:
-    theirs = Kube(api.api_client(), field_manager="someone-else")
+def test_same_name_object_of_another_manager_survives_prune(backend: Backend, applied_on: Path) -> None:
+    theirs = backend.client(field_manager="someone-else")
     theirs.apply(
         {
             "apiVersion": "v1",
@@ -204,23 +225,25 @@ def test_same_name_object_of_another_manager_survives_prune(api: ApiDouble, kube
             "data": {},
         }
     )
-    (applied / "manifests" / "web-config.yaml").unlink()
-    outcome = run(applied, kube)
+    (applied_on / "manifests" / "web-config.yaml").unlink()
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.ok, outcome.message
     assert [i.name for i in outcome.plan.items if i.action == Action.DELETE] == ["ConfigMap/apps/web-settings"]  # type: ignore[union-attr]
-    assert kube.get("ConfigMap", "web-settings", "apps") is None
-    assert kube.get("ConfigMap", "web-2-settings", "apps") is not None
-    assert kube.get("ConfigMap", "stale", "apps") is not None
+    if backend.real:
+        assert eventually(lambda: backend.find("ConfigMap", "web-settings", "apps") is None)
+    assert backend.find("ConfigMap", "web-settings", "apps") is None
+    assert backend.find("ConfigMap", "web-2-settings", "apps") is not None
+    assert backend.find("ConfigMap", "stale", "apps") is not None
 
 
-def test_mass_prune_guard_blocks_deleting_a_whole_directory(api: ApiDouble, kube: Kube, applied: Path) -> None:
-    for path in (applied / "vms").iterdir():
+def test_mass_prune_guard_blocks_deleting_a_whole_directory(backend: Backend, applied_on: Path) -> None:
+    for path in (applied_on / "vms").iterdir():
         path.unlink()
-    outcome = run(applied, kube)
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.failed == "PlanBlocked"
     assert "refusing to prune 9 of 29 owned objects" in outcome.message
-    assert api.writes() == 0
-    assert len(kube.list("VirtualMachine")) == 4
+    assert backend.log.writes() == 0
+    assert len(backend.objects("VirtualMachine")) == 4
 
 
 # ---- conflicts ----------------------------------------------------------------------------------------------
@@ -276,6 +299,9 @@ def test_existing_object_is_adopted_only_with_the_opt_in_and_then_never_pruned(
 
 
 # ---- retries ------------------------------------------------------------------------------------------------
+
+
+# double-only from here to the dry run: fault injection is the double's (503, 429, dropped connections)
 
 
 class EveryFourth:
@@ -349,27 +375,28 @@ def test_retry_gives_up_after_the_attempts_and_reports_the_status(api: ApiDouble
 # ---- plan-time checks by the server --------------------------------------------------------------------------
 
 
-def test_server_dry_run_refuses_at_plan_time_before_any_write(api: ApiDouble, kube: Kube, applied: Path) -> None:
-    """A write the server refuses (an admission webhook or a quota, played here by an injected 409 on the dry
-    run of one object) blocks the plan while nothing is written yet, instead of failing between waves.
-    Double-only: it injects the refusal."""
-    (applied / "manifests" / "extra.yaml").write_text(
+def test_server_dry_run_refuses_at_plan_time_before_any_write(backend: Backend, applied_on: Path) -> None:
+    """A write the server would refuse (here a 409: another manager owns the field) blocks the plan while
+    nothing is written yet, instead of failing in the middle of the waves."""
+    theirs = backend.client(field_manager="helm")
+    theirs.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "extra", "namespace": "apps"},
+            "data": {"A": "1"},
+        }
+    )
+    (applied_on / "manifests" / "extra.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: apps\ndata:\n  A: '2'\n"
     )
-    edit(applied / "manifests" / "web-config.yaml", '"8080"', '"8081"')
-
-    def admission(info: RequestInfo) -> Fault | None:
-        return Fault("409") if info.dry_run and info.name == "extra" else None
-
-    api.faults = admission
-    api.reset_counts()
-    outcome = run(applied, kube)
+    backend.log.reset()
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.failed == "PlanBlocked"
-    assert outcome.message.startswith("ConfigMap/apps/extra: the API server refuses it: HTTP 409")
-    assert api.writes() == 0
-    dry_runs = sorted(r.path.rsplit("/", 1)[-1] for r in api.requests if r.verb == "apply")
-    assert dry_runs == ["extra", "web-settings"]  # every write of the plan was asked first, none was made
-    assert {r.query.get("dryRun") for r in api.requests if r.verb == "apply"} == {"All"}
+    assert "ConfigMap/apps/extra: the API server refuses it: HTTP 409" in outcome.message
+    assert backend.log.writes() == 0
+    dry = [c.query.get("dryRun") for c in backend.log.calls if c.verb == "apply"]
+    assert dry == ["All"] * len(outcome.plan.changes)  # type: ignore[union-attr]
 
 
 class Deleting:
