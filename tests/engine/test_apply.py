@@ -375,28 +375,27 @@ def test_retry_gives_up_after_the_attempts_and_reports_the_status(api: ApiDouble
 # ---- plan-time checks by the server --------------------------------------------------------------------------
 
 
-def test_server_dry_run_refuses_at_plan_time_before_any_write(backend: Backend, applied_on: Path) -> None:
-    """A write the server would refuse (here a 409: another manager owns the field) blocks the plan while
-    nothing is written yet, instead of failing in the middle of the waves."""
-    theirs = backend.client(field_manager="helm")
-    theirs.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "extra", "namespace": "apps"},
-            "data": {"A": "1"},
-        }
-    )
-    (applied_on / "manifests" / "extra.yaml").write_text(
+def test_server_dry_run_refuses_at_plan_time_before_any_write(api: ApiDouble, kube: Kube, applied: Path) -> None:
+    """A write the server refuses (an admission webhook or a quota, played here by an injected 409 on the dry
+    run of one object) blocks the plan while nothing is written yet, instead of failing between waves.
+    Double-only: it injects the refusal."""
+    (applied / "manifests" / "extra.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: apps\ndata:\n  A: '2'\n"
     )
-    backend.log.reset()
-    outcome = run(applied_on, backend.kube, apply_options=backend.options())
+    edit(applied / "manifests" / "web-config.yaml", '"8080"', '"8081"')
+
+    def admission(info: RequestInfo) -> Fault | None:
+        return Fault("409") if info.dry_run and info.name == "extra" else None
+
+    api.faults = admission
+    api.reset_counts()
+    outcome = run(applied, kube)
     assert outcome.failed == "PlanBlocked"
-    assert "ConfigMap/apps/extra: the API server refuses it: HTTP 409" in outcome.message
-    assert backend.log.writes() == 0
-    dry = [c.query.get("dryRun") for c in backend.log.calls if c.verb == "apply"]
-    assert dry == ["All"] * len(outcome.plan.changes)  # type: ignore[union-attr]
+    assert outcome.message.startswith("ConfigMap/apps/extra: the API server refuses it: HTTP 409")
+    assert api.writes() == 0
+    dry_runs = sorted(r.path.rsplit("/", 1)[-1] for r in api.requests if r.verb == "apply")
+    assert dry_runs == ["extra", "web-settings"]  # every write of the plan was asked first, none was made
+    assert {r.query.get("dryRun") for r in api.requests if r.verb == "apply"} == {"All"}
 
 
 class Deleting:
