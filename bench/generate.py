@@ -103,7 +103,7 @@ def _namespace(i: int) -> str:
 def _subnet(i: int, ovn: bool) -> ipaddress.IPv4Network:
     """A distinct /20 per network: 10.0.0.0/20.. for bridges, 100.64.0.0/20.. for OVN."""
     base = ipaddress.ip_address("100.64.0.0" if ovn else "10.0.0.0")
-    return ipaddress.ip_network(f"{base + i * 4096}/20")
+    return ipaddress.IPv4Network(f"{base + i * 4096}/20")
 
 
 def _networks(size: Size) -> list[_Net]:
@@ -128,12 +128,12 @@ def _networks(size: Size) -> list[_Net]:
             spec["uplink"] = {"nic": f"ens{group}"}
             if group % 2 == 0:
                 spec["mtu"] = 9000
-        subnet = _subnet(i, ovn=False) if bridge_index % 2 else None
-        if subnet is not None:
-            spec["subnet"] = str(subnet)
+        bridge_subnet = _subnet(i, ovn=False) if bridge_index % 2 else None
+        if bridge_subnet is not None:
+            spec["subnet"] = str(bridge_subnet)
         spec["namespaces"] = namespaces
         doc = {"apiVersion": API, "kind": "BridgeNetwork", "metadata": {"name": name}, "spec": spec}
-        nets.append(_Net(name, "BridgeNetwork", namespaces, subnet, doc))
+        nets.append(_Net(name, "BridgeNetwork", namespaces, bridge_subnet, doc))
     return nets
 
 
