@@ -150,6 +150,7 @@ def coordination(request: pytest.FixtureRequest) -> Iterator[Callable[[], Any]]:
     if double_cls is None:
         pytest.skip("reconciler.testing.apiserver.ApiDouble is not available yet")
     with double_cls() as double:
+        double.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})  # the release's
         yield lambda: client.CoordinationV1Api(double.api_client())
 
 

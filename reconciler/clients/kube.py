@@ -185,6 +185,8 @@ class Kube:
             "fieldManager": self.field_manager,
             "force": "true" if force else None,
             "dryRun": "All" if dry_run else None,
+            # an unknown or duplicated field is an error, as with kubectl (the server would drop it silently)
+            "fieldValidation": "Strict",
         }
         try:
             return self.request(

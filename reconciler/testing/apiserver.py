@@ -38,8 +38,9 @@ from kubernetes import client as k8s
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from reconciler.testing.faults import FaultHook
-from reconciler.testing.handler import Handler, QuietRequestHandler, RequestRecord
+from reconciler.testing.handler import Handler, RequestRecord
 from reconciler.testing.resources import Registry
+from reconciler.testing.responses import QuietRequestHandler
 from reconciler.testing.store import Store
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class ApiDouble:
                  host: str = "127.0.0.1", port: int = 0, registry: Registry | None = None,
                  event_log_size: int = 1000, bookmark_interval: float = 1.0,
                  tick_interval: float | None = 0.02, nmstate_delay_ticks: int = 2,
-                 require_namespaces: bool = False, faults: FaultHook | None = None) -> None:
+                 require_namespaces: bool = True, faults: FaultHook | None = None) -> None:
         from reconciler.testing.controllers import build_controllers  # controllers import the store only
 
         self.store = Store(registry, event_log_size=event_log_size, require_namespaces=require_namespaces)
@@ -69,7 +70,7 @@ class ApiDouble:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._tick_lock = threading.Lock()
-        for ns in ("default", "kube-system"):
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):  # what a new cluster has
             self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         self.controllers = build_controllers(controllers, self.store, nodes, delay_ticks=nmstate_delay_ticks)
 

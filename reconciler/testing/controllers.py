@@ -15,8 +15,8 @@ interfaces -- or ``Degraded`` (FailedToConfigure, message naming node and NIC) w
 or VLAN base-iface exists neither on the node nor in the same policy. No matching node: ``Ignored``
 (NoMatchingNode).
 
-kubevirt: a KubeMacPool-like admission hook gives every VM interface without one a ``macAddress`` from
-``02:00:00:xx:xx:xx`` (kept per VM and interface name). A VM with ``runStrategy`` Always/RerunOnFailure (or
+kubevirt: the simulated KubeMacPool (:mod:`.kubemacpool`) gives every VM interface without one a ``macAddress``,
+refuses a MAC another VM holds and releases a deleted VM's MACs. A VM with ``runStrategy`` Always/RerunOnFailure (or
 ``running: true``) gets a VMI (status.interfaces with name, mac, IPs: 10.128.x.y on the pod network, static
 addresses from cloud-init networkData on secondary ones) and is Ready/Running; stopping removes the VMI.
 Hot-plug: adding a bridge interface+multus network, or setting it ``state: absent``, is applied to the running
@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.testing.kubemacpool import KubeMacPool
 from reconciler.testing.store import Obj, Store, now
 from reconciler.testing.store import ResourceType as _RT
 
@@ -260,23 +261,7 @@ class KubevirtController:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.macs: dict[tuple[str, str, str], str] = {}
-        store.mutators.append(self.assign_macs)
-
-    def assign_macs(self, rt: _RT, obj: Obj, old: Obj | None) -> None:
-        """The KubeMacPool webhook: a stable pool MAC for each interface that has none."""
-        if (rt.group, rt.kind) != ("kubevirt.io", "VirtualMachine"):
-            return
-        meta = obj.get("metadata") or {}
-        spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
-        for iface in _interfaces(spec):
-            if iface.get("macAddress") or iface.get("state") == "absent":
-                continue
-            key = (meta.get("namespace", ""), meta.get("name", ""), iface.get("name", ""))
-            if key not in self.macs:
-                n = len(self.macs) + 1
-                self.macs[key] = f"02:00:00:{(n >> 16) & 255:02x}:{(n >> 8) & 255:02x}:{n & 255:02x}"
-            iface["macAddress"] = self.macs[key]
+        self.macpool = KubeMacPool(store)
 
     def tick(self) -> None:
         vms = self.store.objects(KUBEVIRT, "VirtualMachine")

@@ -22,20 +22,25 @@ class ApiError(Exception):
 
 
 def _details(rt: ResourceType, name: str) -> dict[str, Any]:
-    return {"name": name, "group": rt.group, "kind": rt.plural}
+    return {"name": name, "group": rt.group, "kind": rt.plural} if rt.group else {"name": name, "kind": rt.plural}
+
+
+def qualified(rt: ResourceType) -> str:
+    """``virtualmachines.kubevirt.io``, ``deployments.apps``, ``configmaps``: how the real server names a resource."""
+    return f"{rt.plural}.{rt.group}" if rt.group else rt.plural
 
 
 def not_found(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{rt.resource_name.split("/")[-1]} "{name}" not found', _details(rt, name))
+    return ApiError(404, "NotFound", f'{qualified(rt)} "{name}" not found', _details(rt, name))
 
 
 def already_exists(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{rt.plural} "{name}" already exists', _details(rt, name))
+    return ApiError(409, "AlreadyExists", f'{qualified(rt)} "{name}" already exists', _details(rt, name))
 
 
 def conflict(rt: ResourceType, name: str) -> ApiError:
     """The write was based on an outdated resourceVersion (or failed a uid/resourceVersion precondition)."""
-    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource_name} "{name}": the '
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {qualified(rt)} "{name}": the '
                     "object has been modified; please apply your changes to the latest version and try "
                     "again", _details(rt, name))
 
@@ -43,14 +48,14 @@ def conflict(rt: ResourceType, name: str) -> ApiError:
 def apply_conflict(rt: ResourceType, name: str, conflicts: Sequence[tuple[str, str]]) -> ApiError:
     """Server-side apply would take fields other managers own: ``conflicts`` are (manager, field path)."""
     n = len(conflicts)
-    lines = "\n".join(f'- conflict with "{m}": {p}' for m, p in conflicts)
+    if n == 1:
+        lines = f'conflict with "{conflicts[0][0]}": {conflicts[0][1]}'
+    else:  # structured-merge-diff's wording: grouped by manager
+        by_manager: dict[str, list[str]] = {}
+        for m, p in conflicts:
+            by_manager.setdefault(m, []).append(p)
+        lines = "\n".join(f'conflicts with "{m}": {ps[0]}' if len(ps) == 1 else
+                          f'conflicts with "{m}":' + "".join(f"\n- {p}" for p in ps) for m, ps in by_manager.items())
     causes = [{"reason": "FieldManagerConflict", "field": p, "message": f'conflict with "{m}"'} for m, p in conflicts]
     return ApiError(409, "Conflict", f"Apply failed with {n} conflict{'s' if n > 1 else ''}: {lines}",
                     {**_details(rt, name), "causes": causes})
-
-
-def invalid_name(rt: ResourceType, name: str) -> ApiError:
-    return ApiError(422, "Invalid", f'{rt.kind} "{name}" is invalid: metadata.name: Invalid value: '
-                    f'"{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric '
-                    "characters, '-' or '.'",
-                    {"name": name, "kind": rt.kind, "causes": [{"field": "metadata.name"}]})

@@ -7,8 +7,12 @@ Routing follows the apiserver URL scheme::
 
 plus discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/<g>[/<v>]``, always the plain, non-aggregated form
 whatever the Accept header asks, which clients fall back to), ``/version`` and ``/healthz|readyz|livez``.
-``/openapi/v2`` and ``/openapi/v3`` answer 404: the Python client never asks, and ``kubectl`` copes with
-``--validate=false``. ``kubectl get`` asks for a ``Table``; a minimal one (name, creation time) is served.
+``/openapi/v3`` serves the documents ``kubectl`` reads before it writes (:mod:`.openapi`); ``/openapi/v2``
+answers 404 (kubectl uses v3). ``kubectl get`` asks for a ``Table``; a minimal one (name, creation time) is
+served, paged like a list (``continue``). Bodies are JSON or YAML: a protobuf body (what kubectl sends for
+built-in kinds) is 415 Unsupported Media Type, after which client-go retries the request as JSON; a strategic
+merge patch of a custom resource is 415 too, as on a real server. ``fieldValidation`` (Strict, Warn by default,
+Ignore) is honoured (:mod:`.validation`); warnings go out as ``Warning: 299`` headers.
 
 Accounting: every resource request is counted in ``counts`` under ``(verb, resource)`` where verb is one of
 get/list/watch/create/update/patch/apply/delete (a DELETE of a collection counts as delete) and resource is
@@ -32,13 +36,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from reconciler.testing.errors import ApiError
 from reconciler.testing.faults import WRITE_VERBS, Fault, FaultHook, RequestInfo
+from reconciler.testing.openapi import OpenApi
 from reconciler.testing.resources import ResourceType
+from reconciler.testing.responses import json_response, render, status_body, unsupported_media, user_of
+from reconciler.testing.schemas import is_custom
 from reconciler.testing.store import Store
+from reconciler.testing.validation import MODES
 from reconciler.testing.watch import watch_stream
 
 PATCH_TYPES = {
@@ -48,6 +55,8 @@ PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+json": "apply",
 }
+CR_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
+BODY_TYPES = ("application/json", "application/yaml")
 SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-virtnet-double", "gitCommit": "double",
                   "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23",
                   "compiler": "gc", "platform": "linux/amd64"}
@@ -76,47 +85,13 @@ class Route:
     subresource: str
 
 
-def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": message, "reason": reason, "code": code}
-    if details:
-        body["details"] = details
-    return body
-
-
-def json_response(body: Any, code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=code, mimetype="application/json", headers=headers)
-
-
-def user_of(request: Request) -> str:
-    """Who made a request: ``Impersonate-User`` if sent, else ``Authorization: Bearer user:<name>``.
-
-    kubectl does not send bearer tokens to a plain-HTTP server, so kubeconfigs written by the double also
-    carry ``as: <name>``, which kubectl sends as ``Impersonate-User``. Any other token is user ``token``;
-    no credentials at all is ``system:anonymous``.
-    """
-    if impersonated := request.headers.get("Impersonate-User"):
-        return impersonated
-    auth = request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer "):
-        return "system:anonymous"
-    token = auth[len("Bearer "):].strip()
-    return token[len("user:"):] if token.startswith("user:") else "token"
-
-
-class QuietRequestHandler(WSGIRequestHandler):
-    """No per-request access log on stderr: ``ApiDouble.requests`` is the log."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
 class Handler:
     """The WSGI application: routes, dispatches to the :class:`Store`, counts and injects faults."""
 
     def __init__(self, store: Store, *, bookmark_interval: float = 1.0) -> None:
         self.store = store
         self.registry = store.registry
+        self.openapi = OpenApi(store.registry)
         self.bookmark_interval = bookmark_interval
         self.faults: FaultHook | None = None
         self.lock = threading.Lock()
@@ -228,8 +203,12 @@ class Handler:
             return Response("ok", mimetype="text/plain")
         if parts == ["version"]:
             return json_response(SERVER_VERSION)
+        if parts == ["openapi", "v3"]:
+            return json_response(self.openapi.discovery())
+        if parts[:2] == ["openapi", "v3"] and (doc := self.openapi.document("/".join(parts[2:]))) is not None:
+            return json_response(doc)
         if parts and parts[0] == "openapi":
-            return json_response(status_body(404, "NotFound", "the double serves no OpenAPI documents"), 404)
+            return json_response(status_body(404, "NotFound", "the double serves no such OpenAPI document"), 404)
         if parts == ["api"]:
             return json_response(self.registry.core_versions())
         if parts == ["apis"]:
@@ -281,9 +260,10 @@ class Handler:
             return "update"
         if method == "PATCH" and not collection:
             ctype = request.mimetype
+            if is_custom(route.rt) and ctype not in CR_PATCH_TYPES:
+                raise unsupported_media(CR_PATCH_TYPES)
             if ctype not in PATCH_TYPES:
-                raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown "
-                               f"format - accepted media types include: {', '.join(PATCH_TYPES)}")
+                raise unsupported_media(PATCH_TYPES)
             return "apply" if PATCH_TYPES[ctype] == "apply" else "patch"
         if method == "DELETE":
             return "delete"
@@ -298,7 +278,7 @@ class Handler:
         dry_run = args.get("dryRun") == "All"
         manager = args.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0]
         if verb == "get":
-            return self.out(request, rt, self.store.get(rt, ns, name))
+            return render(request, self.store.get(rt, ns, name))
         if verb in ("list", "watch"):
             list_ns = ns if rt.namespaced and ns else None
             if verb == "watch":
@@ -313,23 +293,34 @@ class Handler:
             doc = self.store.list(rt, list_ns, label_selector=args.get("labelSelector", ""),
                                   field_selector=args.get("fieldSelector", ""),
                                   limit=int(args.get("limit", 0) or 0), cont=args.get("continue", ""))
-            return self.out(request, rt, doc)
-        body = self.body(request, yaml_ok=verb == "apply")
+            return render(request, doc)
+        body = self.body(request, verb)
+        validation = args.get("fieldValidation") or "Warn"
+        if validation not in MODES:
+            raise ApiError(400, "BadRequest", f"fieldValidation must be one of {', '.join(MODES)}")
+        warnings: list[str] = []
         if verb == "create":
-            return json_response(self.store.create(rt, ns, body, manager=manager, dry_run=dry_run), 201)
+            return json_response(self.store.create(rt, ns, body, manager=manager, dry_run=dry_run,
+                                                   validation=validation, warnings=warnings), 201,
+                                 warnings=warnings)
         if verb == "update":
             return json_response(self.store.update(rt, ns, name, body, manager=manager, subresource=sub,
-                                                   dry_run=dry_run))
+                                                   dry_run=dry_run, validation=validation, warnings=warnings,
+                                                   require_rv=is_custom(rt)), warnings=warnings)
         if verb == "apply":
             if not args.get("fieldManager"):
-                raise ApiError(400, "BadRequest", "PATCH /apply requires fieldManager")
+                raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                               "value: is required for apply patch", {"group": "meta.k8s.io", "kind": "PatchOptions",
+                               "causes": [{"reason": "FieldValueRequired", "field": "fieldManager",
+                                           "message": "Required value: is required for apply patch"}]})
             existed = self.exists(rt, ns, name)
             obj = self.store.apply(rt, ns, name, body, manager=manager, subresource=sub, dry_run=dry_run,
                                    force=args.get("force") in ("true", "1", "True"))
             return json_response(obj, 200 if existed else 201)
         if verb == "patch":
             return json_response(self.store.patch(rt, ns, name, PATCH_TYPES[request.mimetype], body,
-                                                  manager=manager, subresource=sub, dry_run=dry_run))
+                                                  manager=manager, subresource=sub, dry_run=dry_run,
+                                                  validation=validation, warnings=warnings), warnings=warnings)
         opts = body if isinstance(body, dict) else {}
         dry_run = dry_run or "All" in (opts.get("dryRun") or [])
         if not name:
@@ -354,28 +345,14 @@ class Handler:
         return True
 
     @staticmethod
-    def body(request: Request, *, yaml_ok: bool) -> Any:
+    def body(request: Request, verb: str) -> Any:
         raw = request.get_data()
         if not raw.strip():
             return {}
+        yaml_ok = verb == "apply" or request.mimetype == "application/yaml"
+        if verb in ("create", "update") and request.mimetype not in ("", *BODY_TYPES):
+            raise unsupported_media(BODY_TYPES)
         try:
             return yaml.safe_load(raw) if yaml_ok else json.loads(raw)
         except (ValueError, yaml.YAMLError) as e:
             raise ApiError(400, "BadRequest", f"the request body does not parse: {e}") from e
-
-    def out(self, request: Request, rt: ResourceType, doc: dict[str, Any]) -> Response:
-        """JSON, or a minimal ``meta.k8s.io/v1`` Table when kubectl asks for one."""
-        if "as=Table" not in request.headers.get("Accept", ""):
-            return json_response(doc)
-        items = doc.get("items", [doc])
-        rows = [{"cells": [i["metadata"]["name"], i["metadata"].get("creationTimestamp", "")],
-                 "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                            "metadata": i["metadata"]}} for i in items]
-        table = {"kind": "Table", "apiVersion": "meta.k8s.io/v1",
-                 "metadata": {"resourceVersion": doc["metadata"].get("resourceVersion", "")},
-                 "columnDefinitions": [{"name": "Name", "type": "string", "format": "name", "description": ""},
-                                       {"name": "Created At", "type": "date", "format": "", "description": ""}],
-                 "rows": rows}
-        return json_response(table)
-
-

@@ -53,8 +53,17 @@ def demo_nodes(workers: int = 3, control_plane: int = 3) -> list[dict[str, Any]]
     return out
 
 
+#: namespaces the operators of an OpenShift Virtualization cluster have made before virtnet runs
+CLUSTER_NAMESPACES = ("openshift-cnv", "openshift-nmstate", "openshift-sriov-network-operator", "metallb-system")
+
+
 def seed_hyperconverged(store: Any, name: str = "kubevirt-hyperconverged", namespace: str = "openshift-cnv") -> None:
-    """The HyperConverged CR the operator would have made; virtnet only ever patches it."""
+    """The operators' namespaces and the HyperConverged CR the operator would have made (virtnet only patches it).
+
+    The namespaces first: the API server refuses objects in a namespace that does not exist, as a real one does.
+    """
+    for ns in dict.fromkeys((*CLUSTER_NAMESPACES, namespace)):
+        store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     store.put(
         {
             "apiVersion": "hco.kubevirt.io/v1beta1",

@@ -1,10 +1,10 @@
 """Patch formats and selectors of the API double: pure functions over plain dicts.
 
 * JSON merge patch (RFC 7386) exactly.
-* Strategic merge patch approximated without schemas: a merge patch, except that lists of maps that are
-  keyed (same rule as server-side apply, see :func:`reconciler.testing.ssa.list_keys`) are merged item by
-  item, and an item carrying ``$patch: delete`` is removed. Other directives (``$retainKeys``,
-  ``$setElementOrder``) are dropped.
+* Strategic merge patch (built-in kinds only: a real server refuses it for custom resources with 415): a merge
+  patch, except that a list whose schema says ``x-kubernetes-patch-strategy: merge`` is merged item by item on
+  its ``x-kubernetes-patch-merge-key``, and an item carrying ``$patch: delete`` is removed. Other directives
+  (``$retainKeys``, ``$setElementOrder``) are dropped.
 * JSON patch (RFC 6902) through the ``jsonpatch`` package.
 * Label selectors (``=``, ``==``, ``!=``, ``in``, ``notin``, ``key``, ``!key``) and field selectors
   (``=``/``==``/``!=`` on any dotted path, ``metadata.name`` and ``metadata.namespace`` being the useful ones).
@@ -17,11 +17,9 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import jsonpatch
-
-from reconciler.testing.ssa import item_key, list_keys
 
 
 class PatchError(ValueError):
@@ -44,7 +42,13 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
-def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -> Any:
+class PatchShape(Protocol):
+    """The schema lookup strategic merge patch needs (see :mod:`reconciler.testing.schemas`)."""
+
+    def patch_merge_key(self, path: tuple[str, ...]) -> str | None: ...
+
+
+def strategic_merge_patch(target: Any, patch: Any, shape: PatchShape, path: tuple[str, ...] = ()) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = copy.deepcopy(target) if isinstance(target, dict) else {}
@@ -54,30 +58,34 @@ def strategic_merge_patch(target: Any, patch: Any, path: tuple[str, ...] = ()) -
         p = (*path, f"f:{k}")
         if v is None:
             out.pop(k, None)
-        elif isinstance(v, list) and isinstance(out.get(k), list) and (keys := list_keys(p, v)):
-            out[k] = _merge_list(out[k], v, keys, p)
+        elif isinstance(v, list) and isinstance(out.get(k), list) and (key := shape.patch_merge_key(p)):
+            out[k] = _merge_list(out[k], v, key, shape, p)
         elif isinstance(v, list):
             out[k] = [i for i in copy.deepcopy(v) if not (isinstance(i, dict) and i.get("$patch") == "delete")]
         else:
-            out[k] = strategic_merge_patch(out.get(k), v, p)
+            out[k] = strategic_merge_patch(out.get(k), v, shape, p)
     return out
 
 
-def _merge_list(live: list[Any], patch: list[Any], keys: tuple[str, ...], path: tuple[str, ...]) -> list[Any]:
-    if list_keys(path, live) not in (keys, None) and live:
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(live)
+def _merge_list(live: list[Any], patch: list[Any], key: str, shape: PatchShape, path: tuple[str, ...]) -> list[Any]:
+    """New items first (in patch order), then the live items in their order, merged with their patch item."""
+    item_path = (*path, "[]")
+    rest = copy.deepcopy(live)
+    head: list[Any] = []
     for item in patch:
-        ik = item_key(keys, item)
-        idx = next((i for i, it in enumerate(result) if isinstance(it, dict) and item_key(keys, it) == ik), None)
+        if not isinstance(item, dict):
+            if item not in rest:
+                head.append(copy.deepcopy(item))
+            continue
+        idx = next((i for i, it in enumerate(rest) if isinstance(it, dict) and it.get(key) == item.get(key)), None)
         if item.get("$patch") == "delete":
             if idx is not None:
-                result.pop(idx)
+                rest.pop(idx)
         elif idx is None:
-            result.append(strategic_merge_patch({}, item, path))
+            head.append(strategic_merge_patch({}, item, shape, item_path))
         else:
-            result[idx] = strategic_merge_patch(result[idx], item, path)
-    return result
+            rest[idx] = strategic_merge_patch(rest[idx], item, shape, item_path)
+    return head + rest
 
 
 def json_patch(target: dict[str, Any], ops: Any) -> dict[str, Any]:

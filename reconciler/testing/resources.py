@@ -125,6 +125,10 @@ class Registry:
     def by_kind(self, api_version: str, kind: str) -> ResourceType | None:
         return self._by_kind.get((api_version, kind))
 
+    def by_storage_key(self, key: tuple[str, str]) -> ResourceType | None:
+        """The preferred (storage) version's type of a ``(group, plural)``."""
+        return next((t for t in self.types if t.storage_key == key and t.storage_version), None)
+
     def served_versions(self, group: str) -> list[str]:
         """Versions of ``group``, preferred (storage) version first."""
         ordered = sorted((t for t in self.types if t.group == group), key=lambda t: not t.storage_version)

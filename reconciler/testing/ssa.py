@@ -6,10 +6,12 @@ This is a pragmatic re-implementation of the ideas of structured-merge-diff, not
   ``fieldsV1``: ``"f:spec"`` for a map key, ``'k:{"name":"eth0"}'`` for an item of a keyed list. Every node
   of an object is in its set (maps and list items too); :func:`encode` writes ``".": {}`` for a node that is a
   member *and* has members below it, which reproduces the shape the real server writes.
-* Which lists are keyed is decided from the data, because the double has no OpenAPI schemas:
-  ``ports`` lists whose items carry ``port`` use ``port``+``protocol`` (Service ports), ``conditions`` lists
-  use ``type``, any other list whose items are all maps with a ``name`` uses ``name``; every other list is
-  atomic (owned and replaced as a whole). Keyed items keep their live order; new items are appended.
+* Which lists are keyed comes from the type's schema (a :class:`Shape`, see :mod:`.schemas`): a
+  ``x-kubernetes-list-type: map`` list's items are ``k:{...}`` elements keyed by its ``list-map-keys``, a ``set``
+  list's items are ``v:<value>`` elements, and every other list (no list type at all included, e.g. KubeVirt's
+  interfaces or anything under an NNCP's free-form desiredState) is atomic: owned and replaced as a whole, its
+  field set is the one path of the list. ``x-kubernetes-map-type: atomic`` maps are leaves the same way. Keyed
+  items keep their live order; new items are appended.
 * Apply = (1) conflicts: a leaf of the applied set whose live value differs and that another manager owns;
   (2) removal: paths this manager applied last time, omits now, and nobody else owns (or owns below) are
   deleted from the object; (3) merge of the applied config into the live object; (4) bookkeeping.
@@ -17,9 +19,12 @@ This is a pragmatic re-implementation of the ideas of structured-merge-diff, not
   it changed; those paths leave every other manager's set (that is how ``kubectl edit`` silently takes a
   field from an applier, whose next apply then conflicts).
 
-Known gaps against the real server: no schema (so no defaulting, no ``+listType=set`` lists: they are atomic,
-no ``x-kubernetes-map-type: atomic`` maps), explicit ``null`` in an applied config is simply ignored, and
-conflicts are computed on leaves only (changing a map to a scalar is not reported as a conflict).
+Admission (a mutating webhook such as the simulated KubeMacPool) runs after this bookkeeping, so what it adds is
+owned by nobody, as on a real server.
+
+Known gaps against the real server: no defaulting from the schema (a missing ``protocol`` map key counts as
+``TCP``), explicit ``null`` in an applied config is simply ignored, and conflicts are computed on leaves only
+(changing a map to a scalar is not reported as a conflict).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 Path = tuple[str, ...]
 FieldSet = set[Path]
@@ -40,18 +45,24 @@ _STRIPPED_META = ("name", "namespace", "uid", "resourceVersion", "creationTimest
 # ---- keyed lists ---------------------------------------------------------------------------------------------
 
 
-def list_keys(path: Path, items: list[Any]) -> tuple[str, ...] | None:
-    """The merge keys of the list at ``path``, or ``None`` when the list is atomic."""
-    if not items or not all(isinstance(i, dict) for i in items):
+class Shape(Protocol):
+    """What a type's schema says about its lists and maps (see :mod:`reconciler.testing.schemas`)."""
+
+    def list_type(self, path: Path) -> tuple[str, tuple[str, ...]]: ...
+
+    def atomic_map(self, path: Path) -> bool: ...
+
+
+def list_keys(shape: Shape, path: Path, items: list[Any]) -> tuple[str, ...] | None:
+    """The merge keys of the map list at ``path``, or ``None`` when it is atomic or a set (or not all maps)."""
+    kind, keys = shape.list_type(path)
+    if kind != "map" or not keys or not all(isinstance(i, dict) for i in items):
         return None
-    last = path[-1] if path else ""
-    if last == "f:ports" and all("port" in i for i in items):
-        return ("port", "protocol")
-    if last == "f:conditions" and all("type" in i for i in items):
-        return ("type",)
-    if all("name" in i for i in items):
-        return ("name",)
-    return None
+    return keys
+
+
+def is_set(shape: Shape, path: Path) -> bool:
+    return shape.list_type(path)[0] == "set"
 
 
 def item_key(keys: tuple[str, ...], item: dict[str, Any]) -> str:
@@ -60,29 +71,37 @@ def item_key(keys: tuple[str, ...], item: dict[str, Any]) -> str:
     return "k:" + json.dumps(values, sort_keys=True, separators=(",", ":"))
 
 
+def value_key(value: Any) -> str:
+    """The ``v:<json>`` path element of a set item."""
+    return "v:" + json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 # ---- field sets ----------------------------------------------------------------------------------------------
 
 
-def fieldset(value: Any, path: Path = ()) -> FieldSet:
+def fieldset(value: Any, shape: Shape, path: Path = ()) -> FieldSet:
     """Every node below ``value`` as a path set (the node at ``path`` itself excluded)."""
     out: FieldSet = set()
-    _walk(value, path, out)
+    _walk(value, shape, path, out)
     return out
 
 
-def _walk(value: Any, path: Path, out: FieldSet) -> None:
+def _walk(value: Any, shape: Shape, path: Path, out: FieldSet) -> None:
     if isinstance(value, dict):
+        if path and shape.atomic_map(path):
+            return
         for k, sub in value.items():
             p = (*path, f"f:{k}")
             out.add(p)
-            _walk(sub, p, out)
+            _walk(sub, shape, p, out)
     elif isinstance(value, list):
-        keys = list_keys(path, value)
-        if keys:
+        if keys := list_keys(shape, path, value):
             for item in value:
                 p = (*path, item_key(keys, item))
                 out.add(p)
-                _walk(item, p, out)
+                _walk(item, shape, p, out)
+        elif is_set(shape, path):
+            out.update((*path, value_key(item)) for item in value)
 
 
 def scoped(paths: FieldSet, has_status: bool, subresource: str) -> FieldSet:
@@ -139,15 +158,17 @@ def decode(doc: dict[str, Any], path: Path = ()) -> FieldSet:
 _MISSING = object()
 
 
-def get_at(obj: Any, path: Path) -> Any:
+def get_at(obj: Any, path: Path, shape: Shape) -> Any:
     """The value at ``path`` or the module's ``_MISSING`` sentinel."""
     cur = obj
     for i, pe in enumerate(path):
         if pe.startswith("f:") and isinstance(cur, dict):
             cur = cur.get(pe[2:], _MISSING)
         elif pe.startswith("k:") and isinstance(cur, list):
-            keys = list_keys(path[:i], cur)
+            keys = list_keys(shape, path[:i], cur)
             cur = next((it for it in cur if keys and item_key(keys, it) == pe), _MISSING)
+        elif pe.startswith("v:") and isinstance(cur, list):
+            cur = next((it for it in cur if value_key(it) == pe), _MISSING)
         else:
             return _MISSING
         if cur is _MISSING:
@@ -155,39 +176,43 @@ def get_at(obj: Any, path: Path) -> Any:
     return cur
 
 
-def exists(obj: Any, path: Path) -> bool:
-    return get_at(obj, path) is not _MISSING
+def exists(obj: Any, path: Path, shape: Shape) -> bool:
+    return get_at(obj, path, shape) is not _MISSING
 
 
-def remove_at(obj: Any, path: Path) -> None:
-    parent = get_at(obj, path[:-1]) if len(path) > 1 else obj
+def remove_at(obj: Any, path: Path, shape: Shape) -> None:
+    parent = get_at(obj, path[:-1], shape) if len(path) > 1 else obj
     pe = path[-1]
     if pe.startswith("f:") and isinstance(parent, dict):
         parent.pop(pe[2:], None)
     elif pe.startswith("k:") and isinstance(parent, list):
-        keys = list_keys(path[:-1], parent)
+        keys = list_keys(shape, path[:-1], parent)
         parent[:] = [it for it in parent if not (keys and item_key(keys, it) == pe)]
+    elif pe.startswith("v:") and isinstance(parent, list):
+        parent[:] = [it for it in parent if value_key(it) != pe]
 
 
-def merge_applied(live: dict[str, Any], applied: dict[str, Any], path: Path = ()) -> None:
-    """Merge an applied configuration into ``live`` in place (maps deep, keyed lists by key)."""
+def merge_applied(live: dict[str, Any], applied: dict[str, Any], shape: Shape, path: Path = ()) -> None:
+    """Merge an applied configuration into ``live`` in place (maps deep, map lists by key, sets by value)."""
     for k, av in applied.items():
         if av is None:
             continue
         p = (*path, f"f:{k}")
         lv = live.get(k)
-        if isinstance(av, dict) and isinstance(lv, dict):
-            merge_applied(lv, av, p)
-        elif isinstance(av, list) and isinstance(lv, list) and (keys := list_keys(p, av)) and (
-            not lv or list_keys(p, lv) == keys
+        if isinstance(av, dict) and isinstance(lv, dict) and not shape.atomic_map(p):
+            merge_applied(lv, av, shape, p)
+        elif isinstance(av, list) and isinstance(lv, list) and (keys := list_keys(shape, p, av)) and (
+            list_keys(shape, p, lv) == keys
         ):
             by_key = {item_key(keys, it): it for it in lv}
             for item in av:
                 ik = item_key(keys, item)
                 if ik in by_key:
-                    merge_applied(by_key[ik], item, (*p, ik))
+                    merge_applied(by_key[ik], item, shape, (*p, ik))
                 else:
                     lv.append(_without_nulls(item))
+        elif isinstance(av, list) and isinstance(lv, list) and is_set(shape, p):
+            lv.extend(_without_nulls(item) for item in av if item not in lv)
         else:
             live[k] = _without_nulls(av)
 
@@ -258,6 +283,8 @@ def dotted(path: Path) -> str:
     for pe in path:
         if pe.startswith("f:"):
             out += "." + pe[2:]
+        elif pe.startswith("v:"):
+            out += f"[={pe[2:]}]"
         else:
             key = json.loads(pe[2:])
             out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(key.items())) + "]"
@@ -272,23 +299,25 @@ def _upsert(entries: list[Entry], new: Entry) -> None:
     entries.append(new)
 
 
-def _prune(entries: list[Entry], obj: dict[str, Any]) -> list[Entry]:
+def _prune(entries: list[Entry], obj: dict[str, Any], shape: Shape) -> list[Entry]:
     for e in entries:
-        e.fields = {p for p in e.fields if exists(obj, p)}
+        e.fields = {p for p in e.fields if exists(obj, p, shape)}
     return [e for e in entries if e.fields]
 
 
-def apply(live: dict[str, Any], applied: dict[str, Any], *, manager: str, force: bool, api_version: str,
-          now: str, has_status: bool, subresource: str) -> dict[str, Any]:
+def apply(live: dict[str, Any], applied: dict[str, Any], *, shape: Shape, manager: str, force: bool,
+          api_version: str, now: str, has_status: bool, subresource: str) -> dict[str, Any]:
     """Server-side apply ``applied`` onto ``live`` (may be ``{}``); returns the new object."""
     entries = read_entries(live)
-    new_set = scoped(fieldset(applied), has_status, subresource)
+    applied_set = scoped(fieldset(applied, shape), has_status, subresource)
+    # an applier owns leaves (empty maps and atomic values included) and list items, not the maps between
+    new_set = {p for p in leaves(applied_set)} | {p for p in applied_set if p[-1][:2] in ("k:", "v:")}
     mine = next((e for e in entries if e.key == (manager, "Apply", subresource)), None)
     others = [e for e in entries if e is not mine]
 
     conflicts: list[tuple[str, Path]] = []
     for p in sorted(leaves(new_set)):
-        live_v, applied_v = get_at(live, p), get_at(applied, p)
+        live_v, applied_v = get_at(live, p, shape), get_at(applied, p, shape)
         if live_v is _MISSING or live_v == applied_v or (applied_v == {} and isinstance(live_v, dict)):
             continue
         conflicts += [(e.manager, p) for e in others if p in e.fields]
@@ -308,7 +337,7 @@ def apply(live: dict[str, Any], applied: dict[str, Any], *, manager: str, force:
         for p in sorted(gone, key=len):
             if any(p[: len(r)] == r for r in removed) or _is_item_key(p):
                 continue
-            remove_at(result, p)
+            remove_at(result, p, shape)
             removed.append(p)
     scoped_applied = {k: v for k, v in applied.items() if k not in ("apiVersion", "kind", "metadata")}
     if subresource == "status":
@@ -318,10 +347,10 @@ def apply(live: dict[str, Any], applied: dict[str, Any], *, manager: str, force:
     if subresource != "status":
         result.setdefault("metadata", {})
         merge_applied(result["metadata"], {k: v for k, v in applied.get("metadata", {}).items()
-                                           if k not in _STRIPPED_META})
-    merge_applied(result, scoped_applied)
+                                           if k not in _STRIPPED_META}, shape, ("f:metadata",))
+    merge_applied(result, scoped_applied, shape)
     _upsert(others, Entry(manager, "Apply", api_version, now, subresource, new_set))
-    write_entries(result, _prune(others, result))
+    write_entries(result, _prune(others, result, shape))
     return result
 
 
@@ -329,31 +358,19 @@ def _is_item_key(p: Path) -> bool:
     return len(p) >= 2 and p[-2].startswith("k:") and p[-1][2:] in json.loads(p[-2][2:])
 
 
-def record_update(old: dict[str, Any] | None, new: dict[str, Any], *, manager: str, api_version: str, now: str,
-                  has_status: bool, subresource: str) -> None:
+def record_update(old: dict[str, Any] | None, new: dict[str, Any], *, shape: Shape, manager: str, api_version: str,
+                  now: str, has_status: bool, subresource: str) -> None:
     """Attribute the changes ``old`` -> ``new`` to ``manager`` (operation Update) in ``new`` in place."""
     entries = read_entries(old) if old else []
-    old_set = scoped(fieldset(old), has_status, subresource) if old else set()
-    new_set = scoped(fieldset(new), has_status, subresource)
+    old_set = scoped(fieldset(old, shape), has_status, subresource) if old else set()
+    new_set = scoped(fieldset(new, shape), has_status, subresource)
     lv = leaves(new_set)
-    changed = {p for p in new_set if p not in old_set or (p in lv and get_at(old, p) != get_at(new, p))}
+    changed = {p for p in new_set
+               if p not in old_set or (p in lv and get_at(old, p, shape) != get_at(new, p, shape))}
     for e in entries:
         e.fields -= changed
     mine = next((e for e in entries if e.key == (manager, "Update", subresource)), None)
     fields = (mine.fields if mine else set()) | changed
     if fields:
         _upsert(entries, Entry(manager, "Update", api_version, now, subresource, fields))
-    write_entries(new, _prune(entries, new))
-
-
-def attribute_mutation(before: dict[str, Any], after: dict[str, Any], *, manager: str, operation: str,
-                       subresource: str) -> None:
-    """Give the paths an admission mutation added (after -> before) to the request's manager entry."""
-    added = fieldset(after) - fieldset(before)
-    if not added:
-        return
-    entries = read_entries(after)
-    for e in entries:
-        if e.key == (manager, operation, subresource):
-            e.fields |= scoped(added, False, subresource)
-    write_entries(after, entries)
+    write_entries(new, _prune(entries, new, shape))

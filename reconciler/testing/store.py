@@ -8,35 +8,40 @@ write that changes nothing keeps the old object, its resourceVersion and emits n
 ``generation`` when anything outside ``metadata`` and ``status`` changed, and appends to the bounded watch
 event log. ``dryRun`` runs the same code path and stops right before the commit.
 
+What a real server checks first is checked here too: names per kind and the schema (:mod:`.validation`, with
+``fieldValidation`` Strict/Warn/Ignore; writes made from Python, seeding and controllers, prune silently), the
+namespace and finalizer lifecycle (:mod:`.lifecycle`), an unconditional PUT of a custom resource (422).
+Admission ``mutators`` (KubeMacPool) run after the managedFields bookkeeping, so what they add is owned by
+nobody; ``observers`` see every committed write (``new`` is None for a removal).
+
 Objects are stored version-less; :meth:`Store.render` stamps ``apiVersion``/``kind`` of the resource type
-a caller asked through. Every method returns copies, so callers can never alias stored state.
-Errors are :class:`~reconciler.testing.errors.ApiError` carrying the HTTP code and the Kubernetes
-``reason``; the HTTP layer turns them into ``Status`` objects.
+a caller asked through. Every method returns copies. Errors are :class:`~reconciler.testing.errors.ApiError`.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import random
-import re
 import threading
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.testing import patches, ssa
-from reconciler.testing.errors import ApiError, already_exists, apply_conflict, conflict, invalid_name, not_found
+from reconciler.testing import lifecycle, patches, ssa
+from reconciler.testing.errors import ApiError, already_exists, apply_conflict, conflict, not_found
 from reconciler.testing.eventlog import EventLog, WatchEvent
+from reconciler.testing.listing import Pager, matchers
 from reconciler.testing.resources import Registry, ResourceType
+from reconciler.testing.schemas import shape_of
+from reconciler.testing.validation import check_applied, check_fields, check_name, invalid, request_body
 
 Obj = dict[str, Any]
 Mutator = Callable[[ResourceType, Obj, Obj | None], None]
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+Observer = Callable[[ResourceType, Obj | None, Obj | None], None]
+Warnings = list[str]  # the Warning headers a write earns (the class below has a method named list)
 _GEN_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_NS = lifecycle.NAMESPACES
 
 
 def now() -> str:
@@ -59,15 +64,17 @@ class Store:
     """All objects of the double. Thread-safe; every public method takes the lock."""
 
     def __init__(self, registry: Registry | None = None, *, event_log_size: int = 1000,
-                 require_namespaces: bool = False, seed: int = 0) -> None:
+                 require_namespaces: bool = True, seed: int = 0) -> None:
         self.registry = registry or Registry()
         self.lock = threading.RLock()
         self.events = EventLog(self.lock, event_log_size)  # resourceVersions and the watch history
         self.require_namespaces = require_namespaces
-        self.mutators: list[Mutator] = []  # admission-like hooks (e.g. KubeMacPool), run before a commit
+        self.mutators: list[Mutator] = []  # admission-like hooks (e.g. KubeMacPool), may raise ApiError
+        self.observers: list[Observer] = []  # told of every committed write, after it
         self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {}
-        self._snapshots: OrderedDict[str, tuple[int, list[Obj]]] = OrderedDict()
+        self._pager = Pager()
         self._rng = random.Random(seed)
+        self._sweeping: set[str] = set()
 
     @property
     def rv(self) -> int:
@@ -115,83 +122,30 @@ class Store:
     def list(self, rt: ResourceType, ns: str | None, *, label_selector: str = "", field_selector: str = "",
              limit: int = 0, cont: str = "") -> Obj:
         """A ``<Kind>List``; ``limit``/``cont`` page through a snapshot taken by the first page."""
-        try:
-            lmatch, fmatch = patches.label_matcher(label_selector), patches.field_matcher(field_selector)
-        except patches.SelectorError as e:
-            raise ApiError(400, "BadRequest", str(e)) from e
+        lmatch, fmatch = matchers(rt, label_selector, field_selector)
         with self.lock:
-            if cont:
-                snap_id, offset = self._decode_continue(cont)
-                rv, items = self._snapshots[snap_id]
-            else:
+            items = None
+            if not cont:
                 items = []
                 for (n, _), o in sorted(self._bucket(rt).items()):
                     if (ns is None or n == ns) and lmatch(o):
-                        rendered = self.render(rt, o)  # one copy per listed object (was two)
+                        rendered = self.render(rt, o)  # one copy per listed object
                         if fmatch(rendered):
                             items.append(rendered)
-                rv, offset, snap_id = self.rv, 0, uuid.uuid4().hex
-            meta: dict[str, Any] = {"resourceVersion": str(rv)}
-            page = items[offset:]
-            if limit and len(page) > limit:
-                page = page[:limit]
-                self._snapshots[snap_id] = (rv, items)
-                while len(self._snapshots) > 64:
-                    self._snapshots.popitem(last=False)
-                raw = json.dumps({"s": snap_id, "o": offset + limit}).encode()
-                meta["continue"] = base64.urlsafe_b64encode(raw).decode()
-                meta["remainingItemCount"] = len(items) - offset - limit
-            return {"apiVersion": rt.api_version, "kind": f"{rt.kind}List", "metadata": meta, "items": page}
-
-    def _decode_continue(self, cont: str) -> tuple[str, int]:
-        try:
-            token = json.loads(base64.urlsafe_b64decode(cont.encode()))
-            snap_id, offset = str(token["s"]), int(token["o"])
-        except (ValueError, KeyError, TypeError) as e:
-            raise ApiError(400, "BadRequest", "invalid continue token") from e
-        if snap_id not in self._snapshots:
-            raise ApiError(410, "Expired", "The provided continue parameter is too old to display a "
-                           "consistent list result. You can start a new list without the continue parameter.")
-        return snap_id, offset
+            return self._pager.page(rt, items, self.rv, limit=limit, cont=cont)
 
     # ---- writing -------------------------------------------------------------------------------------------
 
-    def _check_body(self, rt: ResourceType, ns: str, body: Any, name: str = "") -> Obj:
-        if not isinstance(body, dict):
-            raise ApiError(400, "BadRequest", "the request body must be a JSON or YAML object")
-        body = copy.deepcopy(body)
-        meta = body.setdefault("metadata", {})
-        if rt.namespaced:
-            if meta.get("namespace") not in (None, "", ns):
-                raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the "
-                               "namespace sent on the request")
-            meta["namespace"] = ns
-        else:
-            meta.pop("namespace", None)
-        if name and meta.get("name") not in (None, name):
-            raise ApiError(400, "BadRequest", "the name of the object does not match the name on the URL")
-        if name:
-            meta["name"] = name
-        body.pop("apiVersion", None)
-        body.pop("kind", None)
-        return body
-
-    def _validate(self, rt: ResourceType, obj: Obj) -> None:
-        name = obj["metadata"].get("name", "")
-        if not name or len(name) > 253 or not _NAME_RE.match(name):
-            raise invalid_name(rt, name)
-        ns = obj["metadata"].get("namespace", "")
-        if rt.namespaced and self.require_namespaces and ("", ns) not in self._objects.get(("", "namespaces"), {}):
-            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found')
-
     def create(self, rt: ResourceType, ns: str, body: Any, *, manager: str, dry_run: bool = False,
-               keep_status: bool = False) -> Obj:
+               keep_status: bool = False, validation: str = "Ignore", warnings: Warnings | None = None) -> Obj:
         with self.lock:
-            obj = self._check_body(rt, ns, body)
+            obj = request_body(rt, ns, body)
             meta = obj["metadata"]
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = meta["generateName"] + "".join(self._rng.choice(_GEN_CHARS) for _ in range(5))
-            self._validate(rt, obj)
+            check_name(rt, meta.get("name", ""))
+            obj, warned = check_fields(rt, obj, validation)
+            (warnings if warnings is not None else []).extend(warned)
             if rt.has_status and not keep_status:
                 obj.pop("status", None)
             return self._create(rt, obj, manager, "Update", dry_run)
@@ -201,28 +155,39 @@ class Store:
         key = (meta.get("namespace", ""), meta["name"])
         if key in self._bucket(rt):
             raise already_exists(rt, meta["name"])
-        dropped = ("resourceVersion", "deletionTimestamp") + (("managedFields",) if operation == "Update" else ())
+        if self.require_namespaces:
+            lifecycle.creation_gate(rt, obj, self._objects.get(_NS, {}).get(("", key[0])))
+        dropped = ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "generation") + (
+            ("managedFields",) if operation == "Update" else ())
         for k in dropped:
             meta.pop(k, None)
-        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now(), generation=1)
-        before = copy.deepcopy(obj)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=now())
+        if lifecycle.has_generation(rt):
+            meta["generation"] = 1
+        if operation == "Update":
+            ssa.record_update(None, obj, shape=shape_of(rt), manager=manager, api_version=rt.api_version,
+                              now=now(), has_status=rt.has_status, subresource="")
+        if rt.storage_key == _NS:
+            lifecycle.namespace_defaults(obj)
         for m in self.mutators:
             m(rt, obj, None)
-        if operation == "Update":
-            ssa.record_update(None, obj, manager=manager, api_version=rt.api_version, now=now(),
-                              has_status=rt.has_status, subresource="")
-        else:
-            ssa.attribute_mutation(before, obj, manager=manager, operation="Apply", subresource="")
         return self._commit(rt, key, None, obj, dry_run)
 
     def update(self, rt: ResourceType, ns: str, name: str, body: Any, *, manager: str, subresource: str = "",
-               dry_run: bool = False) -> Obj:
+               dry_run: bool = False, validation: str = "Ignore", warnings: Warnings | None = None,
+               require_rv: bool = False) -> Obj:
+        """PUT; ``require_rv``: refuse an unconditional update (no resourceVersion), as for custom resources."""
         with self.lock:
             old = self._current(rt, ns, name)
-            new = self._check_body(rt, ns, body, name)
+            new = request_body(rt, ns, body, name)
             rv = new["metadata"].get("resourceVersion")
+            if require_rv and not rv:
+                raise invalid(rt, name, [("metadata.resourceVersion",
+                                          "Invalid value: 0: must be specified for an update")])
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
+            new, warned = check_fields(rt, new, validation)
+            (warnings if warnings is not None else []).extend(warned)
             return self._update(rt, old, new, manager, subresource, dry_run)
 
     def _update(self, rt: ResourceType, old: Obj, new: Obj, manager: str, subresource: str, dry_run: bool) -> Obj:
@@ -243,16 +208,18 @@ class Store:
                 new.pop("status", None)
                 if "status" in old:
                     new["status"] = copy.deepcopy(old["status"])
-            self._validate(rt, new)
+            lifecycle.finalizer_guard(rt, old, new)
+        ssa.record_update(old, new, shape=shape_of(rt), manager=manager, api_version=rt.api_version, now=now(),
+                          has_status=rt.has_status, subresource=subresource)
+        if subresource != "status":
             for m in self.mutators:
                 m(rt, new, old)
-        ssa.record_update(old, new, manager=manager, api_version=rt.api_version, now=now(),
-                          has_status=rt.has_status, subresource=subresource)
         key = (new["metadata"].get("namespace", ""), new["metadata"]["name"])
         return self._commit(rt, key, old, new, dry_run)
 
     def patch(self, rt: ResourceType, ns: str, name: str, patch_type: str, patch: Any, *, manager: str,
-              subresource: str = "", dry_run: bool = False) -> Obj:
+              subresource: str = "", dry_run: bool = False, validation: str = "Ignore",
+              warnings: Warnings | None = None) -> Obj:
         """A merge / strategic merge / JSON patch (``patch_type`` is ``merge``, ``strategic`` or ``json``)."""
         with self.lock:
             old = self._current(rt, ns, name)
@@ -263,7 +230,7 @@ class Store:
                 elif not isinstance(patch, dict):
                     raise patches.PatchError("a merge patch must be a JSON object")
                 elif patch_type == "strategic":
-                    new = patches.strategic_merge_patch(current, patch)
+                    new = patches.strategic_merge_patch(current, patch, shape_of(rt))
                 else:
                     new = patches.merge_patch(current, patch)
             except patches.PatchError as e:
@@ -271,7 +238,9 @@ class Store:
             rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
-            new = self._check_body(rt, ns, new, name)
+            new = request_body(rt, ns, new, name)
+            new, warned = check_fields(rt, new, validation, patch=True)
+            (warnings if warnings is not None else []).extend(warned)
             return self._update(rt, old, new, manager, subresource, dry_run)
 
     def apply(self, rt: ResourceType, ns: str, name: str, body: Any, *, manager: str, force: bool = False,
@@ -284,74 +253,130 @@ class Store:
                 raise ApiError(400, "BadRequest", f"apiVersion/kind of the applied configuration "
                                f"({body.get('apiVersion')}/{body.get('kind')}) do not match the URL "
                                f"({rt.api_version}/{rt.kind})")
-            applied = self._check_body(rt, ns, body, name)
+            applied = request_body(rt, ns, body, name)
+            check_applied(rt, applied, name)
             rv = applied["metadata"].get("resourceVersion")
             existing = self._bucket(rt).get((ns if rt.namespaced else "", name))
             if rv and (existing is None or rv != existing["metadata"]["resourceVersion"]):
                 raise conflict(rt, name)
             base = copy.deepcopy(existing) if existing else {"metadata": {}}
             try:
-                new = ssa.apply(base, applied, manager=manager, force=force, api_version=rt.api_version,
-                                now=now(), has_status=rt.has_status, subresource=subresource)
+                new = ssa.apply(base, applied, shape=shape_of(rt), manager=manager, force=force,
+                                api_version=rt.api_version, now=now(), has_status=rt.has_status,
+                                subresource=subresource)
             except ssa.ApplyConflict as e:
                 raise apply_conflict(rt, name, e.conflicts) from e
             new["metadata"].update(name=name, **({"namespace": ns} if rt.namespaced else {}))
+            check_fields(rt, new, "Ignore")
             if existing is None:
                 if subresource:
                     self._current(rt, ns, name)  # raises NotFound: a subresource cannot create
-                self._validate(rt, new)
+                check_name(rt, name)
                 return self._create(rt, new, manager, "Apply", dry_run)
-            before = copy.deepcopy(new)
-            for m in self.mutators:
+            lifecycle.finalizer_guard(rt, existing, new)
+            for m in self.mutators if subresource != "status" else ():
                 m(rt, new, existing)
-            ssa.attribute_mutation(before, new, manager=manager, operation="Apply", subresource=subresource)
             return self._commit(rt, (ns if rt.namespaced else "", name), existing, new, dry_run)
+
+    # ---- deleting ------------------------------------------------------------------------------------------
 
     def delete(self, rt: ResourceType, ns: str, name: str, *, dry_run: bool = False,
                preconditions: dict[str, Any] | None = None) -> Obj:
+        """DELETE: the object stamped for deletion when finalizers hold it, else a ``Status`` (it is gone)."""
         with self.lock:
             old = self._current(rt, ns, name)
             pre = preconditions or {}
             if pre.get("resourceVersion") not in (None, old["metadata"]["resourceVersion"]) or pre.get(
                     "uid") not in (None, old["metadata"]["uid"]):
                 raise conflict(rt, name)
-            if dry_run:
-                return self.render(rt, old)
-            if rt.storage_key == ("", "namespaces"):
-                for bucket_key, bucket in self._objects.items():
-                    for okey in [k for k in bucket if k[0] == name]:
-                        self._remove(bucket_key, okey)
-            return self.render(rt, self._remove(rt.storage_key, (ns if rt.namespaced else "", name)))
+            out = self._delete(rt, (ns if rt.namespaced else "", name), dry_run)
+            if rt.storage_key == _NS and not dry_run:
+                self._sweep(name)
+            return out
 
-    def _remove(self, bucket_key: tuple[str, str], key: tuple[str, str]) -> Obj:
-        obj = copy.deepcopy(self._objects[bucket_key].pop(key))
+    def _delete(self, rt: ResourceType, key: tuple[str, str], dry_run: bool) -> Obj:
+        old = self._bucket(rt)[key]
+        if old["metadata"].get("deletionTimestamp"):
+            return self.render(rt, old)
+        held = old["metadata"].get("finalizers") or (rt.storage_key == _NS)
+        if not held:
+            out = lifecycle.deleted_status(rt, old)
+            if not dry_run:
+                self._remove(rt, key)
+            return out
+        new = copy.deepcopy(old)
+        new["metadata"].update(deletionTimestamp=now(), deletionGracePeriodSeconds=0)
+        if lifecycle.has_generation(rt):
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        if rt.storage_key == _NS:
+            new["status"] = {**(new.get("status") or {}), "phase": "Terminating"}
+        return self._commit(rt, key, old, new, dry_run)
+
+    def _sweep(self, ns: str) -> None:
+        """The namespace controller: empty a Terminating namespace, then remove it."""
+        namespace = self._objects.get(_NS, {}).get(("", ns))
+        if namespace is None or not namespace["metadata"].get("deletionTimestamp") or ns in self._sweeping:
+            return
+        self._sweeping.add(ns)
+        try:
+            remaining = 0
+            for storage_key, bucket in list(self._objects.items()):
+                rt = self.registry.by_storage_key(storage_key)
+                for key in [k for k in bucket if k[0] == ns]:
+                    if rt is not None:
+                        self._delete(rt, key, dry_run=False)
+                    remaining += key in bucket
+            if not remaining:
+                ns_rt = self.registry.by_storage_key(_NS)
+                assert ns_rt is not None
+                self._remove(ns_rt, ("", ns))
+        finally:
+            self._sweeping.discard(ns)
+
+    def _remove(self, rt: ResourceType, key: tuple[str, str]) -> Obj:
+        obj = copy.deepcopy(self._objects[rt.storage_key].pop(key))
         rv = self.events.next_revision()
         obj["metadata"]["resourceVersion"] = str(rv)
-        self.events.append(WatchEvent(rv, bucket_key, "DELETED", obj, obj))
+        self.events.append(WatchEvent(rv, rt.storage_key, "DELETED", obj, obj))
+        for o in self.observers:
+            o(rt, obj, None)
+        if key[0] and rt.storage_key != _NS:
+            self._sweep(key[0])
         return obj
 
     def _commit(self, rt: ResourceType, key: tuple[str, str], old: Obj | None, new: Obj, dry_run: bool) -> Obj:
         if old is not None and _no_op_view(old) == _no_op_view(new):
             return self.render(rt, old)
-        if old is not None and _spec_view(old) != _spec_view(new):
+        if old is not None and lifecycle.has_generation(rt) and _spec_view(old) != _spec_view(new):
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         if dry_run:
+            return self.render(rt, new)
+        if new["metadata"].get("deletionTimestamp") and not (new["metadata"].get("finalizers") or (
+                rt.storage_key == _NS and (new.get("spec") or {}).get("finalizers"))):
+            self._remove(rt, key)  # the last finalizer is gone: so is the object
             return self.render(rt, new)
         rv = self.events.next_revision()
         new["metadata"]["resourceVersion"] = str(rv)
         self._bucket(rt)[key] = new
         self.events.append(WatchEvent(rv, rt.storage_key, "MODIFIED" if old else "ADDED", copy.deepcopy(new),
                                       copy.deepcopy(old) if old else None))
+        for o in self.observers:
+            o(rt, old, new)
         return self.render(rt, new)
 
     # ---- seeding (tests) -----------------------------------------------------------------------------------
 
     def put(self, obj: Obj, *, manager: str = "test-seed") -> Obj:
-        """Create or replace ``obj`` (status included) without going through HTTP: for seeding tests."""
+        """Create or replace ``obj`` (status included) without going through HTTP: for seeding tests.
+
+        A namespaced object's namespace is created first when missing (seeding is not a client).
+        """
         rt = self._type(obj["apiVersion"], obj["kind"])
         ns = obj.get("metadata", {}).get("namespace", "") if rt.namespaced else ""
         name = obj["metadata"]["name"]
         with self.lock:
+            if ns and ("", ns) not in self._objects.get(_NS, {}):
+                self.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, manager=manager)
             if (ns, name) not in self._bucket(rt):
                 return self.create(rt, ns, obj, manager=manager, keep_status=True)
             out = self.update(rt, ns, name, {**obj, "metadata": {**obj["metadata"], "resourceVersion": ""}},

@@ -430,6 +430,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
         )
         with api, _ticking(api):
             seed_hyperconverged(api.store)
+            api.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})  # the release's
             controller_flows(api, tmp, controller_user, lease)
             skipped = _netns_skip_reason()
             if skipped is None:

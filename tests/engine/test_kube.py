@@ -120,7 +120,8 @@ def test_a_hostile_name_stays_in_its_own_path_even_without_validation(api: ApiDo
     kube.get("ConfigMap", name, "apps")
     assert [r.path for r in api.requests] == [f"/api/v1/namespaces/apps/configmaps/{name}"] * 4
     queries = [r.query for r in api.requests]
-    assert queries[:2] == [{"fieldManager": "virtnet"}, {"fieldManager": "virtnet", "dryRun": "All"}]
+    strict = {"fieldManager": "virtnet", "fieldValidation": "Strict"}
+    assert queries[:2] == [strict, {**strict, "dryRun": "All"}]
     assert queries[2:] == [{"propagationPolicy": "Foreground"}, {}]
     assert [o["metadata"]["name"] for o in kube.list("ConfigMap")] in ([], [name])
     assert kube.get("ConfigMap", "evil", "kube-system") is None

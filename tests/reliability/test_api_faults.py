@@ -76,8 +76,8 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[int, float]]]:
     yield seen
 
 
-def seed_others(api: ApiDouble) -> dict[str, str]:
-    """Objects virtnet must leave alone: id → resourceVersion."""
+def seed_others(api: ApiDouble, desired: list[dict[str, Any]]) -> dict[str, str]:
+    """Objects virtnet must leave alone: id → resourceVersion (and their namespaces, which must exist first)."""
     store = api.store
     foreign = [
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "team-config", "namespace": "ns-00"}},
@@ -99,6 +99,12 @@ def seed_others(api: ApiDouble) -> dict[str, str]:
         },
     ]
     kept = {}
+    owned = {"app.kubernetes.io/managed-by": "virtnet", "virtnet.io/cluster": bigrepo.CLUSTER}
+    ours = {d["metadata"]["name"] for d in desired if d["kind"] == "Namespace"}
+    for ns in sorted({obj["metadata"]["namespace"] for obj in foreign}):  # the API server refuses objects in a
+        labels = owned if ns in ours else {}  # missing namespace: ours made by an earlier virtnet run, or not ours
+        store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}},
+                  manager="virtnet" if labels else "someone-else")
     for obj in foreign:
         live = store.put(obj, manager="someone-else")
         kept[obj_id(live)] = live["metadata"]["resourceVersion"]
@@ -183,7 +189,7 @@ def run_seed(root: Path, shape: bigrepo.Shape, seed: int, desired: list[dict[str
     run = SeedRun(seed)
     with ApiDouble(controllers=("nmstate",), nodes=bigrepo.nodes(shape), tick_interval=None) as api:
         seed_hyperconverged(api.store)
-        kept = seed_others(api)
+        kept = seed_others(api, desired)
         options = ApplyOptions(poll=0, timeout=30, wait_for_vms=False, sleep=lambda _s: api.tick())
         # plan-time dry runs are spared: a faulted one blocks the whole plan (tested on its own below), and
         # at this rate no run would get through its ~40 dry runs to the apply whose recovery is tested here
