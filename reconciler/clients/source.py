@@ -44,6 +44,7 @@ from reconciler.clients.gitenv import (
     ssh_command,
     stderr_text,
 )
+from reconciler.clients.treelimits import TreeLimits, check_documents, check_tree, list_tree
 from reconciler.errors import SourceError
 from reconciler.logs import redact
 
@@ -96,6 +97,7 @@ class GitSource:
     local path. Not thread-safe per instance beyond the cache-dir lock; one instance per remote.
     A pinned ``commit`` is looked for first under ``fetch_refs`` of the same remote (a pull request's
     ``refs/pull/N/head``), then by its id, then in every branch and tag. Credentials only ever go to ``url``.
+    A commit over ``limits`` (``reconciler.clients.treelimits``) is refused before it is exported.
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class GitSource:
         verify: SignaturePolicy | None = None,
         ca_file: Path | None = None,
         timeout: float = 120.0,
+        limits: TreeLimits | None = None,
     ) -> None:
         if sum(x is not None for x in (branch, tag, commit)) > 1:
             raise SourceError("track a branch, or pin a tag, or pin a commit -- not several")
@@ -128,6 +131,7 @@ class GitSource:
         self.url = check_url(url)
         self.branch, self.tag, self.commit = branch, tag, commit.lower() if commit else None
         self.fetch_refs = fetch_refs
+        self.limits = limits or TreeLimits()
         self.auth, self.verify, self.ca_file, self.timeout = auth, verify, ca_file, timeout
         self.dir = cache_dir(cache_root, "source", url)
         self.repo_dir = self.dir / "repo.git"
@@ -301,6 +305,11 @@ class GitSource:
         """Materialise the tree of ``sha`` at ``trees/<sha>`` (atomically) and prune old trees."""
         dest = self.trees_dir / sha
         if not dest.is_dir():
+            try:
+                entries = list_tree(repo, sha)
+            except git.GitCommandError as e:
+                raise _Corrupt(f"cannot list {sha}: {stderr_text(e)}") from None
+            check_tree(entries, sha, self.limits)  # sizes from git: nothing is written for a refused commit
             self.trees_dir.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=self.trees_dir))
             index = tmp.with_suffix(".index")
@@ -308,11 +317,15 @@ class GitSource:
             try:
                 repo.git.execute(["git", "read-tree", sha], env=env)
                 repo.git.execute(["git", "checkout-index", "-a", "-f"], env=env)
+                check_documents(tmp, entries, sha, self.limits)
                 _make_read_only(tmp)
                 tmp.rename(dest)
             except git.GitCommandError as e:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise _Corrupt(f"cannot check out {sha}: {stderr_text(e)}") from None
+            except SourceError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             finally:
                 index.unlink(missing_ok=True)
         os.utime(dest)
