@@ -16,12 +16,19 @@ or VLAN base-iface exists neither on the node nor in the same policy. No matchin
 (NoMatchingNode).
 
 kubevirt: the simulated KubeMacPool (:mod:`.kubemacpool`) gives every VM interface without one a ``macAddress``,
-refuses a MAC another VM holds and releases a deleted VM's MACs. A VM with ``runStrategy`` Always/RerunOnFailure (or
-``running: true``) gets a VMI (status.interfaces with name, mac, IPs: 10.128.x.y on the pod network, static
-addresses from cloud-init networkData on secondary ones) and is Ready/Running; stopping removes the VMI.
-Hot-plug: adding a bridge interface+multus network, or setting it ``state: absent``, is applied to the running
-VMI; any other template change adds ``RestartRequired``. Known gap: changing attributes of an existing bridge
-interface counts as hot-pluggable.
+refuses a MAC another VM holds and releases a deleted VM's MACs (in-process over the double's Store; against a real
+server the same pool is an admission webhook, :mod:`reconciler.testing.controlplane.kubemacpool`). A VM with
+``runStrategy`` Always/RerunOnFailure (or ``running: true``) gets a VMI (status.interfaces with name, mac, IPs:
+10.128.x.y on the pod network, static addresses from cloud-init networkData on secondary ones) and is Ready/Running;
+stopping removes the VMI. Hot-plug: adding a bridge interface+multus network, or setting it ``state: absent``, is
+applied to the running VMI; any other template change (removing an interface without ``state: absent`` first, too)
+adds ``RestartRequired``. Known gap: changing attributes of an existing bridge interface counts as hot-pluggable. A
+restart (virt-api's ``stateChangeRequests`` Stop with the VMI's uid on the VM status) deletes the VMI and starts a
+fresh one. The VMI is written by virt-controller, its status by virt-handler, the VM status by virt-controller, as on
+a real cluster.
+
+The controllers see the objects through :class:`~reconciler.testing.objectstore.ObjectStore`, so the same code runs
+in the double and, as ``python -m reconciler.testing.controlplane.simulate``, against a real apiserver.
 """
 
 from __future__ import annotations
@@ -31,24 +38,28 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
+from reconciler.testing import vmspec
 from reconciler.testing.kubemacpool import KubeMacPool
+from reconciler.testing.objectstore import ObjectStore
 from reconciler.testing.store import Obj, Store, now
 from reconciler.testing.store import ResourceType as _RT
 
 NMSTATE_V1, NMSTATE_V1B1, KUBEVIRT = "nmstate.io/v1", "nmstate.io/v1beta1", "kubevirt.io/v1"
+HANDLER = "virt-handler"  # the node agent that reports a running VMI's interfaces
 
 
-def build_controllers(names: Sequence[str], store: Store, nodes: Sequence[dict[str, Any]], *,
-                      delay_ticks: int = 2) -> list[Any]:
-    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``), wired to ``store``."""
+def build_controllers(names: Sequence[str], store: ObjectStore, nodes: Sequence[dict[str, Any]], *,
+                      delay_ticks: int = 2, seed_nodes: bool = True) -> list[Any]:
+    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``), wired to ``store``.
+
+    ``seed_nodes=False`` when the Nodes and NodeNetworkStates already exist (a real control plane seeds them).
+    """
     known = {"nmstate", "kubevirt"}
     if unknown := set(names) - known:
         raise ValueError(f"unknown simulated controllers {sorted(unknown)}; known: {sorted(known)}")
     out: list[Any] = []
     if "nmstate" in names:
-        out.append(NmstateController(store, nodes, delay_ticks=delay_ticks))
+        out.append(NmstateController(store, nodes, delay_ticks=delay_ticks, seed_nodes=seed_nodes))
     if "kubevirt" in names:
         out.append(KubevirtController(store))
     return out
@@ -63,18 +74,21 @@ def condition(previous: list[dict[str, Any]], ctype: str, status: bool, reason: 
     return {"type": ctype, "status": value, "reason": reason, "message": message, "lastTransitionTime": when}
 
 
-def _rt(store: Store, api_version: str, kind: str) -> _RT:
+def _rt(store: ObjectStore, api_version: str, kind: str) -> _RT:
     rt = store.registry.by_kind(api_version, kind)
     assert rt is not None
     return rt
 
 
-def set_status(store: Store, api_version: str, kind: str, obj: Obj, status: dict[str, Any], manager: str) -> None:
+def set_status(store: ObjectStore, api_version: str, kind: str, obj: Obj, status: dict[str, Any],
+               manager: str) -> None:
+    """``Status().Update(obj)`` with the object as read (a status write is validated as a whole object), but
+    unconditionally: without its resourceVersion, so a client's write in between is no conflict to retry."""
     rt = _rt(store, api_version, kind)
-    meta = obj["metadata"]
-    store.update(rt, meta.get("namespace", ""), meta["name"], {"metadata": {"name": meta["name"]},
-                                                               "status": status},
-                 manager=manager, subresource="status")
+    body = {**copy.deepcopy(obj), "status": status}
+    body["metadata"].pop("resourceVersion", None)
+    store.update(rt, body["metadata"].get("namespace", ""), body["metadata"]["name"], body, manager=manager,
+                 subresource="status")
 
 
 # ---- nmstate ---------------------------------------------------------------------------------------------------
@@ -104,11 +118,12 @@ class NmstateController:
 
     manager = "nmstate-handler"
 
-    def __init__(self, store: Store, nodes: Sequence[dict[str, Any]], *, delay_ticks: int = 2) -> None:
+    def __init__(self, store: ObjectStore, nodes: Sequence[dict[str, Any]], *, delay_ticks: int = 2,
+                 seed_nodes: bool = True) -> None:
         self.store, self.delay_ticks = store, delay_ticks
         self.nodes = {n["name"]: n for n in nodes}
         self._progress: dict[str, tuple[int, int]] = {}  # policy -> (generation, ticks left)
-        for n in nodes:
+        for n in nodes if seed_nodes else ():
             store.put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": n["name"],
                                                                         "labels": n.get("labels", {})},
                        "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}},
@@ -228,40 +243,15 @@ class NmstateController:
 # ---- kubevirt ---------------------------------------------------------------------------------------------------
 
 
-def _template_spec(vm: Obj) -> dict[str, Any]:
-    return copy.deepcopy(((vm.get("spec") or {}).get("template") or {}).get("spec") or {})
-
-
-def _interfaces(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
-
-
-def _cold_part(spec: dict[str, Any]) -> dict[str, Any]:
-    """The template without hot-pluggable parts (bridge interfaces on multus networks and their networks)."""
-    spec = copy.deepcopy(spec)
-    multus = {n["name"] for n in spec.get("networks") or [] if "multus" in n}
-    hot = {i["name"] for i in _interfaces(spec) if "bridge" in i and i.get("name") in multus}
-    devices = (spec.get("domain") or {}).get("devices") or {}
-    if "interfaces" in devices:
-        devices["interfaces"] = [i for i in devices["interfaces"] if i.get("name") not in hot]
-    if "networks" in spec:
-        spec["networks"] = [n for n in spec["networks"] if n.get("name") not in hot]
-    return spec
-
-
-def _running(vm: Obj) -> bool:
-    spec = vm.get("spec") or {}
-    return spec.get("runStrategy") in ("Always", "RerunOnFailure") or spec.get("running") is True
-
-
 class KubevirtController:
     """Simulates virt-controller (VM -> VMI, status) and KubeMacPool (MACs) for ``kubevirt.io/v1``."""
 
     manager = "virt-controller"
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: ObjectStore) -> None:
         self.store = store
-        self.macpool = KubeMacPool(store)
+        # in-process admission over the double's Store; a real apiserver calls the pool as a webhook instead
+        self.macpool = KubeMacPool(store) if isinstance(store, Store) else None
 
     def tick(self) -> None:
         vms = self.store.objects(KUBEVIRT, "VirtualMachine")
@@ -278,7 +268,12 @@ class KubevirtController:
         ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
         vmi = self.store.find(KUBEVIRT, "VirtualMachineInstance", name, ns)
         prev = (vm.get("status") or {}).get("conditions") or []
-        if not _running(vm):
+        if vmi is not None and (vmspec.stop_requested(vm, vmi) or vm["metadata"].get("deletionTimestamp")):
+            self.store.delete(vmi_rt, ns, name)  # virt-api's restart (a fresh VMI follows), or the VM is going
+            vmi = None
+        if vm["metadata"].get("deletionTimestamp"):
+            return
+        if not vmspec.running(vm):
             if vmi:
                 self.store.delete(vmi_rt, ns, name)
             set_status(self.store, KUBEVIRT, "VirtualMachine", vm, {
@@ -287,26 +282,17 @@ class KubevirtController:
                 "conditions": [condition(prev, "Ready", False, "VMINotExists", "VMI does not exist")]},
                 self.manager)
             return
-        desired = _template_spec(vm)
+        desired = vmspec.template_spec(vm)
         restart = False
         if vmi is None:
             vmi_spec = desired
         else:  # running: hot-plug what can be, flag the rest
             vmi_spec = copy.deepcopy(vmi["spec"])
-            restart = _cold_part(desired) != _cold_part(vmi_spec)
-            vmi_spec = _with_hot_parts(vmi_spec, desired)
-        live_ifaces = [i for i in _interfaces(vmi_spec) if i.get("state") != "absent"]
-        status = {"phase": "Running", "nodeName": "worker-0",
-                  "interfaces": self._iface_status(ns, name, vmi_spec, live_ifaces)}
-        self.store.put({"apiVersion": KUBEVIRT, "kind": "VirtualMachineInstance",
-                        # like virt-controller: the VMI carries the template's labels (Services select them)
-                        "metadata": {"name": name, "namespace": ns,
-                                     "labels": {**((vm["spec"].get("template") or {}).get("metadata") or {})
-                                                .get("labels", {}), "kubevirt.io/vm": name},
-                                     "ownerReferences": [{"apiVersion": KUBEVIRT, "kind": "VirtualMachine",
-                                                          "name": name, "uid": vm["metadata"]["uid"],
-                                                          "controller": True}]},
-                        "spec": vmi_spec, "status": status}, manager=self.manager)
+            # an interface dropped from the VM without ``state: absent`` first is not unplugged: restart
+            hot = vmspec.hot_names(desired)
+            restart = vmspec.cold_part(desired, hot) != vmspec.cold_part(vmi_spec, hot)
+            vmi_spec = vmspec.with_hot_parts(vmi_spec, desired)
+        self._write_vmi(vm, vmi_spec, vmi)
         conds = [condition(prev, "Ready", True, "", "")]
         if restart:
             conds.append(condition(prev, "RestartRequired", True, "",
@@ -315,10 +301,27 @@ class KubevirtController:
             "printableStatus": "Running", "ready": True, "created": True, "conditions": conds,
             "observedGeneration": vm["metadata"].get("generation", 1)}, self.manager)
 
+    def _write_vmi(self, vm: Obj, spec: dict[str, Any], vmi: Obj | None) -> None:
+        """virt-controller writes the VMI (its old status carried along), virt-handler then writes its status."""
+        ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
+        obj = {"apiVersion": KUBEVIRT, "kind": "VirtualMachineInstance",
+               # like virt-controller: the VMI carries the template's labels (Services select them)
+               "metadata": {"name": name, "namespace": ns,
+                            "labels": {**((vm["spec"].get("template") or {}).get("metadata") or {})
+                                       .get("labels", {}), "kubevirt.io/vm": name},
+                            "ownerReferences": [{"apiVersion": KUBEVIRT, "kind": "VirtualMachine", "name": name,
+                                                 "uid": vm["metadata"]["uid"], "controller": True}]},
+               "spec": spec, "status": (vmi or {}).get("status") or {}}
+        live = self.store.put(obj, manager=self.manager)
+        live_ifaces = [i for i in vmspec.interfaces(spec) if i.get("state") != "absent"]
+        status = {"phase": "Running", "nodeName": "worker-0",
+                  "interfaces": self._iface_status(ns, name, spec, live_ifaces)}
+        set_status(self.store, KUBEVIRT, "VirtualMachineInstance", live, status, HANDLER)
+
     def _iface_status(self, ns: str, name: str, spec: dict[str, Any],
                       ifaces: list[dict[str, Any]]) -> list[dict[str, Any]]:
         networks = {n["name"]: n for n in spec.get("networks") or []}
-        static = _static_addresses(spec)
+        static = vmspec.static_addresses(spec)
         digest = hashlib.sha256(f"{ns}/{name}".encode()).digest()
         out = []
         for idx, iface in enumerate(ifaces):
@@ -334,38 +337,3 @@ class KubevirtController:
         return out
 
 
-def _with_hot_parts(vmi_spec: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """``vmi_spec`` with its bridge interfaces/networks replaced by the desired ones (plug and unplug)."""
-    out = copy.deepcopy(vmi_spec)
-    vmi_multus = {n["name"] for n in out.get("networks") or [] if "multus" in n}
-    unplugged = {i["name"] for i in _interfaces(out) if "bridge" in i and i.get("name") in vmi_multus}
-    desired_multus = {n["name"]: n for n in desired.get("networks") or [] if "multus" in n}
-    plugged = [copy.deepcopy(i) for i in _interfaces(desired)
-               if "bridge" in i and i.get("name") in desired_multus and i.get("state") != "absent"]
-    devices = out.setdefault("domain", {}).setdefault("devices", {})
-    devices["interfaces"] = [i for i in _interfaces(out) if i.get("name") not in unplugged] + plugged
-    out["networks"] = [n for n in out.get("networks") or [] if n.get("name") not in unplugged] + [
-        copy.deepcopy(desired_multus[i["name"]]) for i in plugged]
-    return out
-
-
-def _static_addresses(spec: dict[str, Any]) -> dict[str, str]:
-    """cloud-init networkData (v2) static addresses by lower-case MAC and by interface name."""
-    out: dict[str, str] = {}
-    for vol in spec.get("volumes") or []:
-        data = (vol.get("cloudInitNoCloud") or vol.get("cloudInitConfigDrive") or {}).get("networkData")
-        if not data:
-            continue
-        try:
-            doc = yaml.safe_load(data) or {}
-        except yaml.YAMLError:
-            continue
-        for ifname, eth in (doc.get("ethernets") or {}).items():
-            addrs = [str(a).split("/")[0] for a in eth.get("addresses") or []]
-            if not addrs:
-                continue
-            mac = str((eth.get("match") or {}).get("macaddress", "")).lower()
-            if mac:
-                out[mac] = addrs[0]
-            out[ifname] = addrs[0]
-    return out
