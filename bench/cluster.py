@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import select
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.generate import worker_nodes
 
@@ -55,7 +56,9 @@ def serve(nodes_file: str | None, kubeconfig: str) -> None:
     with ApiDouble(controllers=controllers, nodes=nodes) as api:
         seed_hyperconverged(api.store)
         api.kubeconfig(kubeconfig)
-        print(f"READY {api.url}", flush=True)
+        tick = api.tick_interval if api.controllers else None
+        ready = {"simulator": list(controllers), "simulator_interval_seconds": tick}
+        print(f"READY {api.url} {json.dumps(ready)}", flush=True)
         for line in sys.stdin:
             cmd = line.strip()
             if cmd == "counts":
@@ -95,9 +98,14 @@ class Counts:
 
 
 class DoubleProcess:
-    """``python -m bench.cluster serve`` as a context manager; ``kubeconfig`` points at it."""
+    """``python -m bench.cluster serve`` as a context manager; ``kubeconfig`` points at it, ``info`` has its
+    start time (process start to READY: imports, nodes seeded, listening)."""
+
+    name = "double"
+    kubectl_log_counts = False  # the double counts kubectl's requests itself
 
     def __init__(self, workdir: Path, nodes: list[dict[str, Any]] | None = None) -> None:
+        started = time.perf_counter()
         self.workdir = workdir
         self.kubeconfig = workdir / "kubeconfig.yaml"
         args = [PY, "-m", "bench.cluster", "serve", "--kubeconfig", str(self.kubeconfig)]
@@ -106,7 +114,9 @@ class DoubleProcess:
             nodes_file.write_text(json.dumps(nodes))
             args += ["--nodes", str(nodes_file)]
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=_root())
-        self.url = self._line(READY_TIMEOUT).removeprefix("READY ").strip()
+        url, ready = self._line(READY_TIMEOUT).removeprefix("READY ").strip().split(" ", 1)
+        self.url = url
+        self.info: dict[str, Any] = {"start_seconds": time.perf_counter() - started, **json.loads(ready)}
 
     def _line(self, timeout: float) -> str:
         assert self.proc.stdout is not None
@@ -198,7 +208,46 @@ def measure_render(path: Path) -> dict[str, Any]:
     }
 
 
-# ---- virtnet against the double --------------------------------------------------------------------------
+# ---- the protocol: one server per size and client, warm-up excluded, medians of repeated runs ------------
+
+
+class Server(Protocol):
+    """What the figures need of a backend: :class:`DoubleProcess` or :class:`bench.real.RealServer`."""
+
+    name: str
+    kubectl_log_counts: bool  # True: kubectl's requests are read from its -v=6 log (the server cannot count)
+    info: dict[str, Any]
+
+    @property
+    def kubeconfig(self) -> Path: ...
+
+    def reset(self) -> None: ...
+
+    def counts(self) -> Counts: ...
+
+    def __enter__(self) -> Server: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+def spread(runs: list[float]) -> dict[str, Any]:
+    """Repeated runs of one figure: ``seconds`` is their median, with the min-max and every run."""
+    return {
+        "seconds": statistics.median(runs),
+        "seconds_min": min(runs),
+        "seconds_max": max(runs),
+        "runs_seconds": runs,
+        "repeats": len(runs),
+    }
+
+
+def _repeated(runs: list[tuple[float, Counts]]) -> dict[str, Any]:
+    """Times and counts of repeated runs: requests of the first run, ``writes`` the most any run made."""
+    writes = [c.writes for _, c in runs]
+    return {**spread([s for s, _ in runs]), **runs[0][1].as_dict(), "writes": max(writes), "writes_per_run": writes}
+
+
+# ---- virtnet ------------------------------------------------------------------------------------------------
 
 
 class SleepMeter:
@@ -215,67 +264,91 @@ class SleepMeter:
 
 
 def virtnet_figures(
-    repo: Path, changed: Path, double: DoubleProcess
+    repo: Path, changed: Path, server: Server, repeats: int = 3
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Cold apply, no-op reconcile (and plan only), one-VM change. Returns figures and both renders."""
+    """Cold apply, no-op reconcile (and plan only), one-VM change. Returns figures and both renders.
+
+    Warm-up, excluded: a plan-only reconcile with a throwaway client before the cold apply (the server's
+    and this process's first-use costs, e.g. the apiserver's first request per kind), one no-op before the
+    timed no-ops and one change before the timed changes. The one-VM change alternates between the two
+    repositories (bump, un-bump, ...): every run is a change of one VM.
+    """
     from reconciler.clients.kube import Kube
     from reconciler.engine.apply import ApplyOptions
     from reconciler.engine.inventory import PruneOptions
     from reconciler.engine.plan import PlanOptions
     from reconciler.output import text as report
-    from reconciler.pipeline import plan_cluster, reconcile
+    from reconciler.pipeline import Outcome, plan_cluster, reconcile
 
-    kube = Kube.from_kubeconfig(str(double.kubeconfig))
+    kube = Kube.from_kubeconfig(str(server.kubeconfig))
     meter = SleepMeter()
     options = ApplyOptions(wait_for_vms=False, poll=0.05, timeout=300.0, sleep=meter)
-    out: dict[str, Any] = {}
 
-    double.reset()
-    t = time.perf_counter()
-    cold = reconcile(repo, kube, apply_options=options)
-    seconds = time.perf_counter() - t
-    if not cold.ok or cold.plan is None:
-        raise RuntimeError(f"cold apply failed: {cold.failed}: {cold.message}")
-    counts = double.counts()
+    def once(path: Path, what: str) -> tuple[float, Outcome, Counts]:
+        server.reset()
+        meter.slept = 0.0
+        t = time.perf_counter()
+        outcome = reconcile(path, kube, apply_options=options)
+        seconds = time.perf_counter() - t
+        if not outcome.ok or outcome.plan is None:
+            raise RuntimeError(f"{what} failed on the {server.name}: {outcome.failed}: {outcome.message}")
+        return seconds, outcome, server.counts()
+
+    warm = Kube.from_kubeconfig(str(server.kubeconfig))
+    reconcile(repo, warm, apply=False)  # warm-up: reads and server-side dry runs, nothing written
+    warm.api.close()
+
+    out: dict[str, Any] = {}
+    seconds, cold, counts = once(repo, "cold apply")
+    assert cold.plan is not None
     out["cold"] = {
         "seconds": seconds,
         "health_wait_sleep_seconds": meter.slept,
+        # what is left once the sleeps in health waits are taken out: the client and the server working
+        "seconds_without_health_wait": seconds - meter.slept,
         **counts.as_dict(),
         "objects": len(cold.desired),
         "plan_text_bytes": len(report.plan_text(cold.plan).encode()),
     }
 
-    double.reset()
-    t = time.perf_counter()
-    noop = reconcile(repo, kube, apply_options=options)
-    seconds = time.perf_counter() - t
-    if not noop.ok or noop.plan is None or noop.plan.has_changes:
-        raise RuntimeError(f"no-op reconcile was not a no-op: {noop.failed} {noop.message}")
-    out["noop"] = {"seconds": seconds, **double.counts().as_dict()}
+    noops: list[tuple[float, Counts]] = []
+    for i in range(repeats + 1):  # the first is the warm-up
+        seconds, noop, counts = once(repo, "no-op reconcile")
+        if noop.plan is None or noop.plan.has_changes:
+            raise RuntimeError(f"no-op reconcile on the {server.name} was not a no-op")
+        if i:
+            noops.append((seconds, counts))
+    out["noop"] = _repeated(noops)
 
     # the cluster half alone (observe + plan) on the already rendered objects: what a reconcile costs
     # once the render is cached (the controller re-renders only when the commit changes)
     prune = PlanOptions(prune=PruneOptions())
-    double.reset()
-    t = time.perf_counter()
-    plan = plan_cluster(noop.desired, noop.cluster or "", kube, prune)
-    seconds = time.perf_counter() - t
-    if plan.has_changes:
-        raise RuntimeError("plan of the rendered objects is not a no-op")
-    out["noop_plan_only"] = {"seconds": seconds, **double.counts().as_dict()}
+    plans: list[tuple[float, Counts]] = []
+    for _ in range(repeats):
+        server.reset()
+        t = time.perf_counter()
+        plan = plan_cluster(noop.desired, noop.cluster or "", kube, prune)
+        seconds = time.perf_counter() - t
+        if plan.has_changes:
+            raise RuntimeError("plan of the rendered objects is not a no-op")
+        plans.append((seconds, server.counts()))
+    out["noop_plan_only"] = _repeated(plans)
 
-    double.reset()
-    t = time.perf_counter()
-    change = reconcile(changed, kube, apply_options=options)
-    seconds = time.perf_counter() - t
-    if not change.ok or change.plan is None:
-        raise RuntimeError(f"one-VM change failed: {change.failed}: {change.message}")
-    counts = double.counts()
+    _, change, _ = once(changed, "one-VM change (warm-up)")
+    changes: list[tuple[float, Counts]] = []
+    first: Outcome | None = None
+    sleeps: list[float] = []
+    for i in range(repeats):
+        seconds, outcome, counts = once(repo if i % 2 == 0 else changed, "one-VM change")
+        first = first or outcome
+        changes.append((seconds, counts))
+        sleeps.append(meter.slept)
+    assert first is not None and first.plan is not None
     out["one_vm_change"] = {
-        "seconds": seconds,
-        **counts.as_dict(),
-        "plan_text_bytes": len(report.plan_text(change.plan).encode()),
-        "changed_items": len(change.plan.changes),
+        **_repeated(changes),
+        "health_wait_sleep_seconds": max(sleeps),
+        "plan_text_bytes": len(report.plan_text(first.plan).encode()),
+        "changed_items": len(first.plan.changes),
     }
     kube.api.close()
     return out, noop.desired, change.desired
@@ -294,51 +367,113 @@ def _kubectl() -> str:
 
 
 def _run_kubectl(
-    args: list[str], double: DoubleProcess, cache: Path, ok_codes: tuple[int, ...] = (0,)
+    args: list[str], server: Server, cache: Path, ok_codes: tuple[int, ...] | None = (0,)
 ) -> dict[str, Any]:
-    double.reset()
-    cmd = [_kubectl(), "--kubeconfig", str(double.kubeconfig), "--cache-dir", str(cache), *args]
+    """One kubectl process, timed from start to exit; ``ok_codes`` None accepts any exit (warm-up)."""
+    verbosity = ["-v=6"] if server.kubectl_log_counts else []
+    cmd = [_kubectl(), "--kubeconfig", str(server.kubeconfig), "--cache-dir", str(cache), *verbosity, *args]
+    server.reset()
     t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - t
-    if proc.returncode not in ok_codes:
+    if ok_codes is not None and proc.returncode not in ok_codes:
         raise RuntimeError(f"kubectl {' '.join(args[:2])} exited {proc.returncode}: {proc.stderr[-2000:]}")
+    if server.kubectl_log_counts:
+        from bench.real import kubectl_counts
+
+        counts = kubectl_counts(proc.stderr)
+    else:
+        counts = server.counts()
     return {
         "seconds": seconds,
         "exit_code": proc.returncode,
         "stdout_bytes": len(proc.stdout.encode()),
-        **double.counts().as_dict(),
+        **counts.as_dict(),
     }
 
 
 def kubectl_figures(
-    objects: list[dict[str, Any]], changed: list[dict[str, Any]], double: DoubleProcess, workdir: Path
+    objects: list[dict[str, Any]],
+    changed: list[dict[str, Any]],
+    server: Server,
+    workdir: Path,
+    repeats: int = 3,
+    full: bool = True,
 ) -> dict[str, Any]:
-    """``kubectl apply --server-side`` cold and again (no-op), ``kubectl diff --server-side``, and the
-    one-VM change applied the kubectl way (the whole rendered set again). Fresh discovery cache per double."""
+    """``kubectl apply --server-side`` cold and again (no-op, repeated); with ``full`` also
+    ``kubectl diff --server-side`` and the one-VM change applied the kubectl way (the whole rendered set
+    again, alternating between the two sets), both repeated.
+
+    Warm-up, excluded: ``apply --server-side --dry-run=server`` of every object before the cold apply, with a
+    cache directory of its own, so the cold apply still pays kubectl's discovery as a first run does. Each
+    kubectl is a new process: there is no client warm-up to exclude afterwards.
+    """
     rendered, rendered_changed = workdir / "rendered.json", workdir / "rendered-changed.json"
     rendered.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
     rendered_changed.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": changed}))
+    warm_cache = Path(tempfile.mkdtemp(prefix="kubectl-warm-cache-", dir=workdir))
     cache = Path(tempfile.mkdtemp(prefix="kubectl-cache-", dir=workdir))
     apply = ["apply", "--server-side", "--validate=false", "--field-manager", "kubectl-bench"]
-    out = {"cold": _run_kubectl([*apply, "-f", str(rendered)], double, cache)}
-    out["noop"] = _run_kubectl([*apply, "-f", str(rendered)], double, cache)
-    out["diff"] = _run_kubectl(["diff", "--server-side", "-f", str(rendered)], double, cache, ok_codes=(0, 1))
-    out["one_vm_change"] = _run_kubectl([*apply, "-f", str(rendered_changed)], double, cache)
+    _run_kubectl([*apply, "--dry-run=server", "-f", str(rendered)], server, warm_cache, ok_codes=None)
+
+    def repeated(args_of: Any, ok_codes: tuple[int, ...] = (0,)) -> dict[str, Any]:
+        runs = [_run_kubectl(args_of(i), server, cache, ok_codes) for i in range(repeats)]
+        writes = [r["writes"] for r in runs]
+        return {**runs[0], **spread([r["seconds"] for r in runs]), "writes": max(writes), "writes_per_run": writes}
+
+    out = {"cold": _run_kubectl([*apply, "-f", str(rendered)], server, cache)}
+    out["noop"] = repeated(lambda i: [*apply, "-f", str(rendered)])
+    if full:
+        out["diff"] = repeated(lambda i: ["diff", "--server-side", "-f", str(rendered)], ok_codes=(0, 1))
+        out["one_vm_change"] = repeated(lambda i: [*apply, "-f", str(rendered_changed if i % 2 == 0 else rendered)])
     return out
 
 
-def cluster_figures(size: str, repo: Path, changed: Path, workdir: Path, kubectl: bool = True) -> dict[str, Any]:
-    """Everything cluster-side for one size, each client on its own fresh double."""
+# ---- one backend, one size -----------------------------------------------------------------------------------
+
+
+def open_server(
+    backend: str, workdir: Path, nodes: list[dict[str, Any]], *, simulate: bool, sim_interval: float | None = None
+) -> Server:
+    """A fresh server of ``backend`` (``double`` or ``real``) in ``workdir``; ``simulate``: with the nmstate
+    controller (virtnet's apply waits for node policies; kubectl waits for nothing)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if backend == "double":
+        return DoubleProcess(workdir, nodes)
+    from bench import real
+
+    interval = real.DEFAULT_SIM_INTERVAL if sim_interval is None else sim_interval
+    return real.RealServer(workdir / "controlplane", nodes, simulate=simulate, sim_interval=interval)
+
+
+def cluster_figures(
+    size: str,
+    repo: Path,
+    changed: Path,
+    workdir: Path,
+    *,
+    backend: str = "double",
+    kubectl: bool = True,
+    repeats: int = 3,
+    sim_interval: float | None = None,
+) -> dict[str, Any]:
+    """Everything cluster-side for one size on one backend, each client on a fresh server of its own.
+
+    On the real server kubectl runs ``apply --server-side`` cold and no-op only (each pass sends every object
+    to a real apiserver; diff and the one-VM change stay on the double).
+    """
     nodes = worker_nodes(size)
-    (workdir / "virtnet").mkdir(parents=True, exist_ok=True)
-    with DoubleProcess(workdir / "virtnet", nodes) as double:
-        figures, objects, changed_objects = virtnet_figures(repo, changed, double)
-    result: dict[str, Any] = {"virtnet": figures}
+    result: dict[str, Any] = {}
+    with open_server(backend, workdir / "virtnet", nodes, simulate=True, sim_interval=sim_interval) as server:
+        result["server"] = dict(server.info)
+        figures, objects, changed_objects = virtnet_figures(repo, changed, server, repeats)
+    result["virtnet"] = figures
     if kubectl:
-        (workdir / "kubectl").mkdir(parents=True, exist_ok=True)
-        with DoubleProcess(workdir / "kubectl", nodes) as double:
-            result["kubectl"] = kubectl_figures(objects, changed_objects, double, workdir / "kubectl")
+        with open_server(backend, workdir / "kubectl", nodes, simulate=False) as server:
+            result["kubectl_server"] = dict(server.info)
+            result["kubectl"] = kubectl_figures(
+                objects, changed_objects, server, workdir / "kubectl", repeats, full=backend == "double"
+            )
     return result
 
 

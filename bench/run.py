@@ -2,8 +2,10 @@
 
 Why one command: figures are only comparable when produced the same way. For each size the run
 generates the repository (and its one-VM-change twin) with a fixed seed, measures validate+render in a
-child process, then drives virtnet and kubectl against fresh API doubles; the webhook latency and the
-node figures (root only) are measured once. See ``bench/README.md`` for what each figure means.
+child process, then drives virtnet and kubectl against a fresh server per client on each backend: the API
+double and, where it can run, the real kube-apiserver + etcd (:mod:`bench.real`). Ratios (real/double,
+virtnet/kubectl) are computed within the run. The webhook latency and the node figures (root only) are
+measured once. See ``bench/README.md`` for what each figure means.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +25,85 @@ from bench import cluster, node, webhook
 from bench.generate import DEFAULT_SEED, SIZES, generate
 
 Results = dict[str, Any]
+BACKENDS = ("double", "real")
 
 
-def run_size(size: str, workdir: Path, seed: int, kubectl: bool) -> Results:
-    """All per-size figures; the one-VM change bumps the vCPUs of the VM in the middle of the list."""
+def run_size(
+    size: str,
+    workdir: Path,
+    seed: int,
+    *,
+    backends: dict[str, str | None],
+    kubectl: bool,
+    repeats: int = 3,
+    sim_interval: float | None = None,
+) -> Results:
+    """All per-size figures; the one-VM change bumps the vCPUs of the VM in the middle of the list.
+
+    ``backends`` maps a backend to None (run it) or the reason it is skipped.
+    """
     repo, changed = workdir / "repo", workdir / "changed"
     summary = generate(size, repo, seed=seed)
     generate(size, changed, seed=seed, bump_cpu_of=SIZES[size].vms // 2)
     out: Results = {"repo": {k: v for k, v in summary.__dict__.items() if k != "uplinks"}}
     out["render"] = cluster.measure_render(repo)
-    out.update(cluster.cluster_figures(size, repo, changed, workdir, kubectl=kubectl))
+    out["backends"] = {}
+    for backend, skipped in backends.items():
+        if skipped:
+            out["backends"][backend] = {"skipped": skipped}
+            continue
+        t = time.perf_counter()
+        print(f"  {size} on the {backend} ...", file=sys.stderr, flush=True)
+        figures = cluster.cluster_figures(
+            size,
+            repo,
+            changed,
+            workdir / backend,
+            backend=backend,
+            kubectl=kubectl,
+            repeats=repeats,
+            sim_interval=sim_interval,
+        )
+        figures["bench_seconds"] = time.perf_counter() - t
+        out["backends"][backend] = figures
+    out["ratios"] = ratios(out["backends"])
+    return out
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    try:
+        return float(a["seconds"]) / float(b["seconds"])
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+
+def ratios(backends: dict[str, Any]) -> dict[str, Any]:
+    """Time ratios within this run: real/double per figure, and virtnet/kubectl on each backend."""
+    out: dict[str, Any] = {}
+    double, real = backends.get("double") or {}, backends.get("real") or {}
+    if "virtnet" in double and "virtnet" in real:
+        out["real_to_double"] = {
+            f"virtnet {k}": _ratio(real["virtnet"].get(k), double["virtnet"].get(k))
+            for k in ("cold", "noop", "noop_plan_only", "one_vm_change")
+        }
+        cold = real["virtnet"]["cold"], double["virtnet"]["cold"]
+        if all("seconds_without_health_wait" in c for c in cold):
+            out["real_to_double"]["virtnet cold without health-wait sleep"] = _ratio(
+                {"seconds": cold[0]["seconds_without_health_wait"]}, {"seconds": cold[1]["seconds_without_health_wait"]}
+            )
+        if "kubectl" in double and "kubectl" in real:
+            for k in ("cold", "noop"):
+                out["real_to_double"][f"kubectl {k}"] = _ratio(real["kubectl"].get(k), double["kubectl"].get(k))
+    for name, b in backends.items():
+        if "virtnet" not in b or "kubectl" not in b:
+            continue
+        v, k = b["virtnet"], b["kubectl"]
+        mine = {"cold": _ratio(v["cold"], k["cold"]), "noop": _ratio(v["noop"], k["noop"])}
+        if "diff" in k:
+            mine["plan_vs_diff"] = _ratio(v["noop_plan_only"], k["diff"])
+        if "one_vm_change" in k:
+            mine["one_vm_change"] = _ratio(v["one_vm_change"], k["one_vm_change"])
+        out[f"virtnet_to_kubectl_{name}"] = mine
     return out
 
 
@@ -39,72 +111,111 @@ def _fmt_s(x: float | None) -> str:
     return "-" if x is None else (f"{x:.2f} s" if x >= 0.1 else f"{x * 1000:.0f} ms")
 
 
+def _fmt_spread(fig: dict[str, Any]) -> str:
+    """A single run's time, or the median of repeated runs with their min-max."""
+    if "seconds_min" not in fig or fig.get("repeats", 1) < 2:
+        return _fmt_s(fig["seconds"])
+    return f"{_fmt_s(fig['seconds'])} ({_fmt_s(fig['seconds_min'])}-{_fmt_s(fig['seconds_max'])})"
+
+
+def _fmt_x(x: float | None) -> str:
+    if x is None:
+        raise KeyError("no ratio")
+    return f"{x:.2f}x"
+
+
 def _verbs(d: dict[str, int]) -> str:
     return " ".join(f"{v}={n}" for v, n in d.items()) or "-"
 
 
 def table(results: Results) -> str:
-    """The figures as a fixed-width text table: one column per size."""
-    sizes = [s for s in results["sizes"]]
+    """The figures as a fixed-width text table: one column per size and backend."""
+    columns = [
+        (s, b)
+        for s, r in results["sizes"].items()
+        for b, fig in (r.get("backends") or {}).items()
+        if "skipped" not in fig
+    ]
     rows: list[tuple[str, list[str]]] = []
 
-    def row(label: str, get: Any) -> None:
+    def row(label: str, get: Callable[[Results, Results], str]) -> None:
         cells = []
-        for s in sizes:
+        for s, b in columns:
+            sized = results["sizes"][s]
             try:
-                cells.append(get(results["sizes"][s]))
+                cells.append(get(sized, sized["backends"][b] | {"name": b}))
             except (KeyError, TypeError, ZeroDivisionError):
                 cells.append("-")
         rows.append((label, cells))
 
-    row(
-        "repo: VMs / networks / namespaces",
-        lambda r: f"{r['repo']['vms']}/{r['repo']['networks']}/{r['repo']['namespaces']}",
-    )
-    row("rendered objects", lambda r: str(r["render"]["objects"]))
-    row("1 validate+render time", lambda r: _fmt_s(r["render"]["seconds"]))
-    row("1 validate+render peak RSS", lambda r: f"{r['render']['peak_rss_mib']:.0f} MiB")
-    v = lambda r: r["virtnet"]  # noqa: E731
-    k = lambda r: r["kubectl"]  # noqa: E731
-    row("2 virtnet cold apply time", lambda r: _fmt_s(v(r)["cold"]["seconds"]))
-    row("2   of which health-wait sleep", lambda r: _fmt_s(v(r)["cold"]["health_wait_sleep_seconds"]))
-    row("2   requests", lambda r: _verbs(v(r)["cold"]["by_verb"]))
-    row("3 virtnet no-op reconcile time", lambda r: _fmt_s(v(r)["noop"]["seconds"]))
-    row("3   requests (writes)", lambda r: f"{_verbs(v(r)['noop']['by_verb'])} ({v(r)['noop']['writes']})")
-    row("3 no-op observe+plan only", lambda r: _fmt_s(v(r)["noop_plan_only"]["seconds"]))
-    row("4 one-VM change time", lambda r: _fmt_s(v(r)["one_vm_change"]["seconds"]))
-    row("4   writes", lambda r: str(v(r)["one_vm_change"]["writes"]))
+    row("repo: VMs / networks / namespaces", lambda r, b: "{vms}/{networks}/{namespaces}".format(**r["repo"]))
+    row("rendered objects", lambda r, b: str(r["render"]["objects"]))
+    row("1 validate+render time", lambda r, b: _fmt_s(r["render"]["seconds"]))
+    row("1 validate+render peak RSS", lambda r, b: f"{r['render']['peak_rss_mib']:.0f} MiB")
+    row("server start (in no figure)", lambda r, b: _fmt_s(b["server"]["start_seconds"]))
+    row("  simulator start (in no figure)", lambda r, b: _fmt_s(b["server"]["simulator_start_seconds"]))
+    row("  simulated nmstate polls every", lambda r, b: _fmt_s(b["server"]["simulator_interval_seconds"]))
+    v = lambda b: b["virtnet"]  # noqa: E731
+    k = lambda b: b["kubectl"]  # noqa: E731
+    row("2 virtnet cold apply time", lambda r, b: _fmt_s(v(b)["cold"]["seconds"]))
+    row("2   of which health-wait sleep", lambda r, b: _fmt_s(v(b)["cold"]["health_wait_sleep_seconds"]))
+    row("2   without the health-wait sleep", lambda r, b: _fmt_s(v(b)["cold"]["seconds_without_health_wait"]))
+    row("2   requests", lambda r, b: _verbs(v(b)["cold"]["by_verb"]))
+    row("3 virtnet no-op reconcile time", lambda r, b: _fmt_spread(v(b)["noop"]))
+    row("3   requests (writes)", lambda r, b: f"{_verbs(v(b)['noop']['by_verb'])} ({v(b)['noop']['writes']})")
+    row("3 no-op observe+plan only", lambda r, b: _fmt_spread(v(b)["noop_plan_only"]))
+    row("4 one-VM change time", lambda r, b: _fmt_spread(v(b)["one_vm_change"]))
+    row("4   writes", lambda r, b: str(v(b)["one_vm_change"]["writes"]))
     row(
         "5 plan text: cold / one-VM",
-        lambda r: f"{v(r)['cold']['plan_text_bytes']} / {v(r)['one_vm_change']['plan_text_bytes']} B",
+        lambda r, b: f"{v(b)['cold']['plan_text_bytes']} / {v(b)['one_vm_change']['plan_text_bytes']} B",
     )
-    row("7 kubectl apply cold time", lambda r: _fmt_s(k(r)["cold"]["seconds"]))
-    row("7   requests", lambda r: _verbs(k(r)["cold"]["by_verb"]))
-    row("7 kubectl apply again (no-op)", lambda r: _fmt_s(k(r)["noop"]["seconds"]))
-    row("7   requests (writes)", lambda r: f"{_verbs(k(r)['noop']['by_verb'])} ({k(r)['noop']['writes']})")
-    row("7 kubectl diff --server-side", lambda r: _fmt_s(k(r)["diff"]["seconds"]))
-    row("7   requests", lambda r: _verbs(k(r)["diff"]["by_verb"]))
-    row("7 kubectl apply one-VM change", lambda r: _fmt_s(k(r)["one_vm_change"]["seconds"]))
-    row("7   writes", lambda r: str(k(r)["one_vm_change"]["writes"]))
-    row("ratio cold: virtnet/kubectl", lambda r: f"{v(r)['cold']['seconds'] / k(r)['cold']['seconds']:.2f}x")
-    row("ratio no-op: virtnet/kubectl apply", lambda r: f"{v(r)['noop']['seconds'] / k(r)['noop']['seconds']:.2f}x")
-    row(
-        "ratio plan/diff: virtnet/kubectl",
-        lambda r: f"{v(r)['noop_plan_only']['seconds'] / k(r)['diff']['seconds']:.2f}x",
-    )
-    row(
-        "ratio one-VM: virtnet/kubectl",
-        lambda r: f"{v(r)['one_vm_change']['seconds'] / k(r)['one_vm_change']['seconds']:.2f}x",
-    )
+    row("7 kubectl server start (in no figure)", lambda r, b: _fmt_s(b["kubectl_server"]["start_seconds"]))
+    row("7 kubectl apply cold time", lambda r, b: _fmt_s(k(b)["cold"]["seconds"]))
+    row("7   requests", lambda r, b: _verbs(k(b)["cold"]["by_verb"]))
+    row("7 kubectl apply again (no-op)", lambda r, b: _fmt_spread(k(b)["noop"]))
+    row("7   requests (writes)", lambda r, b: f"{_verbs(k(b)['noop']['by_verb'])} ({k(b)['noop']['writes']})")
+    row("7 kubectl diff --server-side", lambda r, b: _fmt_spread(k(b)["diff"]))
+    row("7   requests", lambda r, b: _verbs(k(b)["diff"]["by_verb"]))
+    row("7 kubectl apply one-VM change", lambda r, b: _fmt_spread(k(b)["one_vm_change"]))
+    row("7   writes", lambda r, b: str(k(b)["one_vm_change"]["writes"]))
+
+    def mine(r: Results, b: Results) -> dict[str, Any]:
+        return dict(r["ratios"][f"virtnet_to_kubectl_{b['name']}"])
+
+    row("ratio cold: virtnet/kubectl", lambda r, b: _fmt_x(mine(r, b)["cold"]))
+    row("ratio no-op: virtnet/kubectl apply", lambda r, b: _fmt_x(mine(r, b)["noop"]))
+    row("ratio plan/diff: virtnet/kubectl", lambda r, b: _fmt_x(mine(r, b)["plan_vs_diff"]))
+    row("ratio one-VM: virtnet/kubectl", lambda r, b: _fmt_x(mine(r, b)["one_vm_change"]))
+
+    def vs_double(key: str) -> Callable[[Results, Results], str]:
+        return lambda r, b: _fmt_x(r["ratios"]["real_to_double"][key]) if b["name"] == "real" else "-"
+
+    for key in (
+        "virtnet cold",
+        "virtnet cold without health-wait sleep",
+        "virtnet noop",
+        "virtnet noop_plan_only",
+        "virtnet one_vm_change",
+    ):
+        row(f"ratio real/double: {key.replace('_', ' ')}", vs_double(key))
+    row("ratio real/double: kubectl cold", vs_double("kubectl cold"))
+    row("ratio real/double: kubectl no-op", vs_double("kubectl noop"))
+    row("bench time (servers included)", lambda r, b: _fmt_s(b["bench_seconds"]))
 
     width = max(len(label) for label, _ in rows)
-    cols = [max(len(s), *(len(c[i]) for _, c in rows)) for i, s in enumerate(sizes)]
-    lines = [" | ".join([" " * width, *(s.rjust(w) for s, w in zip(sizes, cols, strict=True))])]
+    heads = [f"{s} {b}" for s, b in columns]
+    cols = [max(len(h), *(len(c[i]) for _, c in rows)) for i, h in enumerate(heads)]
+    lines = [" | ".join([" " * width, *(h.rjust(w) for h, w in zip(heads, cols, strict=True))])]
     lines.append("-" * len(lines[0]))
     lines += [
         " | ".join([label.ljust(width), *(c.rjust(w) for c, w in zip(cells, cols, strict=True))])
         for label, cells in rows
     ]
+    for s, r in results["sizes"].items():
+        for b, fig in (r.get("backends") or {}).items():
+            if "skipped" in fig:
+                lines.append(f"{s} on the {b}: skipped ({fig['skipped']})")
     wh = results.get("webhook") or {}
     if "median_ms" in wh:
         lines.append(
@@ -124,8 +235,9 @@ def table(results: Results) -> str:
             f"{r['noop']['netlink_writes']} writes"
         )
     lines.append(
-        "(API double in its own process with the simulated nmstate controller only; VM health waits off, "
-        "so VM figures exclude KubeVirt simulation)"
+        f"(repeated figures: median (min-max) of {results.get('repeats', '?')} runs after a warm-up; double: the "
+        "API double in its own process; real: kube-apiserver + etcd, a fresh one per size and client, simulated "
+        "nmstate in its own process; VM health waits off, so VM figures exclude KubeVirt simulation)"
     )
     return "\n".join(lines)
 
@@ -134,9 +246,28 @@ def _save(out: Path, results: Results) -> None:
     out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
+def _csv(value: str) -> list[str]:
+    return [s.strip().upper() for s in value.split(",") if s.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="virtnet benchmarks at scale, side by side with kubectl and ip")
     parser.add_argument("--sizes", default="S,M,L", help="comma-separated of " + ",".join(SIZES))
+    parser.add_argument(
+        "--backends",
+        default="double,real",
+        help="comma-separated of double,real (real: kube-apiserver + etcd; skipped with the reason where it "
+        "cannot run, e.g. no Go)",
+    )
+    parser.add_argument(
+        "--real-sizes",
+        default="XS,S,M",
+        help="sizes that also run on the real server (L there takes long: measure it on a quiet machine)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each repeated figure (after a warm-up)")
+    parser.add_argument(
+        "--sim-interval", type=float, default=None, help="seconds between the real server's nmstate simulator passes"
+    )
     parser.add_argument("--node-sizes", default="50,200", help="bridges per node run; empty to skip")
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -144,19 +275,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kubectl-sizes",
         default="XS,S,M",
-        help="sizes that get the kubectl comparison (L adds ~15 min: kubectl sends every object, 4 passes)",
+        help="sizes that get the kubectl comparison (L adds ~15 min: kubectl sends every object on every pass)",
     )
     parser.add_argument("--webhook-deliveries", type=int, default=20)
     parser.add_argument("--workdir", type=Path, help="keep generated repositories here (default: a temp dir)")
     opts = parser.parse_args(argv)
-    sizes = [s.strip().upper() for s in opts.sizes.split(",") if s.strip()]
+    sizes = _csv(opts.sizes)
     if unknown := [s for s in sizes if s not in SIZES]:
         parser.error(f"unknown sizes {unknown}; known: {', '.join(SIZES)}")
+    backends = [b.lower() for b in _csv(opts.backends)]
+    if not backends or any(b not in BACKENDS for b in backends):
+        parser.error(f"--backends {opts.backends!r}: choose from {', '.join(BACKENDS)}")
+    if opts.repeats < 1:
+        parser.error("--repeats must be at least 1")
     node_sizes = [int(n) for n in opts.node_sizes.split(",") if n.strip()]
-    kubectl_sizes = set() if opts.no_kubectl else {s.strip().upper() for s in opts.kubectl_sizes.split(",")}
+    kubectl_sizes = set() if opts.no_kubectl else set(_csv(opts.kubectl_sizes))
+    real_sizes = set(_csv(opts.real_sizes))
 
     started = time.perf_counter()
-    results: Results = {"seed": opts.seed, "python": sys.version.split()[0], "machine": platform.machine(), "sizes": {}}
+    results: Results = {
+        "seed": opts.seed,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "repeats": opts.repeats,
+        "backends": backends,
+        "sizes": {},
+    }
+    real_reason: str | None = None
+    if "real" in backends:
+        from bench import real
+
+        t = time.perf_counter()
+        print("real server: checking kube-apiserver/etcd (built once if missing) ...", file=sys.stderr, flush=True)
+        real_reason = real.available()
+        results["real_server"] = {"skipped": real_reason} if real_reason else {}
+        results["real_server"]["check_seconds"] = time.perf_counter() - t
     tmp = None if opts.workdir else tempfile.mkdtemp(prefix="virtnet-bench-")
     base = opts.workdir or Path(tmp or ".")
     try:
@@ -174,7 +327,19 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             t = time.perf_counter()
             print(f"size {size} ...", file=sys.stderr, flush=True)
-            results["sizes"][size] = run_size(size, base / size, opts.seed, kubectl=size in kubectl_sizes)
+            skip: dict[str, str | None] = {b: None for b in backends}
+            if "real" in skip:
+                skip["real"] = real_reason or (None if size in real_sizes else f"{size} is not in --real-sizes")
+            results["sizes"][size] = run_size(
+                size,
+                base / size,
+                opts.seed,
+                backends=skip,
+                kubectl=size in kubectl_sizes,
+                repeats=opts.repeats,
+                sim_interval=opts.sim_interval,
+            )
+            results["sizes"][size]["bench_seconds"] = time.perf_counter() - t
             print(f"size {size} done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
             _save(opts.out, results)
     finally:

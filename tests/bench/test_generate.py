@@ -64,25 +64,32 @@ def test_worker_nodes_carry_every_uplink(tmp_path: Path) -> None:
 
 
 def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
+    """The double only: the real server's run is ``test_real.py``'s (``realapi``)."""
     from bench import run
 
     kubectl = shutil.which("kubectl") or (Path("/usr/bin/kubectl") if Path("/usr/bin/kubectl").exists() else None)
     root = os.geteuid() == 0 and shutil.which("ip") is not None
-    args = ["--sizes", "XS", "--out", str(tmp_path / "r.json"), "--webhook-deliveries", "3"]
-    args += ["--node-sizes", "2" if root else ""]
+    args = ["--sizes", "XS", "--backends", "double", "--repeats", "2", "--out", str(tmp_path / "r.json")]
+    args += ["--webhook-deliveries", "3", "--node-sizes", "2" if root else ""]
     if kubectl is None:
         args.append("--no-kubectl")
     assert run.main(args) == 0
     results = json.loads((tmp_path / "r.json").read_text())
     xs = results["sizes"]["XS"]
     assert xs["render"]["objects"] > 0 and xs["render"]["peak_rss_mib"] > 0
-    assert xs["virtnet"]["cold"]["writes"] == xs["render"]["objects"]  # every object once (HyperConverged patched)
-    assert xs["virtnet"]["noop"]["writes"] == 0
-    assert set(xs["virtnet"]["noop"]["by_verb"]) <= {"list", "get"}
-    assert xs["virtnet"]["one_vm_change"]["writes"] == 1
+    double = xs["backends"]["double"]
+    assert double["server"]["start_seconds"] > 0 and double["server"]["simulator"] == ["nmstate"]
+    virtnet = double["virtnet"]
+    assert virtnet["cold"]["writes"] == xs["render"]["objects"]  # every object once (HyperConverged patched)
+    assert virtnet["noop"]["writes_per_run"] == [0, 0]
+    assert set(virtnet["noop"]["by_verb"]) <= {"list", "get"}
+    assert virtnet["one_vm_change"]["writes_per_run"] == [1, 1]
+    assert len(virtnet["one_vm_change"]["runs_seconds"]) == 2
     if kubectl is not None:
-        assert xs["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
-        assert xs["kubectl"]["diff"]["writes"] == 0
+        assert double["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
+        assert double["kubectl"]["diff"]["writes"] == 0
+        assert set(xs["ratios"]["virtnet_to_kubectl_double"]) == {"cold", "noop", "plan_vs_diff", "one_vm_change"}
+    assert "real" not in xs["backends"] and "real_to_double" not in xs["ratios"]
     if root:
         assert results["node"]["runs"]["2"]["noop"]["netlink_writes"] == 0
     else:
