@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from reconciler.testing.controlplane import ControlPlane
+from reconciler.testing.controlplane import ControlPlane, launch, procs
 from reconciler.testing.nodes import demo_nodes
 
 # a cold build of kube-apiserver + etcd takes minutes on 2 cores; pytest-timeout counts fixture setup
@@ -130,3 +131,30 @@ def test_kubectl_version_against_the_kubeconfig(control_plane: ControlPlane) -> 
     out = subprocess.run([str(kubectl_binary()), "--kubeconfig", str(control_plane.kubeconfig), "version",
                           "-o", "json"], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout)["serverVersion"]["gitVersion"].startswith("v1.3")
+
+
+def test_kube_up_starts_the_simulators_and_kube_down_stops_everything(tmp_path: Path) -> None:
+    """``scripts/kube-up DIR`` leaves etcd, kube-apiserver and the simulators running detached (registered
+    webhook and APIService); ``scripts/kube-down DIR`` stops them all, the simulators first."""
+    root = Path(__file__).resolve().parents[2]
+    up = subprocess.run([str(root / "scripts" / "kube-up"), str(tmp_path)], capture_output=True, text=True,
+                        timeout=1200, check=False)
+    if up.returncode == 3:
+        pytest.skip(up.stderr.strip())
+    try:
+        assert up.returncode == 0, up.stderr
+        assert Path(up.stdout.strip()) == tmp_path / "kubeconfig"
+        assert procs.running(launch.NAME, tmp_path) is not None
+        ready = json.loads((tmp_path / "simulate.ready").read_text())
+        assert ready["controllers"] == list(launch.DEFAULT)
+        with config.new_client_from_config(config_file=str(tmp_path / "kubeconfig")) as api:
+            service = client.ApiregistrationV1Api(api).read_api_service("v1.subresources.kubevirt.io")
+            assert {c.type: c.status for c in service.status.conditions}["Available"] == "True"
+            hooks = client.AdmissionregistrationV1Api(api).list_mutating_webhook_configuration().items
+            assert [h.metadata.name for h in hooks] == ["kubemacpool-mutator"]
+    finally:
+        down = subprocess.run([str(root / "scripts" / "kube-down"), str(tmp_path)], capture_output=True,
+                              text=True, timeout=120, check=False)
+    assert down.returncode == 0, down.stderr
+    assert procs.running(launch.NAME, tmp_path) is None
+    assert procs.running("kube-apiserver", tmp_path) is None and procs.running("etcd", tmp_path) is None

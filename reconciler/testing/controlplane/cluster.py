@@ -3,8 +3,10 @@
 Why a real apiserver next to the double: server-side apply, pruning, strict field validation, namespace
 lifecycle and CRD structural schemas are the apiserver's own code; testing against it catches what a
 re-implementation gets subtly wrong. Nothing runs the objects (no kubelet, scheduler or controller-manager);
-simulated controllers, the KubeMacPool-like webhook and an aggregated API are later steps that plug in via
-``hooks`` (run after seeding, with the started ControlPlane) and ``on_stop`` (run first in :meth:`stop`).
+``simulate=("nmstate", "kubevirt")`` starts the double's simulated controllers, the KubeMacPool webhook and
+virt-api's aggregated restart as a process of their own (:mod:`.launch`, :mod:`.simulate`). Other additions
+plug in via ``hooks`` (run after seeding, with the started ControlPlane) and ``on_stop`` (run first in
+:meth:`stop`).
 
 Everything lives in ``DIR``: ``pki/``, ``etcd/`` (data), ``*.log``, ``*.pid``, ``state.json``, ``kubeconfig``.
 """
@@ -24,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.testing.controlplane import crds, procs, seed
+from reconciler.testing.controlplane import crds, launch, procs, seed
 from reconciler.testing.controlplane.errors import ControlPlaneError
 from reconciler.testing.controlplane.pki import FRONT_PROXY_CLIENT, Pki, make_all
 from reconciler.testing.controlplane.rest import Rest, poll
@@ -95,8 +97,10 @@ class ControlPlane:
     @classmethod
     def start(cls, directory: Path | str, *, nodes: Sequence[dict[str, Any]] | None = None,
               install_crds: bool = True, seed_objects: bool = True, hooks: Sequence[Hook] = (),
-              timeout: float = 120.0, detach: bool = False) -> ControlPlane:
-        """Build if needed, start etcd + kube-apiserver, install CRDs, seed, run ``hooks``; stop all on failure.
+              simulate: Sequence[str] = (), timeout: float = 120.0, detach: bool = False) -> ControlPlane:
+        """Build if needed, start etcd + kube-apiserver, install CRDs, seed, start the ``simulate`` controllers
+        (``"nmstate"``, ``"kubevirt"``; with kubevirt also KubeMacPool and virt-api), run ``hooks``; stop all on
+        failure.
 
         The processes run in their own session so they can outlive this one: ``detach=True`` (kube-up) leaves
         them running at exit; otherwise an ``atexit`` hook stops them if :meth:`stop` was never reached.
@@ -118,7 +122,7 @@ class ControlPlane:
                 crds.install(cp.rest(), crds.load(), timeout=timeout)
             if seed_objects:
                 seed.seed(cp.rest(), nodes)
-            for hook in hooks:
+            for hook in [launch.simulators(simulate)] * bool(simulate) + list(hooks):
                 hook(cp)
         except BaseException:
             cp.stop(keep_data=True)  # keep logs and data for the post-mortem
@@ -201,7 +205,8 @@ class ControlPlane:
 def stop_dir(directory: Path | str, *, keep_data: bool = False) -> bool:
     """Stop whatever runs in ``directory`` (pid files), remove its etcd data; True if anything was running."""
     directory = Path(directory).resolve()
-    stopped = procs.stop(_APISERVER, directory)
+    stopped = launch.stop(directory)  # first: it unregisters its webhook and APIService from the apiserver
+    stopped = procs.stop(_APISERVER, directory) or stopped
     stopped = procs.stop(_ETCD, directory) or stopped
     if not keep_data:
         procs.remove_tree(directory / "etcd")

@@ -63,7 +63,8 @@ def free_ports(count: int) -> list[int]:
             s.close()
 
 
-def spawn(name: str, argv: Sequence[str], directory: Path) -> subprocess.Popen[bytes]:
+def spawn(name: str, argv: Sequence[str], directory: Path, *,
+          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` detached, logging to ``DIR/<name>.log``; record its pid in ``DIR/<name>.pid``.
 
     The starter keeps the ``Popen`` to watch its children (``/proc/<pid>/cmdline`` still shows Python between
@@ -72,7 +73,7 @@ def spawn(name: str, argv: Sequence[str], directory: Path) -> subprocess.Popen[b
     log = (directory / f"{name}.log").open("ab")
     try:
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=directory, start_new_session=True)
+                                cwd=directory, start_new_session=True, env=env)
     finally:
         log.close()
     (directory / f"{name}.pid").write_text(f"{proc.pid}\n")
@@ -85,7 +86,9 @@ def _ours(pid: int, name: str, directory: Path) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    if not cmdline or Path(cmdline[0].decode(errors="replace")).name != name:
+    # a binary by its name, a Python process by its module (``python -m reconciler...simulate``)
+    if not cmdline or (Path(cmdline[0].decode(errors="replace")).name != name
+                       and not any(arg.decode(errors="replace").endswith(f".{name}") for arg in cmdline[1:3])):
         return False
     return any(str(directory).encode() in arg for arg in cmdline)
 
