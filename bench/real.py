@@ -22,6 +22,7 @@ What is set up, and kept out of the figures:
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import threading
 import time
@@ -51,8 +52,9 @@ def available() -> str | None:
         from reconciler.testing.controlplane import ControlPlaneError, ControlPlaneUnavailable, launch, procs
     except ImportError as exc:
         return f"no real control plane in this checkout: {exc}"
-    if not callable(getattr(launch, "start", None)):
-        return "reconciler.testing.controlplane.launch has no start(): no simulated nmstate for the real server"
+    start = getattr(launch, "start", None)
+    if not callable(start) or not {"interval", "admission"} <= set(inspect.signature(start).parameters):
+        return "no launch.start(cp, names, interval=, admission=) to run the simulated nmstate for the real server"
     try:
         procs.binaries()
     except ControlPlaneUnavailable as exc:
