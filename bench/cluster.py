@@ -1,4 +1,8 @@
-"""Cluster-side figures: validate+render in a child process, virtnet against the API double, and kubectl.
+"""Cluster-side figures: validate+render in a child process, virtnet and kubectl against a server.
+
+The server is the API double (here) or the real kube-apiserver (:mod:`bench.real`), both behind the same
+:class:`Server` surface; the protocol (fresh server per size and client, warm-up excluded, medians of
+repeated runs) is in :func:`virtnet_figures` and :func:`kubectl_figures`, the same for both.
 
 Why a separate process for the API double: the client (virtnet or kubectl) is what is measured; a double
 in the same interpreter would share the GIL with it and make the client look slower than it is. The
