@@ -32,8 +32,23 @@ NNCP = "NodeNetworkConfigurationPolicy"
 #: one entry of ``desiredState.interfaces`` or ``currentState.interfaces``
 Interface = dict[str, Any]
 
-#: interface types a policy brings into existence; other entries (``ethernet``) only tune a NIC that exists
-CREATED_TYPES = frozenset({"linux-bridge", "bond", "vlan", "ovs-bridge"})
+#: interface types a policy brings into existence (virtual links nmstate creates); other entries (``ethernet``,
+#: an entry without a type) only tune a NIC that must already exist on the node
+CREATED_TYPES = frozenset(
+    {
+        "linux-bridge",
+        "bond",
+        "vlan",
+        "ovs-bridge",
+        "ovs-interface",
+        "vxlan",
+        "veth",
+        "dummy",
+        "mac-vlan",
+        "mac-vtap",
+        "vrf",
+    }
+)
 
 #: nmstate's default when a policy does not set ``spec.maxUnavailable``
 DEFAULT_MAX_UNAVAILABLE = "50%"
@@ -89,6 +104,12 @@ def lower_names(iface: Mapping[str, Any]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- policies and their order
+def creates(iface: Mapping[str, Any]) -> bool:
+    """Whether applying ``iface`` brings a link into existence (a bridge, bond, VLAN, ...): naming a NIC, even
+    with ``type: ethernet`` and settings like an MTU, does not make it exist."""
+    return iface.get("type") in CREATED_TYPES and iface.get("state") != "absent"
+
+
 def created_by(policy: Mapping[str, Any]) -> set[str]:
     """Interfaces the policy creates: its bridges, bonds and VLANs (NICs it names already exist)."""
     return {str(i["name"]) for i in policy_interfaces(policy) if i.get("type") in CREATED_TYPES and i.get("name")}

@@ -178,3 +178,19 @@ def test_absent_policy_of_a_policy_without_selector_or_mappings() -> None:
             }
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("iface", "made"),
+    [
+        ({"name": "br1", "type": "linux-bridge"}, True),
+        ({"name": "bond0", "type": "bond"}, True),
+        ({"name": "eth1.10", "type": "vlan"}, True),
+        ({"name": "vx0", "type": "vxlan"}, True),
+        ({"name": "eth9", "type": "ethernet", "mtu": 9000}, False),  # tunes a NIC: does not make it exist
+        ({"name": "eth9"}, False),
+        ({"name": "br1", "type": "linux-bridge", "state": "absent"}, False),
+    ],
+)
+def test_only_virtual_links_are_created_by_a_policy(iface: dict[str, Any], made: bool) -> None:
+    assert nmstate.creates(iface) is made

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.agent.steps import Step
-from reconciler.nmstate import policy_interfaces
+from reconciler.nmstate import creates, policy_interfaces
 from reconciler.safety.checks import ERROR, node_findings
 from reconciler.safety.nodes import facts_from_state
 
@@ -33,7 +33,7 @@ def precheck_for(policy: Mapping[str, Any], node: str) -> Callable[[dict[str, An
             return []
         facts = facts_from_state(node, {}, observed)
         merged = {str(i["name"]): i for i in interfaces if i.get("name")}
-        created = {n for n, i in merged.items() if i.get("state") != "absent"}
+        created = {n for n, i in merged.items() if creates(i)}
         findings = node_findings(name, interfaces, facts, created=created, merged=merged, ref=lambda *_: None)
         for f in findings:
             if f.severity != ERROR:

@@ -36,7 +36,7 @@ from typing import Any
 from reconciler.engine.plan import Action, Item, Plan
 from reconciler.model import Entry
 from reconciler.model.cluster import ClusterSpec
-from reconciler.nmstate import absent_policy, max_unavailable, policy_interfaces, port_names, selects
+from reconciler.nmstate import absent_policy, creates, max_unavailable, policy_interfaces, port_names, selects
 from reconciler.objects import Obj, display, obj_id
 from reconciler.render import Origin
 from reconciler.safety.checks import ERROR, WARNING, Finding, node_findings
@@ -184,7 +184,7 @@ def _policy(ctx: _Ctx, item: Item, findings: list[Finding], nodes_known: bool) -
         for p in [policy, *after]:
             for i in policy_interfaces(p):
                 merged.setdefault(str(i.get("name")), i)
-        created = {n for n, i in merged.items() if i.get("state") != "absent"}
+        created = {n for n, i in merged.items() if creates(i)}
         findings += node_findings(name, ifaces, node, created=created, merged=merged, ref=ref, obj=item.id)
         if rows := iface_changes(ifaces, node):
             changes[node.name] = rows

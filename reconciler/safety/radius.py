@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.engine.plan import Action, Item, Plan, VMChange
-from reconciler.nmstate import listed_ports, policy_interfaces, vlan_base
+from reconciler.nmstate import creates, listed_ports, policy_interfaces, vlan_base
 from reconciler.objects import Obj, display
 from reconciler.safety.nodes import NodeFacts
 
@@ -103,6 +103,9 @@ def iface_changes(ifaces: list[dict[str, Any]], node: NodeFacts) -> tuple[str, .
             continue
         listed = listed_ports(d)
         ports = listed or []
+        if cur is None and node.has_state and not creates(d):
+            out.append(f"{name}: missing on the node ({kind} is not created by a policy)")
+            continue
         if cur is None:
             extra = f" with ports {', '.join(ports)}" if ports else ""
             extra += f" on {base}" if (base := vlan_base(d)) else ""

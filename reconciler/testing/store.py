@@ -186,6 +186,8 @@ class Store:
                                           "Invalid value: 0: must be specified for an update")])
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise conflict(rt, name)
+            if subresource == "status":  # the server validates the object the write makes: old, new status
+                new = {**copy.deepcopy(old), "status": new["status"]} if "status" in new else old
             new, warned = check_fields(rt, new, validation)
             (warnings if warnings is not None else []).extend(warned)
             return self._update(rt, old, new, manager, subresource, dry_run)

@@ -170,6 +170,19 @@ def test_nic_missing_on_some_nodes_lists_those_nodes(double: Any, tmp_path: Path
     assert f"- **missing-nic** `{where}`: would go Degraded on worker-1, worker-2: eth9 missing" in markdown(repo, kc)
 
 
+def test_a_nic_the_policy_tunes_is_not_created_by_it(double: Any, tmp_path: Path) -> None:
+    """An uplink with an MTU is also listed as ``type: ethernet`` in the policy; that tunes a NIC, it does not
+    make one: a NIC no node has is still missing (and the blast radius does not claim to create it)."""
+    _, kc = double(workers(2, ("eth0",)), tmp_path)
+    spec = "  mtu: 9000\n  uplink:\n    nic: eth9\n"
+    repo = repo_of(tmp_path, {"networks/lab.yaml": bridge_net("lab", "br9", spec)})
+    result = plan(repo, kc)
+    assert result.exit_code == 1, result.output
+    assert "error [missing-nic]" in result.stdout and "worker-0, worker-1: eth9 missing" in result.stdout
+    assert "create ethernet eth9" not in result.stdout
+    assert "eth9: missing on the node (ethernet is not created by a policy)" in result.stdout
+
+
 # ------------------------------------------------------------------------------------------ c. already enslaved
 def test_port_of_an_unmanaged_bond_is_a_warning_only(double: Any, tmp_path: Path) -> None:
     _, kc = double([bonded_node("worker-0")], tmp_path)

@@ -145,5 +145,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     double_only = metafunc.definition.get_closest_marker("double_only")
     params = [pytest.param("double", id="double")]
     if double_only is None:
-        params.append(pytest.param("real", id="real", marks=pytest.mark.realapi))
+        # the first real test may wait for a cold build of kube-apiserver (minutes on 2 cores)
+        params.append(pytest.param("real", id="real", marks=[pytest.mark.realapi, pytest.mark.timeout(1800)]))
     metafunc.parametrize("backend", params, indirect=True)
