@@ -50,7 +50,8 @@ def main() -> None:
 @repo_path
 @cluster_option
 def validate(path: Path, cluster: str | None) -> None:
-    """Check a config repository: schema, references, MAC/IP/VLAN/NIC conflicts. Lists every problem."""
+    """Check a config repository: schema, references, MAC/IP/VLAN/NIC conflicts, and that every object it
+    renders serialises and would be accepted by the API server (nothing is contacted). Lists every problem."""
     try:
         repo = load_repo(path, cluster)
         objects = render(repo).objects

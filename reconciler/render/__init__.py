@@ -26,6 +26,7 @@ from reconciler.errors import ModelError, Problem, SourceRef
 from reconciler.model import Entry, Raw, Repo, load_repo
 from reconciler.model.loader import paused_gc
 from reconciler.objects import Obj, display, obj_id, sort_key
+from reconciler.render.checks import check_objects
 from reconciler.render.cluster import hyperconverged, metallb, namespaces
 from reconciler.render.networks import bridge_nads, migration_nad, ovn_nads, sriov_objects
 from reconciler.render.nodes import bridge_policy, node_policy
@@ -93,7 +94,9 @@ def render(repo: Repo, revision: str | None = None) -> Rendered:
     """Every object of the repository for its cluster, stamped and sorted in apply order, with its origin.
 
     Raises ModelError when two documents render the same object (e.g. a plain manifest that collides
-    with a generated NAD): silently letting one win would make the result depend on file order.
+    with a generated NAD): silently letting one win would make the result depend on file order; and when
+    an object would not serialise or the API server would refuse it (``reconciler.render.checks``), so a
+    repository that validates is one that applies.
     """
     with paused_gc():
         return _render(repo, revision)
@@ -138,6 +141,8 @@ def _render(repo: Repo, revision: str | None) -> Rendered:
     for obj in hyperconverged(repo.cluster.spec):
         objects.append(_stamp(obj, cluster_name, repo.cluster.ref("spec"), revision, owned=False))
         origins[obj_id(obj)] = repo.cluster
+    # the last validation step: every object serialisable and acceptable, before anything can be written
+    problems += check_objects(objects, origins)
     if problems:
         raise ModelError(problems)
     return Rendered(sorted(objects, key=sort_key), origins)

@@ -1,0 +1,295 @@
+"""Per kind, the cheap constraints of the upstream schemas and of the API server, on rendered objects (pure).
+
+Part of the last validation step (``reconciler.render.checks``): Service ports and selectors, ConfigMap and
+Secret payloads, VM memory and disk sizes above zero and its node selector, NNCP interface names the kernel
+takes, SR-IOV ranges and enums, NAD configs that are JSON. Only what the product knows by itself: the CRDs
+are not read at run time (the cluster may not even serve them yet when a pull request is checked).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.model.loader import Path_
+from reconciler.objects import Obj
+from reconciler.render import syntax
+
+MAX_DATA_BYTES = 1024 * 1024  # ConfigMap and Secret payload limit
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in one object: where in the object, what, and the value to look for in a virtnet document."""
+
+    path: Path_
+    message: str
+    value: object = None
+
+
+# label keys, label values and annotation keys already found valid: most objects carry the same few, and
+# a 10,000-VM render checks some 300,000 of them (bounded, so a long-running controller does not grow)
+GOOD_KEYS: set[str] = set()
+GOOD_VALUES: set[str] = set()
+_MEMO_LIMIT = 200_000
+
+
+def remember(memo: set[str], value: str) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo.add(value)
+
+
+def label_map(labels: Any, path: Path_, what: str = "label") -> Iterable[Finding]:
+    if not labels:
+        return ()
+    if type(labels) is dict and GOOD_KEYS.issuperset(labels) and GOOD_VALUES.issuperset(labels.values()):
+        return ()
+    return list(_label_findings(labels, path, what))
+
+
+def _label_findings(labels: Any, path: Path_, what: str) -> Iterator[Finding]:
+    if not isinstance(labels, dict):
+        yield Finding(path, f"{path[-1]} must map strings to strings")
+        return
+    for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            yield Finding((*path, str(key)), f"{what} {key!r}: keys and values must be strings", key)
+            continue
+        error = syntax.qualified_name(key)
+        if error:
+            yield Finding((*path, key), f"{what} key {error}", key)
+        else:
+            remember(GOOD_KEYS, key)
+        error = syntax.label_value(value)
+        if error:
+            yield Finding((*path, key), f"{what} {key!r}: value {error}", value)
+        else:
+            remember(GOOD_VALUES, value)
+
+
+# ---- per kind ----------------------------------------------------------------------------------------
+
+
+def _what(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return "null" if value is None else names.get(type(value), f"a {type(value).__name__}")
+
+
+def _config_data(obj: Obj) -> Iterator[Finding]:
+    """ConfigMap ``data``/``binaryData`` and Secret ``data``/``stringData``: string keys of the allowed
+    characters, string values (base64 where the API decodes them), at most 1 MiB in all."""
+    size = 0
+    base64_fields = ("binaryData",) if obj["kind"] == "ConfigMap" else ("data",)
+    for field in ("data", "binaryData", "stringData"):
+        block = obj.get(field)
+        if block is None:
+            continue
+        if not isinstance(block, dict):
+            yield Finding((field,), f"{field} must map keys to strings")
+            continue
+        for key, value in block.items():
+            path: Path_ = (field, str(key))
+            error = syntax.config_key(key) if isinstance(key, str) else f"{key!r} must be a string"
+            if error:
+                yield Finding(path, f"key {error}", key)
+            if not isinstance(value, str):
+                shown = _what(value)
+                yield Finding(path, f"{field}.{key} is {shown}; the API takes only strings here: quote it", value)
+                continue
+            size += len(str(key)) + len(value)
+            if field in base64_fields and not _is_base64(value):
+                yield Finding(path, f"{field}.{key} is not base64 (use stringData for plain text)", value)
+    if size > MAX_DATA_BYTES:
+        limit = MAX_DATA_BYTES
+        yield Finding(("data",), f"{obj['kind']} payload is {size} bytes; the API server takes at most {limit}")
+
+
+def _is_base64(value: str) -> bool:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _service(obj: Obj) -> Iterator[Finding]:
+    spec = obj.get("spec") or {}
+    yield from label_map(spec.get("selector"), ("spec", "selector"), "selector")
+    ports = spec.get("ports") or []
+    names: set[str] = set()
+    for i, port in enumerate(ports if isinstance(ports, list) else []):
+        if not isinstance(port, dict):
+            continue
+        path: Path_ = ("spec", "ports", i)
+        name = port.get("name")
+        if name is None and len(ports) > 1:
+            yield Finding((*path, "name"), "a Service with several ports needs a name on each")
+        elif name is not None:
+            error = syntax.port_name(name) if isinstance(name, str) else "must be a string"
+            if error:
+                yield Finding((*path, "name"), f"port name {error}", name)
+            if name in names:
+                yield Finding((*path, "name"), f"port name {name!r} is used twice", name)
+            names.add(name)
+        yield from _port_number(port.get("port"), (*path, "port"), required=True)
+        target = port.get("targetPort")
+        if isinstance(target, str):
+            error = syntax.port_name(target)
+            if error:
+                yield Finding((*path, "targetPort"), f"targetPort {error}", target)
+        else:
+            yield from _port_number(target, (*path, "targetPort"))
+        yield from _port_number(port.get("nodePort"), (*path, "nodePort"))
+        protocol = port.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP", "SCTP"):
+            yield Finding((*path, "protocol"), f"protocol {protocol!r} must be TCP, UDP or SCTP", protocol)
+
+
+def _port_number(value: Any, path: Path_, required: bool = False) -> Iterator[Finding]:
+    if value is None and not required:
+        return
+    if type(value) is not int or not 1 <= value <= 65535:
+        yield Finding(path, f"{path[-1]} {value!r} must be a port number 1-65535", value)
+
+
+def _positive_quantity(value: Any, path: Path_, what: str) -> Iterator[Finding]:
+    if value is None:
+        return
+    amount = syntax.quantity(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if amount is None:
+        yield Finding(path, f"{what} {value!r} is not a Kubernetes quantity like 2Gi", value)
+    elif amount <= 0:
+        yield Finding(path, f"{what} {value!r} must be more than zero", value)
+
+
+def _dig(obj: Any, *path: str | int) -> Any:
+    for part in path:
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _virtual_machine(obj: Obj) -> Iterator[Finding]:
+    template: Path_ = ("spec", "template")
+    vmi: Path_ = (*template, "spec")
+    tpl = _mapping(_dig(obj, *template))
+    yield from label_map(_dig(tpl, "metadata", "labels"), (*template, "metadata", "labels"))
+    vmi_spec = _mapping(tpl.get("spec"))
+    domain = _mapping(vmi_spec.get("domain"))
+    yield from _positive_quantity(_dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest"), "memory")
+    if "resources" in domain:
+        for block in ("requests", "limits"):
+            value = _dig(domain, "resources", block, "memory")
+            yield from _positive_quantity(value, (*vmi, "domain", "resources", block, "memory"), "memory")
+    yield from label_map(vmi_spec.get("nodeSelector"), (*vmi, "nodeSelector"), "nodeSelector")
+    templates = _dig(obj, "spec", "dataVolumeTemplates") or []
+    for i, dv in enumerate(templates if isinstance(templates, list) else []):
+        path: Path_ = ("spec", "dataVolumeTemplates", i)
+        name = _dig(dv, "metadata", "name")
+        error = syntax.dns_subdomain(name) if isinstance(name, str) else "is required"
+        if error:
+            yield Finding((*path, "metadata", "name"), f"DataVolume name {error}", name)
+        for spec_key in ("storage", "pvc"):
+            size = _dig(dv, "spec", spec_key, "resources", "requests", "storage")
+            yield from _positive_quantity(size, (*path, "spec", spec_key, "resources", "requests", "storage"), "size")
+
+
+def _nncp(obj: Obj) -> Iterator[Finding]:
+    yield from label_map(_dig(obj, "spec", "nodeSelector"), ("spec", "nodeSelector"), "nodeSelector")
+    interfaces = _dig(obj, "spec", "desiredState", "interfaces") or []
+    for i, iface in enumerate(interfaces if isinstance(interfaces, list) else []):
+        if not isinstance(iface, dict):
+            continue
+        path: Path_ = ("spec", "desiredState", "interfaces", i)
+        yield from _ifname(iface.get("name"), (*path, "name"), "interface name")
+        for k, port in enumerate(_dig(iface, "bridge", "port") or []):
+            name = port.get("name") if isinstance(port, dict) else None
+            yield from _ifname(name, (*path, "bridge", "port", k, "name"), "bridge port")
+        for k, port in enumerate(_dig(iface, "link-aggregation", "port") or []):
+            yield from _ifname(port, (*path, "link-aggregation", "port", k), "bond port")
+        base = _dig(iface, "vlan", "base-iface")
+        if base is not None:
+            yield from _ifname(base, (*path, "vlan", "base-iface"), "VLAN base")
+
+
+def _ifname(name: Any, path: Path_, what: str) -> Iterator[Finding]:
+    error = syntax.ifname(name) if isinstance(name, str) else "must be a string"
+    if error:
+        yield Finding(path, f"{what} {name!r} {error}", name)
+
+
+def _sriov_policy(obj: Obj) -> Iterator[Finding]:
+    spec = obj.get("spec") or {}
+    yield from label_map(spec.get("nodeSelector"), ("spec", "nodeSelector"), "nodeSelector")
+    yield from _resource_name(spec.get("resourceName"))
+    yield from _int_range(spec, "numVfs", 0, None)
+    yield from _int_range(spec, "priority", 0, 99)
+    yield from _int_range(spec, "mtu", 1, None)
+    yield from _enum(spec, "deviceType", ("netdevice", "vfio-pci"))
+
+
+def _sriov_network(obj: Obj) -> Iterator[Finding]:
+    spec = obj.get("spec") or {}
+    yield from _resource_name(spec.get("resourceName"))
+    yield from _int_range(spec, "vlan", 0, 4094)
+    yield from _int_range(spec, "vlanQoS", 0, 7)
+    yield from _enum(spec, "spoofChk", ("on", "off"))
+    yield from _enum(spec, "trust", ("on", "off"))
+    target = spec.get("networkNamespace")
+    if target is not None:
+        error = syntax.dns_label(target) if isinstance(target, str) else "must be a string"
+        if error:
+            yield Finding(("spec", "networkNamespace"), f"networkNamespace {error}", target)
+
+
+def _resource_name(value: Any) -> Iterator[Finding]:
+    if not isinstance(value, str) or not syntax.RESOURCE_NAME.match(value):
+        yield Finding(("spec", "resourceName"), f"resourceName {value!r} must be letters, digits and '_'", value)
+
+
+def _int_range(spec: dict[str, Any], key: str, low: int, high: int | None) -> Iterator[Finding]:
+    value = spec.get(key)
+    if value is None:
+        return
+    if type(value) is not int or value < low or (high is not None and value > high):
+        bound = f"{low}-{high}" if high is not None else f"at least {low}"
+        yield Finding(("spec", key), f"{key} {value!r} must be a whole number {bound}", value)
+
+
+def _enum(spec: dict[str, Any], key: str, allowed: tuple[str, ...]) -> Iterator[Finding]:
+    value = spec.get(key)
+    if value is not None and value not in allowed:
+        yield Finding(("spec", key), f"{key} {value!r} must be one of {', '.join(allowed)}", value)
+
+
+def _nad(obj: Obj) -> Iterator[Finding]:
+    config = _dig(obj, "spec", "config")
+    if config is None:
+        return
+    try:
+        parsed = json.loads(config) if isinstance(config, str) else None
+    except ValueError as exc:
+        yield Finding(("spec", "config"), f"config is not JSON: {exc}")
+        return
+    if not isinstance(parsed, dict):
+        yield Finding(("spec", "config"), "config must be a string holding a JSON object (the CNI configuration)")
+
+
+KIND_CHECKS: dict[str, Callable[[Obj], Iterator[Finding]]] = {
+    "ConfigMap": _config_data,
+    "Secret": _config_data,
+    "Service": _service,
+    "VirtualMachine": _virtual_machine,
+    "NodeNetworkConfigurationPolicy": _nncp,
+    "SriovNetworkNodePolicy": _sriov_policy,
+    "SriovNetwork": _sriov_network,
+    "NetworkAttachmentDefinition": _nad,
+}
