@@ -358,3 +358,25 @@ def test_a_pruned_vm_is_gone_and_the_next_plan_is_clean(applied: tuple[ControlPl
             "kubevirt.io", "v1", "db", "virtualmachineinstances")["items"])
     plan = virtnet("plan", repo, cp)
     assert plan.exit_code == 0, plan.output
+
+
+def test_a_field_another_manager_took_over_is_named_by_plan_before_any_write(
+        applied: tuple[ControlPlane, Path]) -> None:
+    """The issue's "must show": plan names the other field manager (real managedFields of a real server) and
+    nothing is written; --force-conflicts takes the field back."""
+    cp, repo = applied
+    with config.new_client_from_config(config_file=str(cp.kubeconfig)) as api:
+        core = client.CoreV1Api(api)
+        core.patch_namespaced_config_map("web-settings", "apps", {"data": {"LISTEN_PORT": "9999"}},
+                                         field_manager="ops")
+        plan = virtnet("plan", repo, cp)
+        assert plan.exit_code == 1, plan.output
+        assert "ConfigMap/apps/web-settings: data.LISTEN_PORT is owned by field manager 'ops'" in plan.output
+        refused = virtnet("apply", repo, cp)
+        assert refused.exit_code == 1 and "PlanBlocked" in refused.output
+        assert core.read_namespaced_config_map("web-settings", "apps").data == {"LISTEN_PORT": "9999"}
+        forced = CliRunner().invoke(main, ["apply", str(repo), "--kubeconfig", str(cp.kubeconfig),
+                                           "--timeout", "60", "--force-conflicts"])
+        assert forced.exit_code == 0, forced.output
+        assert core.read_namespaced_config_map("web-settings", "apps").data == {"LISTEN_PORT": "8080"}
+    assert virtnet("plan", repo, cp).exit_code == 0
