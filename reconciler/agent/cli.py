@@ -20,6 +20,7 @@ import click
 
 from reconciler.agent.api import KubeAgentApi
 from reconciler.agent.netlink import Netlink
+from reconciler.agent.nodelock import LOCK_DIR
 from reconciler.agent.probes import parse_target
 from reconciler.agent.runner import AgentConfig, PassResult, run_loop, run_once
 from reconciler.errors import AgentError, VirtnetError
@@ -69,6 +70,13 @@ def _emit(res: PassResult) -> None:
 @click.option("--probe", "probes", multiple=True, help="Extra TCP target host:port (repeatable).")
 @click.option("--api-server", default=None, help="host:port probed after a change (default: from kubeconfig).")
 @click.option("--lease-namespace", default="virtnet-system", show_default=True)
+@click.option(
+    "--lock-dir",
+    default=LOCK_DIR,
+    show_default=True,
+    help="Directory of the node's writer lock (enforce mode); every agent on the node must share it.",
+)
+@click.option("--lock-wait", default=30.0, show_default=True, type=float, help="Seconds to wait for that lock.")
 def agent_command(
     node: str,
     mode: str,
@@ -82,6 +90,8 @@ def agent_command(
     probes: tuple[str, ...],
     api_server: str | None,
     lease_namespace: str,
+    lock_dir: str,
+    lock_wait: float,
 ) -> None:
     """Observe (or enforce) this node's network against the NNCPs that select it."""
     try:
@@ -108,7 +118,15 @@ def agent_command(
             url = urlparse(client.Configuration.get_default_copy().host)
             if url.hostname:
                 api_target = (url.hostname, url.port or (443 if url.scheme == "https" else 80))
-    cfg = AgentConfig(node=node, mode=mode, netns=netns, api_server=api_target, targets=targets)
+    cfg = AgentConfig(
+        node=node,
+        mode=mode,
+        netns=netns,
+        api_server=api_target,
+        targets=targets,
+        lock_dir=lock_dir,
+        lock_wait=lock_wait,
+    )
 
     def policies() -> list[dict[str, Any]] | None:
         return policies_from_repo(repo, cluster_name) if repo else None

@@ -4,7 +4,8 @@ Why: a wrong network change can cut a node off from the cluster that would have 
 before touching anything we run pre-checks (refuse changes that obviously disconnect the node, and
 changes the kernel cannot do), take a checkpoint of everything the steps touch, apply, probe, and on
 any failure (a netlink error mid-apply, a failing probe, the deadline) restore the checkpoint exactly
-(``reconciler.agent.rollback``): delete links we created, re-create links we deleted, restore masters,
+(``reconciler.agent.rollback``): delete links we created (by the ifindex their create returned, never a
+same-named link someone else made), re-create links we deleted, restore masters,
 MTUs, admin state, MACs, STP, addresses and routes, then verify the restore by observing again.
 
 Side effects: writes to the node's network namespace through :class:`~reconciler.agent.netlink.Netlink`
@@ -106,10 +107,11 @@ DEFAULT_PRECHECKS: tuple[Precheck, ...] = (precheck_default_route,)
 
 
 # --------------------------------------------------------------------------- apply
-def apply_step(nl: Netlink, step: Step, current: dict[str, dict[str, Any]] | None = None) -> None:
+def apply_step(nl: Netlink, step: Step, current: dict[str, dict[str, Any]] | None = None) -> int | None:
+    """Apply one step; for a link create, the ifindex of the link it made (else None)."""
     p = step.params
     if step.op == Op.CREATE_LINK:
-        nl.create_link(
+        return nl.create_link(
             step.target,
             p["type"],
             base=p.get("base"),
@@ -142,6 +144,7 @@ def apply_step(nl: Netlink, step: Step, current: dict[str, dict[str, Any]] | Non
         nl.delete_link(step.target)
     else:  # pragma: no cover - exhaustive over Op
         raise AgentError(f"{step.target}: unknown step {step.op}")
+    return None
 
 
 # --------------------------------------------------------------------------- enforce
@@ -178,7 +181,9 @@ def enforce(
             failure = f"timed out after {timeout:g}s at step {i}/{len(steps)} ({step})"
             break
         try:
-            apply_step(nl, step, cur)
+            created = apply_step(nl, step, cur)
+            if created is not None:  # only a create that succeeded makes a link ours to roll back
+                cp.record_created(created, step.target)
             applied.append(step)
         except AgentError as e:
             failure = f"step {i}/{len(steps)} ({step}) failed: {e}"

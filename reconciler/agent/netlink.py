@@ -7,7 +7,10 @@ must make zero writes; the tests read these counters.
 
 Reads: :meth:`Netlink.observe` makes exactly one dump per kind (links, addresses, routes) and
 reduces the pyroute2 messages to the plain records of :class:`~reconciler.agent.state.Dumps`.
-Writes: link add/set/del, master set/unset, address add/del, route replace/del. Kernel errors are
+Writes: link add/set/del, master set/unset, address add/del, route replace/del. Requests carry
+``NLM_F_ECHO``, so a link add answers with the new link and :meth:`Netlink.create_link` returns *its*
+ifindex: rollback deletes exactly the links this pass created, by index, never a same-named link that
+someone else made (:meth:`Netlink.delete_created`). Kernel errors are
 re-raised as :class:`~reconciler.errors.AgentError` naming the operation and interface; a missing
 link kind becomes the capability message (``kernel lacks vlan support (module 8021q): ...``).
 
@@ -131,7 +134,8 @@ class Netlink:
         if netns is not None and not os.path.exists(os.path.join(NETNS_DIR, netns)):
             raise AgentError(f"network namespace {netns!r} does not exist")
         try:
-            self._ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
+            # nlm_echo: the kernel answers a link add with the new link (its ifindex); Linux >= 6.3
+            self._ipr = IPRoute(netns=netns, flags=0, nlm_echo=True) if netns else IPRoute(nlm_echo=True)
         except OSError as e:
             raise AgentError(f"cannot open netlink in namespace {netns or '(own)'}: {e}") from e
 
@@ -172,14 +176,15 @@ class Netlink:
                 self._indexes.pop(name, None)
 
     # ---------------------------------------------------------------- writes
-    def _write(self, what: str, iface: str, call: Callable[[], Any], kind: str | None = None) -> None:
+    def _write(self, what: str, iface: str, call: Callable[[], Any], kind: str | None = None) -> Any:
+        """Count, log and send one write request; returns the kernel's reply messages."""
         self.writes += 1
         _count()
         self.log.append(what)
         if self.before_write is not None:
             self.before_write(what)
         try:
-            call()
+            return call()
         except NetlinkError as e:
             if kind and e.code in (errno.EOPNOTSUPP, errno.EAFNOSUPPORT):
                 raise missing(kind, iface) from e
@@ -197,8 +202,12 @@ class Netlink:
         peer: str | None = None,
         vxlan_id: int | None = None,
         mac: str | None = None,
-    ) -> None:
-        """Create a link of nmstate type ``itype`` (``linux-bridge``, ``vlan``, ``bond``, ``veth``, ...)."""
+    ) -> int:
+        """Create a link of nmstate type ``itype`` (``linux-bridge``, ``vlan``, ``bond``, ``veth``, ...) and
+        return the ifindex of the link this request created (a veth: of ``name``; its peer goes with it).
+
+        The create is exclusive (``NLM_F_EXCL``): a link of that name made by anyone else, even a moment
+        ago, makes it fail with "File exists", and then nothing here is ours."""
         kind = TYPE_TO_KIND.get(itype, itype)
         args: dict[str, Any] = {"ifname": name, "kind": kind}
         if kind == "vlan":
@@ -216,7 +225,33 @@ class Netlink:
         if mac:
             args["address"] = mac.lower()
         self._forget(name, (args.get("peer") or {}).get("ifname"))
-        self._write(f"link add {name} type {kind}", name, lambda: self._ipr.link("add", **args), kind=kind)
+        replies = self._write(f"link add {name} type {kind}", name, lambda: self._ipr.link("add", **args), kind=kind)
+        for msg in replies or []:
+            if msg.get("event") == "RTM_NEWLINK" and msg.get("IFLA_IFNAME") == name:
+                self._indexes[name] = int(msg["index"])
+                return int(msg["index"])
+        # a kernel before 6.3 does not echo the new link; the exclusive create succeeded just now, so the
+        # link of that name is the one it made
+        return self.index(name)
+
+    def delete_created(self, index: int, name: str) -> bool:
+        """Delete the link this agent created as ``index`` -- only while that ifindex still is ``name``.
+        False when it is gone already (or the index now names another link: then it is not ours)."""
+        try:
+            found = self._ipr.get_links(index)
+        except NetlinkError as e:
+            if e.code == errno.ENODEV:
+                return False
+            raise AgentError(
+                f"{name}: looking up ifindex {index} failed: {os.strerror(e.code) if e.code else e}"
+            ) from e
+        if not found or found[0].get("IFLA_IFNAME") != name:
+            return False
+        try:
+            self._write(f"link del {name} (ifindex {index})", name, lambda: self._ipr.link("del", index=index))
+        finally:
+            self._indexes.clear()
+        return True
 
     def delete_link(self, name: str) -> None:
         idx = self.index(name)

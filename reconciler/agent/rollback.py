@@ -6,6 +6,11 @@ write; :func:`restore` deletes links the steps created, re-creates links they de
 bonds, veth pairs), restores masters, MTUs, admin state, STP, MACs, addresses and routes, then observes
 again and reports whatever still differs (:func:`compare`).
 
+"Links the steps created" are the ones whose create *succeeded*, by the ifindex the kernel's reply named
+(:meth:`Checkpoint.record_created`), never by name: a create that failed with "File exists" because
+someone else made a link of that name between our diff and our create leaves that link alone, and so does
+everything else in the restore (it only restores links that existed at the checkpoint or that we made).
+
 Side effects: :func:`restore` writes to the node through :class:`~reconciler.agent.netlink.Netlink`;
 the rest is pure.
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import nmstate
@@ -30,12 +35,23 @@ Interfaces = dict[str, Interface]
 @dataclass
 class Checkpoint:
     """What the touched part of the node looked like before: interfaces (currentState entries) of
-    links that existed, links the steps create, and every non-kernel route."""
+    links that existed, the names the steps will create (``planned``; not ours until the create succeeds),
+    every non-kernel route, and -- filled while applying -- ``created``: ifindex -> name of each link this
+    pass did create."""
 
     interfaces: Interfaces
-    created: set[str]
+    planned: set[str]
     touched: set[str]
     routes: list[dict[str, Any]]
+    created: dict[int, str] = field(default_factory=dict)
+
+    def record_created(self, index: int, name: str) -> None:
+        """``name`` was created as ``index`` by this pass (called only after the create succeeded)."""
+        self.created[index] = name
+
+    def owned(self) -> set[str]:
+        """Links the restore may change: the touched ones that existed, and the ones this pass created."""
+        return set(self.interfaces) | set(self.created.values())
 
     @classmethod
     def take(cls, observed: dict[str, Any], steps: list[Step]) -> Checkpoint:
@@ -57,9 +73,9 @@ class Checkpoint:
             peer = (iface.get("veth") or {}).get("peer")
             if peer:
                 touched.add(peer)
-        created = {s.target for s in steps if s.op == Op.CREATE_LINK and s.target not in ifaces}
+        planned = {s.target for s in steps if s.op == Op.CREATE_LINK and s.target not in ifaces}
         routes = [r for r in observed.get("routes", {}).get("running", []) if r.get("proto") != RT_PROTO_KERNEL]
-        return cls({n: ifaces[n] for n in sorted(touched) if n in ifaces}, created, touched, routes)
+        return cls({n: ifaces[n] for n in sorted(touched) if n in ifaces}, planned, touched, routes)
 
 
 _COMPARED = ("type", "state", "mtu", "mac-address", "controller", "ipv4", "ipv6")
@@ -75,17 +91,16 @@ def _route_key(r: dict[str, Any]) -> tuple[Any, ...]:
     return (r["destination"], r["next-hop-address"], r["next-hop-interface"], r["table-id"], r["metric"])
 
 
-def compare(cp: Checkpoint, observed: dict[str, Any]) -> list[str]:
-    """Differences between the checkpoint and ``observed`` (empty = exactly restored)."""
+def compare(cp: Checkpoint, observed: dict[str, Any], indexes: set[int]) -> list[str]:
+    """Differences between the checkpoint and ``observed`` (empty = exactly restored). ``indexes``: the
+    ifindexes present now (a link this pass created must be gone; a same-named one is someone else's)."""
     now = interfaces_by_name(observed)
-    problems = []
-    for name in sorted(cp.touched | cp.created):
-        before, after = cp.interfaces.get(name), now.get(name)
-        if before is None and after is not None:
-            problems.append(f"{name}: still exists")
-        elif before is not None and after is None:
+    problems = [f"{name}: still exists (ifindex {i})" for i, name in sorted(cp.created.items()) if i in indexes]
+    for name, before in sorted(cp.interfaces.items()):
+        after = now.get(name)
+        if after is None:
             problems.append(f"{name}: missing")
-        elif before is not None and after is not None:
+        else:
             kb, ka = _key(before), _key(after)
             problems += [f"{name}: {k} {kb[k]!r} != {ka[k]!r}" for k in kb if kb[k] != ka[k]]
     have = {_route_key(r) for r in observed.get("routes", {}).get("running", []) if r.get("proto") != RT_PROTO_KERNEL}
@@ -107,7 +122,7 @@ class _Restore:
     def now(self) -> Interfaces:
         return interfaces_by_name(current_state(self.nl.observe()))
 
-    def attempt(self, write: Callable[..., None], *args: Any) -> None:
+    def attempt(self, write: Callable[..., object], *args: Any) -> None:
         """One write; a refusal is recorded and the restore goes on."""
         try:
             write(*args)
@@ -124,15 +139,15 @@ def restore(nl: Netlink, cp: Checkpoint) -> list[str]:
     _restore_link_settings(r)
     _restore_addresses(r)
     _restore_routes(r)
-    return r.problems + compare(cp, current_state(nl.observe()))
+    dumps = nl.observe()
+    return r.problems + compare(cp, current_state(dumps), {int(link["index"]) for link in dumps.links})
 
 
 def _restore_links(r: _Restore) -> None:
-    """Delete links the steps created; re-create virtual links they deleted (a veth needs its peer gone too)."""
-    cur = r.now()
-    for name in sorted(r.cp.created):
-        if name in cur and name not in r.cp.interfaces:
-            r.attempt(r.nl.delete_link, name)
+    """Delete the links this pass created (by ifindex); re-create virtual links the steps deleted (a veth
+    needs its peer gone too)."""
+    for index, name in sorted(r.cp.created.items()):
+        r.attempt(r.nl.delete_created, index, name)
     cur = r.now()
     for name, before in r.cp.interfaces.items():
         if name in cur or before["type"] not in VIRTUAL_TYPES:
@@ -222,7 +237,7 @@ def _restore_routes(r: _Restore) -> None:
     have_routes = {_route_key(x): x for x in state["routes"]["running"] if x.get("proto") != RT_PROTO_KERNEL}
     want_routes = {_route_key(x): x for x in r.cp.routes}
     for key, route in sorted(have_routes.items(), key=lambda kv: str(kv[0])):
-        if key not in want_routes and route["next-hop-interface"] in (r.cp.touched | r.cp.created):
+        if key not in want_routes and route["next-hop-interface"] in r.cp.owned():
             r.attempt(r.nl.del_route, *_route_args(route))
     for key, route in sorted(want_routes.items(), key=lambda kv: str(kv[0])):
         if key not in have_routes:

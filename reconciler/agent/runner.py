@@ -3,7 +3,9 @@
 Why: ties the pieces together the way the DaemonSet runs them — get the policies that select this
 node (from the Kubernetes API, or a list the caller gives), observe the kernel, diff, and then either
 only report drift (observe mode: never a single netlink write) or enforce each policy in turn, taking
-a ``maxUnavailable`` slot first so that no more than that many nodes change a policy at once.
+a ``maxUnavailable`` slot first so that no more than that many nodes change a policy at once. An
+enforce pass holds the node's writer lock (``reconciler.agent.nodelock``) from its first observation to
+its last write, so two agents on one node never interleave; a pass that cannot get it changes nothing.
 
 Side effects: netlink writes in enforce mode (through ``enforce``); API writes when an
 :class:`~reconciler.agent.api.AgentApi` is given: server-side apply of NodeNetworkState / NNCE objects
@@ -19,12 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import nmstate
+from reconciler.agent import nodelock
 from reconciler.agent.api import AgentApi, acquire_slot
 from reconciler.agent.capabilities import detect
 from reconciler.agent.desired import merge_desired, select_policies
 from reconciler.agent.drift import DriftItem, drift
 from reconciler.agent.enforce import DEFAULT_PRECHECKS, EnforceResult, Precheck, enforce, precheck_capabilities
 from reconciler.agent.netlink import Netlink
+from reconciler.agent.nodelock import LockBusy, NodeLock
 from reconciler.agent.probes import Probe, default_probes
 from reconciler.agent.publish import drift_report, enactment, node_network_state, rfc3339
 from reconciler.agent.safety import precheck_for
@@ -51,6 +55,11 @@ class AgentConfig:
     check_capabilities: bool = True
     #: refuse what the plan-time safety checks call an error (disconnect, missing NIC, VLAN MTU) before any write
     safety_checks: bool = True
+    #: where the node's writer lock lives (shared by every agent on the node); None: no lock (tests only).
+    #: Read from ``nodelock.LOCK_DIR`` when the config is made, so a test session can point it elsewhere.
+    lock_dir: str | None = field(default_factory=lambda: nodelock.LOCK_DIR)
+    #: seconds an enforce pass waits for another agent's pass on this node before it gives up
+    lock_wait: float = 30.0
 
 
 @dataclass
@@ -81,16 +90,40 @@ def run_once(
     api: AgentApi | None = None,
     now: Callable[[], str] = rfc3339,
 ) -> PassResult:
-    """One pass. ``policies``/``node_labels`` default to what ``api`` says. Observe mode never writes."""
+    """One pass. ``policies``/``node_labels`` default to what ``api`` says. Observe mode never writes; an
+    enforce pass runs under the node's writer lock and, when another agent holds it past ``cfg.lock_wait``,
+    returns with ``error`` saying so, zero writes and nothing published."""
     if cfg.mode not in ("observe", "enforce"):
         raise AgentError(f"mode must be observe or enforce, not {cfg.mode!r}")
-    start = nl.writes
     if policies is None:
         if api is None:
             raise AgentError("no policies given and no cluster to read them from")
         policies = api.list_policies()
     if node_labels is None:
         node_labels = api.node_labels(cfg.node) if api is not None else {}
+    if cfg.mode != "enforce" or cfg.lock_dir is None:
+        return _pass(cfg, nl, policies, node_labels, api, now)
+    lock = NodeLock(cfg.lock_dir, cfg.node, cfg.netns)
+    try:
+        lock.acquire(cfg.lock_wait)
+    except LockBusy as e:
+        log.warning("%s", e)
+        return PassResult(cfg.node, cfg.mode, [], [], {}, {}, {}, [], {}, 0, str(e))
+    try:
+        return _pass(cfg, nl, policies, node_labels, api, now)
+    finally:
+        lock.release()
+
+
+def _pass(
+    cfg: AgentConfig,
+    nl: Netlink,
+    policies: list[dict[str, Any]],
+    node_labels: Mapping[str, str],
+    api: AgentApi | None,
+    now: Callable[[], str],
+) -> PassResult:
+    start = nl.writes
     selected = select_policies(policies, node_labels)
     names = [_pname(p) for p in selected]
     observed = current_state(nl.observe())

@@ -135,6 +135,16 @@ class _Listener:
         self.sock.close()
 
 
+@pytest.fixture(autouse=True)
+def _lock_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Enforce passes take the node's writer lock; in tests it lives in a temporary directory, not /run."""
+    from reconciler.agent import nodelock
+
+    path = str(tmp_path_factory.mktemp("locks"))
+    monkeypatch.setattr(nodelock, "LOCK_DIR", path)
+    return path
+
+
 @pytest.fixture
 def netns_available() -> None:
     reason = netns_skip_reason()
