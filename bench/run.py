@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -239,6 +240,17 @@ def table(results: Results) -> str:
         "API double in its own process; real: kube-apiserver + etcd, a fresh one per size and client, simulated "
         "nmstate in its own process; VM health waits off, so VM figures exclude KubeVirt simulation)"
     )
+    if "loadavg_start" in results:
+        start, end = results["loadavg_start"][0], (results.get("loadavg_end") or [None])[0]
+        lines.append(
+            f"load average (1 min) at start {start:.1f}, at end {'-' if end is None else f'{end:.1f}'}, "
+            f"on {results.get('cpus')} CPUs"
+            + (
+                ": a loaded machine, these figures are not final"
+                if max(start, end or 0.0) > 0.5 * (results.get("cpus") or 1)
+                else ""
+            )
+        )
     return "\n".join(lines)
 
 
@@ -299,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "repeats": opts.repeats,
         "backends": backends,
+        "cpus": os.cpu_count(),
+        "loadavg_start": list(os.getloadavg()),
         "sizes": {},
     }
     real_reason: str | None = None
@@ -346,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
     results["total_seconds"] = time.perf_counter() - started
+    results["loadavg_end"] = list(os.getloadavg())
     _save(opts.out, results)
     print(table(results))
     print(f"total {results['total_seconds']:.0f} s; JSON written to {opts.out}")
