@@ -88,14 +88,20 @@ def enactment(
     reason: str | None = None,
     previous: Iterable[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """``NodeNetworkConfigurationEnactment/<node>.<policy>``."""
-    meta = policy.get("metadata") or {}
+    """``NodeNetworkConfigurationEnactment/<node>.<policy>``. A malformed policy still gets one (its Failing
+    condition says why): fields of the wrong type are left out (``desiredState`` only when a mapping, the
+    generation only when an integer) instead of raising."""
+    raw_meta, raw_spec = policy.get("metadata"), policy.get("spec")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, Mapping) else {}
     pname = str(meta.get("name", ""))
+    desired = spec.get("desiredState")
+    generation = meta.get("generation")
     owner = {
         "apiVersion": "nmstate.io/v1",
         "kind": "NodeNetworkConfigurationPolicy",
         "name": pname,
-        "uid": meta.get("uid", ""),
+        "uid": meta.get("uid") if isinstance(meta.get("uid"), str) else "",
     }
     obj: dict[str, Any] = {
         "apiVersion": API_VERSION,
@@ -106,8 +112,8 @@ def enactment(
         },
         "status": {
             "conditions": conditions(active, reason or REASONS[active], message, now, previous),
-            "desiredState": (policy.get("spec") or {}).get("desiredState") or {},
-            "policyGeneration": int(meta.get("generation") or 0),
+            "desiredState": dict(desired) if isinstance(desired, Mapping) else {},
+            "policyGeneration": generation if isinstance(generation, int) and not isinstance(generation, bool) else 0,
         },
     }
     if owner["uid"]:

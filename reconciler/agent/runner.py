@@ -24,7 +24,7 @@ from reconciler import nmstate
 from reconciler.agent import nodelock
 from reconciler.agent.api import AgentApi, acquire_slot
 from reconciler.agent.capabilities import detect
-from reconciler.agent.desired import merge_desired, select_policies
+from reconciler.agent.desired import merge_desired
 from reconciler.agent.drift import DriftItem, drift
 from reconciler.agent.enforce import DEFAULT_PRECHECKS, EnforceResult, Precheck, enforce, precheck_capabilities
 from reconciler.agent.netlink import Netlink
@@ -34,6 +34,7 @@ from reconciler.agent.publish import drift_report, enactment, node_network_state
 from reconciler.agent.safety import precheck_for
 from reconciler.agent.state import current_state
 from reconciler.agent.steps import Op, Step, diff
+from reconciler.agent.validate import screen
 from reconciler.errors import AgentError
 
 log = logging.getLogger(__name__)
@@ -123,55 +124,83 @@ def _pass(
     api: AgentApi | None,
     now: Callable[[], str],
 ) -> PassResult:
+    """Screen the policies, then each well-formed one on its own: whatever one policy does wrong (malformed,
+    refused, or an error nobody foresaw) makes *that* policy Failing, never the pass."""
     start = nl.writes
-    selected = select_policies(policies, node_labels)
-    names = [_pname(p) for p in selected]
-    observed = current_state(nl.observe())
-    error: str | None = None
-    try:
-        drift_items = drift(merge_desired(selected), observed)
-    except AgentError as e:
-        drift_items, error = [], str(e)
-
+    screened = screen(policies, node_labels)
+    errors = list(screened.unnamed)
+    for message in errors:
+        log.error("%s", message)
     nnces: list[dict[str, Any]] = []
     steps: dict[str, list[Step]] = {}
     outcomes: dict[str, EnforceResult] = {}
-    for policy in selected:
-        pname = _pname(policy)
-        try:
-            steps[pname] = diff(nmstate.policy_interfaces(policy), observed)
-        except AgentError as e:
-            nnces.append(enactment(cfg.node, policy, "Failing", str(e), now()))
-            outcomes[pname] = EnforceResult("Failing", "FailedToConfigure", str(e))
-            continue
-        if not steps[pname]:
-            nnces.append(enactment(cfg.node, policy, "Available", "node matches the policy", now()))
-            continue
-        if cfg.mode == "observe":
-            msg = f"observe mode: {len(steps[pname])} change(s) needed, not enforced"
-            nnces.append(enactment(cfg.node, policy, "Pending", msg, now(), reason="ObserveOnly"))
-            continue
-        nnce, outcome = _enforce_policy(cfg, nl, policy, api, now)
-        nnces.append(nnce)
-        outcomes[pname] = outcome
-        observed = current_state(nl.observe())  # later policies diff against what this one left
 
-    final = current_state(nl.observe()) if cfg.mode == "enforce" else observed
-    if cfg.mode == "enforce":
+    def fail(policy: dict[str, Any], message: str) -> None:
+        nnces.append(enactment(cfg.node, policy, "Failing", message, now()))
+        outcomes[_pname(policy)] = EnforceResult("Failing", "FailedToConfigure", message)
+
+    for policy, why in screened.failing:
+        log.warning("policy %s: %s", _pname(policy), why)
+        fail(policy, why)
+    observed = current_state(nl.observe())
+    for policy in screened.selected:
         try:
-            drift_items = drift(merge_desired(selected), final)
-        except AgentError as e:
-            error = str(e)
+            changed = _one_policy(cfg, nl, policy, observed, api, now, nnces, steps, outcomes)
+        except Exception as e:  # a shape the screen missed or a bug: this policy fails, the others go on
+            log.exception("policy %s failed unexpectedly", _pname(policy))
+            fail(policy, f"not applied: unexpected {type(e).__name__}: {e}")
+            changed = cfg.mode == "enforce"
+        if changed:
+            observed = current_state(nl.observe())  # later policies diff against what this one left
+    try:
+        drift_items = drift(merge_desired(screened.selected), observed)
+    except Exception as e:  # two policies disagree (AgentError) or worse: no drift rows, say why
+        drift_items = []
+        errors.append(str(e) if isinstance(e, AgentError) else f"drift: {type(e).__name__}: {e}")
+    names = sorted([_pname(p) for p in screened.selected] + [_pname(p) for p, _ in screened.failing])
     stamp = now()
+    error = "; ".join(errors) or None
     drep = drift_report(cfg.node, drift_items, names, stamp, cfg.mode)
     if error:
         drep["error"] = error
-    nns = node_network_state(cfg.node, final, stamp, drep)
+    nns = node_network_state(cfg.node, observed, stamp, drep)
     if api is not None:
         _publish(api, [nns, *nnces])
     return PassResult(
         cfg.node, cfg.mode, names, drift_items, steps, outcomes, nns, nnces, drep, nl.writes - start, error
     )
+
+
+def _one_policy(
+    cfg: AgentConfig,
+    nl: Netlink,
+    policy: dict[str, Any],
+    observed: dict[str, Any],
+    api: AgentApi | None,
+    now: Callable[[], str],
+    nnces: list[dict[str, Any]],
+    steps: dict[str, list[Step]],
+    outcomes: dict[str, EnforceResult],
+) -> bool:
+    """Diff one policy and report or enforce it; True when it may have changed the node."""
+    pname = _pname(policy)
+    try:
+        steps[pname] = diff(nmstate.policy_interfaces(policy), observed)
+    except AgentError as e:
+        nnces.append(enactment(cfg.node, policy, "Failing", str(e), now()))
+        outcomes[pname] = EnforceResult("Failing", "FailedToConfigure", str(e))
+        return False
+    if not steps[pname]:
+        nnces.append(enactment(cfg.node, policy, "Available", "node matches the policy", now()))
+        return False
+    if cfg.mode == "observe":
+        msg = f"observe mode: {len(steps[pname])} change(s) needed, not enforced"
+        nnces.append(enactment(cfg.node, policy, "Pending", msg, now(), reason="ObserveOnly"))
+        return False
+    nnce, outcome = _enforce_policy(cfg, nl, policy, api, now)
+    nnces.append(nnce)
+    outcomes[pname] = outcome
+    return True
 
 
 def _publish(api: AgentApi, objs: list[dict[str, Any]]) -> None:
@@ -206,8 +235,9 @@ def _enforce_policy(
             msg = f"maxUnavailable {limit} reached for {pname}; will retry"
             pending = EnforceResult("Pending", "MaxUnavailableLimitReached", msg)
             return enactment(cfg.node, policy, "Pending", msg, now()), pending
-        api.apply(enactment(cfg.node, policy, "Progressing", f"applying {len(steps)} step(s)", now()))
     try:
+        if api is not None:
+            _publish(api, [enactment(cfg.node, policy, "Progressing", f"applying {len(steps)} step(s)", now())])
         probes, prechecks = _probes(cfg, observed), _prechecks(cfg, policy, steps)
         outcome = enforce(nl, steps, probes=probes, prechecks=prechecks, timeout=cfg.timeout)
     finally:

@@ -110,7 +110,8 @@ def test_invalid_max_unavailable_fails_the_policy_before_any_slot_or_write(topo:
     assert c.lease_log == []
     assert res.outcomes["br"].status == "Failing"
     assert res.outcomes["br"].message == (
-        "br: maxUnavailable 'half' is not a number of nodes (such as 2) or a percentage of them (such as '25%')"
+        "malformed policy, not applied: spec.maxUnavailable: maxUnavailable 'half' is not a number of nodes "
+        "(such as 2) or a percentage of them (such as '25%')"
     )
     assert [(o["kind"], condition_of(o)) for o in c.applied] == [
         ("NodeNetworkState", None),
