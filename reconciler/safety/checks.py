@@ -9,14 +9,15 @@ NNCP at plan time; ``reconciler.agent.safety`` runs them on the agent's own obse
 first netlink write. No side effects.
 
 Check names (also what ``virtnet.io/accept-risk`` lists): ``disconnect``, ``missing-nic``, ``enslaved``,
-``mtu`` (here: VLAN above its parent); ``reconciler.safety.analysis`` adds ``mtu`` (NAD above bridge),
-``no-nodes``, ``control-plane`` and ``in-use``.
+``mtu`` (here: VLAN above its parent, and an MTU below the floor the node's own traffic needs -- see
+:func:`mtu_floors`); ``disconnect`` also covers a policy that touches the loopback interface.
+``reconciler.safety.analysis`` adds ``mtu`` (NAD above bridge), ``no-nodes``, ``control-plane`` and ``in-use``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,12 @@ from reconciler.nmstate import port_names, vlan_base
 from reconciler.safety.nodes import Iface, NodeFacts
 
 ERROR, WARNING = "error", "warning"
+#: RFC 8200 section 5: every link that carries IPv6 has an MTU of at least 1280; below it Linux disables IPv6 on
+#: the interface and drops every IPv6 address it has, silently (IPv4 keeps working, so IPv4 probes pass)
+IPV6_MIN_MTU = 1280
+#: RFC 791 / RFC 1122 section 3.3.2: every IPv4 host accepts 576-octet datagrams (the default TCP MSS of 536
+#: and DNS over UDP assume it); Linux itself only drops IPv4 below 68, the RFC 791 minimum
+IPV4_MIN_MTU = 576
 CONTROLLER_TYPES = ("linux-bridge", "bond", "ovs-bridge")
 #: (interface, what, nic) -> where in the repository this part of the policy comes from
 RefFn = Callable[[str, str, str | None], SourceRef | None]
@@ -130,16 +137,18 @@ def node_findings(
     ``created``: interfaces any policy selecting this node creates (they count as existing);
     ``merged``: desired interfaces of all those policies by name (for a VLAN parent's future MTU).
     """
-    if not node.has_state:
-        return []
     desired = {str(i["name"]): i for i in interfaces if i.get("name")}
     on = _PolicyOnNode(policy, node, desired, created, merged, ref, obj)
+    _loopback_findings(on)  # needs no node state: lo is lo everywhere
+    if not node.has_state:
+        return on.out
     for name, iface in desired.items():
         if iface.get("state") == "absent":
             continue
         _port_findings(on, name, iface)
         _vlan_findings(on, name, iface)
     _carrier_findings(on)
+    _mtu_floor_findings(on)
     return on.out
 
 
@@ -268,3 +277,107 @@ def _carrier_findings(on: _PolicyOnNode) -> None:
                     "port",
                     moved[0],
                 )
+
+
+def _loopback_findings(on: _PolicyOnNode) -> None:
+    """disconnect for a policy that names the loopback interface (``lo``, ``type: loopback``) or makes it a port:
+    the node's own traffic (kubelet to a local API server, etcd, health checks on 127.0.0.1 and ::1) runs over
+    it, and setting it down or absent or stripping its addresses breaks the node while its uplink looks fine."""
+    node = on.node
+
+    def loopback(name: str, iface: Mapping[str, Any] | None) -> bool:
+        known = node.interfaces.get(name)
+        return (
+            name == "lo"
+            or (known is not None and known.type == "loopback")
+            or bool(iface and iface.get("type") == "loopback")
+        )
+
+    for name, iface in on.desired.items():
+        for lo in [n for n in (name, *port_names(iface)) if loopback(n, iface if n == name else None)]:
+            on.finding(
+                ERROR,
+                "disconnect",
+                f"would break node {node.name or '(every node)'}: policy {on.policy} changes the loopback interface "
+                f"{lo}; the node's own traffic (kubelet, a local API server and etcd, 127.0.0.1 and ::1) runs over "
+                "it, and no policy may touch it",
+                name,
+                "iface",
+            )
+
+
+def _families(addresses: Iterable[str]) -> set[int]:
+    return {ipaddress.ip_interface(a).version for a in addresses if _routable(a)}
+
+
+def _desired_families(iface: Mapping[str, Any]) -> set[int]:
+    out = set()
+    for version in (4, 6):
+        block = iface.get(f"ipv{version}")
+        dynamic = isinstance(block, Mapping) and bool(block.get("dhcp") or block.get("autoconf"))
+        if isinstance(block, Mapping) and block.get("enabled") is not False and (block.get("address") or dynamic):
+            out.add(version)
+    return out
+
+
+def mtu_floors(node: NodeFacts, desired: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[int, str]]:
+    """interface -> (the least MTU it may have once ``desired`` is applied, why).
+
+    :data:`IPV6_MIN_MTU` for an interface with an IPv6 address (now or desired) or a default route (its
+    IPv6 link-local and any IPv6 default route live there too); :data:`IPV4_MIN_MTU` for one with IPv4
+    addresses only; and the same for every link beneath one -- its bridge or bond ports and its VLAN base --
+    because a bridge's or VLAN's MTU cannot exceed what sits under it."""
+    floors: dict[str, tuple[int, str]] = {}
+    for name in sorted(set(node.interfaces) | set(desired)):
+        cur, want = node.interfaces.get(name), desired.get(name) or {}
+        if want.get("state") == "absent":
+            continue
+        fams = _families(cur.addresses if cur else ()) | _desired_families(want)
+        if name in node.default_route:
+            floors[name] = (IPV6_MIN_MTU, "carries the default route")
+        elif 6 in fams:
+            floors[name] = (IPV6_MIN_MTU, "carries IPv6 addresses")
+        elif 4 in fams:
+            floors[name] = (IPV4_MIN_MTU, "carries IPv4 addresses")
+    lowers: dict[str, list[tuple[str, str]]] = {}
+    for name in set(node.interfaces) | set(desired):
+        cur, want = node.interfaces.get(name), desired.get(name) or {}
+        ports = port_names(want) if "bridge" in want or "link-aggregation" in want else list(cur.ports if cur else ())
+        base = vlan_base(want) or (cur.vlan_base if cur else None)
+        lowers[name] = [(p, f"is a port of {name}") for p in ports] + (
+            [(base, f"is the base of VLAN {name}")] if base else []
+        )
+    pending = sorted(floors)
+    while pending:  # push each floor down to the links beneath (ports of ports, the base of a VLAN on a bond)
+        upper = pending.pop()
+        floor, why = floors[upper]
+        for lower, how in lowers.get(upper, []):
+            if floor > floors.get(lower, (0, ""))[0]:
+                floors[lower] = (floor, f"{how}, and {upper} {why}")
+                pending.append(lower)
+    return floors
+
+
+def floor_message(node: str, name: str, mtu: int, floor: int, why: str) -> str:
+    """The words both sides use for an MTU below its floor."""
+    rule = (
+        "RFC 8200: IPv6 needs 1280, and below it Linux drops the interface's IPv6 addresses"
+        if floor >= IPV6_MIN_MTU
+        else "RFC 791/1122: IPv4 hosts must take 576-octet datagrams"
+    )
+    return f"MTU {mtu} on {name} would break node {node}'s own traffic: {name} {why}, so at least {floor} ({rule})"
+
+
+def _mtu_floor_findings(on: _PolicyOnNode) -> None:
+    """mtu for an MTU the policy sets (or a port it attaches) below the floor of :func:`mtu_floors`; an MTU the
+    node already has is not a change and is left to the other checks."""
+    node = on.node
+    future = on.future_controllers()
+    for name, (floor, why) in sorted(mtu_floors(node, on.desired).items()):
+        cur, want = node.interfaces.get(name), on.desired.get(name) or {}
+        mtu = want.get("mtu") if isinstance(want.get("mtu"), int) else (cur.mtu if cur else None)
+        changes = isinstance(want.get("mtu"), int) and (cur is None or cur.mtu != mtu)
+        joins = name in future and (cur is None or cur.controller != future[name])
+        if mtu is None or mtu >= floor or not (changes or joins):
+            continue
+        on.finding(ERROR, "mtu", floor_message(node.name, name, int(mtu), floor, why), name, "mtu")
