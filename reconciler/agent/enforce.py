@@ -8,6 +8,12 @@ any failure (a netlink error mid-apply, a failing probe, the deadline) restore t
 same-named link someone else made), re-create links we deleted, restore masters,
 MTUs, admin state, MACs, STP, addresses and routes, then verify the restore by observing again.
 
+Pre-checks here: the default route must survive, no step touches the loopback interface; the runner adds
+the controller's danger checks on the live node (``reconciler.agent.safety``: MTUs below the floor IPv6 or
+IPv4 needs, among others) and the kernel's capabilities. Probes: :class:`~reconciler.agent.probes.AddressesKept`
+always runs first (an address the change did not remove is gone: IPv6 after a too-small MTU), then the
+caller's (gateways over IPv4 and IPv6, the API server).
+
 Side effects: writes to the node's network namespace through :class:`~reconciler.agent.netlink.Netlink`
 only, and whatever the probes send. A refused change makes zero writes.
 """
@@ -22,7 +28,7 @@ from typing import Any
 
 from reconciler.agent.capabilities import Capabilities
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.probes import Probe, ProbeResult
+from reconciler.agent.probes import AddressesKept, Probe, ProbeResult, kept_addresses
 from reconciler.agent.rollback import Checkpoint, restore
 from reconciler.agent.state import TYPE_TO_KIND, current_state, default_gateways, interfaces_by_name
 from reconciler.agent.steps import Op, Step
@@ -103,7 +109,23 @@ def precheck_capabilities(caps: Capabilities) -> Precheck:
     return check
 
 
-DEFAULT_PRECHECKS: tuple[Precheck, ...] = (precheck_default_route,)
+def precheck_loopback(observed: dict[str, Any], steps: list[Step]) -> list[str]:
+    """Refuse any step on the loopback interface (``lo`` or a link the kernel reports as loopback), or that
+    makes it a port: the node's own traffic runs over it, and no probe of the uplink notices it is gone.
+    (A policy naming ``lo`` is refused earlier, by ``reconciler.agent.validate``; this is for any other way a
+    step could get there.)"""
+    loopbacks = {n for n, i in interfaces_by_name(observed).items() if i.get("type") == "loopback"} | {"lo"}
+    return sorted(
+        {
+            f"{s} would change the loopback interface {s.target if s.target in loopbacks else s.params['controller']}"
+            ": the node's own traffic runs over it"
+            for s in steps
+            if s.target in loopbacks or s.params.get("controller") in loopbacks
+        }
+    )
+
+
+DEFAULT_PRECHECKS: tuple[Precheck, ...] = (precheck_default_route, precheck_loopback)
 
 
 # --------------------------------------------------------------------------- apply
@@ -173,6 +195,8 @@ def enforce(
     cp = Checkpoint.take(observed, steps)
     deadline = clock() + timeout
     baseline = {p.name: p.run().ok for p in probes if p.only_if_ok_before}
+    # always first: the addresses the change did not mean to remove are still there (IPv6 included)
+    probes = [AddressesKept(kept_addresses(observed, steps), lambda: current_state(nl.observe())), *probes]
     applied: list[Step] = []
     failure: str | None = None
     cur = interfaces_by_name(observed)

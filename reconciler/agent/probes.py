@@ -1,8 +1,11 @@
 """Connectivity probes run after a change: if one fails, enforce rolls the change back.
 
 Why: like kubernetes-nmstate, a change to a node's network is only kept when the node can still
-reach its default gateway (checked only if it could before) and the API server. The checks need no
-external tools: the gateway probe sends an ICMP echo over a raw socket, the others TCP-connect.
+reach its default gateways (IPv4 and IPv6; each checked only if it answered before) and the API server.
+The checks need no external tools: the gateway probe sends an ICMP or ICMPv6 echo over a raw socket, the
+others TCP-connect. Reachability is not everything: an MTU below 1280 makes Linux drop an interface's
+IPv6 addresses while IPv4 (and every IPv4 probe) keeps working, so enforce also runs
+:class:`AddressesKept`: every address the node had and the change did not remove must still be there.
 
 Side effects: sockets are opened inside the node's network namespace (a helper thread ``setns``\\ es
 into ``/run/netns/<ns>`` to create the socket; the socket keeps that namespace) and packets are sent
@@ -21,11 +24,12 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from reconciler.agent.state import default_gateways
+from reconciler.agent.state import default_gateways, interfaces_by_name
+from reconciler.agent.steps import Op, Step
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
@@ -180,6 +184,53 @@ class CallableProbe:
     def run(self) -> ProbeResult:
         ok, detail = self.fn()
         return ProbeResult(self.name, ok, detail)
+
+
+def kept_addresses(observed: Mapping[str, Any], steps: list[Step]) -> dict[str, set[str]]:
+    """interface -> the addresses (``ip/prefix``, both families, IPv6 link-local left out) that must survive
+    ``steps``: all the node has, but those the steps delete and those on links the steps delete, set down,
+    or move into or out of a bridge/bond (Linux flushes IPv6 addresses of a link that goes down, and a bond
+    port must go down to join)."""
+    gone = {(s.target, f"{s.params['ip']}/{s.params['prefix-length']}") for s in steps if s.op == Op.DEL_ADDRESS}
+    moved = {s.target for s in steps if s.op in (Op.DELETE_LINK, Op.ATTACH_PORT, Op.DETACH_PORT)}
+    moved |= {s.target for s in steps if s.op == Op.SET_STATE and s.params.get("state") != "up"}
+    out: dict[str, set[str]] = {}
+    for name, iface in interfaces_by_name(observed).items():
+        if name in moved or iface.get("state") != "up":
+            continue
+        have = {
+            f"{a['ip']}/{a['prefix-length']}"
+            for fam in ("ipv4", "ipv6")
+            for a in (iface.get(fam) or {}).get("address") or []
+        }
+        if keep := {a for a in have if (name, a) not in gone}:
+            out[name] = keep
+    return out
+
+
+@dataclass
+class AddressesKept:
+    """After a change, every address in ``expected`` (see :func:`kept_addresses`) is still on its interface;
+    ``observe`` returns the ``currentState`` now."""
+
+    expected: Mapping[str, set[str]]
+    observe: Callable[[], Mapping[str, Any]]
+    only_if_ok_before: bool = False
+    name: str = "addresses"
+
+    def run(self) -> ProbeResult:
+        now = interfaces_by_name(self.observe())
+        lost = []
+        for iface, addrs in sorted(self.expected.items()):
+            have = {
+                f"{a['ip']}/{a['prefix-length']}"
+                for fam in ("ipv4", "ipv6")
+                for a in (now.get(iface, {}).get(fam) or {}).get("address") or []
+            }
+            lost += [f"{a} on {iface}" for a in sorted(addrs - have)]
+        if lost:
+            return ProbeResult(self.name, False, "the change removed " + ", ".join(lost))
+        return ProbeResult(self.name, True, f"{sum(len(a) for a in self.expected.values())} address(es) kept")
 
 
 def parse_target(text: str) -> tuple[str, int]:
