@@ -9,9 +9,9 @@ plus discovery (``/api``, ``/apis``, ``/api/v1``, ``/apis/<g>[/<v>]``, always th
 whatever the Accept header asks, which clients fall back to), ``/version`` and ``/healthz|readyz|livez``.
 ``/openapi/v3`` serves the documents ``kubectl`` reads before it writes (:mod:`.openapi`); ``/openapi/v2``
 answers 404 (kubectl uses v3). ``kubectl get`` asks for a ``Table``; a minimal one (name, creation time) is
-served, paged like a list (``continue``). Bodies are JSON or YAML: a protobuf body (what kubectl sends for
-built-in kinds) is 415 Unsupported Media Type, after which client-go retries the request as JSON; a strategic
-merge patch of a custom resource is 415 too, as on a real server. ``fieldValidation`` (Strict, Warn by default,
+served, paged like a list (``continue``). Bodies are JSON or YAML, or protobuf for the kinds ``kubectl create
+<kind>`` sends that way (:mod:`.protobuf`; any other protobuf body is 415); a strategic merge patch of a custom
+resource is 415 too, as on a real server. ``fieldValidation`` (Strict, Warn by default,
 Ignore) is honoured (:mod:`.validation`); warnings go out as ``Warning: 299`` headers.
 
 Accounting: every resource request is counted in ``counts`` under ``(verb, resource)`` where verb is one of
@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from werkzeug.wrappers import Request, Response
 
+from reconciler.testing import protobuf
 from reconciler.testing.errors import ApiError
 from reconciler.testing.faults import WRITE_VERBS, Fault, FaultHook, RequestInfo
 from reconciler.testing.openapi import OpenApi
@@ -57,6 +58,7 @@ PATCH_TYPES = {
 }
 CR_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
 BODY_TYPES = ("application/json", "application/yaml")
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-virtnet-double", "gitCommit": "double",
                   "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23",
                   "compiler": "gc", "platform": "linux/amd64"}
@@ -350,6 +352,11 @@ class Handler:
         if not raw.strip():
             return {}
         yaml_ok = verb == "apply" or request.mimetype == "application/yaml"
+        if verb in ("create", "update") and request.mimetype == PROTOBUF:
+            try:
+                return protobuf.decode(raw)
+            except protobuf.ProtobufError as e:
+                raise ApiError(415, "UnsupportedMediaType", f"{e}; send application/json") from e
         if verb in ("create", "update") and request.mimetype not in ("", *BODY_TYPES):
             raise unsupported_media(BODY_TYPES)
         try:

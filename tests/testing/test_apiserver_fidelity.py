@@ -276,6 +276,23 @@ def test_kubectl_apply_validates_on_the_server(backend: Backend, tmp_path: Path)
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+def test_kubectl_create_sends_protobuf(backend: Backend) -> None:
+    """``kubectl create namespace/configmap/secret/serviceaccount`` send protobuf bodies (no JSON fallback)."""
+    ns = backend.name("pb")
+    for args in (("namespace", ns), ("configmap", "c", "-n", ns, "--from-literal=a=1", "--from-literal=b=2"),
+                 ("secret", "generic", "s", "-n", ns, "--from-literal=p=secret"), ("serviceaccount", "sa", "-n", ns)):
+        out = _kubectl(backend, "create", *args)
+        assert out.returncode == 0, out.stderr
+    v1 = client.CoreV1Api(backend.client)
+    namespace = v1.read_namespace(ns)
+    assert (namespace.spec.finalizers, namespace.status.phase) == (["kubernetes"], "Active")
+    assert v1.read_namespaced_config_map("c", ns).data == {"a": "1", "b": "2"}
+    secret = v1.read_namespaced_secret("s", ns)
+    assert secret.data == {"p": "c2VjcmV0"} and not secret.metadata.generate_name
+    assert v1.read_namespaced_service_account("sa", ns).metadata.name == "sa"
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
 def test_kubectl_get_pages_through_tables(backend: Backend) -> None:
     v1 = client.CoreV1Api(backend.client)
     for i in range(23):
