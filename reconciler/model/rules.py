@@ -1,19 +1,28 @@
 """Network-aware validation across documents: the rules one document cannot check alone.
 
-Pure: takes a ``Repo`` and returns problems. Every rule reports *all* its findings with the file, line
-and field of the value at fault, so a reviewer fixes a pull request in one round. Rules are small
-functions listed in ``RULES``; each is tested on its own failing input.
+Pure: takes a ``Repo`` and the facts ``reconciler.model.facts`` reads from its documents and plain
+manifests alike, and returns problems (the rules about node interfaces are ``reconciler.model.noderules``).
+Every rule reports *all* its findings with the file, line and field of the value at fault, so a reviewer
+fixes a pull request in one round. Rules are small functions listed in ``RULES``; each is tested on its own
+failing input.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from reconciler.errors import Problem, SourceRef
+from reconciler.model.facts import Facts, facts_of
+from reconciler.model.noderules import (
+    rule_bridge_ports,
+    rule_bridges,
+    rule_created_once,
+    rule_nic_conflicts,
+    rule_node_mtu,
+)
 from reconciler.model.repo import NETWORK_KINDS, Entry, Repo
 
 # kinds a plain manifest may have in a namespace that is not in allowedNamespaces, and where
@@ -24,14 +33,10 @@ OPERATOR_NAMESPACE_KINDS = {
     "L2Advertisement": "metallb_namespace",
 }
 CLUSTER_SCOPED_RAW = {"NodeNetworkConfigurationPolicy", "Namespace"}
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # line breaks, NUL, escape, DEL (a tab separates fields)
 
 
-def _selectors_overlap(a: dict[str, str], b: dict[str, str]) -> bool:
-    """Two equality selectors can match the same node unless they require different values for a key."""
-    return all(a[k] == b[k] for k in a.keys() & b.keys())
-
-
-def rule_namespaces(repo: Repo) -> Iterator[Problem]:
+def rule_namespaces(repo: Repo, facts: Facts) -> Iterator[Problem]:
     allowed = set(repo.cluster.spec.allowed_namespaces)
     hint = f"allowed: {', '.join(sorted(allowed))}"
     for e in repo.entries:
@@ -56,9 +61,12 @@ def rule_namespaces(repo: Repo) -> Iterator[Problem]:
             yield Problem(raw.ref("metadata", "namespace"), f"{kind} needs metadata.namespace")
         elif ns not in allowed and ns != operator_ns:
             yield Problem(raw.ref("metadata", "namespace"), f"namespace {ns!r} is not allowed ({hint})")
+    for target, ref in facts.sriov_targets:  # plain SriovNetworks: where the operator would create the NAD
+        if target not in allowed:
+            yield Problem(ref, f"SriovNetwork would offer its network in namespace {target!r}, not allowed ({hint})")
 
 
-def rule_unique_names(repo: Repo) -> Iterator[Problem]:
+def rule_unique_names(repo: Repo, facts: Facts) -> Iterator[Problem]:
     seen: dict[tuple[str, ...], Entry[Any]] = {}
     for e in repo.entries:
         key = ("network", e.name) if e.kind in NETWORK_KINDS else (e.kind, e.meta.namespace or "", e.name)
@@ -72,7 +80,7 @@ def rule_unique_names(repo: Repo) -> Iterator[Problem]:
             seen[key] = e
 
 
-def rule_references(repo: Repo) -> Iterator[Problem]:
+def rule_references(repo: Repo, facts: Facts) -> Iterator[Problem]:
     networks = repo.networks
     known = ", ".join(sorted(networks)) or "none"
     for vm in repo.of("VM"):
@@ -119,94 +127,34 @@ def rule_references(repo: Repo) -> Iterator[Problem]:
                 )
 
 
-def rule_bridges(repo: Repo) -> Iterator[Problem]:
-    bridges = repo.of("BridgeNetwork")
-    definers = [b for b in bridges if b.spec.defines_bridge]
-    for i, a in enumerate(definers):
-        for b in definers[i + 1 :]:
-            if a.spec.bridge == b.spec.bridge and _selectors_overlap(a.spec.node_selector, b.spec.node_selector):
-                yield Problem(
-                    b.ref("spec", "bridge"),
-                    f"bridge {b.spec.bridge} is already created on the same nodes by {a.ref('spec', 'bridge')}",
-                )
-    for b in bridges:
-        if b.spec.defines_bridge:
-            continue
-        owners = [
-            d
-            for d in definers
-            if d.spec.bridge == b.spec.bridge and _selectors_overlap(d.spec.node_selector, b.spec.node_selector)
-        ]
-        if not owners:
-            yield Problem(
-                b.ref("spec", "bridge"),
-                f"bridge {b.spec.bridge} is not created by any BridgeNetwork "
-                "(give one network on this bridge an uplink, or isolated: true)",
-            )
-        elif b.spec.mtu and owners[0].spec.mtu and b.spec.mtu > owners[0].spec.mtu:
-            yield Problem(
-                b.ref("spec", "mtu"),
-                f"MTU {b.spec.mtu} is above the bridge's MTU {owners[0].spec.mtu} ({owners[0].ref('spec', 'mtu')})",
-            )
-
-
-@dataclass(frozen=True)
-class _Claim:
-    iface: str
-    exclusive: bool  # a bridge/bond port is exclusive; a VLAN base may carry several VLANs
-    what: str
-    selector: dict[str, str]
-    ref: SourceRef
-
-
-def _claims(repo: Repo) -> Iterator[_Claim]:
-    for b in repo.of("BridgeNetwork"):
-        up, sel = b.spec.uplink, b.spec.node_selector
-        if up is None:
-            continue
-        if up.nic is not None:
-            yield _Claim(up.nic, True, f"port of bridge {b.spec.bridge}", sel, b.ref("spec", "uplink", "nic"))
-        else:
-            for k, nic in enumerate(up.bond.nics):
-                where = b.ref("spec", "uplink", "bond", "nics", k)
-                yield _Claim(nic, True, f"port of bond {up.bond.name}", sel, where)
-    for nn in repo.of("NodeNetwork"):
-        sel = nn.spec.node_selector
-        for i, bond in enumerate(nn.spec.bonds):
-            for k, nic in enumerate(bond.nics):
-                where = nn.ref("spec", "bonds", i, "nics", k)
-                yield _Claim(nic, True, f"port of bond {bond.name}", sel, where)
-        for i, vlan in enumerate(nn.spec.vlans):
-            yield _Claim(vlan.base, False, f"base of VLAN {vlan.ifname}", sel, nn.ref("spec", "vlans", i, "base"))
-
-
-def rule_nic_conflicts(repo: Repo) -> Iterator[Problem]:
-    by_iface: dict[str, list[_Claim]] = defaultdict(list)
-    for claim in _claims(repo):
-        for other in by_iface[claim.iface]:
-            if (claim.exclusive or other.exclusive) and _selectors_overlap(claim.selector, other.selector):
-                yield Problem(
-                    claim.ref,
-                    f"NIC {claim.iface} would be {claim.what} but is already {other.what} ({other.ref})",
-                )
-                break
-        by_iface[claim.iface].append(claim)
-
-
-def rule_macs(repo: Repo) -> Iterator[Problem]:
+def rule_macs(repo: Repo, facts: Facts) -> Iterator[Problem]:
+    """One MAC, one interface, inside the pool: VM documents and plain VirtualMachines alike."""
     pool = repo.cluster.spec.mac_pool
     seen: dict[str, SourceRef] = {}
-    for vm in repo.of("VM"):
-        for i, iface in enumerate(vm.spec.interfaces):
-            if iface.mac is None:
-                continue
-            ref = vm.ref("spec", "interfaces", i, "mac")
-            if iface.mac in seen:
-                yield Problem(ref, f"MAC {iface.mac} is already used at {seen[iface.mac]}")
-            else:
-                seen[iface.mac] = ref
-            if pool is not None and not pool.contains(iface.mac):
-                yield Problem(ref, f"MAC {iface.mac} is outside the MAC pool {pool.start}-{pool.end}")
+    for use in facts.macs:
+        if use.mac in seen:
+            yield Problem(use.ref, f"MAC {use.mac} is already used at {seen[use.mac]}")
+        else:
+            seen[use.mac] = use.ref
+        if pool is not None and _is_mac(use.mac) and not pool.contains(use.mac):
+            yield Problem(use.ref, f"MAC {use.mac} is outside the MAC pool {pool.start}-{pool.end}")
+
+
+def _is_mac(value: str) -> bool:
+    parts = value.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and all(c in "0123456789abcdef" for c in p) for p in parts)
+
+
+def rule_plain_attachments(repo: Repo, facts: Facts) -> Iterator[Problem]:
+    """A plain VirtualMachine's Multus networks are in its own namespace, as a VM document's are. (A NAD the
+    repository does not define may exist on the cluster; removing one that a VM uses is a safety check.)"""
+    for att in facts.attachments:
+        if att.namespace != att.vm_namespace:
+            yield Problem(
+                att.ref,
+                f"network {att.namespace}/{att.name} is in another namespace than the VM ({att.vm_namespace}); "
+                "a VM attaches only to networks offered in its own namespace",
+            )
 
 
 def _subnets(net: Entry[Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -217,33 +165,56 @@ def _subnets(net: Entry[Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
     return []
 
 
-def rule_static_ips(repo: Repo) -> Iterator[Problem]:
+def _segment(net: Entry[Any] | None, name: str) -> tuple[Any, ...]:
+    """The layer-2 segment a network puts its VMs on: two network names on one bridge and VLAN (or one
+    localnet and VLAN, one SR-IOV resource and VLAN) are one segment, where one address is one host."""
+    if net is None:
+        return ("network", name)
+    if net.kind == "BridgeNetwork":
+        return ("bridge", net.spec.bridge, net.spec.vlan)
+    if net.kind == "OvnNetwork" and net.spec.topology == "localnet":
+        return ("localnet", net.spec.physical_network_name or net.name, net.spec.vlan)
+    if net.kind == "SriovNetwork":
+        return ("sriov", net.spec.resource_name, net.spec.vlan or None)
+    return ("network", name)
+
+
+def _segment_text(net: Entry[Any] | None) -> str:
+    if net is None or (net.kind == "OvnNetwork" and net.spec.topology == "layer2"):
+        return "network"
+    if net.kind == "BridgeNetwork":
+        vlan = f"VLAN {net.spec.vlan}" if net.spec.vlan is not None else "no VLAN"
+        return f"bridge {net.spec.bridge} and {vlan}"
+    return "localnet and VLAN" if net.kind == "OvnNetwork" else "SR-IOV resource and VLAN"
+
+
+def rule_static_ips(repo: Repo, facts: Facts) -> Iterator[Problem]:
+    """One address per layer-2 segment, inside its subnet, not one OVN-Kubernetes keeps out, gateway on-link."""
     networks = repo.networks
     subnets_of = {name: _subnets(net) for name, net in networks.items()}  # parsed once, not per VM
-    seen: dict[tuple[str, Any], SourceRef] = {}
+    excluded_of = {
+        name: [ipaddress.ip_network(s) for s in net.spec.exclude_subnets]
+        for name, net in networks.items()
+        if net.kind == "OvnNetwork"
+    }
+    seen: dict[tuple[Any, ...], tuple[SourceRef, str]] = {}
     for vm in repo.of("VM"):
         for i, iface in enumerate(vm.spec.interfaces):
+            net = networks.get(iface.network)
             for fam, gw_field in (("ipv4", "gateway4"), ("ipv6", "gateway6")):
                 value = getattr(iface, fam)
                 if value is None:
                     continue
                 addr = ipaddress.ip_interface(value)
                 ref = vm.ref("spec", "interfaces", i, fam)
-                key = (iface.network, addr.ip)
+                key = (*_segment(net, iface.network), addr.ip)
                 if key in seen:
-                    yield Problem(ref, f"IP {addr.ip} is already used on network {iface.network} at {seen[key]}")
+                    first, name = seen[key]
+                    same = "" if name == iface.network else f" (the same {_segment_text(net)} as {name})"
+                    yield Problem(ref, f"IP {addr.ip} is already used on network {iface.network}{same} at {first}")
                 else:
-                    seen[key] = ref
-                if addr.ip in (addr.network.network_address, addr.network.broadcast_address) and (
-                    addr.network.prefixlen < addr.max_prefixlen - 1
-                ):
-                    yield Problem(ref, f"{addr.ip} is the network or broadcast address of {addr.network}")
-                subnets = [s for s in subnets_of.get(iface.network, []) if s.version == addr.version]
-                if subnets and not any(addr.ip in s for s in subnets):
-                    yield Problem(
-                        ref,
-                        f"IP {addr.ip} is outside network {iface.network}'s subnet {', '.join(map(str, subnets))}",
-                    )
+                    seen[key] = (ref, iface.network)
+                yield from _address_problems(addr, ref, iface.network, subnets_of, excluded_of)
                 gateway = getattr(iface, gw_field)
                 if gateway and ipaddress.ip_address(gateway) not in addr.network:
                     yield Problem(
@@ -252,7 +223,30 @@ def rule_static_ips(repo: Repo) -> Iterator[Problem]:
                     )
 
 
-def rule_bindings(repo: Repo) -> Iterator[Problem]:
+def _address_problems(
+    addr: ipaddress.IPv4Interface | ipaddress.IPv6Interface,
+    ref: SourceRef,
+    network: str,
+    subnets_of: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]],
+    excluded_of: dict[str, list[ipaddress.IPv4Network | ipaddress.IPv6Network]],
+) -> Iterator[Problem]:
+    if addr.ip in (addr.network.network_address, addr.network.broadcast_address) and (
+        addr.network.prefixlen < addr.max_prefixlen - 1
+    ):
+        yield Problem(ref, f"{addr.ip} is the network or broadcast address of {addr.network}")
+    subnets = [s for s in subnets_of.get(network, []) if s.version == addr.version]
+    if subnets and not any(addr.ip in s for s in subnets):
+        yield Problem(ref, f"IP {addr.ip} is outside network {network}'s subnet {', '.join(map(str, subnets))}")
+    excluded = next((s for s in excluded_of.get(network, []) if s.version == addr.version and addr.ip in s), None)
+    if excluded is not None:
+        yield Problem(
+            ref,
+            f"IP {addr.ip} is in network {network}'s excludeSubnets {excluded}: those addresses are kept for "
+            "hosts outside the cluster",
+        )
+
+
+def rule_bindings(repo: Repo, facts: Facts) -> Iterator[Problem]:
     networks = repo.networks
     for vm in repo.of("VM"):
         vfio = False
@@ -280,7 +274,7 @@ def rule_bindings(repo: Repo) -> Iterator[Problem]:
             )
 
 
-def rule_services(repo: Repo) -> Iterator[Problem]:
+def rule_services(repo: Repo, facts: Facts) -> Iterator[Problem]:
     node_ports: dict[int, SourceRef] = {}
     for vm in repo.of("VM"):
         ports: dict[tuple[str, int, str], SourceRef] = {}
@@ -310,32 +304,56 @@ def rule_services(repo: Repo) -> Iterator[Problem]:
                 node_ports.setdefault(exp.node_port, np_ref)
 
 
-def rule_node_mtu(repo: Repo) -> Iterator[Problem]:
-    for nn in repo.of("NodeNetwork"):
-        bond_mtu = {b.name: b.mtu for b in nn.spec.bonds}
-        for i, vlan in enumerate(nn.spec.vlans):
-            parent = bond_mtu.get(vlan.base)
-            if vlan.mtu and parent and vlan.mtu > parent:
+def rule_vm_interface_names(repo: Repo, facts: Facts) -> Iterator[Problem]:
+    """Two interfaces whose names share their first 15 characters are one name in the guest (cloud-init
+    renames a NIC to at most 15 characters, Linux's IFNAMSIZ)."""
+    for vm in repo.of("VM"):
+        first: dict[str, tuple[int, str]] = {}
+        for i, iface in enumerate(vm.spec.interfaces):
+            short = iface.ifname[:15]
+            if short in first and first[short][1] != iface.ifname:
+                j, other = first[short]
+                field = "name" if iface.name else "network"
                 yield Problem(
-                    nn.ref("spec", "vlans", i, "mtu"),
-                    f"VLAN {vlan.ifname} MTU {vlan.mtu} is above its parent {vlan.base}'s MTU {parent}",
+                    vm.ref("spec", "interfaces", i, field),
+                    f"interface name {iface.ifname} shares its first 15 characters with {other} "
+                    f"({vm.ref('spec', 'interfaces', j)}): in the guest both would be {short}",
+                )
+            first.setdefault(short, (i, iface.ifname))
+
+
+def rule_ssh_keys(repo: Repo, facts: Facts) -> Iterator[Problem]:
+    """One key per entry: a line break would smuggle a second authorized key (or cloud-config) in."""
+    for vm in repo.of("VM"):
+        for i, key in enumerate(vm.spec.ssh_keys):
+            if _CONTROL.search(key):
+                yield Problem(
+                    vm.ref("spec", "sshKeys", i),
+                    "ssh key contains a line break or control character: give each key its own entry",
                 )
 
 
-RULES: list[Callable[[Repo], Iterator[Problem]]] = [
+Rule = Callable[[Repo, Facts], Iterator[Problem]]
+RULES: list[Rule] = [
     rule_namespaces,
     rule_unique_names,
     rule_references,
+    rule_plain_attachments,
     rule_bridges,
     rule_nic_conflicts,
+    rule_created_once,
+    rule_bridge_ports,
     rule_macs,
     rule_static_ips,
     rule_bindings,
     rule_services,
     rule_node_mtu,
+    rule_vm_interface_names,
+    rule_ssh_keys,
 ]
 
 
 def validate_repo(repo: Repo) -> list[Problem]:
-    """Run every rule; the result is sorted by file and line."""
-    return sorted(p for rule in RULES for p in rule(repo))
+    """Run every rule over the repository and the facts read from it; the result is sorted by file and line."""
+    facts = facts_of(repo)
+    return sorted(p for rule in RULES for p in rule(repo, facts))
