@@ -134,7 +134,9 @@ def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
 # double-only: a Degraded policy needs the simulated nmstate (a NIC missing on a node)
 def test_degraded_policy_stops_the_run_before_any_vm_is_written(api: ApiDouble, kube: Kube, repo: Path) -> None:
     edit(repo / "networks" / "vlan-bridges.yaml", "nic: eth1", "nic: eth9")
-    outcome = run(repo, kube)
+    blocked = run(repo, kube)  # the safety analysis sees eth9 on no node: nothing is written
+    assert blocked.failed == "PlanBlocked" and "(missing-nic)" in blocked.message and api.writes() == 0
+    outcome = run(repo, kube, accept_risk=True)  # accepted anyway: nmstate reports Degraded and the run stops
     assert outcome.failed == "ApplyFailed"
     assert "NodeNetworkConfigurationPolicy/vlan100" in outcome.message and "Degraded" in outcome.message
     assert "worker-0" in outcome.message and "eth9" in outcome.message
