@@ -4,16 +4,25 @@ Side effects: reads files under the repository root, nothing else.
 
 Why not ``yaml.safe_load``: users must be told ``file:line: field`` for every problem, so each value's
 line is kept (``Document.line_of``). And a repository is untrusted input (it arrives through pull
-requests), so the loader refuses what could hurt the reconciler before any of it is interpreted:
-aliases (the "billion laughs" bomb and its smaller cousins), duplicate keys (the second silently wins in
-most parsers), non-UTF-8 text, oversized files, and symlinks that leave the repository.
-Parsing uses libyaml (``CSafeLoader``) when available; construction and line tracking walk the node tree
-once.
+requests, and ``virtnet run`` validates every pull request's head), so the loader refuses what could hurt
+the reconciler before any of it is interpreted: aliases (the "billion laughs" bomb and its smaller
+cousins), duplicate keys (the second silently wins in most parsers), non-UTF-8 text, symlinks that leave
+the repository or loop, and anything beyond the bounds of ``reconciler.model.limits`` (sizes, counts,
+nesting, number widths). Every refusal is a :class:`Problem`, never an exception or a signal.
+
+libyaml's parser (``CParser``; PyYAML's pure-Python parser where it is missing) turns the text into
+events, and ``reconciler.model.compose`` builds the data and lines from them in one iterative pass,
+checking as it goes; ``reconciler.model.scalars`` gives each scalar its one meaning (plain decimal numbers,
+``true``/``false`` booleans, no silent YAML 1.1 readings, no unknown tags). Refusals of the text (syntax,
+aliases, merge keys, duplicate or complex keys, nesting, sizes) are ``file:line: message`` and end the
+file; refused values are ``file:line: field: message``, all of a file's are listed, and their document
+is left out.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 from collections.abc import Iterator
@@ -22,20 +31,30 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.events import StreamEndEvent
 
 from reconciler.errors import Problem, SourceRef
+from reconciler.model import limits
+from reconciler.model.compose import Composer, Path_, Refused
+from reconciler.model.limits import MAX_FILE_BYTES
 
 try:  # libyaml makes large repositories several times faster to parse
-    from yaml import CSafeLoader as _Loader
+    from yaml._yaml import CParser as _Parser
+
+    _BYTE_POSITIONS = True  # libyaml reports reader errors at a byte offset of the UTF-8 text
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_DOCUMENTS_PER_FILE = 20_000
+    class _Parser(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):  # type: ignore[no-redef]
+        """PyYAML's pure-Python parser; like libyaml's it keeps its state on a list, not the call stack."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+
+    _BYTE_POSITIONS = False
+
 YAML_SUFFIXES = (".yaml", ".yml")
-
-Path_ = tuple[str | int, ...]
-_STR = "tag:yaml.org,2002:str"
 
 
 @dataclass
@@ -88,100 +107,75 @@ def format_path(path: Path_) -> str:
     return out
 
 
-class _Refused(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        self.line = line
-        self.message = message
+def _line_at(text: str, position: int) -> int:
+    """Line of a reader error's position (a byte offset of the UTF-8 text for libyaml)."""
+    if _BYTE_POSITIONS:
+        return text.encode("utf-8", "surrogatepass")[:position].count(b"\n") + 1
+    return text[:position].count("\n") + 1
 
 
-class _Builder:
-    """Turns a composed node tree into Python data, recording lines and refusing aliases and duplicates."""
+@dataclass
+class _Budget:
+    """What the repository may still hold (:data:`limits.MAX_DOCUMENTS`, :data:`limits.MAX_VALUES`)."""
 
-    def __init__(self) -> None:
-        self._constructor = yaml.constructor.SafeConstructor()
-        self.lines: dict[Path_, int] = {}
-        self._seen: set[int] = set()
-
-    def build(self, node: yaml.Node, path: Path_) -> Any:
-        """Scalars first and cheapest: they are most of the nodes of a large repository."""
-        if id(node) in self._seen:  # the same node twice: an alias; report where it is used
-            line = node.start_mark.line + 1
-            where = next((self.lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self.lines), line)
-            raise _Refused(where, "YAML aliases/anchors are not allowed (they can expand without bound)")
-        self._seen.add(id(node))
-        if type(node) is yaml.ScalarNode:
-            return node.value if node.tag == _STR else self._constructor.construct_object(node, deep=True)
-        if path:
-            self.lines.setdefault(path, node.start_mark.line + 1)
-        if type(node) is yaml.MappingNode:
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    raise _Refused(key_node.start_mark.line + 1, "YAML merge keys (<<) are not allowed")
-                key = self.build(key_node, ())
-                if not isinstance(key, str | int | bool | float) and key is not None:
-                    raise _Refused(key_node.start_mark.line + 1, "mapping keys must be plain scalars")
-                if key in out:
-                    raise _Refused(key_node.start_mark.line + 1, f"duplicate key {key!r}")
-                child = (*path, key) if isinstance(key, str | int) else (*path, str(key))
-                self.lines[child] = key_node.start_mark.line + 1
-                out[key] = self.build(value_node, child)
-            return out
-        items = []
-        for i, item in enumerate(node.value):  # a sequence: each item's own line (block lists span lines)
-            here = (*path, i)
-            items.append(self.build(item, here))  # first: an alias must be reported where it is used
-            self.lines.setdefault(here, item.start_mark.line + 1)
-        return items
-
-
-class _CachedResolver(_Loader):
-    """libyaml's composer asks the Python resolver for every scalar's tag; the same few thousand
-    values (keys, names, booleans) repeat across a repository, so the answer is memoized."""
-
-    _tags: dict[tuple[str, tuple[bool, bool]], str] = {}
-
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is not yaml.ScalarNode or not isinstance(value, str) or len(value) > 64:
-            return super().resolve(kind, value, implicit)
-        key = (value, implicit)
-        tag = self._tags.get(key)
-        if tag is None:
-            tag = super().resolve(kind, value, implicit)
-            if len(self._tags) < 100_000:
-                self._tags[key] = tag
-        return tag
+    documents: int
+    values: int
+    spent: str = ""  # the limit that ended the reading, once one did
 
 
 def parse_text(text: str, file: str) -> tuple[list[Document], list[Problem]]:
-    """Parse every document of one file. A syntax error ends the file (later documents are unknowable)."""
+    """Parse every document of one file. A refusal of the text ends the file (later documents are unknowable);
+    a document with refused values is left out and the next one is read."""
+    return _parse(text, file, _Budget(limits.MAX_DOCUMENTS, limits.MAX_VALUES))
+
+
+def _parse(text: str, file: str, budget: _Budget) -> tuple[list[Document], list[Problem]]:
     docs: list[Document] = []
-    loader = _CachedResolver(text)
+    problems: list[Problem] = []
+    parser = _Parser(text)
+    composer = Composer(parser.get_event)
     try:
+        parser.get_event()  # StreamStartEvent
         index = 0
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:  # pragma: no cover - check_node said there is one
+        while type(parser.get_event()) is not StreamEndEvent:  # a DocumentStartEvent
+            if index >= limits.MAX_DOCUMENTS_PER_FILE or budget.documents <= 0:
+                line = parser.peek_event().start_mark.line + 1  # type: ignore[union-attr]
+                where = f"{limits.MAX_DOCUMENTS_PER_FILE} in this file"
+                if budget.documents <= 0:
+                    where = budget.spent = f"{limits.MAX_DOCUMENTS} in the repository"
+                problems.append(Problem(SourceRef(file, line), f"too many documents: more than {where}"))
                 break
-            if index >= MAX_DOCUMENTS_PER_FILE:
-                return docs, [Problem(SourceRef(file, node.start_mark.line + 1), "too many documents")]
-            builder = _Builder()
-            try:
-                data = builder.build(node, ())
-            except _Refused as refused:
-                return docs, [Problem(SourceRef(file, refused.line), refused.message)]
-            if data is not None:  # an empty document ("---" alone) is allowed and ignored
-                docs.append(Document(file, index, node.start_mark.line + 1, data, builder.lines))
+            data, lines, line = composer.document()
+            parser.get_event()  # DocumentEndEvent
+            budget.documents -= 1
+            budget.values -= len(lines)
+            if composer.problems:
+                problems += [Problem(SourceRef(file, n, format_path(p)), m) for n, p, m in composer.problems]
+                composer.problems = []
+            elif data is not None:  # an empty document ("---" alone) is allowed and ignored
+                docs.append(Document(file, index, line, data, lines))
+            if budget.values < 0:
+                budget.spent = f"more than {limits.MAX_VALUES} values (mapping keys and sequence items)"
+                problems.append(Problem(SourceRef(file, line), f"the repository has {budget.spent}"))
+                break
             index += 1
+    except Refused as refused:
+        problems += [Problem(SourceRef(file, n, format_path(p)), m) for n, p, m in composer.problems]
+        problems.append(Problem(SourceRef(file, refused.line), refused.message))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        return docs, [Problem(SourceRef(file, line), f"YAML syntax error: {exc.problem or exc}")]
+        problems.append(Problem(SourceRef(file, line), f"YAML syntax error: {exc.problem or exc}"))
+    except yaml.reader.ReaderError as exc:
+        problems.append(Problem(SourceRef(file, _line_at(text, exc.position)), f"YAML error: {exc.reason}"))
     except yaml.YAMLError as exc:
-        return docs, [Problem(SourceRef(file), f"YAML error: {exc}")]
+        problems.append(Problem(SourceRef(file), f"YAML error: {exc}"))
     finally:
-        loader.dispose()
-    return docs, []
+        parser.dispose()
+    return docs, problems
+
+
+# ---- files -----------------------------------------------------------------------------------------------
 
 
 def _decode(raw: bytes, file: str) -> tuple[str | None, list[Problem]]:
@@ -192,44 +186,110 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(SourceRef(file, line), f"file is not valid UTF-8 (byte {exc.start})")]
 
 
-def iter_yaml_files(root: Path) -> Iterator[Path]:
-    """Every ``*.yaml``/``*.yml`` below ``root`` in a stable order, skipping hidden folders like ``.git``."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith(YAML_SUFFIXES) and not name.startswith("."):
-                yield Path(dirpath) / name
-        # symlinked directories are listed in dirnames but not followed; report them as files below
-        for d in dirnames:
-            if (Path(dirpath) / d).is_symlink():
-                yield Path(dirpath) / d
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether a symlink leads to a folder; a loop or a broken link does not (``_read`` reports loops)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def iter_yaml_files(root: Path, problems: list[Problem] | None = None) -> Iterator[Path]:
+    """Every ``*.yaml``/``*.yml`` below ``root`` in a stable order (each folder's files, then its folders, by
+    name), skipping hidden files and folders like ``.git``; symlinked folders are yielded (not followed) so
+    the caller can check where they point. Iterative; folders deeper than :data:`limits.MAX_DIR_DEPTH` are a
+    problem in ``problems`` and not entered."""
+    pending: list[tuple[Path, int]] = [(root, 0)]
+    while pending:
+        folder, depth = pending.pop()
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted((e for e in scan if not e.name.startswith(".")), key=lambda e: e.name)
+        except OSError as exc:
+            if problems is not None:
+                rel = folder.relative_to(root).as_posix()
+                problems.append(Problem(SourceRef(rel), f"cannot read the folder: {exc.strerror or exc}"))
+            continue
+        folders: list[Path] = []
+        linked: list[Path] = []
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(path)
+            elif entry.is_symlink() and _is_dir(entry):
+                linked.append(path)
+            elif entry.name.endswith(YAML_SUFFIXES):
+                yield path
+        yield from linked
+        if folders and depth >= limits.MAX_DIR_DEPTH:
+            if problems is not None:
+                rel = folders[0].relative_to(root).as_posix()
+                problems.append(Problem(SourceRef(rel), f"folders nested deeper than {limits.MAX_DIR_DEPTH} levels"))
+            continue
+        pending += [(f, depth + 1) for f in reversed(folders)]
+
+
+def _read(path: Path, root: Path, rel: str, limit: int) -> tuple[bytes | None, list[Problem]]:
+    """The file's bytes, or the problem that stops it from being read (nothing outside ``root`` is read)."""
+    if path.is_symlink():
+        try:
+            target = path.resolve()
+        except (RuntimeError, OSError):  # a loop: RuntimeError up to Python 3.12, OSError(ELOOP) after
+            return None, [Problem(SourceRef(rel), "symlink loop: the link never reaches a file")]
+        if not target.is_relative_to(root):
+            return None, [Problem(SourceRef(rel), "symlink points outside the repository")]
+        if target.is_dir():
+            return None, []  # its files are reached through their real path
+        if not target.exists():
+            return None, [Problem(SourceRef(rel), "symlink points to a file that does not exist")]
+    try:
+        if not path.is_file():
+            return None, []
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            raw = stream.read(limit + 1) if size <= limit else b""
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, [Problem(SourceRef(rel), "symlink loop: the link never reaches a file")]
+        return None, [Problem(SourceRef(rel), f"cannot read the file: {exc.strerror or exc}")]
+    if size > limit or len(raw) > limit:
+        return None, [Problem(SourceRef(rel), f"file is {max(size, len(raw))} bytes; the limit is {limit} bytes")]
+    return raw, []
 
 
 def read_documents(root: Path, max_file_bytes: int = MAX_FILE_BYTES) -> tuple[list[Document], list[Problem]]:
-    """Load every YAML document of the repository; problems are collected, not raised."""
+    """Load every YAML document of the repository; problems are collected, not raised.
+
+    The repository's limits (files, bytes, documents, values; ``reconciler.model.limits``) end the
+    reading with one problem at the first file beyond them.
+    """
     root = root.resolve()
     docs: list[Document] = []
     problems: list[Problem] = []
-    for path in iter_yaml_files(root):
+    budget = _Budget(limits.MAX_DOCUMENTS, limits.MAX_VALUES)
+    total = files = 0
+    for path in iter_yaml_files(root, problems):
         rel = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            target = path.resolve()
-            if not target.is_relative_to(root):
-                problems.append(Problem(SourceRef(rel), "symlink points outside the repository"))
-                continue
-            if target.is_dir():
-                continue  # its files are reached through their real path
-        if not path.is_file():
+        raw, bad = _read(path, root, rel, max_file_bytes)
+        problems += bad
+        if raw is None:
             continue
-        size = path.stat().st_size
-        if size > max_file_bytes:
-            problems.append(Problem(SourceRef(rel), f"file is {size} bytes; the limit is {max_file_bytes} bytes"))
-            continue
-        text, bad = _decode(path.read_bytes(), rel)
+        files += 1
+        total += len(raw)
+        if files > limits.MAX_FILES:
+            problems.append(Problem(SourceRef(rel), f"more than {limits.MAX_FILES} YAML files in the repository"))
+            break
+        if total > limits.MAX_REPO_BYTES:
+            message = f"the YAML files pass {limits.MAX_REPO_BYTES} bytes in total here (the limit)"
+            problems.append(Problem(SourceRef(rel), message))
+            break
+        text, bad = _decode(raw, rel)
         problems += bad
         if text is None:
             continue
-        file_docs, file_problems = parse_text(text, rel)
+        file_docs, file_problems = _parse(text, rel, budget)
         docs += file_docs
         problems += file_problems
+        if budget.spent:
+            break
     return docs, problems

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from reconciler.model.loader import parse_text, read_documents
 
 
@@ -72,3 +74,129 @@ def test_symlink_inside_repo_is_followed(tmp_path: Path) -> None:
     docs, problems = read_documents(tmp_path)
     assert problems == []
     assert sorted(d.file for d in docs) == ["alias.yaml", "real.yaml"]
+
+
+# ---- how plain scalars are read (YAML 1.2 core; what YAML 1.1 reads differently is refused) -------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("100", 100),
+        ("-7", -7),
+        ("+5", 5),
+        ("0", 0),
+        ("0.25", 0.25),
+        (".5", 0.5),
+        ("1e3", 1000.0),
+        ("1.0e+3", 1000.0),
+        ("true", True),
+        ("False", False),
+        ("TRUE", True),
+        ("~", None),
+        ("null", None),
+        ("", None),
+        ("y", "y"),  # a YAML 1.1 boolean only to go-yaml v2; PyYAML and YAML 1.2 read a string
+        ("n", "n"),
+        ("1:30", "1:30"),  # base 60 in YAML 1.1 (90); a string in YAML 1.2 and to kubectl
+        ("12:34:56:78:9a:bc", "12:34:56:78:9a:bc"),
+        ("2024-01-01", "2024-01-01"),  # a date in YAML 1.1; JSON has no dates
+        ("=", "="),  # PyYAML's "value" tag had no constructor: a crash-like syntax error before
+        ("<<", "<<"),  # a merge key only as a key
+        ("0x", "0x"),
+        ("1.2.3", "1.2.3"),
+        ("'0100'", "0100"),  # quoted: always a string
+        ('"yes"', "yes"),
+        ("!!str 0100", "0100"),
+        ("! yes", "yes"),  # the non-specific tag: a string
+        ("!!int 12", 12),
+        ("!!float 1", 1.0),
+        ("!!bool true", True),
+        ("!!null ~", None),
+        ("!!map {a: 1}", {"a": 1}),
+        ("!!seq [1]", [1]),
+    ],
+)
+def test_plain_and_tagged_scalars(text: str, value: object) -> None:
+    docs, problems = parse_text(f"spec:\n  v: {text}\n", "f.yaml")
+    assert problems == []
+    assert docs[0].data["spec"]["v"] == value and type(docs[0].data["spec"]["v"]) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0100", "0100 is octal (64) in YAML 1.1 but decimal (100) in YAML 1.2: write 64 or 100, or quote it"),
+        ("-017", "-017 is octal (-15) in YAML 1.1 but decimal (-17) in YAML 1.2: write -15 or -17"),
+        ("09", "09 has a leading zero (YAML 1.1 reads such numbers as octal); write 9, or quote it ('09')"),
+        ("0o17", "0o17 is an octal number; numbers must be plain decimal: write 15, or quote it ('0o17')"),
+        ("0x1F", "0x1F is a hexadecimal number; numbers must be plain decimal: write 31"),
+        ("0b101", "0b101 is a binary number; numbers must be plain decimal: write 5"),
+        ("1_000", "1_000 uses digit separators, a number only in YAML 1.1; write it without '_'"),
+        ("1_000.5", "1_000.5 uses digit separators"),
+        ("yes", "yes is a boolean (true) in YAML 1.1 but a string in YAML 1.2; write true for the boolean, or quote"),
+        ("No", "No is a boolean (false) in YAML 1.1 but a string in YAML 1.2; write false"),
+        ("ON", "ON is a boolean (true) in YAML 1.1"),
+        ("off", "off is a boolean (false) in YAML 1.1"),
+        (".inf", ".inf is not a finite number"),
+        ("-.Inf", "-.Inf is not a finite number"),
+        (".NaN", ".NaN is not a finite number"),
+        ("!!int 0x1F", "0x1F is a hexadecimal number"),
+        ("!!int 1.5", "'1.5' is not an integer (tagged !!int)"),
+        ("!!bool yes", "yes is a boolean (true) in YAML 1.1"),
+        ("!!bool 1", "'1' is not a boolean (tagged !!bool)"),
+        ("!!float .inf", ".inf is not a finite number"),
+        ("!!null x", "'x' is not null (tagged !!null)"),
+        ("!!timestamp 2024-01-01", "YAML tag !!timestamp is not supported: virtnet reads only !!str, !!int"),
+        ("!!binary aGVsbG8=", "YAML tag !!binary is not supported"),
+        ("!vlan 100", "YAML tag !vlan is not supported"),
+        ("!!set {a}", "YAML tag !!set on a mapping is not supported"),
+        ("!!omap [{a: 1}]", "YAML tag !!omap on a sequence is not supported"),
+        ("!!pairs [{a: 1}]", "YAML tag !!pairs on a sequence is not supported"),
+        ("!!seq {a: 1}", "YAML tag !!seq on a mapping is not supported"),
+        ("!config {a: 1}", "YAML tag !config on a mapping is not supported"),
+        ("!<tag:example.com,2024:x> 1", "YAML tag tag:example.com,2024:x is not supported"),
+    ],
+)
+def test_ambiguous_scalars_and_tags_are_refused_at_their_field(text: str, message: str) -> None:
+    docs, problems = parse_text(f"spec:\n  v: {text}\n", "f.yaml")
+    assert docs == [] and len(problems) == 1
+    assert (problems[0].ref.file, problems[0].ref.line, problems[0].ref.field) == ("f.yaml", 2, "spec.v")
+    assert message in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("1", "mapping key 1 is a number; keys must be strings: quote it"),
+        ("1.5", "mapping key 1.5 is a number"),
+        ("true", "mapping key true is a boolean"),
+        ("~", "mapping key ~ is null"),
+        ("on", "on is a boolean (true) in YAML 1.1"),  # the GitHub Actions surprise
+        ("0100", "0100 is octal (64)"),
+        ("!!int 7", "mapping key 7 is a number"),
+    ],
+)
+def test_mapping_keys_must_be_strings(key: str, message: str) -> None:
+    docs, problems = parse_text(f"metadata:\n  labels:\n    {key}: x\n", "f.yaml")
+    assert docs == [] and len(problems) == 1
+    assert (problems[0].ref.line, problems[0].ref.field) == (3, "metadata.labels")
+    assert message in problems[0].message
+    docs, problems = parse_text(f"'{key}': x\n", "f.yaml")  # quoted, the same text is a string key
+    assert problems == [] and docs[0].data == {key: "x"}
+
+
+def test_every_value_problem_of_a_file_is_listed_and_good_documents_still_load() -> None:
+    text = "a: 0100\nb: [yes, 1]\nc: !!set {x}\n---\nok: 1\n---\n7: x\n"
+    docs, problems = parse_text(text, "f.yaml")
+    assert [d.data for d in docs] == [{"ok": 1}]
+    assert [(p.ref.line, p.ref.field) for p in problems] == [(1, "a"), (2, "b[0]"), (3, "c"), (7, "")]
+    many = "".join(f"k{i}: yes\n" for i in range(80))
+    docs, problems = parse_text(many + "---\nlater: 1\n", "f.yaml")
+    assert docs == [] and len(problems) == 51
+    assert (problems[-1].ref.line, problems[-1].message) == (51, "too many problems; the rest of the file was not read")
+
+
+def test_a_value_problem_before_a_refusal_is_still_reported() -> None:
+    _, problems = parse_text("a: 0x10\nb: *nowhere\n", "f.yaml")
+    assert [(p.ref.line, p.ref.field) for p in problems] == [(1, "a"), (2, "")]
