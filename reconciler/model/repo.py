@@ -14,7 +14,8 @@ from pydantic import Field, ValidationError
 
 from reconciler.errors import Problem, SourceRef
 from reconciler.model.cluster import ClusterSpec
-from reconciler.model.loader import Document, Path_, format_path
+from reconciler.model.compose import Path_
+from reconciler.model.loader import Document, format_path
 from reconciler.model.networks import BridgeNetworkSpec, NodeNetworkSpec, OvnNetworkSpec, SriovNetworkSpec
 from reconciler.model.types import DNSLabel, Model
 from reconciler.model.vm import VMSpec
@@ -118,6 +119,22 @@ def _schema_path(data: Any, loc: Iterable[str | int], missing: bool) -> Path_:
     return tuple(path)
 
 
+_TYPE_ERRORS = frozenset({"int_type", "float_type", "bool_type", "string_type", "list_type", "dict_type"})
+
+
+def _as_yaml(value: Any) -> str:
+    """A found value as the YAML that reads as it: ``true``, ``null``, ``'100'``, ``a list``."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the string {_short(value)}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return "a mapping" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
+
+
 def _schema_problems(doc: Document, exc: ValidationError, prefix: Path_ = ()) -> list[Problem]:
     """Pydantic errors → problems located in the document (``prefix`` re-roots a sub-model's errors)."""
     out = []
@@ -129,6 +146,8 @@ def _schema_problems(doc: Document, exc: ValidationError, prefix: Path_ = ()) ->
             msg = "unknown field (check the spelling; unknown fields are errors)"
         elif err["type"] == "literal_error":
             msg = f"{msg}, got {err.get('input')!r}"
+        elif err["type"] in _TYPE_ERRORS:  # strict models: say what was found (``true`` is not 1)
+            msg = f"{msg}, got {_as_yaml(err.get('input'))}"
         elif err["type"] == "model_type" and not err["loc"]:
             msg = f"{format_path(prefix) or 'document'} must be a mapping"
         out.append(Problem(SourceRef(doc.file, doc.line_of(path), format_path(path)), msg))
@@ -168,11 +187,25 @@ def parse_document(doc: Document) -> tuple[Entry[Any] | Raw | None, list[Problem
     return Entry(kind, env.metadata, spec, doc), []
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def _parse_raw(doc: Document) -> tuple[Raw | None, list[Problem]]:
     meta = doc.data.get("metadata")
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
         return None, [Problem(doc.ref(("metadata", "name")), "metadata.name is required")]
+    namespace = meta.get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace):
+        message = f"metadata.namespace must be a non-empty string (not {_short(namespace)})"
+        return None, [Problem(doc.ref(("metadata", "namespace")), message)]
     for key in ("labels", "annotations"):
-        if key in meta and not (isinstance(meta[key], dict) and all(isinstance(v, str) for v in meta[key].values())):
+        value = meta.get(key, {})
+        if not isinstance(value, dict):
             return None, [Problem(doc.ref(("metadata", key)), f"metadata.{key} must map strings to strings")]
+        for k, v in value.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                message = f"metadata.{key} must map strings to strings (not {_short(k)}: {_short(v)})"
+                return None, [Problem(doc.ref(("metadata", key)), message)]
     return Raw(doc.data, doc), []

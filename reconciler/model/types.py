@@ -22,10 +22,22 @@ _RESOURCE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
 class Model(_PydanticModel):
-    """Base of every repo model: camelCase keys in YAML, unknown keys are errors (typos must not pass)."""
+    """Base of every repo model: camelCase keys in YAML, unknown keys are errors (typos must not pass).
+
+    Strict: a value must already have its field's type. Pydantic's lax mode would read ``true`` as 1 in
+    an integer field (``vlan: true`` → VLAN 1, ``cpu: true`` → one core), ``"100"`` or ``100.0`` as 100,
+    and ``1`` or ``"on"`` as true in a boolean field. The loader already gives every scalar one meaning
+    (``reconciler.model.scalars``: plain decimal numbers, ``true``/``false`` booleans); the models take
+    that meaning and never convert it. A float field still takes an integer (``maxShare: 1``).
+    """
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, str_strip_whitespace=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        strict=True,
     )
 
 
