@@ -18,9 +18,9 @@ from typing import Any
 
 import click
 
+from reconciler.agent import nodelock
 from reconciler.agent.api import KubeAgentApi
 from reconciler.agent.netlink import Netlink
-from reconciler.agent.nodelock import LOCK_DIR
 from reconciler.agent.probes import parse_target
 from reconciler.agent.runner import AgentConfig, PassResult, run_loop, run_once
 from reconciler.errors import AgentError, VirtnetError
@@ -72,8 +72,8 @@ def _emit(res: PassResult) -> None:
 @click.option("--lease-namespace", default="virtnet-system", show_default=True)
 @click.option(
     "--lock-dir",
-    default=LOCK_DIR,
-    show_default=True,
+    default=lambda: nodelock.LOCK_DIR,
+    show_default=nodelock.LOCK_DIR,
     help="Directory of the node's writer lock (enforce mode); every agent on the node must share it.",
 )
 @click.option("--lock-wait", default=30.0, show_default=True, type=float, help="Seconds to wait for that lock.")

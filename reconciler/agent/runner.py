@@ -109,7 +109,8 @@ def run_once(
         lock.acquire(cfg.lock_wait)
     except LockBusy as e:
         log.warning("%s", e)
-        return PassResult(cfg.node, cfg.mode, [], [], {}, {}, {}, [], {}, 0, str(e))
+        report = {"node": cfg.node, "mode": cfg.mode, "time": now(), "error": str(e)}  # no drift known
+        return PassResult(cfg.node, cfg.mode, [], [], {}, {}, {}, [], report, 0, str(e))
     try:
         return _pass(cfg, nl, policies, node_labels, api, now)
     finally:

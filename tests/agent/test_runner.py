@@ -10,8 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.agent import cli as agent_cli
+from reconciler.agent import nodelock
 from reconciler.agent.api import acquire_slot, lease_name
 from reconciler.agent.netlink import Netlink
+from reconciler.agent.nodelock import NodeLock
 from reconciler.agent.publish import condition_of
 from reconciler.agent.runner import AgentConfig, run_loop, run_once
 from tests.agent.conftest import Topo, ip_json
@@ -194,3 +196,17 @@ def test_cli_rejects_bad_labels_and_targets() -> None:
     assert r.exit_code != 0 and "is not key=value" in r.output
     r = CliRunner().invoke(agent_cli.agent_command, ["--node", "n", "--from-repo", ".", "--probe", "nope"])
     assert r.exit_code != 0 and "is not host:port" in r.output
+
+
+@pytest.mark.netns
+def test_cli_once_refuses_while_another_agent_holds_the_node_lock(topo: Topo, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agent_cli, "policies_from_repo", lambda path, cluster: [nncp("br", BR)])
+    args = ["--node", "n1", "--netns", topo.node, "--from-repo", ".", "--once", "--mode", "enforce", "--lock-wait", "0"]
+    with NodeLock(nodelock.LOCK_DIR, "n1", topo.node):  # the session's lock directory (conftest)
+        r = CliRunner().invoke(agent_cli.agent_command, args)
+    assert r.exit_code == 1, r.output
+    out = json.loads(r.output)
+    assert "another agent is enforcing on node n1" in out["error"] and out["writes"] == 0 and out["enactments"] == {}
+    assert "br1" not in {link["ifname"] for link in ip_json(topo.node, "link", "show")}
+    r = CliRunner().invoke(agent_cli.agent_command, args)
+    assert r.exit_code == 0 and json.loads(r.output)["enactments"] == {"n1.br": "Available"}
