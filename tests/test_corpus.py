@@ -23,7 +23,7 @@ from gitutil import git, isolate_git, make_remote, push_commit
 from reconciler.cli import main
 from reconciler.clients.kube import Kube
 from reconciler.clients.status import read_status
-from reconciler.model.loader import MAX_FILE_BYTES
+from reconciler.model.limits import MAX_FILE_BYTES
 from reconciler.output import comment, summary
 from reconciler.pipeline import reconcile
 from reconciler.server.controller import Controller, Settings
@@ -58,15 +58,26 @@ def expect_of(case: Path) -> Expect:
 
 
 def materialize(name: str, tmp_path: Path) -> Path:
-    """The case folder itself, or a copy with the files too big to commit written into it."""
+    """The case folder itself, or a copy with the files too big to commit written into it.
+
+    ``.oversize``: file names, each written as one comment line a few bytes over the limit. ``.repeat``:
+    lines ``FILE COUNT TEXT``: TEXT (with ``\\n`` escapes, and ``{i}`` replaced by 0, 1, ...) appended
+    COUNT times to FILE, e.g. ``vms/deep.yaml 40000 [`` for a line of 40,000 brackets.
+    """
     case = CORPUS / name
-    marker = case / ".oversize"
-    if not marker.exists():
+    oversize, repeat = case / ".oversize", case / ".repeat"
+    if not oversize.exists() and not repeat.exists():
         return case
     copy = tmp_path / name
     shutil.copytree(case, copy, symlinks=True)
-    for rel in marker.read_text().split():
+    for rel in oversize.read_text().split() if oversize.exists() else []:
         (copy / rel).write_text("# " + "x" * MAX_FILE_BYTES + "\n")  # one comment line, a few bytes too many
+    for line in repeat.read_text().splitlines() if repeat.exists() else []:
+        rel, count, text = line.split(" ", 2)
+        text = text.encode().decode("unicode_escape")
+        (copy / rel).parent.mkdir(parents=True, exist_ok=True)
+        with (copy / rel).open("a") as out:
+            out.write("".join(text.replace("{i}", str(i)) for i in range(int(count))))
     return copy
 
 
