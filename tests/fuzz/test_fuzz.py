@@ -41,6 +41,7 @@ def run_fuzzer(tmp_path: Path, seconds: int) -> None:
         "-rss_limit_mb=2048",
         "-timeout=30",  # one input taking longer than this is a finding (libFuzzer writes timeout-*)
         f"-artifact_prefix={artifacts}/",
+        f"-dict={HERE / 'virtnet.dict'}",
         "-print_final_stats=1",
         str(corpus),
         str(seeds),
