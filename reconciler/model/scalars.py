@@ -97,11 +97,13 @@ def _not_decimal(raw: str) -> Bad | None:
         decimal = f"write {value}" if value is not None else "write it in decimal"
         return Bad(f"{shown(raw)} is {base} number; numbers must be plain decimal: {decimal}, {quote}")
     if _LEADING_ZERO.fullmatch(raw):
-        sign, decimal = ("-" if raw[0] == "-" else ""), raw.lstrip("+-").lstrip("0")
+        sign, decimal = ("-" if raw[0] == "-" else ""), raw.lstrip("+-").lstrip("0") or "0"
         if len(decimal) > MAX_INT_DIGITS:
             return Bad(f"{shown(raw)} has a leading zero (octal in YAML 1.1); write it without, {quote}")
         if set(decimal) <= set("01234567"):
             octal = int(sign + decimal, 8)
+            if octal == int(sign + decimal):  # 00, 07: the same number either way, only the spelling is refused
+                return Bad(f"{raw} has a leading zero (octal in YAML 1.1); write {octal}, {quote}")
             return Bad(
                 f"{raw} is octal ({octal}) in YAML 1.1 but decimal ({sign}{decimal}) in YAML 1.2: "
                 f"write {octal} or {sign}{decimal}, {quote}"

@@ -21,16 +21,7 @@ class Known:
     reason: str
 
 
-KNOWN: list[Known] = [
-    Known(
-        "scalar-octal-00.yaml",
-        "ValueError",
-        "reconciler/model/scalars.py",
-        "_not_decimal",
-        "ValueError: invalid literal for int() with base 8: '' in reconciler.model.scalars._not_decimal, "
-        "for the plain scalar 00 (a YAML 1.1 octal prefix with no digits)",
-    ),
-]
+KNOWN: list[Known] = []
 
 
 def signature(exc: BaseException) -> tuple[str, str, str]:

@@ -84,7 +84,8 @@ def test_seeds_hold_the_contract(tmp_path: Path) -> None:
 
 
 def test_every_crash_input_is_registered() -> None:
-    assert sorted(p.name for p in CRASHES.iterdir()) == sorted(k.input for k in KNOWN)
+    inputs = sorted(p.name for p in CRASHES.iterdir() if p.name != "README.md")
+    assert inputs == sorted(k.input for k in KNOWN)
 
 
 @pytest.mark.parametrize(
