@@ -234,6 +234,11 @@ class Server(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+def progress(server: Server, client: str, figure: str, fig: dict[str, Any]) -> None:
+    """One line on stderr per figure, so a long run shows where it is (the figures go to the JSON)."""
+    print(f"    {server.name} {client} {figure}: {fig['seconds']:.2f} s", file=sys.stderr, flush=True)
+
+
 def spread(runs: list[float]) -> dict[str, Any]:
     """Repeated runs of one figure: ``seconds`` is their median, with the min-max and every run."""
     return {
@@ -314,6 +319,7 @@ def virtnet_figures(
         "objects": len(cold.desired),
         "plan_text_bytes": len(report.plan_text(cold.plan).encode()),
     }
+    progress(server, "virtnet", "cold apply", out["cold"])
 
     noops: list[tuple[float, Counts]] = []
     for i in range(repeats + 1):  # the first is the warm-up
@@ -323,6 +329,7 @@ def virtnet_figures(
         if i:
             noops.append((seconds, counts))
     out["noop"] = _repeated(noops)
+    progress(server, "virtnet", "no-op", out["noop"])
 
     # the cluster half alone (observe + plan) on the already rendered objects: what a reconcile costs
     # once the render is cached (the controller re-renders only when the commit changes)
@@ -337,6 +344,7 @@ def virtnet_figures(
             raise RuntimeError("plan of the rendered objects is not a no-op")
         plans.append((seconds, server.counts()))
     out["noop_plan_only"] = _repeated(plans)
+    progress(server, "virtnet", "observe+plan", out["noop_plan_only"])
 
     _, change, _ = once(changed, "one-VM change (warm-up)")
     changes: list[tuple[float, Counts]] = []
@@ -354,6 +362,7 @@ def virtnet_figures(
         "plan_text_bytes": len(report.plan_text(first.plan).encode()),
         "changed_items": len(first.plan.changes),
     }
+    progress(server, "virtnet", "one-VM change", out["one_vm_change"])
     kube.api.close()
     return out, noop.desired, change.desired
 
@@ -426,10 +435,14 @@ def kubectl_figures(
         return {**runs[0], **spread([r["seconds"] for r in runs]), "writes": max(writes), "writes_per_run": writes}
 
     out = {"cold": _run_kubectl([*apply, "-f", str(rendered)], server, cache)}
+    progress(server, "kubectl", "cold apply", out["cold"])
     out["noop"] = repeated(lambda i: [*apply, "-f", str(rendered)])
+    progress(server, "kubectl", "no-op", out["noop"])
     if full:
         out["diff"] = repeated(lambda i: ["diff", "--server-side", "-f", str(rendered)], ok_codes=(0, 1))
+        progress(server, "kubectl", "diff", out["diff"])
         out["one_vm_change"] = repeated(lambda i: [*apply, "-f", str(rendered_changed if i % 2 == 0 else rendered)])
+        progress(server, "kubectl", "one-VM change", out["one_vm_change"])
     return out
 
 
