@@ -93,7 +93,8 @@ def _not_decimal(raw: str) -> Bad | None:
     quote = f"or quote it ('{shown(raw)}') for a string"
     if _OTHER_BASE.fullmatch(raw):
         base = _BASE_NAMES[raw.lstrip("+-")[1].lower()]
-        value = int(raw.replace("_", ""), 0) if len(raw) <= 4 * MAX_INT_DIGITS else None
+        digits = raw.replace("_", "")
+        value = int(digits, 0) if len(raw) <= 4 * MAX_INT_DIGITS and digits.lstrip("+-")[2:] else None
         decimal = f"write {value}" if value is not None else "write it in decimal"
         return Bad(f"{shown(raw)} is {base} number; numbers must be plain decimal: {decimal}, {quote}")
     if _LEADING_ZERO.fullmatch(raw):

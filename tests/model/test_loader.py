@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
 import pytest
 
 from reconciler.model.loader import parse_text, read_documents
+from reconciler.model.scalars import resolve_plain, tagged
 
 
 def test_lines_of_keys_and_items_across_documents() -> None:
@@ -129,6 +131,10 @@ def test_plain_and_tagged_scalars(text: str, value: object) -> None:
         ("0100", "0100 is octal (64) in YAML 1.1 but decimal (100) in YAML 1.2: write 64 or 100, or quote it"),
         ("-017", "-017 is octal (-15) in YAML 1.1 but decimal (-17) in YAML 1.2: write -15 or -17"),
         ("09", "09 has a leading zero (YAML 1.1 reads such numbers as octal); write 9, or quote it ('09')"),
+        ("00", "00 has a leading zero (octal in YAML 1.1); write 0, or quote it ('00')"),
+        ("-07", "-07 has a leading zero (octal in YAML 1.1); write -7"),
+        ("0x_", "0x_ is a hexadecimal number; numbers must be plain decimal: write it in decimal"),
+        ("-0b__", "-0b__ is a binary number; numbers must be plain decimal: write it in decimal"),
         ("0o17", "0o17 is an octal number; numbers must be plain decimal: write 15, or quote it ('0o17')"),
         ("0x1F", "0x1F is a hexadecimal number; numbers must be plain decimal: write 31"),
         ("0b101", "0b101 is a binary number; numbers must be plain decimal: write 5"),
@@ -163,6 +169,18 @@ def test_ambiguous_scalars_and_tags_are_refused_at_their_field(text: str, messag
     assert docs == [] and len(problems) == 1
     assert (problems[0].ref.file, problems[0].ref.line, problems[0].ref.field) == ("f.yaml", 2, "spec.v")
     assert message in problems[0].message
+
+
+def test_no_short_scalar_raises() -> None:
+    """Every plain or tagged scalar of up to 4 characters from number-like characters has a value or a
+    refusal, never an exception (a fuzzer found ``00`` and ``0x_``)."""
+    alphabet = "019+-._eExXoObB:"
+    tags = [None, *(f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool", "null"))]
+    for size in range(1, 5):
+        for chars in itertools.product(alphabet, repeat=size):
+            raw = "".join(chars)
+            for tag in tags:
+                resolve_plain(raw) if tag is None else tagged(tag, raw)
 
 
 @pytest.mark.parametrize(
