@@ -176,6 +176,33 @@ def kubectl_counts(log: str, patch_verb: str = "apply") -> Counts:
 
 # ---- the server ----------------------------------------------------------------------------------------------
 
+#: Services get a ClusterIP each: L renders 2,300 Services, the control plane's own /24 holds 254 (past it
+#: kube-apiserver answers 500 "range is full"). A /16 holds every size; its first address stays the
+#: ``kubernetes`` Service IP the serving certificate names.
+SERVICE_CIDR = "10.0.0.0/16"
+
+
+@contextlib.contextmanager
+def service_cidr(cidr: str) -> Iterator[str]:
+    """The control plane's service range for the ``ControlPlane.start`` inside, if it can be set from here.
+
+    Why here: ``ControlPlane.start`` has no parameter for it; its argv reads the module's ``SERVICE_CIDR``
+    when the apiserver starts. Yields the range in effect (the control plane's own when it cannot be set).
+    """
+    import ipaddress
+
+    from reconciler.testing.controlplane import cluster
+
+    own, service_ip = getattr(cluster, "SERVICE_CIDR", None), getattr(cluster, "SERVICE_IP", None)
+    if own is None or service_ip is None or ipaddress.ip_address(service_ip) not in ipaddress.ip_network(cidr):
+        yield str(own)
+        return
+    cluster.SERVICE_CIDR = cidr
+    try:
+        yield cidr
+    finally:
+        cluster.SERVICE_CIDR = own
+
 
 class RealServer:
     """A fresh control plane in ``directory`` seeded with ``nodes``, with the nmstate simulator when
@@ -201,8 +228,9 @@ class RealServer:
         self.tally = Tally()
         self._counting: contextlib.ExitStack | None = None
         t = time.perf_counter()
-        self.plane = ControlPlane.start(directory, nodes=nodes)
-        self.info: dict[str, Any] = {"start_seconds": time.perf_counter() - t}
+        with service_cidr(SERVICE_CIDR) as cidr:
+            self.plane = ControlPlane.start(directory, nodes=nodes)
+        self.info: dict[str, Any] = {"start_seconds": time.perf_counter() - t, "service_cidr": cidr}
         try:
             status, version = self.plane.rest().get("/version")
             self.info["version"] = version.get("gitVersion") if status == 200 else None

@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -304,6 +305,23 @@ def main(argv: list[str] | None = None) -> int:
     kubectl_sizes = set() if opts.no_kubectl else set(_csv(opts.kubectl_sizes))
     real_sizes = set(_csv(opts.real_sizes))
 
+    # a plain kill stops the servers too: SIGTERM unwinds like Ctrl-C (the control planes are detached
+    # processes; without this they would outlive the run)
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        return _run(opts, sizes, backends, node_sizes, kubectl_sizes, real_sizes)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(
+    opts: argparse.Namespace,
+    sizes: list[str],
+    backends: list[str],
+    node_sizes: list[int],
+    kubectl_sizes: set[str],
+    real_sizes: set[str],
+) -> int:
     started = time.perf_counter()
     results: Results = {
         "seed": opts.seed,

@@ -182,6 +182,7 @@ def test_xs_on_the_real_server_counts(tmp_path: Path) -> None:
     server = figures["server"]
     assert server["version"].startswith("v1.") and server["simulator"] == ["nmstate"]
     assert server["start_seconds"] > 0 and server["simulator_start_seconds"] > 0
+    assert server["service_cidr"] == real.SERVICE_CIDR  # room for L's 2,300 ClusterIPs
     virtnet = figures["virtnet"]
     assert virtnet["cold"]["writes"] == xs["render"]["objects"]
     assert virtnet["noop"]["writes_per_run"] == [0, 0] and virtnet["noop_plan_only"]["writes_per_run"] == [0, 0]
