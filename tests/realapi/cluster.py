@@ -13,6 +13,8 @@ Two things a cluster has and the test server has not are made up for here: HCO's
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,11 @@ def real_plane(tmp: Path, nodes: Sequence[dict[str, Any]] | None = None) -> Iter
     """A control plane of its own (``nodes``, default the demo cluster), HyperConverged lossless for v1beta1,
     the stand-ins running; skips the test where no control plane can be built (no Go)."""
     try:
-        cp = ControlPlane.start(tmp / "controlplane", nodes=nodes)
+        with pytest.MonkeyPatch.context() as mp:
+            # the binaries are cached under $HOME (scripts/kube-build); a test that isolated git moved HOME,
+            # and a build into its temp dir would take many minutes
+            mp.setenv("HOME", pwd.getpwuid(os.getuid()).pw_dir)
+            cp = ControlPlane.start(tmp / "controlplane", nodes=nodes)
     except ControlPlaneUnavailable as exc:
         pytest.skip(exc.reason)
     with cp:
