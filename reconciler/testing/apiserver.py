@@ -70,6 +70,9 @@ class ApiDouble:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._tick_lock = threading.Lock()
+        # KubeVirt's restart (served by the handler) and a controller tick must not interleave: a tick that
+        # read the VMI just before the restart deleted it would write the old VMI back
+        self.handler.controller_lock = self._tick_lock
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):  # what a new cluster has
             self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         self.controllers = build_controllers(controllers, self.store, nodes, delay_ticks=nmstate_delay_ticks)

@@ -97,6 +97,8 @@ class Handler:
         self.bookmark_interval = bookmark_interval
         self.faults: FaultHook | None = None
         self.lock = threading.Lock()
+        #: the simulated controllers' tick lock (set by ApiDouble), so subresource actions never interleave a tick
+        self.controller_lock: threading.Lock = threading.Lock()
         self.counts: Counter[tuple[str, str]] = Counter()
         self.nonresource_counts: Counter[str] = Counter()
         self.fault_counts: Counter[tuple[str, str, str]] = Counter()
@@ -161,12 +163,13 @@ class Handler:
         resource = "subresources.kubevirt.io/virtualmachines/" + (rest[-1] if rest else "")
         ok = (request.method == "PUT" and len(rest) == 5 and rest[0] == "namespaces"
               and rest[2] == "virtualmachines" and rest[4] in ("restart", "start", "stop"))
-        vm = self.store.find("kubevirt.io/v1", "VirtualMachine", rest[3], rest[1]) if ok else None
-        code = 202 if vm is not None else 404
-        if vm is not None and rest[4] in ("restart", "stop"):
-            vmi = self.registry.by_kind("kubevirt.io/v1", "VirtualMachineInstance")
-            if vmi is not None and self.store.find("kubevirt.io/v1", "VirtualMachineInstance", rest[3], rest[1]):
-                self.store.delete(vmi, rest[1], rest[3])
+        with self.controller_lock:  # atomic with respect to the simulated controllers' ticks
+            vm = self.store.find("kubevirt.io/v1", "VirtualMachine", rest[3], rest[1]) if ok else None
+            code = 202 if vm is not None else 404
+            if vm is not None and rest[4] in ("restart", "stop"):
+                vmi = self.registry.by_kind("kubevirt.io/v1", "VirtualMachineInstance")
+                if vmi is not None and self.store.find("kubevirt.io/v1", "VirtualMachineInstance", rest[3], rest[1]):
+                    self.store.delete(vmi, rest[1], rest[3])
         with self.lock:
             self.counts[("update", resource)] += 1
             self.write_count += 1
