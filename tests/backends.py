@@ -11,11 +11,10 @@ CRD schemas and RBAC. A test parametrised over :data:`BACKENDS` builds a :class:
 * ``options``: apply options that fit the backend.
 
 The real server is one control plane per session, reset to its seed state before each test
-(``realapi/cluster.py``; a fresh one per test would cost ~10 s each). Nothing runs its objects, so
-``realapi/standins.py`` plays kubernetes-nmstate, KubeVirt and the garbage collector as far as virtnet looks:
-a node policy becomes Available, a running VM Ready, a Foreground delete finishes (status only: no VMIs, no
-enactments, no node changes). Tests that need more of the simulation (VMIs, hot-plug, Degraded policies,
-restarts) or the double's own instruments (fault injection, its request log) stay on the double and say why.
+(``realapi/cluster.py``; a fresh one per test would cost ~10 s each), with ``reconciler.testing``'s simulated
+nmstate, KubeVirt (KubeMacPool, virt-api's restart) and garbage collector running beside it as a process.
+Tests that need the double's own instruments (fault injection, its request hooks, stepped controllers) stay
+on the double and say why.
 """
 
 from __future__ import annotations
@@ -32,8 +31,7 @@ from typing import Any
 import pytest
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
-from realapi.cluster import reset, shared_plane
-from realapi.standins import StandIns
+from realapi.cluster import quiet, reset, shared_plane
 
 from reconciler import labels
 from reconciler.clients.kube import RESOURCES, Kube
@@ -101,6 +99,8 @@ class RequestLog:
 
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: called with each counted request just before it is sent (its ``status`` is 0): a test's spy
+    before: Callable[[Call], None] | None = None
 
     def writes(self) -> int:
         """Mutating requests (dry runs excluded), whatever their answer: the API double's ``writes()``."""
@@ -125,6 +125,9 @@ class RequestLog:
                     content_type: str = "application/json") -> Any:
             if getattr(kube, _UNCOUNTED, False):
                 return original(kube, method, path, query, body, content_type)
+            sent = {k: v for k, v in (query or {}).items() if v is not None}
+            if self.before is not None:
+                self.before(Call(method, path, sent, content_type, 0))
             status = -1
             try:
                 out = original(kube, method, path, query, body, content_type)
@@ -134,7 +137,6 @@ class RequestLog:
                 status = exc.status
                 raise
             finally:
-                sent = {k: v for k, v in (query or {}).items() if v is not None}
                 with self.lock:
                     self.calls.append(Call(method, path, sent, content_type, status))
 
@@ -160,7 +162,6 @@ class Backend:
     log: RequestLog
     double: ApiDouble | None = None
     plane: ControlPlane | None = None
-    stand_ins: StandIns | None = None
 
     @property
     def real(self) -> bool:
@@ -172,10 +173,10 @@ class Backend:
         return ApplyOptions(**kwargs)
 
     def quiesce(self) -> None:
-        """Wait until the stand-ins have caught up with every write so far (a no-op on the double, whose
-        controllers the engine's own health waits already waited for)."""
-        if self.stand_ins is not None:
-            assert eventually(self.stand_ins.idle), "the stand-ins did not catch up within 30 s"
+        """Wait until the simulated controllers have caught up with every write so far: on the real server they
+        are another process; on the double the engine's own health waits already waited for them."""
+        if self.plane is not None:
+            quiet(self.plane.rest())
 
     def client(self, field_manager: str = labels.FIELD_MANAGER) -> Kube:
         """Another (counted) client of the same server, e.g. as another field manager."""
@@ -221,14 +222,13 @@ def _real(request: pytest.FixtureRequest, nodes: Sequence[dict[str, Any]], log: 
           ) -> contextlib.AbstractContextManager[Backend]:
     @contextlib.contextmanager
     def run() -> Iterator[Backend]:
-        cp, stand_ins = shared_plane(request)
-        reset(cp, stand_ins, nodes)
+        cp = shared_plane(request)
+        reset(cp, nodes)
         kube = Kube.from_kubeconfig(str(cp.kubeconfig))
         admin = uncounted(Kube.from_kubeconfig(str(cp.kubeconfig)))
         try:
-            yield Backend(REAL, cp.kubeconfig, kube, admin, log, plane=cp, stand_ins=stand_ins)
+            yield Backend(REAL, cp.kubeconfig, kube, admin, log, plane=cp)
         finally:
-            stand_ins.collect = True
             kube.api.close()
             admin.api.close()
 

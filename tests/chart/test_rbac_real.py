@@ -193,14 +193,15 @@ def controller_flows(kube: Kube, answers: Answers, tmp: Path, lease: tuple[str, 
     assert first.ok and first.changes is not None, first.message
     assert ctl.last_status_commit, "the status was committed"
 
-    # web-1's MAC (in place) and vrouter-1's CPU (restart class, restart: allowed). The test server serves no
-    # subresources.kubevirt.io, so the restart PUT is answered 404 after RBAC allowed it; only that is asserted.
+    # web-1's MAC (in place) and vrouter-1's CPU (restart class, restart: allowed): the restart goes through
+    # the aggregated subresources.kubevirt.io API (the simulated virt-api), authorized by the apiserver first
     web = _edit(files["vms/web.yaml"], '"02:00:00:00:01:01"', '"02:00:00:00:01:11"')
     push_commit(remote, {"vms/web.yaml": web, "vms/vrouter.yaml": _edit(files["vms/vrouter.yaml"], "cpu: 4", "cpu: 6")},
                 "change")
-    ctl.reconcile("change")
+    changed = ctl.reconcile("change")
+    assert changed.ok, changed.message
     restart = [a for a in answers.seen if a.path.endswith("/virtualmachines/vrouter-1/restart")]
-    assert [(a.method, a.status) for a in restart] == [("PUT", 404)], restart
+    assert [(a.method, a.status) for a in restart] == [("PUT", 202)], restart
 
     push_commit(remote, {"vms/db.yaml": None}, "remove db-1")
     assert ctl.reconcile("prune a VM").ok
@@ -283,7 +284,7 @@ def chart_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     cfg.write_text(one(docs, "ConfigMap")["data"]["config.yaml"])
     le = load_config(cfg).leader_election
     lease = (le.lease_name, le.lease_duration_seconds, le.renew_deadline_seconds, le.retry_period_seconds)
-    with real_plane(tmp, demo_nodes(workers=2, control_plane=1)) as (cp, _):
+    with real_plane(tmp, demo_nodes(workers=2, control_plane=1)) as cp:
         rest = cp.rest()
         install(rest, docs)
         for user in (controller, agent):  # one grant from each binding is effective before the first request
@@ -411,7 +412,7 @@ def test_confined_controller_without_secrets_is_refused_nothing(
     # the namespaces exist before the chart (its Roles live in them): the Cluster document adopts them
     adopt = '\n  annotations:\n    virtnet.io/adopt: "true"\n'
     files["clusters/prod.yaml"] = _edit(files["clusters/prod.yaml"], "  name: prod\n", "  name: prod" + adopt)
-    with real_plane(tmp_path, demo_nodes(workers=2, control_plane=1)) as (cp, _):
+    with real_plane(tmp_path, demo_nodes(workers=2, control_plane=1)) as cp:
         isolate_git(monkeypatch, tmp_path / "home")  # after the start: HOME holds the control plane's build cache
         remote = make_remote(tmp_path, files)
         settings = Settings(repo_url=remote.as_uri(), cache_root=tmp_path / "cache", manage_secrets=False,

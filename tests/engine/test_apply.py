@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backends import Backend, backend_fixture, eventually, settle
+from backends import Backend, Call, backend_fixture, eventually, settle
 
 from engine.conftest import EXAMPLES, edit, run, stepped
 from reconciler import labels
@@ -86,31 +86,23 @@ def test_first_apply_writes_in_wave_order(backend: Backend, repo: Path) -> None:
     assert last_vm_or_service == {"VirtualMachine", "Service"}
 
 
-# double-only: it watches each write arrive through the double's request hook, and needs the simulated nmstate's
-# delay to see a policy that is not Available yet (the real server's stand-in marks policies at once)
-def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(
-    api: ApiDouble, kube: Kube, repo: Path
-) -> None:
+def test_bridge_over_a_vlan_is_applied_only_after_the_vlan_policy_is_available(backend: Backend, repo: Path) -> None:
     """``storage`` bridges ``bond1.300``, which ``worker-uplinks`` creates; nmstate would fail it if sent first."""
-    seen: list[tuple[str, str]] = []  # (request, state of worker-uplinks when it was served)
+    seen: list[tuple[str, str]] = []  # (request, state of worker-uplinks when it was sent)
 
-    def spy(info: RequestInfo) -> Fault | None:
-        if info.is_write and info.resource == NNCPS:
-            uplinks = api.store.find("nmstate.io/v1", "NodeNetworkConfigurationPolicy", "worker-uplinks")
+    def spy(call: Call) -> None:
+        if call.is_write and call.resource == NNCPS:
+            uplinks = backend.find("NodeNetworkConfigurationPolicy", "worker-uplinks")
             conds = {c["type"]: c["status"] for c in ((uplinks or {}).get("status") or {}).get("conditions", [])}
-            seen.append((info.name, "Available" if conds.get("Available") == "True" else "not available"))
-        return None
+            seen.append((call.path.rsplit("/", 1)[-1], "Available" if conds.get("Available") == "True" else "not"))
 
-    api.faults = spy
-    outcome = run(repo, kube)
+    backend.log.before = spy
+    outcome = run(repo, backend.kube, apply_options=backend.options())
     assert outcome.ok, outcome.message
     assert seen[-1] == ("storage", "Available")
-    assert sorted(seen[:-1]) == [
-        ("migration", "not available"),
-        ("vlan100", "not available"),
-        ("worker-uplinks", "not available"),
-    ]
-    assert {"bond1.300", "br-storage", "br1", "br-mig"} <= node_interfaces(kube)
+    assert sorted(seen[:-1]) == [("migration", "not"), ("vlan100", "not"), ("worker-uplinks", "not")]
+    backend.quiesce()
+    assert {"bond1.300", "br-storage", "br1", "br-mig"} <= node_interfaces(backend.admin)
 
 
 def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
@@ -131,19 +123,20 @@ def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
 # ---- health stops the run ------------------------------------------------------------------------------------
 
 
-# double-only: a Degraded policy needs the simulated nmstate (a NIC missing on a node)
-def test_degraded_policy_stops_the_run_before_any_vm_is_written(api: ApiDouble, kube: Kube, repo: Path) -> None:
+def test_degraded_policy_stops_the_run_before_any_vm_is_written(backend: Backend, repo: Path) -> None:
+    kube = backend.kube
     edit(repo / "networks" / "vlan-bridges.yaml", "nic: eth1", "nic: eth9")
-    blocked = run(repo, kube)  # the safety analysis sees eth9 on no node: nothing is written
-    assert blocked.failed == "PlanBlocked" and "(missing-nic)" in blocked.message and api.writes() == 0
-    outcome = run(repo, kube, accept_risk=True)  # accepted anyway: nmstate reports Degraded and the run stops
+    blocked = run(repo, kube, apply_options=backend.options())  # the safety analysis sees eth9 on no node
+    assert blocked.failed == "PlanBlocked" and "(missing-nic)" in blocked.message and backend.log.writes() == 0
+    # accepted anyway: nmstate reports Degraded and the run stops
+    outcome = run(repo, kube, accept_risk=True, apply_options=backend.options())
     assert outcome.failed == "ApplyFailed"
     assert "NodeNetworkConfigurationPolicy/vlan100" in outcome.message and "Degraded" in outcome.message
     assert "worker-0" in outcome.message and "eth9" in outcome.message
-    written = {r.resource for r in writes(api)}
+    written = {c.resource for c in backend.log.calls if c.is_write}
     assert VMS not in written and "services" not in written
     assert "k8s.cni.cncf.io/network-attachment-definitions" not in written  # wave 1 not started
-    assert kube.list("VirtualMachine") == []
+    assert backend.objects("VirtualMachine") == []
 
 
 # ---- prune --------------------------------------------------------------------------------------------------
@@ -161,7 +154,7 @@ def test_removed_vm_file_deletes_the_vm_and_its_services_only(backend: Backend, 
     ]
     assert backend.log.writes() == 3
     assert backend.find("VirtualMachine", "web-1", "apps")
-    if backend.real:  # Foreground deletion: gone once the garbage collector (a stand-in here) has been
+    if backend.real:  # Foreground deletion: gone once the garbage collector (simulated here) has been
         assert eventually(lambda: backend.find("VirtualMachine", "db-1", "db") is None)
     assert backend.find("VirtualMachine", "db-1", "db") is None
 
@@ -251,13 +244,12 @@ def test_mass_prune_guard_blocks_deleting_a_whole_directory(backend: Backend, ap
 # ---- conflicts ----------------------------------------------------------------------------------------------
 
 
-def test_existing_object_is_adopted_only_with_the_opt_in_and_then_never_pruned(
-    api: ApiDouble, kube: Kube, repo: Path
-) -> None:
+def test_existing_object_is_adopted_only_with_the_opt_in_and_then_never_pruned(backend: Backend, repo: Path) -> None:
     """The namespace and a ConfigMap exist already (made by someone else, as on a real cluster: the namespace
     first): virtnet refuses to take either over until the repository says so, then adopts them, and never
     deletes them afterwards."""
-    theirs = Kube(api.api_client(), field_manager="helm")
+    kube = backend.kube
+    theirs = backend.client(field_manager="helm")
     theirs.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})
     theirs.apply(
         {
@@ -267,9 +259,9 @@ def test_existing_object_is_adopted_only_with_the_opt_in_and_then_never_pruned(
             "data": {"LISTEN_PORT": "9090"},
         }
     )
-    api.reset_counts()
-    refused = run(repo, kube)
-    assert refused.failed == "PlanBlocked" and api.writes() == 0
+    backend.log.reset()
+    refused = run(repo, kube, apply_options=backend.options())
+    assert refused.failed == "PlanBlocked" and backend.log.writes() == 0
     assert "ConfigMap/apps/web-settings already exists and virtnet did not create it" in refused.message
     assert "Namespace/apps already exists" in refused.message
     assert 'virtnet.io/adopt: "true"' in refused.message
@@ -278,11 +270,11 @@ def test_existing_object_is_adopted_only_with_the_opt_in_and_then_never_pruned(
     adopt = '\n  annotations:\n    virtnet.io/adopt: "true"\n'
     edit(manifest, "  namespace: apps\n", "  namespace: apps" + adopt)
     edit(repo / "clusters" / "prod.yaml", "  name: prod\n", "  name: prod" + adopt)  # its Namespaces
-    conflict = run(repo, kube)
-    assert conflict.failed == "PlanBlocked" and api.writes() == 0
+    conflict = run(repo, kube, apply_options=backend.options())
+    assert conflict.failed == "PlanBlocked" and backend.log.writes() == 0
     assert "ConfigMap/apps/web-settings: data.LISTEN_PORT is owned by field manager 'helm'" in conflict.message
 
-    forced = run(repo, kube, apply_options=ApplyOptions(poll=0.02, timeout=10, force_conflicts=True))
+    forced = run(repo, kube, apply_options=backend.options(force_conflicts=True))
     assert forced.ok, forced.message
     live = kube.get("ConfigMap", "web-settings", "apps")
     assert live is not None and live["data"] == {"LISTEN_PORT": "8080"}
@@ -291,10 +283,10 @@ def test_existing_object_is_adopted_only_with_the_opt_in_and_then_never_pruned(
         m["manager"] for m in live["metadata"]["managedFields"] if "f:LISTEN_PORT" in m["fieldsV1"].get("f:data", {})
     }
     assert owners == {"virtnet"}
-    assert run(repo, kube).plan.has_changes is False  # type: ignore[union-attr]  # the mark stays, no churn
+    assert run(repo, kube, apply=False).plan.has_changes is False  # type: ignore[union-attr]  # no churn
 
     manifest.unlink()
-    after = run(repo, kube)
+    after = run(repo, kube, apply_options=backend.options())
     assert after.ok, after.message
     assert kube.get("ConfigMap", "web-settings", "apps") is not None  # virtnet did not create it: never deleted
     assert any("web-settings" in w and "adopted" in w for w in after.plan.warnings)  # type: ignore[union-attr]

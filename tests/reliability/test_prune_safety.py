@@ -65,7 +65,7 @@ def repo(tmp_path: Path, backend: Backend) -> Path:
     root = bigrepo.write(tmp_path / "repo", SHAPE)
     first = reconcile(root, backend.kube, apply_options=backend.options(wait_for_vms=False))
     assert first.ok and first.changes is not None and len(first.changes.results) > 60, first.message
-    backend.quiesce()  # a real server's stand-ins write VM status after the apply: before any snapshot
+    backend.quiesce()  # a real server's simulators write status after the apply: before any snapshot
     backend.log.reset()
     return root
 
