@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from backends import DOUBLE, REAL, Backend, backend_for
 from gitutil import git, isolate_git, make_remote, push_commit
 
 from reconciler.clients.kube import Kube
@@ -85,8 +86,8 @@ class KillAt:
         return Fault("drop")
 
 
-def spawn(*args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
@@ -124,8 +125,7 @@ def api() -> Iterator[ApiDouble]:
         yield double
 
 
-def in_sync(root: Path, api: ApiDouble) -> tuple[bool, set[str]]:
-    kube = Kube(api.api_client())
+def in_sync(root: Path, kube: Kube) -> tuple[bool, set[str]]:
     try:
         outcome = reconcile(root, kube, apply=False)
     finally:
@@ -137,29 +137,65 @@ def in_sync(root: Path, api: ApiDouble) -> tuple[bool, set[str]]:
 
 #: kill points: after the first write (a Namespace), inside the VMs of wave 2, two writes before the end (26 in all)
 KILL_AT = [1, 14, 24]
+#: the CLI killed after k writes: every kill point on the double, the middle one on a real server too
+CLI_KILLS = [pytest.param(DOUBLE, k, id=f"double-{k}") for k in KILL_AT] + [
+    pytest.param(REAL, 14, id="real-14", marks=pytest.mark.realapi)
+]
+#: the CLI, SIGKILLing itself just before its write number k+1 leaves (a real server has no hook to hold it)
+SELF_KILLING_CLI = """
+import os, signal, sys
+from reconciler.clients.kube import Kube
+from reconciler.cli import main
+limit, written, send = int(os.environ["VIRTNET_TEST_KILL_AFTER"]), [0], Kube.request
+def request(self, method, path, query=None, body=None, content_type="application/json"):
+    if method != "GET" and not (query or {}).get("dryRun"):
+        if written[0] == limit:
+            os.kill(os.getpid(), signal.SIGKILL)
+        written[0] += 1
+    return send(self, method, path, query, body, content_type)
+Kube.request = request
+sys.argv[0] = "virtnet"
+main()
+"""
 
 
-@pytest.mark.parametrize("k", KILL_AT)
-def test_cli_killed_after_k_writes_then_restarted(k: int, api: ApiDouble, tmp_path: Path) -> None:
-    root = bigrepo.write(tmp_path / "repo", SHAPE)
-    (root / "vms" / "extra.yaml").write_text(EXTRA)
-    config = api.kubeconfig(tmp_path / "kubeconfig")
-    cmd = ("-m", "reconciler.cli", "apply", str(root), "--kubeconfig", str(config), "--timeout", "20")
-    hook = KillAt(k)
-    api.faults = hook
-    kill_when(spawn(*cmd), hook.reached, f"write {k}", hook.release)
-    api.faults = None
-    assert api.writes() == k
-
-    (root / "vms" / "extra.yaml").unlink()  # a file leaves the repository while the reconciler is down
-    code, out = finish(spawn(*cmd))
-    assert code == 0, out
-    clean, owned = in_sync(root, api)
-    assert clean
-    assert not owned & EXTRA_IDS  # whatever the killed run created for it was pruned
-    print(f"\nkill after write {k}: restart wrote {api.writes() - k}, in sync, {len(owned)} owned objects")
+def kill_after(backend: Backend, k: int, cmd: tuple[str, ...]) -> None:
+    """Run ``virtnet`` ``cmd`` and SIGKILL it once exactly ``k`` writes have landed."""
+    if backend.double is not None:  # the double holds write k+1 in flight until the kill, then drops it
+        hook = KillAt(k)
+        backend.double.faults = hook
+        kill_when(spawn("-m", "reconciler.cli", *cmd), hook.reached, f"write {k}", hook.release)
+        backend.double.faults = None
+        assert backend.double.writes() == k
+        return
+    proc = spawn("-c", SELF_KILLING_CLI, *cmd, env={"VIRTNET_TEST_KILL_AFTER": str(k)})
+    code, out = finish(proc)
+    assert code == -signal.SIGKILL, f"not killed after write {k} (exit {code}): {out[-2000:]}"
 
 
+@pytest.mark.parametrize(("backend_name", "k"), CLI_KILLS)
+def test_cli_killed_after_k_writes_then_restarted(
+    backend_name: str, k: int, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    with backend_for(request, backend_name, tmp_path, nodes=bigrepo.nodes(SHAPE)) as backend:
+        root = bigrepo.write(tmp_path / "repo", SHAPE)
+        (root / "vms" / "extra.yaml").write_text(EXTRA)
+        cmd = ("apply", str(root), "--kubeconfig", str(backend.kubeconfig), "--timeout", "20")
+        kill_after(backend, k, cmd)
+
+        (root / "vms" / "extra.yaml").unlink()  # a file leaves the repository while the reconciler is down
+        code, out = finish(spawn("-m", "reconciler.cli", *cmd))
+        assert code == 0, out
+        if backend.real:  # the prune's Foreground deletes finish when the garbage collector gets to them
+            backend.quiesce()
+        clean, owned = in_sync(root, backend.client())
+        assert clean
+        assert not owned & EXTRA_IDS  # whatever the killed run created for it was pruned
+        print(f"\n{backend.name}, kill after write {k}: in sync, {len(owned)} owned objects")
+
+
+# double-only: the kill points are set by the double's request hook and a push held by a git hook; the CLI test
+# above kills and restarts against a real server too
 def test_status_commits_survive_kills_of_the_loop(
     api: ApiDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -200,7 +236,8 @@ def test_status_commits_survive_kills_of_the_loop(
     assert all(doc["result"] == "Synced" and doc["cluster"] == bigrepo.CLUSTER for _, doc in log)
     assert all({o["state"] for o in doc["objects"]} == {"in-sync"} for _, doc in log)
     git("fsck", "--strict", cwd=remote)
-    assert in_sync(tmp_path / "src", api)[0] is False  # the source copy still has the old cpu: a real diff
+    # the source copy still has the old cpu: a real diff
+    assert in_sync(tmp_path / "src", Kube(api.api_client()))[0] is False
     print(f"\nloop: 3 kills (apply, events, status push), then {len(log)} whole status commits")
 
 
