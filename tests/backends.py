@@ -168,6 +168,10 @@ class Backend:
         return self.plane is not None
 
     def options(self, **kwargs: Any) -> ApplyOptions:
+        if self.double is not None and self.double.tick_interval is None:  # stepped: each poll is one tick
+            double = self.double
+            kwargs.setdefault("poll", 0)
+            kwargs.setdefault("sleep", lambda _seconds: double.tick())
         kwargs.setdefault("poll", 0.02 if self.double else 0.05)
         kwargs.setdefault("timeout", 20)
         return ApplyOptions(**kwargs)
@@ -203,10 +207,10 @@ class Backend:
 
 
 def _double(tmp: Path, nodes: Sequence[dict[str, Any]], controllers: Sequence[str], log: RequestLog,
-            ) -> contextlib.AbstractContextManager[Backend]:
+            stepped: bool) -> contextlib.AbstractContextManager[Backend]:
     @contextlib.contextmanager
     def run() -> Iterator[Backend]:
-        with ApiDouble(controllers=controllers, nodes=nodes) as api:
+        with ApiDouble(controllers=controllers, nodes=nodes, tick_interval=None if stepped else 0.02) as api:
             seed_hyperconverged(api.store)
             kube, admin = Kube(api.api_client()), uncounted(Kube(api.api_client()))
             try:
@@ -237,23 +241,28 @@ def _real(request: pytest.FixtureRequest, nodes: Sequence[dict[str, Any]], log: 
 
 @contextlib.contextmanager
 def backend_for(request: pytest.FixtureRequest, name: str, tmp: Path, nodes: Sequence[dict[str, Any]] | None = None,
-                controllers: Sequence[str] = ("nmstate", "kubevirt")) -> Iterator[Backend]:
+                controllers: Sequence[str] = ("nmstate", "kubevirt"), *, stepped: bool = False) -> Iterator[Backend]:
     """The demo cluster (or ``nodes``) on ``name``'s server, requests recorded from the start. The double is
-    new; the real server is this session's control plane, reset to its seed state (realapi/cluster.py)."""
+    new; the real server is this session's control plane, reset to its seed state (realapi/cluster.py).
+
+    ``stepped``: the double's controllers move only when the engine sleeps, one tick per poll, so a test sees the
+    worst case of a race every time; a real server's simulators are another process, racing the engine anyway.
+    """
     nodes = demo_nodes() if nodes is None else nodes
     log = RequestLog()
-    server = _double(tmp, nodes, controllers, log) if name == DOUBLE else _real(request, nodes, log)
+    server = _double(tmp, nodes, controllers, log, stepped) if name == DOUBLE else _real(request, nodes, log)
     with server as backend, log.recording():
         yield backend
 
 
 def backend_fixture(nodes: Sequence[dict[str, Any]] | None = None,
-                    controllers: Sequence[str] = ("nmstate", "kubevirt")) -> Any:
-    """A ``backend`` fixture parametrised over :data:`BACKENDS`; in a test module: ``backend = backend_fixture()``."""
+                    controllers: Sequence[str] = ("nmstate", "kubevirt"), *, stepped: bool = False,
+                    name: str = "backend") -> Any:
+    """A fixture ``name`` parametrised over :data:`BACKENDS`; in a test module: ``backend = backend_fixture()``."""
 
-    @pytest.fixture(params=BACKENDS)
+    @pytest.fixture(params=BACKENDS, name=name)
     def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-        with backend_for(request, request.param, tmp_path, nodes, controllers) as made:
+        with backend_for(request, request.param, tmp_path, nodes, controllers, stepped=stepped) as made:
             yield made
 
     return backend

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from backends import Backend, Call, backend_fixture, eventually, settle
 
-from engine.conftest import EXAMPLES, edit, run, stepped
+from engine.conftest import EXAMPLES, edit, run
 from reconciler import labels
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions, apply_plan, node_stages
@@ -61,6 +61,7 @@ def writes(api: ApiDouble) -> list[Any]:
 # Tests taking ``backend`` run on the API double and on a real kube-apiserver (tests/backends.py); the others
 # stay on the double and say why.
 backend = backend_fixture()
+stepped_backend = backend_fixture(stepped=True, name="stepped_backend")
 
 
 @pytest.fixture
@@ -159,16 +160,16 @@ def test_removed_vm_file_deletes_the_vm_and_its_services_only(backend: Backend, 
     assert backend.find("VirtualMachine", "db-1", "db") is None
 
 
-# double-only: the nodes' interfaces before and after are the simulated nmstate's, and the stale-condition race
-# needs its stepped controllers
 def test_removed_bridge_network_is_taken_down_on_the_nodes_before_its_policy_is_deleted(
-    still_api: ApiDouble, repo: Path
+    stepped_backend: Backend, repo: Path
 ) -> None:
     """The policy was Available before ``state: absent`` was applied: that stale condition must not count."""
-    kube, options = Kube(still_api.api_client()), stepped(still_api)
+    backend = stepped_backend
+    kube, options = backend.kube, backend.options()
     assert run(repo, kube, apply_options=options).ok
     applied = repo
-    assert "br-storage" in node_interfaces(kube)
+    backend.quiesce()
+    assert "br-storage" in node_interfaces(backend.admin)
     (applied / "networks" / "storage.yaml").unlink()
     edit(
         applied / "vms" / "db.yaml",
@@ -193,9 +194,9 @@ def test_removed_bridge_network_is_taken_down_on_the_nodes_before_its_policy_is_
         {"name": "br-storage", "type": "linux-bridge", "state": "absent"}
     ]
     assert absent["metadata"]["labels"][labels.CLUSTER] == "prod"
-    assert kube.get("NodeNetworkConfigurationPolicy", "storage") is None
-    assert "br-storage" not in node_interfaces(kube)  # nmstate took the bridge down before the delete
-    assert "bond1.300" in node_interfaces(kube)  # what worker-uplinks made stays
+    assert eventually(lambda: backend.find("NodeNetworkConfigurationPolicy", "storage") is None)  # GC on a server
+    assert "br-storage" not in node_interfaces(backend.admin)  # nmstate took the bridge down before the delete
+    assert "bond1.300" in node_interfaces(backend.admin)  # what worker-uplinks made stays
 
 
 def test_same_name_object_of_another_manager_survives_prune(backend: Backend, applied_on: Path) -> None:
