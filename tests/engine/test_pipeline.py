@@ -241,6 +241,8 @@ def test_vm_that_allows_restart_is_restarted_after_its_apply(backend: Backend, a
 
 
 # ---- the commands -------------------------------------------------------------------------------------------
+# double-only: `virtnet plan/apply --api-double` starts the CLI's own double; the CLI against a real server via
+# --kubeconfig is in reliability/test_prune_safety.py and test_crash.py (both servers)
 
 
 @pytest.fixture
