@@ -417,6 +417,53 @@ def test_server_dry_run_refuses_at_plan_time_before_any_write(api: ApiDouble, ku
     assert {r.query.get("dryRun") for r in api.requests if r.verb == "apply"} == {"All"}
 
 
+def _theirs_holding(backend: Backend, mac: str) -> None:
+    """A VM of someone else's in ``apps`` holding ``mac`` (KubeMacPool allocated it to them)."""
+    nic = {"name": "nic0", "bridge": {}, "macAddress": mac}
+    spec = {"domain": {"devices": {"interfaces": [nic]}, "memory": {"guest": "1Gi"}},
+            "networks": [{"name": "nic0", "multus": {"networkName": "vlan100"}}]}
+    theirs = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "theirs", "namespace":
+              "apps"}, "spec": {"runStrategy": "Halted", "template": {"spec": spec}}}
+    backend.put(theirs, manager="someone-else")
+
+
+def test_an_admission_webhook_refusal_blocks_the_plan_before_any_write(backend: Backend, applied_on: Path) -> None:
+    """The server-side dry run asks admission too: KubeMacPool (a real mutating webhook beside the real server,
+    in-process in the double) refuses a MAC another VM holds, so the plan stops before its first write."""
+    _theirs_holding(backend, "02:00:00:00:01:77")
+    edit(applied_on / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:77"')
+    backend.log.reset()
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
+    assert outcome.failed == "PlanBlocked", outcome.message
+    refused = 'VirtualMachine/apps/web-2: the API server refuses it: HTTP 500: admission webhook "mutatevirtualmachines'
+    assert outcome.message.startswith(refused + '.kubemacpool.io" denied the request'), outcome.message
+    assert backend.log.writes() == 0
+    dry = [c for c in backend.log.calls if c.verb == "apply"]
+    assert dry and all(c.dry_run for c in dry)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "KubeMacPool's denial comes back as HTTP 500 ('admission webhook \"mutatevirtualmachines.kubemacpool.io\" "
+    "denied the request: ...'), and clients/kube.py _transient retries every 500: the refused dry run is sent 6 "
+    "times with backoff (~4 s) before the plan reports it, and a refused apply would be retried the same way"))
+def test_an_admission_denial_is_not_retried_like_a_server_fault(backend: Backend, applied_on: Path) -> None:
+    _theirs_holding(backend, "02:00:00:00:01:77")
+    edit(applied_on / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:77"')
+    sent: list[str] = []
+    transport = backend.kube.api.rest_client
+    send = transport.request
+
+    def counting(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        if method == "PATCH" and "/virtualmachines/web-2?" in url:
+            sent.append(url)
+        return send(method, url, *args, **kwargs)
+
+    transport.request = counting
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
+    assert outcome.failed == "PlanBlocked", outcome.message
+    assert len(sent) == 1, f"the refused dry run was sent {len(sent)} times"
+
+
 class Deleting:
     """A ClusterWriter whose object is being deleted for ``polls`` GETs, then gone; records the calls."""
 
