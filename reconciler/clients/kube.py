@@ -69,8 +69,15 @@ def resource_of(obj: Obj) -> Resource:
     return found
 
 
+# kube-apiserver's wording when a webhook answered allowed=false (a webhook it could not reach is "failed calling")
+_ADMISSION_DENIED = "\" denied the request"
+
+
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ApiException):
+        body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body or "")
+        if exc.status == 500 and _ADMISSION_DENIED in body:
+            return False  # a webhook's answer (KubeMacPool says no with a 500): asking again changes nothing
         return exc.status in (429, 500, 502, 503, 504) or exc.status == 0
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 

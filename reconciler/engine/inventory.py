@@ -29,6 +29,7 @@ class PruneOptions:
 class PruneDecision:
     delete: list[Obj] = field(default_factory=list)
     kept: list[tuple[Obj, str]] = field(default_factory=list)  # (object, why it is not deleted)
+    going: list[Obj] = field(default_factory=list)  # already being deleted: nothing to send, nothing to count
     errors: list[str] = field(default_factory=list)
 
 
@@ -41,8 +42,13 @@ def decide_prune(
 ) -> PruneDecision:
     """``namespace_contents``: every object id in each Namespace that may be pruned (read by observe)."""
     desired_ids = {obj_id(o) for o in desired}
-    stale = [o for key, o in sorted(live_owned.items()) if key not in desired_ids]
     decision = PruneDecision()
+    stale: list[Obj] = []
+    for key, obj in sorted(live_owned.items()):
+        if key in desired_ids:
+            continue
+        # a finalizer (KubeVirt's on a VM, foregroundDeletion) holds it: a second DELETE would change nothing
+        (decision.going if obj["metadata"].get("deletionTimestamp") else stale).append(obj)
     if not stale:
         return decision
     if not options.enabled:
@@ -69,11 +75,12 @@ def decide_prune(
             candidates.remove(ns)
             held = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
             decision.kept.append((ns, f"it still holds {held}" if left else "its contents could not be read"))
-    share = len(candidates) / max(len(live_owned), 1)
+    owned = len(live_owned) - len(decision.going)
+    share = len(candidates) / max(owned, 1)
     too_many = bool(options.max_deletions) and len(candidates) > options.max_deletions
     if candidates and (share > options.max_share or too_many) and not options.allow_mass_prune:
         decision.errors.append(
-            f"refusing to prune {len(candidates)} of {len(live_owned)} owned objects ({share:.0%} > "
+            f"refusing to prune {len(candidates)} of {owned} owned objects ({share:.0%} > "
             f"{options.max_share:.0%}"
             + (f", or more than the {options.max_deletions} allowed" if too_many else "")
             + "): check the change, then run with --allow-mass-prune"

@@ -223,6 +223,9 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
     errors += decision.errors
     for obj, why in decision.kept:
         warnings.append(f"{display(obj)} is no longer in the repository but is kept: {why}")
+    for obj in decision.going:
+        held = ", ".join(obj["metadata"].get("finalizers") or []) or "the garbage collector"
+        warnings.append(f"{display(obj)} is no longer in the repository and is being deleted (waiting for {held})")
     for obj in sorted(decision.delete, key=sort_key, reverse=True):
         items.append(
             Item(Action.DELETE, obj_id(obj), display(obj), wave(obj), "no longer in the repository", None, obj)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from reconciler import labels
-from reconciler.clients.kube import RESOURCES, Kube, resource_of
+from reconciler.clients.kube import RESOURCES, Kube, _transient, resource_of
 from reconciler.errors import ApplyError
 from reconciler.testing import ApiDouble
 
@@ -142,3 +144,22 @@ def test_an_empty_name_is_refused_before_any_request(api: ApiDouble, kube: Kube)
     with pytest.raises(ApplyError, match=r"metadata\.name is empty"):
         kube.delete(obj)
     assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "retried"),
+    [
+        (500, 'admission webhook "mutatevirtualmachines.kubemacpool.io" denied the request: MAC in use', False),
+        (500, 'Internal error occurred: failed calling webhook "mutatevirtualmachines.kubemacpool.io": timeout', True),
+        (500, "etcdserver: leader changed", True),
+        (503, "the server is currently unable to handle the request", True),
+        (422, "spec.template: Invalid value", False),
+    ],
+)
+def test_a_webhook_refusal_is_an_answer_and_an_unreachable_webhook_a_fault(
+    status: int, message: str, retried: bool
+) -> None:
+    """A 500 is retried unless a webhook answered no: asking KubeMacPool again hands out the same refusal."""
+    exc = ApiException(status=status, reason="x")
+    exc.body = json.dumps({"kind": "Status", "code": status, "message": message}).encode()
+    assert _transient(exc) is retried
