@@ -32,6 +32,10 @@ ADOPTED = "virtnet.io/adopted"
 #: without it a Namespace that leaves the repository is kept (deleting one deletes every VM and disk in it)
 PRUNE_NAMESPACE = "virtnet.io/prune-namespace"
 
+#: on a plain Secret in the repository: "true" says its data is committed in clear on purpose; without it
+#: plaintext Secret data is refused (encrypt it with sops, ``reconciler.model.sops``)
+PLAINTEXT_SECRET = "virtnet.io/plaintext-secret"
+
 FIELD_MANAGER = "virtnet"
 
 #: the node agent: managed-by value and field manager of the NodeNetworkStates and enactments it publishes

@@ -17,6 +17,7 @@ from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.errors import VirtnetError
 from reconciler.logs import register_secret, setup_logging
+from reconciler.model.sops import Keyring, KeySource, keys_from_env
 from reconciler.server.config import Config, RepoConfig, load_config
 from reconciler.server.controller import Controller, Settings
 from reconciler.server.leader import LeaderElector
@@ -52,6 +53,14 @@ def _forge(cfg: Config) -> Forge | None:
     token = read_token(file=cfg.forge.token_file or None, env="VIRTNET_FORGE_TOKEN")
     register_secret(token)
     return FORGES[cfg.forge.provider](cfg.forge.url, token)
+
+
+def _keys(cfg: Config) -> KeySource:
+    """The age key file from the mounted Secret, read at each render (a rotated key needs no restart)."""
+    if not cfg.decryption.age_key_file:
+        return keys_from_env
+    path = Path(cfg.decryption.age_key_file)
+    return lambda: Keyring.from_file(path)
 
 
 @click.command("run")
@@ -107,6 +116,7 @@ def run_command(
         apply=ApplyOptions(),
         manage_secrets=cfg.ssh_keys.manage_secrets,
         namespaces=tuple(cfg.namespaces),
+        keys=_keys(cfg),
     )
     kube = Kube.from_kubeconfig(kubeconfig, context)
     controller = Controller(settings, kube, Metrics(), _forge(cfg))

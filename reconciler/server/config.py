@@ -55,6 +55,12 @@ class SshKeysConfig(Model):
     manage_secrets: bool = True
 
 
+class DecryptionConfig(Model):
+    """SOPS: the age key file, mounted from a Kubernetes Secret (the chart's ``sops.ageKeySecret``)."""
+
+    age_key_file: str = Field(default="", description="read at every render, so a rotated Secret is picked up")
+
+
 class LeaderConfig(Model):
     lease_name: str = "virtnet-controller"
     lease_duration_seconds: int = 15
@@ -84,6 +90,7 @@ class Config(Model):
     webhook: WebhookConfig = WebhookConfig()
     signing: SigningConfig = SigningConfig()
     ssh_keys: SshKeysConfig = SshKeysConfig()
+    decryption: DecryptionConfig = DecryptionConfig()
     leader_election: LeaderConfig = LeaderConfig()
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()

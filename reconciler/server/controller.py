@@ -25,6 +25,7 @@ from reconciler.errors import SourceError, VirtnetError
 from reconciler.labels import VM, selector
 from reconciler.logs import redact
 from reconciler.model import Repo
+from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import display
 from reconciler.output import comment, summary
 from reconciler.pipeline import Outcome, list_scoped, reconcile
@@ -51,6 +52,7 @@ class Settings:
     forge_repo: str = ""  # owner/name on the forge, for PR comments (from the webhook when empty)
     manage_secrets: bool = True  # off: never list or write Secrets (the chart then grants none)
     namespaces: tuple[str, ...] = ()  # confine reads and writes to these namespaces (chart rbac.namespaces)
+    keys: KeySource = keys_from_env  # age identities for SOPS-encrypted Secrets (config decryption.ageKeyFile)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -98,6 +100,7 @@ class Controller:
             rendered=self._cached(revision.sha),
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
+            keys=self.settings.keys,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
@@ -238,6 +241,7 @@ class Controller:
                 plan_options=self._plan_options(),
                 kinds=self.settings.kinds,
                 namespaces=self.settings.namespaces,
+                keys=self.settings.keys,
             )
         except SourceError as exc:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))

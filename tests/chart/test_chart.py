@@ -145,7 +145,7 @@ def test_no_secret_is_ever_created_and_references_are_by_name(rendered: tuple[st
     cfg = values["config"]
     expected = {
         cfg.get(section, {}).get("existingSecret")
-        for section in ("repo", "forge", "webhook", "signing")
+        for section in ("repo", "forge", "webhook", "signing", "decryption")
     } - {None, ""}
     deploy = one(docs, "Deployment")
     mounted = {v["secret"]["secretName"] for v in deploy["spec"]["template"]["spec"]["volumes"] if "secret" in v}
@@ -253,8 +253,15 @@ def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manife
     assert cfg["repo"]["url"] == values["repo"]["url"]
     assert set(cfg) == {
         "cluster", "repo", "intervalSeconds", "status", "prune", "forge", "webhook", "signing",
-        "sshKeys", "leaderElection", "http", "logging", "namespaces",
+        "sshKeys", "leaderElection", "http", "logging", "namespaces", "decryption",
     }
+    sops = values.get("decryption", {}).get("existingSecret")
+    assert cfg["decryption"]["ageKeyFile"] == ("/etc/virtnet/sops/age.agekey" if sops else "")
+    if sops:  # the key file the config names is where the Secret is mounted
+        pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+        [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == sops]
+        [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["mountPath"] == "/etc/virtnet/sops" and mount["readOnly"] is True
     assert cfg["repo"]["credentialsDir"] == ("/etc/virtnet/git" if values["repo"].get("existingSecret") else "")
     assert (cfg["webhook"]["secretFile"] != "") == bool(values.get("webhook", {}).get("existingSecret"))
     # the config names mount paths, never secret material

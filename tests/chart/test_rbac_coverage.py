@@ -228,7 +228,7 @@ data: {A: "1"}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: extra, namespace: apps}
+metadata: {name: extra, namespace: apps, annotations: {virtnet.io/plaintext-secret: "true"}}
 stringData: {token: not-a-secret}
 ---
 apiVersion: v1
