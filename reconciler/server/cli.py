@@ -117,6 +117,7 @@ def run_command(
         manage_secrets=cfg.ssh_keys.manage_secrets,
         namespaces=tuple(cfg.namespaces),
         keys=_keys(cfg),
+        sync_namespace=leader_namespace,  # the ClusterSync object lives beside the controller
     )
     kube = Kube.from_kubeconfig(kubeconfig, context)
     controller = Controller(settings, kube, Metrics(), _forge(cfg))

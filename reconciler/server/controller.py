@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler import labels
 from reconciler.clients.forge import Forge, ForgeError
 from reconciler.clients.gitenv import url_host
 from reconciler.clients.kube import MANAGED_KINDS, Kube
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
+from reconciler.clients.syncstatus import Switches, SyncObject
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.plan import PlanOptions
@@ -28,6 +31,7 @@ from reconciler.model import Repo
 from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import display
 from reconciler.output import comment, summary
+from reconciler.output.conditions import RunReport, sync_status
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
 from reconciler.server.metrics import Metrics
@@ -53,6 +57,7 @@ class Settings:
     manage_secrets: bool = True  # off: never list or write Secrets (the chart then grants none)
     namespaces: tuple[str, ...] = ()  # confine reads and writes to these namespaces (chart rbac.namespaces)
     keys: KeySource = keys_from_env  # age identities for SOPS-encrypted Secrets (config decryption.ageKeyFile)
+    sync_namespace: str = ""  # where the ClusterSync object lives (switches and status); "" = none
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -77,6 +82,8 @@ class Controller:
         self.last_status_commit: str | None = None
         self._rewritten = False  # the last fetch found the tracked branch force-pushed
         self._cluster: str | None = settings.cluster  # the name of the last loaded Cluster, for failed runs
+        self._sync: SyncObject | None = None
+        self._pinned_source: GitSource | None = None
 
     # ---- push / poll ------------------------------------------------------------------------------------
 
@@ -84,11 +91,16 @@ class Controller:
         started = time.monotonic()
         log.info("reconcile started (%s)", reason)
         self._rewritten = False
+        switches = self._switches()
+        if switches.suspend:  # the operator's switch: nothing is fetched, rendered or written
+            message = "suspended by the operator" + (f": {switches.reason}" if switches.reason else "")
+            outcome = Outcome(cluster=self._cluster, message=message)
+            return self._finish(outcome, started, switches, labels.SUSPENDED)
         try:
-            revision = self.source.fetch()
+            revision = self._source(switches.pinned).fetch()
         except SourceError as exc:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
-            return self._finish(outcome, started)
+            return self._finish(outcome, started, switches)
         self._rewritten = revision.rewritten
         outcome = reconcile(
             revision.path / self.settings.subdir,
@@ -106,7 +118,74 @@ class Controller:
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
         if self.settings.events and outcome.changes is not None:
             self._emit_events(outcome)
-        return self._finish(outcome, started)
+        return self._finish(outcome, started, switches)
+
+    # ---- the operator's switches and the ClusterSync object (reconciler/clients/syncstatus.py) -----------
+
+    def _sync_object(self) -> SyncObject | None:
+        """This cluster's ClusterSync, once the cluster's name is known (configured, or from a first load)."""
+        name = self._cluster
+        if not self.settings.sync_namespace or not name:
+            return None
+        if self._sync is None or self._sync.name != name:
+            self._sync = SyncObject(self.kube, self.settings.sync_namespace, name)
+        return self._sync if self._sync.available else None
+
+    def _switches(self) -> Switches:
+        """Read on every run, so ``virtnet suspend`` takes effect at the next run without a restart."""
+        sync = self._sync_object()
+        if sync is None:
+            return Switches()
+        try:
+            return sync.switches()
+        except VirtnetError as exc:  # unreadable switches: keep going as before rather than stop the loop
+            log.warning("%s", exc)
+            return Switches()
+
+    def _source(self, pinned: str) -> GitSource:
+        """The tracked branch, or the operator's pinned commit of the same repository (same signature policy)."""
+        if not pinned:
+            return self.source
+        if self._pinned_source is None or self._pinned_source.commit != pinned.lower():
+            self._pinned_source = GitSource(
+                self.settings.repo_url,
+                self.settings.cache_root,
+                commit=pinned,
+                auth=self.settings.auth,
+                verify=self.settings.signatures,
+            )
+        return self._pinned_source
+
+    def _report(self, outcome: Outcome, result: str, switches: Switches) -> None:
+        sync = self._sync_object()
+        if sync is None:
+            return
+        states = summary.object_states(outcome.plan, outcome.changes)
+        counts = {
+            "objects": len(states),
+            "inSync": sum(1 for o in states if o["state"] == "in-sync"),
+            "changed": sum(1 for r in outcome.changes.results if r.ok) if outcome.changes else 0,
+            "failed": sum(1 for o in states if o["state"] in ("failed", "prune-failed")),
+            "drifted": len(outcome.live.node_drift) if outcome.live else 0,
+            "blocking": len(outcome.safety.blocking) if outcome.safety else 0,
+        }
+        report = RunReport(
+            cluster=sync.name,
+            result=result,
+            message=redact(outcome.message)[:4000],
+            revision=outcome.revision,
+            source=f"{redact(self.settings.repo_url)}@{self.settings.branch}",
+            counts=counts if outcome.plan is not None else {},
+            suspended=switches.suspend,
+            pinned=switches.pinned,
+            generation=switches.generation,
+        )
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            previous = (sync.read() or {}).get("status")
+            sync.report(sync_status(report, previous, now))
+        except VirtnetError as exc:  # the report is best effort; the reconcile itself stands
+            log.warning("%s", exc)
 
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
@@ -116,10 +195,11 @@ class Controller:
             return self._rendered[1], self._rendered[2]
         return None
 
-    def _finish(self, outcome: Outcome, started: float) -> Outcome:
+    def _finish(self, outcome: Outcome, started: float, switches: Switches, result: str = "") -> Outcome:
         seconds = time.monotonic() - started
-        result = outcome.failed or ("Applied" if outcome.changes else "InSync")
+        result = result or outcome.failed or (labels.APPLIED if outcome.changes else labels.IN_SYNC)
         self.metrics.observe_reconcile(seconds, result)
+        self.metrics.set_switches(switches.suspend, switches.pinned)
         for applied in outcome.changes.results if outcome.changes else ():  # what was done, not planned
             if applied.ok:
                 self.metrics.record_changes(applied.action)
@@ -131,8 +211,10 @@ class Controller:
             "reconcile finished: %s in %.2fs%s", result, seconds, f": {outcome.message}" if outcome.message else ""
         )
         self.last = outcome
-        if self.settings.status_branch:
+        self._cluster = outcome.cluster or self._cluster
+        if self.settings.status_branch and result != labels.SUSPENDED:  # a suspended run writes nothing to git
             self._publish(outcome, result)
+        self._report(outcome, result, switches)
         return outcome
 
     def _publish(self, outcome: Outcome, result: str) -> None:
@@ -149,7 +231,7 @@ class Controller:
                 vmis = list(outcome.live.vmis.values()) if outcome.live else []
                 services = [o for o in (outcome.live.owned.values() if outcome.live else []) if o["kind"] == "Service"]
             access = summary.vm_access(outcome.repo, vmis, services)
-        state = "Synced" if outcome.ok else result  # state, not the run: a no-op run writes the same bytes
+        state = labels.IN_SYNC if outcome.ok else result  # the state, not the run: a no-op writes the same bytes
         doc = summary.status_document(
             cluster,
             outcome.revision,

@@ -390,7 +390,7 @@ def test_namespace_allowlist_moves_namespaced_kinds_into_roles() -> None:
         return permissions(
             r for r in rbac_rules(docs, "controller")
             if r.kind == kind and (namespace is None or r.namespace == namespace)
-            and not any("leases" in rule["resources"] for rule in r.rules)
+            and not any("leases" in rule["resources"] or "clustersyncs" in rule["resources"] for rule in r.rules)
         )
 
     default_cluster = controller_perms(cluster_wide, "ClusterRole")
