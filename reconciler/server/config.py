@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from reconciler.clients.source import Auth, SignaturePolicy, SSHAuth, TokenAuth
 from reconciler.errors import VirtnetError
@@ -62,10 +62,27 @@ class DecryptionConfig(Model):
 
 
 class LeaderConfig(Model):
+    """Lease timings, related as client-go's leader election requires: a leader gives up (renew deadline)
+    before its lease can expire for the others (duration), and retries several times within the deadline."""
+
     lease_name: str = "virtnet-controller"
-    lease_duration_seconds: int = 15
-    renew_deadline_seconds: int = 10
-    retry_period_seconds: int = 2
+    lease_duration_seconds: int = Field(default=15, gt=0)
+    renew_deadline_seconds: int = Field(default=10, gt=0)
+    retry_period_seconds: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderConfig:
+        if self.renew_deadline_seconds >= self.lease_duration_seconds:
+            raise ValueError(
+                f"renewDeadlineSeconds ({self.renew_deadline_seconds}) must be less than leaseDurationSeconds "
+                f"({self.lease_duration_seconds}): a leader must give up before the others may take over"
+            )
+        if self.retry_period_seconds * 6 >= self.renew_deadline_seconds * 5:  # client-go: deadline > 1.2 x retry
+            raise ValueError(
+                f"renewDeadlineSeconds ({self.renew_deadline_seconds}) must be more than 1.2 x retryPeriodSeconds "
+                f"({self.retry_period_seconds}), as client-go's leader election requires (its jitter factor)"
+            )
+        return self
 
 
 class HttpConfig(Model):

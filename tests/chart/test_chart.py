@@ -23,6 +23,7 @@ from tests.chart import (
     CI_VALUES,
     NAMESPACE,
     Manifest,
+    config_map,
     find,
     helm,
     notes,
@@ -41,7 +42,12 @@ ENFORCE = CI_VALUES / "enforce-values.yaml"
 NAMESPACED = CI_VALUES / "namespaced-rbac-values.yaml"
 
 #: kinds kubernetes-validate has no schema for (CRDs of other projects); checked structurally instead
-NON_CORE = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("route.openshift.io/v1", "Route")}
+NON_CORE = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),  # its expressions: tests/chart/test_monitoring.py
+    ("route.openshift.io/v1", "Route"),
+}
 #: validate against the oldest Kubernetes the chart declares (kubeVersion >=1.27) and the newest known
 K8S_VERSIONS = ("1.27.0", kv_utils.latest_version())
 
@@ -229,7 +235,7 @@ def test_agent_host_network_and_exactly_net_admin_net_raw(rendered: tuple[str, l
     assert csc["seccompProfile"] == {"type": "RuntimeDefault"}
     mode = agent_values.get("mode", "observe")
     assert c["args"] == [
-        "agent", "--node", "$(NODE_NAME)", "--mode", mode, "--lease-namespace", NAMESPACE,
+        "agent", "--node", "$(NODE_NAME)", "--mode", mode, "--lease-namespace", NAMESPACE, "--http-port", "9465",
     ]
     env = {e["name"]: e for e in c["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
@@ -247,7 +253,7 @@ def test_enforce_value_set_really_enforces() -> None:
 def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manifest]]) -> None:
     name, docs = rendered
     values = yaml.safe_load((CI_VALUES / name).read_text())["config"]
-    cm = one(docs, "ConfigMap")
+    cm = config_map(docs)
     cfg = yaml.safe_load(cm["data"]["config.yaml"])
     assert cfg["cluster"] == values["clusterName"]
     assert cfg["repo"]["url"] == values["repo"]["url"]
@@ -340,7 +346,7 @@ def test_leases_are_only_granted_in_the_release_namespace(rendered: tuple[str, l
     ]
     assert {v for rule in controller_lease for v in rule["verbs"]} == {"get", "create", "update"}
     # get/update only on the configured lease; create cannot be restricted by name in Kubernetes
-    cfg = yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
+    cfg = yaml.safe_load(config_map(docs)["data"]["config.yaml"])
     for rule in controller_lease:
         if set(rule["verbs"]) != {"create"}:
             assert rule["resourceNames"] == [cfg["leaderElection"]["leaseName"]]
