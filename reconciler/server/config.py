@@ -61,6 +61,23 @@ class DecryptionConfig(Model):
     age_key_file: str = Field(default="", description="read at every render, so a rotated Secret is picked up")
 
 
+class NotificationProvider(Model):
+    """One provider; its address (and the generic webhook's HMAC key) are files mounted from a Secret."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    type: Literal["generic", "slack", "msteams"]
+    address_file: str = Field(min_length=1)
+    secret_file: str = ""
+
+
+class NotificationsConfig(Model):
+    """Flux-style alerts after each run; each provider gets ``burst`` events at once, then one per period."""
+
+    providers: list[NotificationProvider] = Field(default_factory=list)
+    burst: int = Field(default=5, ge=1)
+    per_seconds: float = Field(default=60, gt=0)
+
+
 class LeaderConfig(Model):
     """Lease timings, related as client-go's leader election requires: a leader gives up (renew deadline)
     before its lease can expire for the others (duration), and retries several times within the deadline."""
@@ -108,6 +125,7 @@ class Config(Model):
     signing: SigningConfig = SigningConfig()
     ssh_keys: SshKeysConfig = SshKeysConfig()
     decryption: DecryptionConfig = DecryptionConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     leader_election: LeaderConfig = LeaderConfig()
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()

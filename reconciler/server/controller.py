@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from reconciler import labels
 from reconciler.clients.forge import Forge, ForgeError
 from reconciler.clients.gitenv import url_host
 from reconciler.clients.kube import MANAGED_KINDS, Kube
+from reconciler.clients.notify import Event, Notifier
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
 from reconciler.clients.syncstatus import Switches, SyncObject
@@ -34,6 +36,7 @@ from reconciler.output import comment, summary
 from reconciler.output.conditions import RunReport, sync_status
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
+from reconciler.server.announce import Announcer, repo_slug
 from reconciler.server.metrics import Metrics
 from reconciler.server.webhooks import PullRequestEvent
 
@@ -58,6 +61,7 @@ class Settings:
     namespaces: tuple[str, ...] = ()  # confine reads and writes to these namespaces (chart rbac.namespaces)
     keys: KeySource = keys_from_env  # age identities for SOPS-encrypted Secrets (config decryption.ageKeyFile)
     sync_namespace: str = ""  # where the ClusterSync object lives (switches and status); "" = none
+    notifier: Notifier | None = None  # webhook / Slack / Teams providers (config notifications)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -84,6 +88,9 @@ class Controller:
         self._cluster: str | None = settings.cluster  # the name of the last loaded Cluster, for failed runs
         self._sync: SyncObject | None = None
         self._pinned_source: GitSource | None = None
+        self._commit_message = ""  # of the revision the current run is about (finds the merged pull request)
+        repo = settings.forge_repo or repo_slug(settings.repo_url)
+        self.announcer = Announcer(forge, repo, settings.notifier or Notifier([]))
 
     # ---- push / poll ------------------------------------------------------------------------------------
 
@@ -91,6 +98,7 @@ class Controller:
         started = time.monotonic()
         log.info("reconcile started (%s)", reason)
         self._rewritten = False
+        self._commit_message = ""
         switches = self._switches()
         if switches.suspend:  # the operator's switch: nothing is fetched, rendered or written
             message = "suspended by the operator" + (f": {switches.reason}" if switches.reason else "")
@@ -102,6 +110,7 @@ class Controller:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
             return self._finish(outcome, started, switches)
         self._rewritten = revision.rewritten
+        self._commit_message = revision.message
         outcome = reconcile(
             revision.path / self.settings.subdir,
             self.kube,
@@ -215,6 +224,11 @@ class Controller:
         if self.settings.status_branch and result != labels.SUSPENDED:  # a suspended run writes nothing to git
             self._publish(outcome, result)
         self._report(outcome, result, switches)
+        changed = Counter(str(r.action) for r in outcome.changes.results if r.ok) if outcome.changes else {}
+        event = Event(
+            self._cluster or "default", result, outcome.revision, redact(outcome.message)[:1000], dict(changed)
+        )
+        self.announcer.announce(event, self._commit_message, applied=outcome.changes is not None)
         return outcome
 
     def _publish(self, outcome: Outcome, result: str) -> None:
@@ -276,7 +290,7 @@ class Controller:
                 self.kube.create_event(
                     obj,
                     reason if result.ok else "ApplyFailed",
-                    f"virtnet {result.action} at {(outcome.revision or '')[:12]}: {result.message or 'ok'}",
+                    redact(f"virtnet {result.action} at {(outcome.revision or '')[:12]}: {result.message or 'ok'}"),
                     warning=not result.ok,
                 )
             except VirtnetError as exc:  # events are best effort; never fail a reconcile for them

@@ -153,6 +153,7 @@ def test_no_secret_is_ever_created_and_references_are_by_name(rendered: tuple[st
         cfg.get(section, {}).get("existingSecret")
         for section in ("repo", "forge", "webhook", "signing", "decryption")
     } - {None, ""}
+    expected |= {p["existingSecret"] for p in cfg.get("notifications", {}).get("providers", [])}
     deploy = one(docs, "Deployment")
     mounted = {v["secret"]["secretName"] for v in deploy["spec"]["template"]["spec"]["volumes"] if "secret" in v}
     assert mounted == expected
@@ -259,8 +260,13 @@ def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manife
     assert cfg["repo"]["url"] == values["repo"]["url"]
     assert set(cfg) == {
         "cluster", "repo", "intervalSeconds", "status", "prune", "forge", "webhook", "signing",
-        "sshKeys", "leaderElection", "http", "logging", "namespaces", "decryption",
+        "sshKeys", "leaderElection", "http", "logging", "namespaces", "decryption", "notifications",
     }
+    for provider, want in zip(cfg["notifications"]["providers"], values.get("notifications", {}).get("providers", []),
+                              strict=True):  # fmt: skip
+        assert provider["addressFile"] == f"/etc/virtnet/notify/{want['name']}/address"
+        secret = f"/etc/virtnet/notify/{want['name']}/secret" if want["type"] == "generic" else ""
+        assert provider["secretFile"] == secret
     sops = values.get("decryption", {}).get("existingSecret")
     assert cfg["decryption"]["ageKeyFile"] == ("/etc/virtnet/sops/age.agekey" if sops else "")
     if sops:  # the key file the config names is where the Secret is mounted
