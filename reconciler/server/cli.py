@@ -140,7 +140,7 @@ def run_command(
     controller = Controller(settings, kube, Metrics(), _forge(cfg))
     if once:
         outcome = controller.reconcile("once")
-        click.echo(f"{outcome.failed or ('Applied' if outcome.changes else 'InSync')}: {outcome.message}".rstrip(": "))
+        click.echo(f"{controller.last_result}: {outcome.message}".rstrip(": "))
         sys.exit(1 if outcome.failed else 2 if outcome.changes else 0)
     elector_factory = None
     if leader_elect:

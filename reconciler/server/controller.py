@@ -83,6 +83,7 @@ class Controller:
         )
         self._rendered: tuple[str, Repo, Rendered] | None = None
         self.last: Outcome | None = None
+        self.last_result = ""  # the last run's word in the sync vocabulary (reconciler.labels)
         self.last_status_commit: str | None = None
         self._rewritten = False  # the last fetch found the tracked branch force-pushed
         self._cluster: str | None = settings.cluster  # the name of the last loaded Cluster, for failed runs
@@ -219,7 +220,7 @@ class Controller:
         log.info(
             "reconcile finished: %s in %.2fs%s", result, seconds, f": {outcome.message}" if outcome.message else ""
         )
-        self.last = outcome
+        self.last, self.last_result = outcome, result
         self._cluster = outcome.cluster or self._cluster
         if self.settings.status_branch and result != labels.SUSPENDED:  # a suspended run writes nothing to git
             self._publish(outcome, result)
