@@ -182,3 +182,21 @@ def test_a_key_file_that_is_not_an_age_identity_is_named_not_quoted(tmp_path: Pa
     with pytest.raises(ValueError, match=r"keys.txt: line 2 is not an age identity") as info:
         Keyring.from_file(bad)
     assert "NOTAKEY" not in str(info.value)
+
+
+def test_virtnet_render_decrypts_with_the_key_file_from_the_environment(
+    tmp_path: Path, age: AgeKey, canary: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    root = encrypted_repo(tmp_path, age, canary)
+    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "no-config"))
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE", raising=False)
+    refused = CliRunner().invoke(main, ["render", str(root)])
+    assert refused.exit_code == 1 and "no age key was given" in refused.output
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(age.file))
+    rendered = CliRunner().invoke(main, ["render", str(root)])
+    assert rendered.exit_code == 0 and f"password: {canary[0]}" in rendered.output
