@@ -12,6 +12,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bench.generate import SIZES, generate, worker_nodes
 from reconciler.model import load_repo
 from reconciler.render import render
@@ -63,6 +65,7 @@ def test_worker_nodes_carry_every_uplink(tmp_path: Path) -> None:
         assert set(summary.uplinks) <= {i["name"] for i in worker["interfaces"]}
 
 
+@pytest.mark.timeout(900)  # a whole bench run (kubectl passes, node namespaces): minutes on a loaded machine
 def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     """The double only: the real server's run is ``test_real.py``'s (``realapi``)."""
     from bench import run
