@@ -1,0 +1,186 @@
+"""The data plane a repository describes: layer-2 domains, the VM interfaces in each, their subnets and
+gateways, the pod network and the Services in front of it (pure).
+
+Why a model of its own: the plan says which objects change and the blast radius where they land; neither
+says *who can still talk to whom*. That needs the networks as broadcast domains (two network names on one
+bridge and VLAN are one domain: ``reconciler.model.segments``), each interface's addresses, and the
+gateways a VM was told to use. ``reconciler.safety.reach`` computes reachability over this model and the
+difference between two revisions; ``reconciler.safety.connectivity`` turns that into the plan's report.
+
+What is assumed (the repository does not say more):
+
+* An interface with a static address is in that address's subnet. One without is in its network's declared
+  subnets (an OVN network's IPAM ranges; a bridge network's ``subnet``, where DHCP or the guest configures
+  it); with neither, its address is unknown: it sits in the domain but pairs with nobody.
+* A gateway is *present* in a domain when an interface in the domain holds its address (a VM router), or
+  when the domain reaches outside the cluster (a bridge with an uplink, a localnet, SR-IOV) and the
+  gateway lies in a subnet declared for the domain (a router on the physical network). A domain that
+  declares no subnet has no known gateway.
+* Every VM with the pod network is in one domain with every other (Kubernetes' flat pod network).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import SourceRef
+from reconciler.model import Entry, Repo
+from reconciler.model.segments import Subnet, segment, segment_label, subnets
+
+Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+DomainKey = tuple[Any, ...]
+POD: DomainKey = ("pod",)
+POD_SUBNET = "pod network"
+POD_IFACE = "default"
+
+
+@dataclass
+class Domain:
+    """One broadcast domain: the networks on it, the subnets they declare, whether it leaves the cluster."""
+
+    key: DomainKey
+    networks: list[str] = field(default_factory=list)
+    subnets: list[tuple[str, Subnet]] = field(default_factory=list)  # (network, subnet) as declared
+    external: bool = False
+    addresses: set[Any] = field(default_factory=set)  # static IPs held by interfaces in the domain
+    nodes: str = ""  # the node set a bridge is made on (its nodeSelector), for people
+
+    @property
+    def label(self) -> str:
+        return segment_label(self.key)
+
+    def has_gateway(self, gateway: str) -> bool:
+        ip = ipaddress.ip_address(gateway)
+        if ip in self.addresses:
+            return True
+        return self.external and any(ip in s for _, s in self.subnets if s.version == ip.version)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One VM interface in one domain. ``ident`` keeps it the same endpoint across revisions when it moves
+    network (its MAC when it has one, else its name)."""
+
+    vm: str  # namespace/name
+    iface: str
+    ident: str
+    network: str  # "" for the pod network
+    domain: DomainKey
+    addresses: tuple[Address, ...]
+    subnets: frozenset[str]
+    gateways: tuple[str, ...]
+    ref: SourceRef  # the interface in its VM document
+    index: int  # position in spec.interfaces; -1 for the pod network
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.vm, self.ident)
+
+    @property
+    def namespace(self) -> str:
+        return self.vm.partition("/")[0]
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One Service port in front of one VM's pod network."""
+
+    service: str  # namespace/name
+    port: int
+    protocol: str
+    type: str
+    vm: str
+    ref: SourceRef
+
+    @property
+    def key(self) -> tuple[str, int, str, str]:
+        return (self.service, self.port, self.protocol, self.vm)
+
+
+@dataclass
+class DataPlane:
+    domains: dict[DomainKey, Domain] = field(default_factory=dict)
+    endpoints: dict[tuple[str, str], Endpoint] = field(default_factory=dict)
+    exposures: dict[tuple[str, int, str, str], Exposure] = field(default_factory=dict)
+    networks: dict[str, Entry[Any]] = field(default_factory=dict)
+    vms: dict[str, Entry[Any]] = field(default_factory=dict)
+    domain_of: dict[str, DomainKey] = field(default_factory=dict)  # network name -> its domain
+
+    def routed(self, ep: Endpoint) -> bool:
+        """Whether one of the endpoint's declared gateways is present in its domain."""
+        domain = self.domains.get(ep.domain)
+        return domain is not None and any(domain.has_gateway(g) for g in ep.gateways)
+
+
+def _external(net: Entry[Any], bridged: dict[str, bool]) -> bool:
+    if net.kind == "BridgeNetwork":
+        return bridged.get(net.spec.bridge, True)  # a bridge no BridgeNetwork makes: a node policy's, uplinked
+    return not (net.kind == "OvnNetwork" and net.spec.topology == "layer2")
+
+
+def _domains(repo: Repo, plane: DataPlane) -> None:
+    networks = repo.networks
+    # which bridges leave the node: made with an uplink (True) or isolated (False) by some BridgeNetwork
+    bridged: dict[str, bool] = {}
+    selectors: dict[str, str] = {}
+    for net in repo.of("BridgeNetwork"):
+        if net.spec.defines_bridge:
+            bridged[net.spec.bridge] = bridged.get(net.spec.bridge, False) or net.spec.uplink is not None
+            sel = net.spec.node_selector
+            selectors[net.spec.bridge] = ", ".join(f"{k}={v}" for k, v in sorted(sel.items())) or "all nodes"
+    for name in sorted(networks):
+        net = networks[name]
+        key = segment(net, name)
+        domain = plane.domains.setdefault(key, Domain(key))
+        domain.networks.append(name)
+        domain.subnets += [(name, s) for s in subnets(net)]
+        domain.external = domain.external or _external(net, bridged)
+        if net.kind == "BridgeNetwork":
+            domain.nodes = selectors.get(net.spec.bridge, "")
+        plane.domain_of[name] = key
+    plane.networks = networks
+    plane.domains[POD] = Domain(POD, subnets=[])
+
+
+def _vm_endpoints(vm: Entry[Any], plane: DataPlane) -> list[Endpoint]:
+    name = f"{vm.meta.namespace}/{vm.name}"
+    out = []
+    if vm.spec.pod_network:
+        ref = vm.ref("spec", "podNetwork")
+        out.append(Endpoint(name, POD_IFACE, POD_IFACE, "", POD, (), frozenset({POD_SUBNET}), (), ref, -1))
+    for i, iface in enumerate(vm.spec.interfaces):
+        key = plane.domain_of.get(iface.network, ("network", iface.network))
+        addresses = tuple(ipaddress.ip_interface(a) for a in (iface.ipv4, iface.ipv6) if a)
+        if addresses:
+            nets = frozenset(str(a.network) for a in addresses)
+        else:
+            net = plane.networks.get(iface.network)
+            nets = frozenset(str(s) for s in subnets(net)) if net is not None else frozenset()
+        gateways = tuple(g for g in (iface.gateway4, iface.gateway6) if g)
+        ref = vm.ref("spec", "interfaces", i, "network")
+        out.append(
+            Endpoint(
+                name, iface.ifname, iface.mac or iface.ifname, iface.network, key, addresses, nets, gateways, ref, i
+            )
+        )
+    return out
+
+
+def build(repo: Repo) -> DataPlane:
+    """The data plane of one revision of the repository (pure; one pass over its networks and VMs)."""
+    plane = DataPlane()
+    _domains(repo, plane)
+    for vm in repo.of("VM"):
+        name = f"{vm.meta.namespace}/{vm.name}"
+        plane.vms[name] = vm
+        for ep in _vm_endpoints(vm, plane):
+            plane.endpoints[ep.key] = ep
+            domain = plane.domains.setdefault(ep.domain, Domain(ep.domain, networks=[ep.network]))
+            domain.addresses.update(a.ip for a in ep.addresses)
+        for i, exp in enumerate(vm.spec.expose):
+            service = f"{vm.meta.namespace}/{exp.service_name(vm.name)}"
+            found = Exposure(service, exp.port, exp.protocol, exp.type, name, vm.ref("spec", "expose", i, "port"))
+            plane.exposures[found.key] = found
+    return plane
