@@ -122,6 +122,12 @@ def _print_failure(outcome: Outcome) -> None:
 @cluster_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("-v", "--verbose", is_flag=True, help="also list unchanged objects")
+@click.option(
+    "--base",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="a checkout of the current revision (e.g. a git worktree of main): the plan then says which VMs "
+    "gain or lose reachability",
+)
 @accept_risk_option
 def plan_command(
     path: Path,
@@ -132,9 +138,16 @@ def plan_command(
     allow_mass_prune: bool,
     fmt: str,
     verbose: bool,
+    base: Path | None,
     accept_risk: bool,
 ) -> None:
     """Show what apply would change. Exit 0: no changes, 2: changes, 1: error."""
+    current = None
+    if base is not None:
+        try:
+            current = load_repo(base, cluster)
+        except ModelError as exc:  # the proposed revision may fix it: plan anyway, without the diff
+            click.echo(f"warning: {base} (current revision) does not validate, no connectivity diff:\n{exc}", err=True)
     with connect(kubeconfig, context, api_double) as kube:
         outcome = reconcile(
             path,
@@ -143,6 +156,7 @@ def plan_command(
             apply=False,
             plan_options=_plan_options(allow_mass_prune),
             accept_risk=accept_risk,
+            base=current,
         )
     if outcome.plan is not None:
         if fmt == "json":

@@ -25,6 +25,7 @@ from reconciler.model import Repo, load_repo
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import Origin, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
+from reconciler.safety.connectivity import compare
 from reconciler.safety.nodes import NodeFacts, build_nodes
 
 
@@ -238,8 +239,12 @@ def reconcile(
     accept_risk: bool = False,
     kinds: tuple[str, ...] = MANAGED_KINDS,
     namespaces: tuple[str, ...] = (),
+    base: Repo | None = None,
 ) -> Outcome:
-    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
+    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision.
+
+    ``base`` is the current revision (the last one reconciled, a pull request's target, ``plan --base``):
+    the plan then says which VMs gain or lose reachability (``reconciler.safety.connectivity``)."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
         repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision)
@@ -283,6 +288,7 @@ def reconcile(
         cluster=repo.cluster,
         accept_risk=accept_risk,
         note=unread,
+        connectivity=compare(base, repo),
     )
     if outcome.plan.errors:
         outcome.failed, outcome.message = "PlanBlocked", "; ".join(outcome.plan.errors)

@@ -16,6 +16,7 @@ import click
 from reconciler.engine.plan import Plan
 from reconciler.objects import Obj
 from reconciler.output import markdown as md
+from reconciler.output.connectivity import connectivity_markdown, connectivity_text
 from reconciler.output.topology import topology_mermaid
 from reconciler.safety.checks import Finding
 from reconciler.safety.radius import PolicyImpact, VMImpact
@@ -68,6 +69,7 @@ def safety_text(report: SafetyReport | None, colour: bool = False) -> str:
         lines.append(f"  {n.name} ({n.action}, via {n.via}): VMs {_vms(n.vms)}")
     for s in report.services:
         lines.append(f"  {s.name}: endpoints change ({s.vm}: {s.why})")
+    lines += connectivity_text(report.connectivity)
     if report.note:
         lines.append(style(f"  note: {report.note}", "yellow"))
     for f in report.findings:
@@ -145,6 +147,7 @@ def safety_markdown(
         out += ["Services whose endpoints change:", ""]
         out += [f"- {md.code(s.name)} ({md.code(s.vm)}: {md.text(s.why)})" for s in report.services]
         out.append("")
+    out += connectivity_markdown(report.connectivity, link)
     if report.note:
         out += [f":warning: {md.text(report.note)}", ""]
     errors = [f for f in report.findings if f.severity == "error"]

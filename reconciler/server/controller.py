@@ -98,6 +98,7 @@ class Controller:
             rendered=self._cached(revision.sha),
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
+            base=self._current(),
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
@@ -107,6 +108,11 @@ class Controller:
 
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
+
+    def _current(self) -> Repo | None:
+        """The revision last reconciled from the tracked branch: what the connectivity diff of the next
+        revision, or of a pull request, is measured against (None until one has loaded)."""
+        return self._rendered[1] if self._rendered else None
 
     def _cached(self, sha: str) -> tuple[Repo, Rendered] | None:
         if self._rendered and self._rendered[0] == sha:
@@ -238,6 +244,7 @@ class Controller:
                 plan_options=self._plan_options(),
                 kinds=self.settings.kinds,
                 namespaces=self.settings.namespaces,
+                base=self._current(),
             )
         except SourceError as exc:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
