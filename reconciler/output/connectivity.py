@@ -8,9 +8,11 @@ JSON plan carries every group). In Markdown every name and message goes through
 
 from __future__ import annotations
 
+from reconciler.model import Repo
 from reconciler.output import markdown as md
 from reconciler.safety.connectivity import ConnectivityReport
-from reconciler.safety.reach import Cause, ReachChange
+from reconciler.safety.dataplane import build
+from reconciler.safety.reach import Cause, MatrixRow, ReachChange, namespace_matrix
 
 TEXT_GROUPS = 20  # change groups listed in the terminal
 MD_GROUPS = 10  # ... and in a PR comment
@@ -109,3 +111,55 @@ def connectivity_markdown(report: ConnectivityReport | None, link: str | None = 
         shared = "; ".join(f"{d}: {', '.join(n)}" for d, n in report.shared[:MD_VMS])
         out.append(f"- one broadcast domain, several network names: {md.text(shared)}")
     return [*out, ""]
+
+
+MATRIX_COLUMNS = 25  # up to this many VMs a namespace's matrix is a table; beyond, one line per VM
+
+
+def _matrix_table(names: list[str], rows: list[MatrixRow]) -> list[str]:
+    short = [n.partition("/")[2] for n in names]
+    out = [
+        "| VM | pod network | gateway | pairs elsewhere | " + " | ".join(md.code(s, cell=True) for s in short) + " |"
+    ]
+    out.append("|---" * (4 + len(names)) + "|")
+    for row in rows:
+        cells = [
+            "·" if peer == row.vm else md.text(", ".join(row.peers[peer])) if peer in row.peers else ""
+            for peer in names
+        ]
+        out.append(
+            f"| {md.code(row.vm.partition('/')[2], cell=True)} | {'yes' if row.pod else 'no'} | "
+            f"{'yes' if row.gateway else 'no'} | {row.elsewhere:,} | " + " | ".join(cells) + " |"
+        )
+    return out
+
+
+def matrix_markdown(namespace: str, rows: list[MatrixRow]) -> str:
+    """Who reaches whom in one namespace on the secondary networks (a status-branch file)."""
+    names = [r.vm for r in rows]
+    out = [
+        f"# Reachability in namespace `{namespace}`",
+        "",
+        "Secondary networks only, from the repository at this revision: two "
+        "interfaces reach each other in one layer-2 domain and subnet, or across subnets when both have a "
+        "gateway present in the domain. Every VM with the pod network reaches every other on it.",
+        "",
+    ]
+    if len(rows) <= MATRIX_COLUMNS:
+        out += _matrix_table(names, rows)
+    else:
+        for row in rows:
+            peers = "; ".join(f"{p.partition('/')[2]} ({', '.join(n)})" for p, n in sorted(row.peers.items()))
+            flags = f"pod network {'yes' if row.pod else 'no'}, gateway {'yes' if row.gateway else 'no'}"
+            out.append(
+                f"- {md.code(row.vm.partition('/')[2])} ({flags}, {row.elsewhere:,} pairs elsewhere): "
+                + (md.text(peers) if peers else "no peer in the namespace")
+            )
+    return "\n".join(out) + "\n"
+
+
+def matrix_files(repo: Repo) -> dict[str, str]:
+    """``reachability/<namespace>.md`` for every namespace with VMs (namespaces are DNS labels: safe names)."""
+    return {
+        f"reachability/{ns}.md": matrix_markdown(ns, rows) for ns, rows in sorted(namespace_matrix(build(repo)).items())
+    }

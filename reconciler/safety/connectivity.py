@@ -24,15 +24,15 @@ change introduces are reported (``preexisting`` counts the others).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import SourceRef
 from reconciler.model import Repo
-from reconciler.model.segments import segment_label
+from reconciler.model.loader import paused_gc
+from reconciler.model.segments import Subnet, segment_label
 from reconciler.safety.checks import WARNING, Finding
-from reconciler.safety.dataplane import POD, DataPlane, build
+from reconciler.safety.dataplane import POD, DataPlane, Domain, build, host, network_key, parse_ip
 from reconciler.safety.reach import Cause, ReachChange, gateway_losses, network_cause, pair_changes, reachable_vms
 
 CONNECTIVITY_CHECKS = (
@@ -164,30 +164,36 @@ def _finding(check: str, message: str, ref: SourceRef | None, vm: str = "", ifac
     return Finding(WARNING, check, message, "", iface, ref, vm_id(vm) if vm else "")
 
 
+def _outside(addr: str, domain: Domain) -> list[Subnet] | None:
+    """The declared subnets of the address's family when none holds it (else None)."""
+    ip = parse_ip(addr)
+    declared = [s for _, s in domain.subnets if s.version == ip.version]
+    if not declared or network_key(addr) in {str(s) for s in declared} or any(ip in s for s in declared):
+        return None
+    return declared
+
+
 def _address_findings(plane: DataPlane) -> list[Finding]:
     out = []
     for ep in plane.endpoints.values():
         domain = plane.domains.get(ep.domain)
-        if domain is None:
+        if domain is None or not (ep.addresses or ep.gateways):
             continue
-        vm = plane.vms[ep.vm]
         for addr in ep.addresses:
-            declared = [s for _, s in domain.subnets if s.version == addr.version]
-            if declared and not any(addr.ip in s for s in declared):
-                fam = "ipv4" if addr.version == 4 else "ipv6"
+            if (declared := _outside(addr, domain)) is not None:
+                fam = "ipv6" if ":" in addr else "ipv4"
                 out.append(
                     _finding(
                         "ip-outside-domain",
-                        f"{ep.vm} interface {ep.iface}: {addr.ip} is outside every "
-                        f"subnet of {domain.label} ({', '.join(map(str, declared))})",
-                        vm.ref("spec", "interfaces", ep.index, fam),
+                        f"{ep.vm} interface {ep.iface}: {host(addr)} is outside every subnet of {domain.label} "
+                        f"({', '.join(map(str, declared))})",
+                        plane.ref(ep, fam),
                         ep.vm,
                         ep.iface,
                     )
                 )
         for gateway in ep.gateways:
             if not domain.has_gateway(gateway):
-                fam = "gateway4" if ipaddress.ip_address(gateway).version == 4 else "gateway6"
                 known = "no interface there holds it" + (
                     f", and no subnet declared for {domain.label} holds it" if domain.external else ""
                 )
@@ -195,7 +201,7 @@ def _address_findings(plane: DataPlane) -> list[Finding]:
                     _finding(
                         "gateway-absent",
                         f"{ep.vm} interface {ep.iface}: gateway {gateway} is not present in {domain.label} ({known})",
-                        vm.ref("spec", "interfaces", ep.index, fam),
+                        plane.ref(ep, "gateway6" if ":" in gateway else "gateway4"),
                         ep.vm,
                         ep.iface,
                     )
@@ -249,6 +255,11 @@ def _key(f: Finding) -> tuple[str, str]:
 def compare(base: Repo | None, repo: Repo) -> ConnectivityReport:
     """The connectivity report of the proposed revision ``repo`` against the current one ``base`` (None: no
     current revision known; then only the proposed revision's checks)."""
+    with paused_gc():  # many small objects, no cycles: the collector's rescans cost more than the analysis
+        return _compare(base, repo)
+
+
+def _compare(base: Repo | None, repo: Repo) -> ConnectivityReport:
     plane = build(repo)
     report = ConnectivityReport(compared=base is not None, domains=len(plane.domains) - 1)
     report.shared = sorted((d.label, tuple(sorted(d.networks))) for d in plane.domains.values() if len(d.networks) > 1)

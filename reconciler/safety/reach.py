@@ -30,9 +30,19 @@ EXAMPLES = 5  # pairs named per change
 
 @dataclass(frozen=True)
 class Position:
+    """Where an interface sits: its domain, its subnets, whether a gateway there routes for it. The hash is
+    computed once: positions are dictionary keys hundreds of thousands of times in a large diff."""
+
     domain: DomainKey
     subnets: frozenset[str]
     routed: bool
+    digest: int = field(default=0, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", hash((self.domain, self.subnets, self.routed)))
+
+    def __hash__(self) -> int:
+        return self.digest
 
 
 def reaches(p: Position, q: Position) -> bool:
@@ -40,7 +50,20 @@ def reaches(p: Position, q: Position) -> bool:
 
 
 def positions(plane: DataPlane) -> dict[tuple[str, str], Position]:
-    return {k: Position(e.domain, e.subnets, plane.routed(e)) for k, e in plane.endpoints.items()}
+    """Each interface's position (computed once per data plane: the diff, the checks and the matrix use it).
+    Equal positions are one object, so grouping by position hashes each only once."""
+    cached: dict[tuple[str, str], Position] | None = plane.cache.get("positions")
+    if cached is None:
+        unique: dict[tuple[Any, ...], Position] = {}
+        cached = {}
+        for k, e in plane.endpoints.items():
+            t = (e.domain, e.subnets, bool(e.gateways) and plane.routed(e))
+            p = unique.get(t)
+            if p is None:
+                p = unique[t] = Position(*t)
+            cached[k] = p
+        plane.cache["positions"] = cached
+    return cached
 
 
 @dataclass(frozen=True)
@@ -98,12 +121,19 @@ class _Cohort:
     after: Position | None
     cause: Cause | None
     members: list[tuple[str, str]] = field(default_factory=list)
-    vms: Counter[str] = field(default_factory=Counter)
     number: int = 0
+    _vms: Counter[str] | None = None
 
     @property
     def changed(self) -> bool:
         return self.cause is not None
+
+    @property
+    def vms(self) -> Counter[str]:
+        """Members per VM (counted when a pair count needs it: most cohorts of a diff never pair)."""
+        if self._vms is None:
+            self._vms = Counter(k[0] for k in self.members)
+        return self._vms
 
 
 _SEGMENT_FIELDS = {
@@ -143,24 +173,25 @@ def cause_of(b: Endpoint | None, a: Endpoint | None, base: DataPlane, plane: Dat
         vm = base.vms[b.vm]
         if b.vm not in plane.vms:
             return Cause(f"VM {b.vm} is removed", vm.ref("metadata", "name"))
-        return Cause(f"interface {b.iface} of {b.vm} is removed", b.ref)
+        return Cause(f"interface {b.iface} of {b.vm} is removed", base.ref(b))
     vm = plane.vms[a.vm]
     if b is None:
         if a.vm not in base.vms:
             return Cause(f"VM {a.vm} is added", vm.ref("metadata", "name"))
-        return Cause(f"interface {a.iface} of {a.vm} is added", a.ref)
+        return Cause(f"interface {a.iface} of {a.vm} is added", plane.ref(a))
     if a.network != b.network:
-        return Cause(f"{a.vm} interface {b.iface} moves from network {b.network} to {a.network}", a.ref)
+        return Cause(f"{a.vm} interface {b.iface} moves from network {b.network} to {a.network}", plane.ref(a))
     if a.domain != b.domain:
         return network_cause(a.network, base, plane)
     if a.subnets != b.subnets:
         if a.addresses != b.addresses:
-            fam = "ipv4" if any(x.version == 4 for x in a.addresses + b.addresses) else "ipv6"
-            return Cause(f"{a.vm} interface {a.iface} changes address", vm.ref("spec", "interfaces", a.index, fam))
+            fam = "ipv4" if any(":" not in x for x in a.addresses + b.addresses) else "ipv6"
+            return Cause(f"{a.vm} interface {a.iface} changes address", vm.ref("spec", "interfaces", a.slot, fam))
         net = plane.networks.get(a.network)
-        where = net.ref("spec", "subnet" if net.kind == "BridgeNetwork" else "subnets") if net else a.ref
+        where = net.ref("spec", "subnet" if net.kind == "BridgeNetwork" else "subnets") if net else plane.ref(a)
         return Cause(f"network {a.network} changes its subnet", where)
-    gw_ref = vm.ref("spec", "interfaces", a.index, "gateway4" if a.gateways[:1] != b.gateways[:1] else "gateway6")
+    gw_field = "gateway4" if vm.spec.interfaces[a.slot].gateway4 else "gateway6"
+    gw_ref = vm.ref("spec", "interfaces", a.slot, gw_field)
     if a.gateways != b.gateways:
         return Cause(f"{a.vm} interface {a.iface} changes its gateway", gw_ref)
     label = segment_label(a.domain)
@@ -170,15 +201,22 @@ def cause_of(b: Endpoint | None, a: Endpoint | None, base: DataPlane, plane: Dat
 
 def _cohorts(base: DataPlane, plane: DataPlane) -> list[_Cohort]:
     before, after = positions(base), positions(plane)
-    found: dict[tuple[Any, ...], _Cohort] = {}
-    for key in before.keys() | after.keys():
-        pb, pa = before.get(key), after.get(key)
-        cause = None if pb == pa else cause_of(base.endpoints.get(key), plane.endpoints.get(key), base, plane)
-        cohort = found.get((pb, pa, cause))
+    # one number per distinct position across both revisions, looked up by object identity: comparing
+    # 80,000 positions field by field costs more than the rest of the diff
+    numbers: dict[Position, int] = {}
+    by_object: dict[int, int] = {id(None): -1}
+    for p in {id(p): p for p in (*before.values(), *after.values())}.values():
+        by_object[id(p)] = numbers.setdefault(p, len(numbers))
+    found: dict[tuple[int, int, Cause | None], _Cohort] = {}
+    gone = [(k, None) for k in before.keys() - after.keys()]
+    for key, pa in [*after.items(), *gone]:
+        pb = before.get(key)
+        nb, na = by_object[id(pb)], by_object[id(pa)]
+        cause = None if nb == na else cause_of(base.endpoints.get(key), plane.endpoints.get(key), base, plane)
+        cohort = found.get((nb, na, cause))
         if cohort is None:
-            cohort = found[(pb, pa, cause)] = _Cohort(pb, pa, cause, number=len(found))
+            cohort = found[(nb, na, cause)] = _Cohort(pb, pa, cause, number=len(found))
         cohort.members.append(key)
-        cohort.vms[key[0]] += 1
     return sorted(found.values(), key=lambda c: c.number)
 
 
@@ -267,19 +305,66 @@ def reachable_vms(plane: DataPlane) -> set[str]:
     """VMs with at least one interface that reaches another VM or a gateway present in its domain."""
     where = positions(plane)
     counts: dict[DomainKey, Counter[Position]] = {}
-    per_vm: dict[str, Counter[Position]] = {}
+    mine: dict[str, list[Position]] = {}
     for key, p in where.items():
         counts.setdefault(p.domain, Counter())[p] += 1
-        per_vm.setdefault(key[0], Counter())[p] += 1
+        mine.setdefault(key[0], []).append(p)
+    # interfaces each distinct position reaches, itself included (positions are few, VMs many)
+    reach_count = {p: sum(n for q, n in counts[p.domain].items() if reaches(p, q)) for p in set(where.values())}
     out = set()
-    for key, p in where.items():
-        vm = key[0]
-        if vm in out:
+    for vm, own in mine.items():
+        for p in own:
+            # more interfaces in reach than this VM's own: one of them belongs to another VM
+            if p.routed or reach_count[p] > sum(1 for q in own if reaches(p, q)):
+                out.add(vm)
+                break
+    return out
+
+
+@dataclass
+class MatrixRow:
+    """One VM of a namespace: the VMs of the same namespace it reaches (by network), and what else."""
+
+    vm: str
+    peers: dict[str, list[str]] = field(default_factory=dict)  # VM name -> networks it is reached over
+    elsewhere: int = 0  # interface pairs with VMs of other namespaces
+    pod: bool = False
+    gateway: bool = False
+
+
+def _add(row: MatrixRow, peer: str, network: str) -> None:
+    nets = row.peers.setdefault(peer, [])
+    if network not in nets:
+        nets.append(network)
+
+
+def namespace_matrix(plane: DataPlane) -> dict[str, list[MatrixRow]]:
+    """Per namespace, who reaches whom on the secondary networks (the pod network joins every VM that has
+    it and is a flag, not a column). Pairs are looked at within one namespace and one domain only; pairs
+    with other namespaces are counted from position counts, never listed."""
+    where = positions(plane)
+    total: dict[DomainKey, Counter[Position]] = {}
+    local: dict[tuple[str, DomainKey], Counter[Position]] = {}
+    groups: dict[tuple[str, DomainKey], list[tuple[Endpoint, Position]]] = {}
+    rows: dict[str, MatrixRow] = {vm: MatrixRow(vm) for vm in sorted(plane.vms)}
+    for key, ep in plane.endpoints.items():
+        p = where[key]
+        if ep.domain == POD:
+            rows[ep.vm].pod = True
             continue
-        if p.routed:
-            out.add(vm)
-            continue
-        mine = per_vm[vm]
-        if any(reaches(p, q) and n > mine.get(q, 0) for q, n in counts[p.domain].items()):
-            out.add(vm)
+        rows[ep.vm].gateway = rows[ep.vm].gateway or p.routed
+        total.setdefault(ep.domain, Counter())[p] += 1
+        local.setdefault((ep.namespace, ep.domain), Counter())[p] += 1
+        groups.setdefault((ep.namespace, ep.domain), []).append((ep, p))
+    for (ns, domain), members in groups.items():
+        for i, (a, pa) in enumerate(members):
+            for b, pb in members[i + 1 :]:
+                if a.vm != b.vm and reaches(pa, pb):
+                    _add(rows[a.vm], b.vm, a.network)
+                    _add(rows[b.vm], a.vm, b.network)
+            near = total[domain]
+            rows[a.vm].elsewhere += sum(n - local[(ns, domain)].get(q, 0) for q, n in near.items() if reaches(pa, q))
+    out: dict[str, list[MatrixRow]] = {}
+    for vm, row in rows.items():
+        out.setdefault(vm.partition("/")[0], []).append(row)
     return out

@@ -27,6 +27,7 @@ from reconciler.logs import redact
 from reconciler.model import Repo
 from reconciler.objects import display
 from reconciler.output import comment, summary
+from reconciler.output.connectivity import matrix_files
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
 from reconciler.server.metrics import Metrics
@@ -170,7 +171,7 @@ class Controller:
             sha = publish_status(
                 self.settings.repo_url,
                 cluster,
-                summary.status_files(doc),
+                {**summary.status_files(doc), **(matrix_files(outcome.repo) if outcome.repo is not None else {})},
                 message,
                 branch=self.settings.status_branch or "virtnet-status",
                 tracked_branch=self.settings.branch,
