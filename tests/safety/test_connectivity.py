@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.model import Repo, load_repo
 from reconciler.output.connectivity import MD_GROUPS, connectivity_markdown, connectivity_text, matrix_files
-from reconciler.safety.connectivity import ConnectivityReport, compare
+from reconciler.safety.connectivity import compare
 from reconciler.safety.dataplane import build
 from reconciler.safety.reach import namespace_matrix
 from tests.repos import write_repo
