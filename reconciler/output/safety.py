@@ -23,6 +23,7 @@ from reconciler.safety.radius import PolicyImpact, VMImpact
 from reconciler.safety.report import ACCEPT_ANNOTATION, SafetyReport
 
 RISKY_VM = ("restart", "restart-required", "deleted")
+MD_WARNINGS = 30  # warnings named in a PR comment (a repository without a current revision may have thousands)
 
 
 def _by_same_changes(policy: PolicyImpact) -> list[tuple[list[str], tuple[str, ...]]]:
@@ -167,7 +168,10 @@ def safety_markdown(
     if errors:
         out.append("")
     if report.warnings:
-        out += ["#### :warning: Safety warnings", ""] + [_md_finding(f, report, link) for f in report.warnings] + [""]
+        shown = report.warnings[:MD_WARNINGS]  # a comment has a size limit; the JSON plan has them all
+        more = len(report.warnings) - len(shown)
+        out += ["#### :warning: Safety warnings", ""] + [_md_finding(f, report, link) for f in shown]
+        out += [f"- … and {more} more warning(s): see `virtnet plan -o json`", ""] if more else [""]
     if plan is not None and plan.has_changes:
         out += [md.block(safety_mermaid(report, plan, desired).rstrip(), "mermaid"), ""]
     return "\n".join(out) + "\n"

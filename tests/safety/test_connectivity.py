@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from reconciler.cli import main
 from reconciler.model import Repo, load_repo
 from reconciler.output.connectivity import MD_GROUPS, connectivity_markdown, connectivity_text, matrix_files
+from reconciler.output.safety import MD_WARNINGS, safety_markdown, safety_text
+from reconciler.safety import SafetyReport
 from reconciler.safety.connectivity import compare
 from reconciler.safety.dataplane import build
 from reconciler.safety.reach import namespace_matrix
@@ -258,3 +260,28 @@ def test_the_status_branch_gets_a_matrix_per_namespace() -> None:
     files = matrix_files(load_repo(EXAMPLES))
     assert sorted(files) == ["reachability/apps.md", "reachability/db.md", "reachability/nfv.md"]
     assert "| `web-1` | yes | yes | 2 | · |  |" in files["reachability/apps.md"]
+
+
+def test_the_blast_radius_sections_carry_the_connectivity(moved: Path) -> None:
+    """The plan's safety section (terminal and PR comment) and its JSON show the diff; no diff, no section."""
+    report = SafetyReport(connectivity=compare(load_repo(EXAMPLES), load_repo(moved)))
+    line = line_of(moved, "vms/web.yaml", "- network: vlan200")
+    assert not report.empty
+    assert f"  lost 1 pair on bridge br1 VLAN 100 (vlan100): vms/web.yaml:{line}:" in safety_text(report)
+    body = safety_markdown(report, link="https://forge/blob/abc/")
+    assert "#### Connectivity" in body
+    assert f"[`vms/web.yaml:{line}`](https://forge/blob/abc/vms/web.yaml#L{line})" in body
+    assert "| apps/web-1 (vlan100) ↔ db/db-1 (vlan100) |" in body
+    assert report.as_dict()["connectivity"]["pairsLost"] == 1
+    same = SafetyReport(connectivity=compare(load_repo(EXAMPLES), load_repo(EXAMPLES)))
+    assert same.empty and safety_markdown(same) == ""
+
+
+def test_a_pr_comment_names_a_bounded_number_of_warnings(tmp_path: Path) -> None:
+    """Without a current revision every pre-existing warning is new: the comment names MD_WARNINGS of them."""
+    ovn = doc("OvnNetwork", "l2", "  topology: layer2\n  subnets: [10.9.0.0/24]\n  namespaces: [apps]\n")
+    vms = "---\n".join(vm(f"c{i}", [("l2", f"10.9.0.{i + 10}/24", "10.9.0.1")]) for i in range(MD_WARNINGS + 5))
+    report = SafetyReport(findings=tuple(compare(None, repo_at(tmp_path, {"n.yaml": ovn, "v.yaml": vms})).findings))
+    assert len(report.warnings) == MD_WARNINGS + 5  # every client's gateway is absent
+    body = safety_markdown(report)
+    assert body.count("- **gateway-absent**") == MD_WARNINGS and "… and 5 more warning(s)" in body
