@@ -26,6 +26,7 @@ from reconciler.model.segments import segment_label
 from reconciler.safety.dataplane import POD, DataPlane, DomainKey, Endpoint
 
 EXAMPLES = 5  # pairs named per change
+MAX_CAUSES = 200  # changed cohorts with a cause each; beyond, they are merged by position (``_coarse``)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _cohorts(base: DataPlane, plane: DataPlane) -> list[_Cohort]:
     for p in {id(p): p for p in (*before.values(), *after.values())}.values():
         by_object[id(p)] = numbers.setdefault(p, len(numbers))
     found: dict[tuple[int, int, Cause | None], _Cohort] = {}
-    gone = [(k, None) for k in before.keys() - after.keys()]
+    gone = [(k, None) for k in before if k not in after]  # in the current revision's order: deterministic
     for key, pa in [*after.items(), *gone]:
         pb = before.get(key)
         nb, na = by_object[id(pb)], by_object[id(pa)]
@@ -217,7 +218,24 @@ def _cohorts(base: DataPlane, plane: DataPlane) -> list[_Cohort]:
         if cohort is None:
             cohort = found[(nb, na, cause)] = _Cohort(pb, pa, cause, number=len(found))
         cohort.members.append(key)
-    return sorted(found.values(), key=lambda c: c.number)
+    cohorts = sorted(found.values(), key=lambda c: c.number)
+    changed = [c for c in cohorts if c.changed]
+    return cohorts if len(changed) <= MAX_CAUSES else [c for c in cohorts if not c.changed] + _coarse(changed)
+
+
+def _coarse(changed: list[_Cohort]) -> list[_Cohort]:
+    """Changed cohorts merged per (before, after) position, the first cause named for all: a commit that
+    renames 10,000 VMs has 20,000 causes, and pairing every cohort with every other would take hours."""
+    merged: dict[tuple[Position | None, Position | None], list[_Cohort]] = {}
+    for c in changed:
+        merged.setdefault((c.before, c.after), []).append(c)
+    out = []
+    for (pb, pa), group in merged.items():
+        first = group[0].cause
+        assert first is not None
+        text = first.text if len(group) == 1 else f"{first.text} (and {len(group) - 1} more changes like it)"
+        out.append(_Cohort(pb, pa, Cause(text, first.ref), [k for c in group for k in c.members], group[0].number))
+    return out
 
 
 def _count(c: _Cohort, d: _Cohort) -> int:

@@ -17,7 +17,7 @@ from reconciler.output.safety import MD_WARNINGS, safety_markdown, safety_text
 from reconciler.safety import SafetyReport
 from reconciler.safety.connectivity import compare
 from reconciler.safety.dataplane import build
-from reconciler.safety.reach import namespace_matrix
+from reconciler.safety.reach import MAX_CAUSES, namespace_matrix
 from tests.repos import write_repo
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "repo"
@@ -285,3 +285,15 @@ def test_a_pr_comment_names_a_bounded_number_of_warnings(tmp_path: Path) -> None
     assert len(report.warnings) == MD_WARNINGS + 5  # every client's gateway is absent
     body = safety_markdown(report)
     assert body.count("- **gateway-absent**") == MD_WARNINGS and "… and 5 more warning(s)" in body
+
+
+def test_thousands_of_causes_are_merged_by_position_not_paired_one_by_one(tmp_path: Path) -> None:
+    """Renaming every VM removes and adds each: one cause per VM. Past MAX_CAUSES they are grouped by
+    position, and the counts stay exact (pairs on the pod network: all lost, all gained again)."""
+    n = MAX_CAUSES + 10
+    before = "---\n".join(vm(f"v{i}", []) for i in range(n))
+    after = "---\n".join(vm(f"w{i}", []) for i in range(n))
+    report = compare(repo_at(tmp_path / "a", {"v.yaml": before}), repo_at(tmp_path / "b", {"v.yaml": after}))
+    assert (report.lost, report.gained) == (n * (n - 1) // 2, n * (n - 1) // 2)
+    assert [(c.direction, c.domain) for c in report.changes] == [("lost", "pod network"), ("gained", "pod network")]
+    assert report.changes[0].cause.text == f"VM apps/v0 is removed (and {n - 1} more changes like it)"
