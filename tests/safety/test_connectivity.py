@@ -297,3 +297,13 @@ def test_thousands_of_causes_are_merged_by_position_not_paired_one_by_one(tmp_pa
     assert (report.lost, report.gained) == (n * (n - 1) // 2, n * (n - 1) // 2)
     assert [(c.direction, c.domain) for c in report.changes] == [("lost", "pod network"), ("gained", "pod network")]
     assert report.changes[0].cause.text == f"VM apps/v0 is removed (and {n - 1} more changes like it)"
+
+
+def test_a_current_revision_that_does_not_validate_leaves_the_plan_without_a_diff(moved: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(EXAMPLES, broken)
+    (broken / "vms" / "web.yaml").write_text((broken / "vms" / "web.yaml").read_text().replace("vlan100", "vlan999"))
+    result = CliRunner().invoke(main, ["plan", str(moved), "--base", str(broken), "--api-double", "-o", "json"])
+    assert result.exit_code == 2, result.output
+    assert "does not validate, no connectivity diff" in result.stderr and "vlan999" in result.stderr
+    assert json.loads(result.stdout)["safety"]["connectivity"]["compared"] is False
