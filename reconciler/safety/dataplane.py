@@ -17,6 +17,9 @@ What is assumed (the repository does not say more):
   gateway lies in a subnet declared for the domain (a router on the physical network). A domain that
   declares no subnet has no known gateway.
 * Every VM with the pod network is in one domain with every other (Kubernetes' flat pod network).
+* A Linux bridge and VLAN is one domain across all the nodes it is made on: with an uplink, the physical
+  network joins them (the switch is taken to carry the VLAN). An isolated bridge is really one domain per
+  node; where VMs run is not in the repository, so it is counted as one domain too (optimistic).
 """
 
 from __future__ import annotations
@@ -79,7 +82,6 @@ class Domain:
     subnets: list[tuple[str, Subnet]] = field(default_factory=list)  # (network, subnet) as declared
     external: bool = False
     addresses: set[str] = field(default_factory=set)  # static IPs held by interfaces in the domain (``host``)
-    nodes: str = ""  # the node set a bridge is made on (its nodeSelector), for people
 
     @property
     def label(self) -> str:
@@ -165,12 +167,9 @@ def _domains(repo: Repo, plane: DataPlane) -> None:
     networks = repo.networks
     # which bridges leave the node: made with an uplink (True) or isolated (False) by some BridgeNetwork
     bridged: dict[str, bool] = {}
-    selectors: dict[str, str] = {}
     for net in repo.of("BridgeNetwork"):
         if net.spec.defines_bridge:
             bridged[net.spec.bridge] = bridged.get(net.spec.bridge, False) or net.spec.uplink is not None
-            sel = net.spec.node_selector
-            selectors[net.spec.bridge] = ", ".join(f"{k}={v}" for k, v in sorted(sel.items())) or "all nodes"
     for name in sorted(networks):
         net = networks[name]
         key = segment(net, name)
@@ -180,8 +179,6 @@ def _domains(repo: Repo, plane: DataPlane) -> None:
         domain.subnets += [(name, s) for s in declared]
         plane.subnets_of[name] = frozenset(str(s) for s in declared)
         domain.external = domain.external or _external(net, bridged)
-        if net.kind == "BridgeNetwork":
-            domain.nodes = selectors.get(net.spec.bridge, "")
         plane.domain_of[name] = key
     plane.networks = networks
     plane.domains[POD] = Domain(POD, subnets=[])
