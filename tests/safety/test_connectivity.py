@@ -18,6 +18,7 @@ from reconciler.safety import SafetyReport
 from reconciler.safety.connectivity import compare
 from reconciler.safety.dataplane import build
 from reconciler.safety.reach import MAX_CAUSES, namespace_matrix
+from tests.gitutil import git, isolate_git
 from tests.repos import write_repo
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "repo"
@@ -307,3 +308,24 @@ def test_a_current_revision_that_does_not_validate_leaves_the_plan_without_a_dif
     assert result.exit_code == 2, result.output
     assert "does not validate, no connectivity diff" in result.stderr and "vlan999" in result.stderr
     assert json.loads(result.stdout)["safety"]["connectivity"]["compared"] is False
+
+
+def test_the_current_revision_can_be_a_git_revision_of_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``plan --base-rev HEAD``: the committed examples/repo (in a sub-folder) against the edited working tree."""
+    isolate_git(monkeypatch, tmp_path / "home")
+    checkout = tmp_path / "checkout"
+    shutil.copytree(EXAMPLES, checkout / "deploy")
+    git("init", "-q", "-b", "main", cwd=checkout)
+    git("add", "-A", cwd=checkout)
+    git("commit", "-q", "-m", "examples", cwd=checkout)
+    web = checkout / "deploy" / "vms" / "web.yaml"
+    web.write_text(web.read_text().replace("- network: vlan100", "- network: vlan200"))
+    args = ["plan", str(checkout / "deploy"), "--api-double", "-o", "json", "--base-rev"]
+    result = CliRunner().invoke(main, [*args, "HEAD"])
+    assert result.exit_code == 2, result.output
+    assert json.loads(result.stdout)["safety"]["connectivity"]["pairsLost"] == 1
+    assert git("status", "--porcelain", cwd=checkout) == "M deploy/vms/web.yaml"  # the checkout is untouched
+    missing = CliRunner().invoke(main, [*args, "no-such-branch"])
+    assert missing.exit_code == 1 and "cannot read revision 'no-such-branch'" in missing.stderr
