@@ -210,7 +210,7 @@ def controller_flows(kube: Kube, answers: Answers, tmp: Path, lease: tuple[str, 
     assert pruned.ok and pruned.changes is not None, pruned.message
     assert {r.action for r in pruned.changes.results} >= {"delete"}
 
-    pools = '  loadBalancerPools:\n    - name: public\n      addresses: ["192.0.2.100-192.0.2.120"]\n'
+    pools = '    - name: public\n      addresses: ["192.0.2.100-192.0.2.120"]\n'  # the dns pool stays
     http = "    - name: http\n      port: 80\n      targetPort: 8080\n      type: LoadBalancer\n      pool: public\n"
     web = _edit(web, http, "")
     push_commit(remote, {"vms/vrouter.yaml": None, "networks/sriov.yaml": None, "manifests/web-config.yaml": None,
