@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from reconciler.model.types import (
     DNSLabel,
@@ -188,10 +188,24 @@ class NodeNetworkSpec(Model):
         return self
 
 
-PciVendorId = Annotated[str, Field(pattern=r"^[0-9a-f]{4}$", description="4 lower-case hex digits, e.g. 8086")]
-PciAddress = Annotated[
-    str, Field(pattern=r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$", description="e.g. 0000:3b:00.0")
-]
+_PCI_ID = re.compile(r"^[0-9a-f]{4}$")
+_PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+def _pci_id(value: str) -> str:
+    if not _PCI_ID.match(value):
+        raise ValueError(f"{value!r} is not a PCI id: 4 lower-case hex digits, like 8086 (vendor) or 1592 (device)")
+    return value
+
+
+def _pci_address(value: str) -> str:
+    if not _PCI_ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not a PCI address like 0000:3b:00.0")
+    return value
+
+
+PciId = Annotated[str, AfterValidator(_pci_id)]
+PciAddress = Annotated[str, AfterValidator(_pci_address)]
 
 
 class SriovIpam(Model):
@@ -215,8 +229,8 @@ class SriovNetworkSpec(Model):
     resource_name: ResourceName
     node_selector: NodeSelector = Field(default_factory=dict)
     pf_names: list[str] = Field(default_factory=list, description="PF names, optionally with a VF range: ens1f0#0-7")
-    vendor: PciVendorId | None = Field(default=None, description="nicSelector.vendor: the PF's PCI vendor id")
-    device_id: PciVendorId | None = Field(
+    vendor: PciId | None = Field(default=None, description="nicSelector.vendor: the PF's PCI vendor id")
+    device_id: PciId | None = Field(
         default=None, alias="deviceID", description="nicSelector.deviceID: the PF's PCI device id"
     )
     root_devices: list[PciAddress] = Field(
@@ -237,12 +251,17 @@ class SriovNetworkSpec(Model):
     priority: int = Field(default=99, ge=0, le=99)
     namespaces: list[DNSLabel] = Field(min_length=1)
 
+    @field_validator("is_rdma")
+    @classmethod
+    def _rdma(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("device_type") == "vfio-pci":
+            raise ValueError("isRdma needs deviceType netdevice: the SR-IOV operator refuses RDMA with vfio-pci")
+        return value
+
     @model_validator(mode="after")
     def _selector(self) -> SriovNetworkSpec:
         if not (self.pf_names or self.root_devices or self.vendor or self.device_id):
             raise ValueError("the NIC selector needs at least one of pfNames, rootDevices, vendor or deviceID")
-        if self.is_rdma and self.device_type == "vfio-pci":
-            raise ValueError("isRdma needs deviceType netdevice: the SR-IOV operator refuses RDMA with vfio-pci")
         if len(set(self.capabilities)) != len(self.capabilities):
             raise ValueError("capabilities lists an entry twice")
         return self
@@ -262,10 +281,15 @@ class OvnNetworkSpec(Model):
     )
     namespaces: list[DNSLabel] = Field(min_length=1)
 
+    @field_validator("allow_persistent_ips")
+    @classmethod
+    def _persistent(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("subnets"):
+            raise ValueError("allowPersistentIPs needs subnets: the addresses it keeps come from OVN-Kubernetes IPAM")
+        return value
+
     @model_validator(mode="after")
     def _topology_fields(self) -> OvnNetworkSpec:
         if self.topology == "layer2" and (self.vlan is not None or self.physical_network_name):
             raise ValueError("vlan and physicalNetworkName apply to topology 'localnet' only")
-        if self.allow_persistent_ips and not self.subnets:
-            raise ValueError("allowPersistentIPs needs subnets: the addresses it keeps come from OVN-Kubernetes IPAM")
         return self

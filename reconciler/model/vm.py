@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from reconciler.model.types import DNSLabel, IfName, InterfaceCIDR, IPAddress, Mac, Model, Port
 
@@ -131,9 +131,6 @@ class VMSpec(Model):
     )
     dedicated_cpus: bool = Field(default=False, description="pinned CPUs (dedicatedCpuPlacement); dpdk implies it")
     hugepages: Literal["2Mi", "1Gi"] | None = Field(default=None, description="guest memory page size (dpdk: 1Gi)")
-    numa: Literal["guestMappingPassthrough"] | None = Field(
-        default=None, description="mirror the host NUMA topology into the guest (needs dedicated CPUs, hugepages)"
-    )
     memory: str = Field(default="2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
     boot: Boot
     pod_network: bool = Field(default=True, description="the pod network with masquerade binding")
@@ -158,6 +155,9 @@ class VMSpec(Model):
     expose: list[Expose] = Field(default_factory=list)
     service_mesh: bool = Field(default=False, description="inject the Istio sidecar (pod network required)")
     dpdk: bool = Field(default=False, description="dedicated CPUs, 1Gi hugepages, multiqueue, crio annotations")
+    numa: Literal["guestMappingPassthrough"] | None = Field(
+        default=None, description="mirror the host NUMA topology into the guest (needs dedicated CPUs, hugepages)"
+    )
     restart: Literal["never", "allowed"] | None = Field(
         default=None, description="may the engine restart this VM for a change that needs it (Cluster default)"
     )
@@ -178,14 +178,22 @@ class VMSpec(Model):
             raise ValueError("expose needs the pod network (Services reach the VM through it)")
         if self.pod_mac and not self.pod_network:
             raise ValueError("podMac needs the pod network")
-        if self.numa and not (self.dedicated and self.page_size):
+        if self.dpdk and self.hugepages == "2Mi":
+            raise ValueError("dpdk uses 1Gi hugepages")
+        return self
+
+    @field_validator("numa")
+    @classmethod
+    def _numa(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Checked on the field (declared after the ones it needs), so the error points at ``numa``."""
+        data = info.data
+        dedicated = data.get("dedicated_cpus") or data.get("dpdk")
+        if value and not (dedicated and (data.get("hugepages") or data.get("dpdk"))):
             raise ValueError(
                 "numa guestMappingPassthrough needs dedicated CPUs and hugepages (dedicatedCpus and hugepages, "
                 "or dpdk: true): KubeVirt refuses it otherwise"
             )
-        if self.dpdk and self.hugepages == "2Mi":
-            raise ValueError("dpdk uses 1Gi hugepages")
-        return self
+        return value
 
     @property
     def dedicated(self) -> bool:

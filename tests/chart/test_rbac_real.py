@@ -409,6 +409,7 @@ def test_confined_controller_without_secrets_is_refused_nothing(
     controller, _ = users(docs)
     files = _example_files()
     files["vms/db.yaml"] = files["vms/db.yaml"].replace("  sshKeyDelivery: accessCredentials\n", "")
+    files["vms/web.yaml"] = files["vms/web.yaml"].replace("  sshKeyDelivery: guestAgent\n", "")
     # the namespaces exist before the chart (its Roles live in them): the Cluster document adopts them
     adopt = '\n  annotations:\n    virtnet.io/adopt: "true"\n'
     files["clusters/prod.yaml"] = _edit(files["clusters/prod.yaml"], "  name: prod\n", "  name: prod" + adopt)
