@@ -121,7 +121,10 @@ def _networking(spec: VMSpec, networks: dict[str, Entry[Any]], ns: str) -> tuple
     interfaces: list[Obj] = []
     nets: list[Obj] = []
     if spec.pod_network:
-        interfaces.append({"name": "default", "masquerade": {}})
+        pod: Obj = {"name": "default", "masquerade": {}}
+        if spec.pod_mac:
+            pod["macAddress"] = spec.pod_mac
+        interfaces.append(pod)
         nets.append({"name": "default", "pod": {}})
     for iface in spec.interfaces:
         kind = networks[iface.network].kind
