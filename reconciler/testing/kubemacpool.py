@@ -21,12 +21,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.model.cluster import KUBEMACPOOL_IGNORE
 from reconciler.testing.errors import ApiError
 from reconciler.testing.resources import ResourceType
 from reconciler.testing.store import Obj, Store
 
 WEBHOOK = "mutatevirtualmachines.kubemacpool.io"
-OPT_OUT_LABEL = WEBHOOK  # a namespace labelled ``=ignore`` is not mutated
+OPT_OUT_LABEL, OPT_OUT_VALUE = KUBEMACPOOL_IGNORE  # a namespace labelled so is not mutated
 POOL_START = 0xF00001
 
 
@@ -67,7 +68,7 @@ class KubeMacPool:
             ns = self.store.find("v1", "Namespace", namespace)
         except (KeyError, ApiError):  # a store without Namespaces (the webhook's private one)
             return False
-        return ((ns or {}).get("metadata", {}).get("labels") or {}).get(OPT_OUT_LABEL) == "ignore"
+        return ((ns or {}).get("metadata", {}).get("labels") or {}).get(OPT_OUT_LABEL) == OPT_OUT_VALUE
 
     def mutate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         if not _is_vm(rt):
