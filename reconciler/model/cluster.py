@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from reconciler.model.types import DNSLabel, DNSSubdomain, IPAddress, Mac, Model, NetworkCIDR
 
@@ -68,15 +68,18 @@ class SecondaryDNS(Model):
     publish: bool = Field(default=True, description="a LoadBalancer Service publishing the name server")
     pool: DNSLabel | None = Field(default=None, description="MetalLB pool the Service's address comes from")
 
-    @model_validator(mode="before")
+    domain: str | None = Field(default=None, description="refused: the domain is vm.<spec.baseDomain>")
+
+    @field_validator("domain")
     @classmethod
-    def _no_domain(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "domain" in data:
+    def _no_domain(cls, value: str | None) -> None:
+        """The old free-text field, kept only to say what replaced it (at its own line)."""
+        if value is not None:
             raise ValueError(
                 "secondaryDNS.domain is no longer set by hand: KubeSecondaryDNS serves vm.<the cluster's base "
                 "domain>; write the cluster's base domain once as spec.baseDomain"
             )
-        return data
+        return None
 
 
 class NamespaceSettings(Model):
