@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from reconciler.errors import Problem, SourceRef
+from reconciler.model.clusterrules import rule_namespace_settings, rule_raw_kinds, rule_secondary_dns, rule_vm_needs
 from reconciler.model.facts import Facts, facts_of
 from reconciler.model.noderules import (
     rule_bridge_ports,
@@ -22,6 +23,7 @@ from reconciler.model.noderules import (
     rule_created_once,
     rule_nic_conflicts,
     rule_node_mtu,
+    rule_uplink_vlans,
 )
 from reconciler.model.repo import NETWORK_KINDS, Entry, Repo
 from reconciler.model.segments import segment, segment_text, subnets
@@ -129,14 +131,18 @@ def rule_references(repo: Repo, facts: Facts) -> Iterator[Problem]:
 
 
 def rule_macs(repo: Repo, facts: Facts) -> Iterator[Problem]:
-    """One MAC, one interface, inside the pool: VM documents and plain VirtualMachines alike."""
+    """One MAC, one interface, inside the pool: VM documents and plain VirtualMachines alike. A namespace that
+    opts out of KubeMacPool (``kubeMacPool: false``) is outside the pool's range rule, not the uniqueness one."""
     pool = repo.cluster.spec.mac_pool
+    opted_out = {n.name for n in repo.cluster.spec.namespaces if not n.kube_mac_pool}
     seen: dict[str, SourceRef] = {}
     for use in facts.macs:
         if use.mac in seen:
             yield Problem(use.ref, f"MAC {use.mac} is already used at {seen[use.mac]}")
         else:
             seen[use.mac] = use.ref
+        if use.namespace in opted_out:
+            continue
         if pool is not None and _is_mac(use.mac) and not pool.contains(use.mac):
             yield Problem(use.ref, f"MAC {use.mac} is outside the MAC pool {pool.start}-{pool.end}")
 
@@ -320,6 +326,11 @@ RULES: list[Rule] = [
     rule_node_mtu,
     rule_vm_interface_names,
     rule_ssh_keys,
+    rule_uplink_vlans,
+    rule_raw_kinds,
+    rule_namespace_settings,
+    rule_vm_needs,
+    rule_secondary_dns,
 ]
 
 
