@@ -34,7 +34,10 @@ def segment(net: Entry[Any] | None, name: str) -> tuple[Any, ...]:
     if net.kind == "OvnNetwork" and net.spec.topology == "localnet":
         return ("localnet", net.spec.physical_network_name or net.name, net.spec.vlan)
     if net.kind == "SriovNetwork":
-        return ("sriov", tuple(sorted({pf_name(p) for p in net.spec.pf_names})), net.spec.vlan or None)
+        pfs = tuple(sorted({pf_name(p) for p in net.spec.pf_names} | set(net.spec.root_devices)))
+        if not pfs:  # selected by vendor/device id: which PF is not known here, only that the resource's VFs are
+            return ("sriov-resource", net.spec.resource_name, net.spec.vlan or None)
+        return ("sriov", pfs, net.spec.vlan or None)
     return ("network", name)
 
 
@@ -57,6 +60,8 @@ def segment_label(key: tuple[Any, ...]) -> str:
         return f"localnet {key[1]} " + (f"VLAN {key[2]}" if key[2] is not None else "untagged")
     if kind == "sriov":
         return f"SR-IOV PF {'+'.join(key[1])} " + (f"VLAN {key[2]}" if key[2] is not None else "untagged")
+    if kind == "sriov-resource":
+        return f"SR-IOV resource {key[1]} " + (f"VLAN {key[2]}" if key[2] is not None else "untagged")
     if kind == "pod":
         return "pod network"
     return f"network {key[1]}"

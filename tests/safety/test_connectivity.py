@@ -109,7 +109,9 @@ def test_the_loss_is_named_in_plan_text_and_json(moved: Path) -> None:
 def test_without_a_current_revision_the_plan_has_no_diff_and_the_example_has_no_danger() -> None:
     report = compare(None, load_repo(EXAMPLES))
     assert not report.compared and report.changes == [] and report.findings == []
-    assert report.domains == 7  # br1/100, br1/200, br-storage, br-mig, tenant-l2, localnet physnet-dc/50, ens5f0/400
+    # br1/100, br1/200, br-storage, br-mig, tenant-l2, localnet physnet-dc/50, SR-IOV ens5f0/400, and the RDMA
+    # network's VFs (selected by vendor and device id: a domain of their resource, not of an unknown PF)
+    assert report.domains == 8
 
 
 def test_the_same_revision_again_changes_nothing() -> None:
