@@ -16,12 +16,14 @@ import click
 from reconciler.engine.plan import Plan
 from reconciler.objects import Obj
 from reconciler.output import markdown as md
+from reconciler.output.connectivity import connectivity_markdown, connectivity_text
 from reconciler.output.topology import topology_mermaid
 from reconciler.safety.checks import Finding
 from reconciler.safety.radius import PolicyImpact, VMImpact
 from reconciler.safety.report import ACCEPT_ANNOTATION, SafetyReport
 
 RISKY_VM = ("restart", "restart-required", "deleted")
+MD_WARNINGS = 30  # warnings named in a PR comment (a repository without a current revision may have thousands)
 
 
 def _by_same_changes(policy: PolicyImpact) -> list[tuple[list[str], tuple[str, ...]]]:
@@ -68,6 +70,7 @@ def safety_text(report: SafetyReport | None, colour: bool = False) -> str:
         lines.append(f"  {n.name} ({n.action}, via {n.via}): VMs {_vms(n.vms)}")
     for s in report.services:
         lines.append(f"  {s.name}: endpoints change ({s.vm}: {s.why})")
+    lines += connectivity_text(report.connectivity)
     if report.note:
         lines.append(style(f"  note: {report.note}", "yellow"))
     for f in report.findings:
@@ -145,6 +148,7 @@ def safety_markdown(
         out += ["Services whose endpoints change:", ""]
         out += [f"- {md.code(s.name)} ({md.code(s.vm)}: {md.text(s.why)})" for s in report.services]
         out.append("")
+    out += connectivity_markdown(report.connectivity, link)
     if report.note:
         out += [f":warning: {md.text(report.note)}", ""]
     errors = [f for f in report.findings if f.severity == "error"]
@@ -164,7 +168,10 @@ def safety_markdown(
     if errors:
         out.append("")
     if report.warnings:
-        out += ["#### :warning: Safety warnings", ""] + [_md_finding(f, report, link) for f in report.warnings] + [""]
+        shown = report.warnings[:MD_WARNINGS]  # a comment has a size limit; the JSON plan has them all
+        more = len(report.warnings) - len(shown)
+        out += ["#### :warning: Safety warnings", ""] + [_md_finding(f, report, link) for f in shown]
+        out += [f"- … and {more} more warning(s): see `virtnet plan -o json`", ""] if more else [""]
     if plan is not None and plan.has_changes:
         out += [md.block(safety_mermaid(report, plan, desired).rstrip(), "mermaid"), ""]
     return "\n".join(out) + "\n"

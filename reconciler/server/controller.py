@@ -12,7 +12,6 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler import labels
@@ -33,11 +32,12 @@ from reconciler.model import Repo
 from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import display
 from reconciler.output import comment, summary
-from reconciler.output.conditions import RunReport, sync_status
+from reconciler.output.connectivity import matrix_files
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
 from reconciler.server.announce import Announcer, repo_slug
 from reconciler.server.metrics import Metrics
+from reconciler.server.syncreport import report_run
 from reconciler.server.webhooks import PullRequestEvent
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class Controller:
             verify=settings.signatures,
         )
         self._rendered: tuple[str, Repo, Rendered] | None = None
+        self._matrix: tuple[Repo, dict[str, str]] | None = None  # the last revision's reachability files
         self.last: Outcome | None = None
         self.last_result = ""  # the last run's word in the sync vocabulary (reconciler.labels)
         self.last_status_commit: str | None = None
@@ -122,6 +123,7 @@ class Controller:
             rendered=self._cached(revision.sha),
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
+            base=self._current(),
             keys=self.settings.keys,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
@@ -168,37 +170,25 @@ class Controller:
 
     def _report(self, outcome: Outcome, result: str, switches: Switches) -> None:
         sync = self._sync_object()
-        if sync is None:
-            return
-        states = summary.object_states(outcome.plan, outcome.changes)
-        counts = {
-            "objects": len(states),
-            "inSync": sum(1 for o in states if o["state"] == "in-sync"),
-            "changed": sum(1 for r in outcome.changes.results if r.ok) if outcome.changes else 0,
-            "failed": sum(1 for o in states if o["state"] in ("failed", "prune-failed")),
-            "drifted": len(outcome.live.node_drift) if outcome.live else 0,
-            "blocking": len(outcome.safety.blocking) if outcome.safety else 0,
-        }
-        report = RunReport(
-            cluster=sync.name,
-            result=result,
-            message=redact(outcome.message)[:4000],
-            revision=outcome.revision,
-            source=f"{redact(self.settings.repo_url)}@{self.settings.branch}",
-            counts=counts if outcome.plan is not None else {},
-            suspended=switches.suspend,
-            pinned=switches.pinned,
-            generation=switches.generation,
-        )
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            previous = (sync.read() or {}).get("status")
-            sync.report(sync_status(report, previous, now))
-        except VirtnetError as exc:  # the report is best effort; the reconcile itself stands
-            log.warning("%s", exc)
+        if sync is not None:
+            report_run(sync, outcome, result, switches, f"{redact(self.settings.repo_url)}@{self.settings.branch}")
 
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
+
+    def _current(self) -> Repo | None:
+        """The revision last reconciled from the tracked branch: what the connectivity diff of the next
+        revision, or of a pull request, is measured against (None until one has loaded)."""
+        return self._rendered[1] if self._rendered else None
+
+    def _matrices(self, repo: Repo | None) -> dict[str, str]:
+        """The reachability matrices of a revision (``reachability/<ns>.md``), made once per revision: a poll of
+        an unchanged 10,000-VM revision would otherwise spend a CPU second making the same files again."""
+        if repo is None:
+            return {}
+        if self._matrix is None or self._matrix[0] is not repo:
+            self._matrix = (repo, matrix_files(repo))
+        return self._matrix[1]
 
     def _cached(self, sha: str) -> tuple[Repo, Rendered] | None:
         if self._rendered and self._rendered[0] == sha:
@@ -264,7 +254,7 @@ class Controller:
             sha = publish_status(
                 self.settings.repo_url,
                 cluster,
-                summary.status_files(doc),
+                {**summary.status_files(doc), **self._matrices(outcome.repo)},
                 message,
                 branch=self.settings.status_branch or "virtnet-status",
                 tracked_branch=self.settings.branch,
@@ -338,6 +328,7 @@ class Controller:
                 plan_options=self._plan_options(),
                 kinds=self.settings.kinds,
                 namespaces=self.settings.namespaces,
+                base=self._current(),
                 keys=self.settings.keys,
             )
         except SourceError as exc:
