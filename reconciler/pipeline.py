@@ -18,6 +18,7 @@ from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
 from reconciler.engine.apply import ApplyOptions, apply_plan, dry_run
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
@@ -182,11 +183,27 @@ def read_nodes(kube: Kube) -> list[NodeFacts]:
     return build_nodes(nodes, states)
 
 
+def read_rollout(kube: Kube) -> str:
+    """The cluster's VM rollout strategy from its KubeVirt CR (``Stage`` where none can be read)."""
+    try:
+        return rollout_strategy(kube.list("KubeVirt"))
+    except ApiException as exc:
+        if exc.status not in (403, 404):
+            raise
+        return rollout_strategy(())
+
+
 def plan_cluster(
     desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions, live: LiveState | None = None
 ) -> Plan:
-    """Observe (unless ``live`` was read already) and plan."""
-    return build_plan(desired, live if live is not None else observe(kube, cluster, desired), cluster, options)
+    """Observe (unless ``live`` was read already) and plan. The rollout strategy is read only for a plan that
+    hot-plugs an interface (it decides whether apply migrates the VM), so other reconciles never ask."""
+    live = live if live is not None else observe(kube, cluster, desired)
+    plan = build_plan(desired, live, cluster, options)
+    if any(item.plugs for item in plan.items):
+        live.rollout = read_rollout(kube)
+        plan = build_plan(desired, live, cluster, options)
+    return plan
 
 
 def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) -> PlanOptions:

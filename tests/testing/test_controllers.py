@@ -162,7 +162,17 @@ def test_hotplug_is_live_but_other_changes_require_restart(api: ApiDouble,
     vm = custom.get_namespaced_custom_object(*VM, "vm1")
     assert "RestartRequired" not in conditions(vm)
     vmi = custom.get_namespaced_custom_object(*VMI, "vm1")
+    # no LiveUpdate: red is in the VMI spec, but the guest gets it only in a new launcher pod (a migration)
+    assert [i["name"] for i in vmi["spec"]["domain"]["devices"]["interfaces"]] == ["default", "blue", "red"]
+    assert [i["name"] for i in vmi["status"]["interfaces"]] == ["default", "blue"]
+    migration = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                 "metadata": {"name": "m1", "namespace": "default"}, "spec": {"vmiName": "vm1"}}
+    custom.create_namespaced_custom_object("kubevirt.io", "v1", "default", "virtualmachineinstancemigrations",
+                                           migration)
+    api.tick()
+    vmi = custom.get_namespaced_custom_object(*VMI, "vm1")
     assert [i["name"] for i in vmi["status"]["interfaces"]] == ["default", "blue", "red"]
+    assert vmi["status"]["migrationState"]["completed"] is True
 
     cold = custom.get_namespaced_custom_object(*VM, "vm1")
     cold["spec"]["template"]["spec"]["domain"]["memory"] = {"guest": "2Gi"}
