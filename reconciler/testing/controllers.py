@@ -354,7 +354,10 @@ class KubevirtController:
         ns, name, spec = vmi["metadata"]["namespace"], vmi["metadata"]["name"], vmi["spec"]
         live_ifaces = [i for i in vmspec.interfaces(spec)
                        if i.get("state") != "absent" and (reported is None or i["name"] in reported)]
+        # the guest agent answers (the images the tests boot run qemu-guest-agent): addresses come from it
+        prev = (vmi.get("status") or {}).get("conditions") or []
         status = {**(vmi.get("status") or {}), "phase": "Running", "nodeName": "worker-0",
+                  "conditions": [condition(prev, "Ready", True), condition(prev, "AgentConnected", True)],
                   "interfaces": self._iface_status(ns, name, spec, live_ifaces)}
         set_status(self.store, KUBEVIRT, "VirtualMachineInstance", vmi, status, HANDLER)
 
@@ -372,7 +375,7 @@ class KubevirtController:
             else:
                 ip = static.get(mac.lower()) or static.get(f"eth{idx}", "")
             if ip:
-                entry.update(ipAddress=ip, ipAddresses=[ip])
+                entry.update(ipAddress=ip, ipAddresses=[ip], infoSource="domain, guest-agent")
             out.append(entry)
         return out
 

@@ -74,6 +74,13 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     assert {o["state"] for o in doc["objects"]} == {"in-sync"}
     web = next(v for v in doc["vms"] if v["vm"] == "apps/web-1")
     assert web["interfaces"][1]["ips"] == ["192.168.100.10"]  # what the guest agent reports, via the VMI
+    # the status commit carries an SSH config: a Host block per VM, through virtctl port-forward
+    config = status["ssh_config"].decode()
+    for vm in doc["vms"]:
+        ns, name = vm["vm"].split("/")
+        assert f"Host vmi/{name}.{ns}\n" in config
+        assert f"  ProxyCommand virtctl port-forward --stdio=true vmi/{name}.{ns} %p\n" in config
+    assert config.count("ProxyCommand") == len(doc["vms"]) >= 1
 
     # an unchanged revision: no render, no writes, no status commit
     api.reset_counts()
