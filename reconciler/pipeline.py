@@ -82,7 +82,7 @@ def observe(
             state.patch_targets[obj_id(obj)] = kube.get(obj["kind"], meta["name"], meta.get("namespace"))
     state.unowned = _existing_unowned(kube, desired, state, namespaces)
     state.namespace_contents = _namespace_contents(kube, desired, state)
-    state.node_drift = read_node_drift(kube)
+    state.node_drift = read_node_drift(kube, namespaces)
     if any(o["kind"] == "VirtualMachine" for o in desired):
         try:
             for vmi in list_scoped(kube, "VirtualMachineInstance", labels.VM, namespaces):
@@ -150,23 +150,26 @@ def _namespace_contents(kube: Kube, desired: list[Obj], state: LiveState) -> dic
     return contents
 
 
-def read_node_drift(kube: Kube) -> list[dict[str, object]]:
-    """Drift the node agents found (their NodeNetworkStates carry it as JSON): one LIST, no agent, no drift."""
+def read_node_drift(kube: Kube, namespaces: tuple[str, ...] = ()) -> list[dict[str, object]]:
+    """Drift the node agents found (each publishes a ConfigMap of its own with the report as JSON): one LIST,
+    no agent, no drift. A controller confined to ``namespaces`` (``rbac.namespaces``) reads only the reports
+    in those namespaces."""
     rows: list[dict[str, object]] = []
     try:
-        states = kube.list("NodeNetworkState", labels.AGENT_SELECTOR)
+        reports = list_scoped(kube, "ConfigMap", labels.AGENT_SELECTOR, namespaces)
     except ApiException as exc:
-        if exc.status == 404:
+        if exc.status in (403, 404):
             return rows
         raise
-    for nns in sorted(states, key=lambda o: o["metadata"]["name"]):
-        raw = (nns["metadata"].get("annotations") or {}).get(labels.DRIFT)
+    for cm in sorted(reports, key=lambda o: (o["metadata"].get("labels") or {}).get(labels.AGENT_NODE, "")):
+        node = (cm["metadata"].get("labels") or {}).get(labels.AGENT_NODE) or (cm.get("data") or {}).get("node")
+        raw = (cm.get("data") or {}).get(labels.AGENT_DRIFT_KEY)
         try:
             report = json.loads(raw) if raw else {}
         except ValueError:
             continue
-        for item in report.get("drift") or []:
-            rows.append({"node": nns["metadata"]["name"], **item})
+        items = report.get("drift") if isinstance(report, dict) else None
+        rows += [{"node": node, **item} for item in items or [] if isinstance(item, dict)]
     return rows
 
 

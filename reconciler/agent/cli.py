@@ -5,7 +5,8 @@ standalone run on one machine (``--from-repo``: policies rendered from a virtnet
 ``--node-labels`` given on the command line; nothing is published).
 
 Side effects: observe mode only reads the kernel (and the API); enforce mode changes the node's
-network (in ``--netns`` when given) and publishes NNS/NNCE objects and slot Leases via the API.
+network (in ``--netns`` when given) and publishes its report ConfigMap and slot Leases via the API
+(never kubernetes-nmstate's NodeNetworkState or enactments).
 Prints one JSON drift report per pass on stdout.
 """
 

@@ -22,12 +22,12 @@ server the same pool is an admission webhook, :mod:`reconciler.testing.controlpl
 10.128.x.y on the pod network, static addresses from cloud-init networkData on secondary ones) and is Ready/Running;
 stopping removes the VMI. Hot-plug: adding a bridge interface+multus network, or setting it ``state: absent``, is
 applied to the running VMI's spec; a plugged one reaches ``status.interfaces`` (the guest) only after a migration
-(:mod:`.migrations`), unless the KubeVirt CR says ``vmRolloutStrategy: LiveUpdate``; once an unplug is done
-virt-controller drops the absent interface and its network from the VM spec itself. Any other template change (removing an interface without ``state: absent`` first, too)
-adds ``RestartRequired``. Known gap: changing attributes of an existing bridge interface counts as hot-pluggable. A
-restart (virt-api's ``stateChangeRequests`` Stop with the VMI's uid on the VM status) deletes the VMI and starts a
-fresh one. The VMI is written by virt-controller, its status by virt-handler, the VM status by virt-controller, as on
-a real cluster.
+(:mod:`.migrations`), unless the KubeVirt CR says ``vmRolloutStrategy: LiveUpdate``; once an unplug is done virt-
+controller drops the absent interface and its network from the VM spec itself. Any other template change (removing an
+interface without ``state: absent`` first, too) adds ``RestartRequired``. Known gap: changing attributes of an
+existing bridge interface counts as hot-pluggable. A restart (virt-api's ``stateChangeRequests`` Stop with the VMI's
+uid on the VM status) deletes the VMI and starts a fresh one. The VMI is written by virt-controller, its status by
+virt-handler, the VM status by virt-controller, as on a real cluster.
 
 The controllers see the objects through :class:`~reconciler.testing.objectstore.ObjectStore`, so the same code runs
 in the double and, as ``python -m reconciler.testing.controlplane.simulate``, against a real apiserver.

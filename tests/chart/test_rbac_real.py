@@ -12,7 +12,7 @@ the rendered ClusterRole must then show up as a 403 naming it, so the test can f
 Flows: the controller as in test_rbac_coverage (sync of examples/repo with Events and a status commit, a
 change, prunes of a VM and a BridgeNetwork, a decommission, a pull-request plan, leader election on the Lease
 the ConfigMap names); the agent's ``run_once`` (observe, then enforce in a scratch network namespace: slot
-Leases, NodeNetworkState and enactment publishing); and the namespace-confined mode (``rbac.namespaces``).
+Leases and its report ConfigMap); and the namespace-confined mode (``rbac.namespaces``).
 """
 
 from __future__ import annotations
