@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler import nmstate
+from reconciler.engine import sriov
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.health import Status, health_of
 from reconciler.engine.kubevirt import migration, migration_phase, reported_interfaces, spec_interfaces
@@ -50,6 +51,7 @@ def apply_plan(
             if not items:
                 continue
             for stage in node_stages(items):
+                _wait_sriov(stage, plan, kube, options, say)
                 say(f"wave {wave}: applying {len(stage)} object(s)")
                 _apply_items(stage, kube, options, changes)
                 if not changes.ok:
@@ -130,6 +132,37 @@ def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, 
             changes.add(item, True, item.vm_change.value or item.reason)
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+
+
+def _wait_sriov(
+    items: list[Item], plan: Plan, kube: ClusterWriter, options: ApplyOptions, say: Callable[[str], None]
+) -> None:
+    """Hold back VMs on SR-IOV networks until the SR-IOV operator reports the nodes their policies select
+    synced (``reconciler.engine.sriov``); a failed sync stops the run before such a VM is written."""
+    objects = [i.desired for i in plan.items if i.desired is not None]
+    needed: list[tuple[Item, list[Obj]]] = []
+    for item in items:
+        if item.desired is not None and item.desired["kind"] == "VirtualMachine":
+            policies = sriov.policies_for(item.desired, objects)
+            if policies:
+                needed.append((item, policies))
+    if not needed:
+        return
+    deadline = options.clock() + options.timeout
+    namespaces = sorted({p["metadata"].get("namespace", "") for _, ps in needed for p in ps})
+    while True:
+        nodes = kube.list("Node")
+        states = [s for ns in namespaces for s in kube.list(sriov.STATE, namespace=ns or None)]
+        waiting, failed = sriov.unsynced([p for _, ps in needed for p in ps], nodes, states)
+        if failed:
+            names = ", ".join(i.name for i, _ in needed)
+            raise HealthError(names, f"the SR-IOV operator failed to configure {'; '.join(failed)}")
+        if not waiting:
+            return
+        if options.clock() >= deadline:
+            raise HealthError(", ".join(i.name for i, _ in needed), f"SR-IOV nodes not synced: {'; '.join(waiting)}")
+        say(f"waiting for the SR-IOV operator before {len(needed)} VM(s): {'; '.join(waiting)}")
+        options.sleep(options.poll)
 
 
 def _migrate(

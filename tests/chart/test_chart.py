@@ -49,6 +49,7 @@ NAMESPACED_KINDS = {
     ("k8s.cni.cncf.io", "network-attachment-definitions"),
     ("sriovnetwork.openshift.io", "sriovnetworknodepolicies"),
     ("sriovnetwork.openshift.io", "sriovnetworks"),
+    ("sriovnetwork.openshift.io", "sriovnetworknodestates"),
     ("kubevirt.io", "virtualmachines"),
     ("kubevirt.io", "virtualmachineinstances"),
     ("kubevirt.io", "virtualmachineinstancemigrations"),

@@ -84,8 +84,9 @@ def test_noop_reconcile_only_lists_and_gets(backend: Backend, applied_on: Path) 
     assert backend.log.writes() == 0
     assert {verb for verb, _ in counts} <= {"list", "get"}
     lists = {res: n for (verb, res), n in counts.items() if verb == "list"}
-    # owned objects per managed kind, the VMIs (hot-plug state), the node agents' drift reports
-    assert lists == {resource_key(k): 1 for k in (*MANAGED_KINDS, "VirtualMachineInstance", "NodeNetworkState")}
+    # owned objects per managed kind, the VMIs (hot-plug state), the node agents' drift reports (ConfigMaps of
+    # their own: a second ConfigMap LIST, by the agent's label)
+    assert lists == {resource_key(k): 1 for k in (*MANAGED_KINDS, "VirtualMachineInstance")} | {"configmaps": 2}
     assert {res: n for (verb, res), n in counts.items() if verb == "get"} == {"hco.kubevirt.io/hyperconvergeds": 1}
     assert sum(counts.values()) == len(MANAGED_KINDS) + 3 == 14
     if backend.double is not None:  # the double sees every path, discovery included; the client log cannot
@@ -120,7 +121,8 @@ def test_noop_reconcile_with_small_pages_counts_one_list_per_page(backend: Backe
         # label selector drops (3 owned Namespaces, then openshift-*): one more, empty, page. The double says
         # `continue` only when another object matches. Both keep the API's contract; the engine follows either.
         extra = 1 if backend.real and full else 0
-        assert pages <= counts[("list", resource_key(kind))] <= pages + extra, kind
+        agent = 1 if kind == "ConfigMap" else 0  # the node agents' reports are ConfigMaps too: one more LIST
+        assert pages + agent <= counts[("list", resource_key(kind))] <= pages + extra + agent, kind
 
 
 def test_running_vms_are_observed_through_their_vmis(backend: Backend, applied_on: Path) -> None:
