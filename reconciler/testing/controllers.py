@@ -46,6 +46,7 @@ from reconciler.testing.errors import ApiError
 from reconciler.testing.kubemacpool import KubeMacPool
 from reconciler.testing.migrations import MigrationController
 from reconciler.testing.objectstore import ObjectStore
+from reconciler.testing.sriov import SriovController
 from reconciler.testing.store import Obj, Store, now
 from reconciler.testing.store import ResourceType as _RT
 
@@ -55,11 +56,11 @@ HANDLER = "virt-handler"  # the node agent that reports a running VMI's interfac
 
 def build_controllers(names: Sequence[str], store: ObjectStore, nodes: Sequence[dict[str, Any]], *,
                       delay_ticks: int = 2, seed_nodes: bool = True) -> list[Any]:
-    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``), wired to ``store``.
+    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``, ``"sriov"``), wired to ``store``.
 
     ``seed_nodes=False`` when the Nodes and NodeNetworkStates already exist (a real control plane seeds them).
     """
-    known = {"nmstate", "kubevirt"}
+    known = {"nmstate", "kubevirt", "sriov"}
     if unknown := set(names) - known:
         raise ValueError(f"unknown simulated controllers {sorted(unknown)}; known: {sorted(known)}")
     out: list[Any] = []
@@ -68,6 +69,8 @@ def build_controllers(names: Sequence[str], store: ObjectStore, nodes: Sequence[
     if "kubevirt" in names:
         kubevirt = KubevirtController(store)
         out += [kubevirt, MigrationController(store, kubevirt)]
+    if "sriov" in names:
+        out.append(SriovController(store, nodes, delay_ticks=delay_ticks))
     return out
 
 

@@ -73,3 +73,32 @@ def test_a_failed_node_sync_stops_the_run_before_the_vm(backend: Backend, applie
     assert outcome.failed == "ApplyFailed"
     assert "worker-2: failed to configure VFs on ens5f0: device busy" in outcome.message
     assert vrouter_cpu(backend) == 4
+
+
+def test_with_the_simulated_operator_the_sriov_vm_is_written_after_the_sync(repo: Path) -> None:
+    """The double's simulated SR-IOV operator (the real tier does not run it): a fresh apply of examples/repo
+    creates the policy, the operator syncs the workers, and only then is the SR-IOV VM written (the double's
+    watch history orders the writes)."""
+    from reconciler.engine.apply import ApplyOptions
+    from reconciler.testing import ApiDouble
+    from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
+    from reconciler.testing.sriov import SriovController
+
+    nodes = demo_nodes()
+    with ApiDouble(controllers=("nmstate", "kubevirt", "sriov"), nodes=nodes, tick_interval=None,
+                   event_log_size=100_000) as api:
+        seed_hyperconverged(api.store)
+        [operator] = [c for c in api.controllers if isinstance(c, SriovController)]
+        operator.delay_ticks = 40  # draining and configuring takes longer than the whole rest of the apply
+        options = ApplyOptions(poll=0, timeout=20, sleep=lambda _s: api.tick())
+        outcome = run(repo, Kube(api.api_client()), apply_options=options)
+        assert outcome.ok, outcome.message
+        vm_events, _ = api.store.events.after(("kubevirt.io", "virtualmachines"), 1)
+        created = next(e.rv for e in vm_events if e.type == "ADDED" and e.obj["metadata"]["name"] == "vrouter-1")
+        state_events, _ = api.store.events.after(("sriovnetwork.openshift.io", "sriovnetworknodestates"), 1)
+        synced: dict[str, int] = {}
+        for e in state_events:
+            if (e.obj.get("status") or {}).get("syncStatus") == "Succeeded":
+                synced.setdefault(e.obj["metadata"]["name"], e.rv)
+        assert sorted(synced) == ["worker-0", "worker-1", "worker-2"]  # the workers the policy selects
+        assert max(synced.values()) < created  # every one of them synced before the VM was written
