@@ -47,6 +47,8 @@ from reconciler.testing.kubemacpool import KubeMacPool
 from reconciler.testing.migrations import MigrationController
 from reconciler.testing.objectstore import ObjectStore
 from reconciler.testing.sriov import SriovController
+from reconciler.testing.statuswrite import condition, set_status
+from reconciler.testing.statuswrite import rt as _rt
 from reconciler.testing.store import Obj, Store, now
 from reconciler.testing.store import ResourceType as _RT
 
@@ -72,32 +74,6 @@ def build_controllers(names: Sequence[str], store: ObjectStore, nodes: Sequence[
     if "sriov" in names:
         out.append(SriovController(store, nodes, delay_ticks=delay_ticks))
     return out
-
-
-def condition(previous: list[dict[str, Any]], ctype: str, status: bool, reason: str = "",
-              message: str = "") -> dict[str, Any]:
-    """A condition; keeps the old transition time when the status did not change (so re-ticks are no-ops)."""
-    value = "True" if status else "False"
-    old = next((c for c in previous if c.get("type") == ctype), {})
-    when = old.get("lastTransitionTime", now()) if old.get("status") == value else now()
-    return {"type": ctype, "status": value, "reason": reason, "message": message, "lastTransitionTime": when}
-
-
-def _rt(store: ObjectStore, api_version: str, kind: str) -> _RT:
-    rt = store.registry.by_kind(api_version, kind)
-    assert rt is not None
-    return rt
-
-
-def set_status(store: ObjectStore, api_version: str, kind: str, obj: Obj, status: dict[str, Any],
-               manager: str) -> None:
-    """``Status().Update(obj)`` with the object as read (a status write is validated as a whole object), but
-    unconditionally: without its resourceVersion, so a client's write in between is no conflict to retry."""
-    rt = _rt(store, api_version, kind)
-    body = {**copy.deepcopy(obj), "status": status}
-    body["metadata"].pop("resourceVersion", None)
-    store.update(rt, body["metadata"].get("namespace", ""), body["metadata"]["name"], body, manager=manager,
-                 subresource="status")
 
 
 # ---- nmstate ---------------------------------------------------------------------------------------------------

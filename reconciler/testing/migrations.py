@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.testing.objectstore import ObjectStore
+from reconciler.testing.statuswrite import set_status
 from reconciler.testing.store import now
 
 KUBEVIRT = "kubevirt.io/v1"
@@ -28,8 +29,6 @@ class MigrationController:
         self.store, self.kubevirt = store, kubevirt
 
     def tick(self) -> None:
-        from reconciler.testing.controllers import set_status  # the shared status writer (no import cycle)
-
         for mig in self.store.objects(KUBEVIRT, "VirtualMachineInstanceMigration"):
             if (mig.get("status") or {}).get("phase") in DONE or mig["metadata"].get("deletionTimestamp"):
                 continue

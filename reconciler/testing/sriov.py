@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.testing.objectstore import ObjectStore
+from reconciler.testing.statuswrite import set_status
 
 SRIOV = "sriovnetwork.openshift.io/v1"
 MANAGER = "sriov-network-config-daemon"
@@ -31,8 +32,6 @@ class SriovController:
         self._progress: dict[tuple[str, str], tuple[str, int]] = {}  # (ns, node) -> (policies digest, ticks left)
 
     def tick(self) -> None:
-        from reconciler.testing.controllers import set_status  # the shared status writer (no import cycle)
-
         wanted: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for policy in self.store.objects(SRIOV, "SriovNetworkNodePolicy"):
             selector = (policy.get("spec") or {}).get("nodeSelector") or {}
