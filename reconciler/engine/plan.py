@@ -243,6 +243,11 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
                 f"{item.name}: restart required ({item.reason}); the VM does not allow virtnet to restart it"
             )
     for item in items:
+        if item.take_back:
+            paths = ", ".join(sorted({c.path for c in item.take_back}))
+            warnings.append(
+                f"{item.name}: takes back {paths} from virt-controller (it rewrote them when it finished an unplug)"
+            )
         for conflict in item.conflicts:
             text = f"{item.name}: {conflict}"
             if options.force_conflicts:

@@ -72,6 +72,7 @@ def test_plug_without_live_update_migrates_and_unplug_converges(backend: Backend
     [item] = again.plan.changes  # type: ignore[union-attr]
     assert item.conflicts == () and item.plugs == ("extra",)
     assert {c.manager for c in item.take_back} == {"virt-controller"}  # taken back, not refused
+    assert any("takes back spec.template.spec.domain.devices.interfaces" in w for w in again.plan.warnings)  # type: ignore[union-attr]
     assert "extra" in vmi_reports(backend, "web-2")
     backend.quiesce()
     final = run(applied_on, backend.kube, apply=False)
