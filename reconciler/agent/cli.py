@@ -70,7 +70,12 @@ def _emit(res: PassResult) -> None:
 @click.option("--once", is_flag=True, help="Run one pass and exit (non-zero if a policy failed).")
 @click.option("--probe", "probes", multiple=True, help="Extra TCP target host:port (repeatable).")
 @click.option("--api-server", default=None, help="host:port probed after a change (default: from kubeconfig).")
-@click.option("--lease-namespace", default="virtnet-system", show_default=True)
+@click.option(
+    "--lease-namespace",
+    default="virtnet-system",
+    show_default=True,
+    help="The agent's namespace: its maxUnavailable slot Leases and its report ConfigMap virtnet-agent-<node>.",
+)
 @click.option(
     "--lock-dir",
     default=lambda: nodelock.LOCK_DIR,
