@@ -138,12 +138,14 @@ def _wait_sriov(
     items: list[Item], plan: Plan, kube: ClusterWriter, options: ApplyOptions, say: Callable[[str], None]
 ) -> None:
     """Hold back VMs on SR-IOV networks until the SR-IOV operator reports the nodes their policies select
-    synced (``reconciler.engine.sriov``); a failed sync stops the run before such a VM is written."""
+    synced (``reconciler.engine.sriov``); a failed sync stops the run before such a VM is written. A halted VM
+    asks for no VF, so it does not wait."""
     objects = [i.desired for i in plan.items if i.desired is not None]
     needed: list[tuple[Item, list[Obj]]] = []
     for item in items:
-        if item.desired is not None and item.desired["kind"] == "VirtualMachine":
-            policies = sriov.policies_for(item.desired, objects)
+        vm = item.desired
+        if vm is not None and vm["kind"] == "VirtualMachine" and vm["spec"].get("runStrategy") != "Halted":
+            policies = sriov.policies_for(vm, objects)
             if policies:
                 needed.append((item, policies))
     if not needed:
