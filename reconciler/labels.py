@@ -6,9 +6,10 @@ Prune safety rests on the ownership marks: an object is ours only if it carries 
 The provenance annotations are informational (where the object came from); the diff ignores them so that
 moving a line in a file or a new commit does not rewrite every object.
 
-The node agent and the controller meet only through what is spelled here: the agent publishes its
-NodeNetworkState labelled ``MANAGED_BY=virtnet-agent`` (:data:`AGENT_SELECTOR` lists them) with its drift
-report as JSON under :data:`DRIFT`.
+The node agent and the controller meet only through what is spelled here: the agent publishes a ConfigMap of
+its own per node labelled ``MANAGED_BY=virtnet-agent`` (:data:`AGENT_SELECTOR` lists them) and
+:data:`AGENT_NODE`, with its drift report as JSON under the data key :data:`AGENT_DRIFT_KEY`. It writes none
+of kubernetes-nmstate's objects.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ PLAINTEXT_SECRET = "virtnet.io/plaintext-secret"
 
 FIELD_MANAGER = "virtnet"
 
-#: the node agent: managed-by value and field manager of the NodeNetworkStates and enactments it publishes
+#: the node agent: managed-by value and field manager of the ConfigMap it publishes per node
 AGENT = "virtnet-agent"
-#: the NodeNetworkStates our node agents publish (one LIST shows every node's drift)
+#: the ConfigMaps our node agents publish (one LIST shows every node's drift)
 AGENT_SELECTOR = f"{MANAGED_BY}={AGENT}"
-#: on the agent's NodeNetworkState: its drift report as JSON (``reconciler.agent.publish.drift_report``)
-DRIFT = "virtnet.io/drift"
+#: on the agent's ConfigMap: the node it describes
+AGENT_NODE = "virtnet.io/node"
+#: the agent ConfigMap's data key holding its drift report as JSON (``reconciler.agent.publish.drift_report``)
+AGENT_DRIFT_KEY = "drift.json"
 
 #: annotations that describe provenance only and never count as a difference
 PROVENANCE_ANNOTATIONS = frozenset({SOURCE, REVISION})

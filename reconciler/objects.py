@@ -48,6 +48,9 @@ API_RESOURCES: dict[str, ApiResource] = {
         ApiResource("metallb.io/v1beta1", "L2Advertisement", "l2advertisements", True),
         ApiResource("kubevirt.io/v1", "VirtualMachine", "virtualmachines", True),
         ApiResource("kubevirt.io/v1", "VirtualMachineInstance", "virtualmachineinstances", True),
+        ApiResource("kubevirt.io/v1", "VirtualMachineInstanceMigration", "virtualmachineinstancemigrations", True),
+        ApiResource("kubevirt.io/v1", "KubeVirt", "kubevirts", True),
+        ApiResource("sriovnetwork.openshift.io/v1", "SriovNetworkNodeState", "sriovnetworknodestates", True),
         ApiResource("hco.kubevirt.io/v1beta1", "HyperConverged", "hyperconvergeds", True),
     )
 }

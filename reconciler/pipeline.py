@@ -18,6 +18,7 @@ from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
 from reconciler.engine.apply import ApplyOptions, apply_plan, dry_run
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
@@ -83,7 +84,7 @@ def observe(
             state.patch_targets[obj_id(obj)] = kube.get(obj["kind"], meta["name"], meta.get("namespace"))
     state.unowned = _existing_unowned(kube, desired, state, namespaces)
     state.namespace_contents = _namespace_contents(kube, desired, state)
-    state.node_drift = read_node_drift(kube)
+    state.node_drift = read_node_drift(kube, namespaces)
     if any(o["kind"] == "VirtualMachine" for o in desired):
         try:
             for vmi in list_scoped(kube, "VirtualMachineInstance", labels.VM, namespaces):
@@ -151,23 +152,26 @@ def _namespace_contents(kube: Kube, desired: list[Obj], state: LiveState) -> dic
     return contents
 
 
-def read_node_drift(kube: Kube) -> list[dict[str, object]]:
-    """Drift the node agents found (their NodeNetworkStates carry it as JSON): one LIST, no agent, no drift."""
+def read_node_drift(kube: Kube, namespaces: tuple[str, ...] = ()) -> list[dict[str, object]]:
+    """Drift the node agents found (each publishes a ConfigMap of its own with the report as JSON): one LIST,
+    no agent, no drift. A controller confined to ``namespaces`` (``rbac.namespaces``) reads only the reports
+    in those namespaces."""
     rows: list[dict[str, object]] = []
     try:
-        states = kube.list("NodeNetworkState", labels.AGENT_SELECTOR)
+        reports = list_scoped(kube, "ConfigMap", labels.AGENT_SELECTOR, namespaces)
     except ApiException as exc:
-        if exc.status == 404:
+        if exc.status in (403, 404):
             return rows
         raise
-    for nns in sorted(states, key=lambda o: o["metadata"]["name"]):
-        raw = (nns["metadata"].get("annotations") or {}).get(labels.DRIFT)
+    for cm in sorted(reports, key=lambda o: (o["metadata"].get("labels") or {}).get(labels.AGENT_NODE, "")):
+        node = (cm["metadata"].get("labels") or {}).get(labels.AGENT_NODE) or (cm.get("data") or {}).get("node")
+        raw = (cm.get("data") or {}).get(labels.AGENT_DRIFT_KEY)
         try:
             report = json.loads(raw) if raw else {}
         except ValueError:
             continue
-        for item in report.get("drift") or []:
-            rows.append({"node": nns["metadata"]["name"], **item})
+        items = report.get("drift") if isinstance(report, dict) else None
+        rows += [{"node": node, **item} for item in items or [] if isinstance(item, dict)]
     return rows
 
 
@@ -184,11 +188,27 @@ def read_nodes(kube: Kube) -> list[NodeFacts]:
     return build_nodes(nodes, states)
 
 
+def read_rollout(kube: Kube) -> str:
+    """The cluster's VM rollout strategy from its KubeVirt CR (``Stage`` where none can be read)."""
+    try:
+        return rollout_strategy(kube.list("KubeVirt"))
+    except ApiException as exc:
+        if exc.status not in (403, 404):
+            raise
+        return rollout_strategy(())
+
+
 def plan_cluster(
     desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions, live: LiveState | None = None
 ) -> Plan:
-    """Observe (unless ``live`` was read already) and plan."""
-    return build_plan(desired, live if live is not None else observe(kube, cluster, desired), cluster, options)
+    """Observe (unless ``live`` was read already) and plan. The rollout strategy is read only for a plan that
+    hot-plugs an interface (it decides whether apply migrates the VM), so other reconciles never ask."""
+    live = live if live is not None else observe(kube, cluster, desired)
+    plan = build_plan(desired, live, cluster, options)
+    if any(item.plugs for item in plan.items):
+        live.rollout = read_rollout(kube)
+        plan = build_plan(desired, live, cluster, options)
+    return plan
 
 
 def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) -> PlanOptions:

@@ -1,11 +1,10 @@
 """What the agent asks of the Kubernetes API, and the rollout slots that keep ``maxUnavailable``.
 
-Why: the agent needs six things from the cluster — the policies, its node's labels, how many nodes a
-selector picks, publishing its NodeNetworkState and enactments, and taking and giving back a rollout
-slot. :class:`AgentApi` is exactly that (the runner's tests pass a fake); :class:`KubeAgentApi` is the
-real one, through the same :class:`~reconciler.clients.kube.Kube` client the controller uses (static
-paths, retries; field manager ``labels.AGENT``) and the same :class:`~reconciler.clients.lease.Lease`
-leader election uses.
+Why: the agent needs six things from the cluster — the policies, its node's labels, how many nodes a selector picks,
+publishing its report (a ConfigMap of its own, ``reconciler.agent.publish.node_report``), and taking and giving back
+a rollout slot. :class:`AgentApi` is exactly that (the runner's tests pass a fake); :class:`KubeAgentApi` is the
+real one, through the same :class:`~reconciler.clients.kube.Kube` client the controller uses (static paths, retries;
+field manager ``labels.AGENT``) and the same :class:`~reconciler.clients.lease.Lease` leader election uses.
 
 A slot is a ``coordination.k8s.io/v1`` Lease ``virtnet-nncp-<policy>-<i>`` (``i < maxUnavailable``) in
 the agent's namespace, held by the node while it changes that policy and deleted afterwards; a node that
@@ -29,6 +28,9 @@ from reconciler.nmstate import NNCP
 
 
 class AgentApi(Protocol):
+    #: where the agent's own objects live: its report ConfigMap and the slot Leases
+    namespace: str
+
     def list_policies(self) -> list[dict[str, Any]]: ...
     def node_labels(self, node: str) -> dict[str, str]: ...
     def count_nodes(self, selector: Mapping[str, str]) -> int: ...
@@ -73,7 +75,7 @@ class KubeAgentApi:
 
     def apply(self, obj: dict[str, Any]) -> None:
         """Server-side apply ``obj`` (taking over conflicting fields: these objects are the agent's), then
-        its ``status`` through the status subresource."""
+        its ``status`` through the status subresource when it has one."""
         self.kube.apply({k: v for k, v in obj.items() if k != "status"}, force=True)
         if "status" in obj:
             meta = {"name": obj["metadata"]["name"]}

@@ -5,7 +5,8 @@ standalone run on one machine (``--from-repo``: policies rendered from a virtnet
 ``--node-labels`` given on the command line; nothing is published).
 
 Side effects: observe mode only reads the kernel (and the API); enforce mode changes the node's
-network (in ``--netns`` when given) and publishes NNS/NNCE objects and slot Leases via the API.
+network (in ``--netns`` when given) and publishes its report ConfigMap and slot Leases via the API
+(never kubernetes-nmstate's NodeNetworkState or enactments).
 Prints one JSON drift report per pass on stdout.
 """
 
@@ -78,7 +79,12 @@ def _emit(res: PassResult) -> None:
 @click.option("--once", is_flag=True, help="Run one pass and exit (non-zero if a policy failed).")
 @click.option("--probe", "probes", multiple=True, help="Extra TCP target host:port (repeatable).")
 @click.option("--api-server", default=None, help="host:port probed after a change (default: from kubeconfig).")
-@click.option("--lease-namespace", default="virtnet-system", show_default=True)
+@click.option(
+    "--lease-namespace",
+    default="virtnet-system",
+    show_default=True,
+    help="The agent's namespace: its maxUnavailable slot Leases and its report ConfigMap virtnet-agent-<node>.",
+)
 @click.option(
     "--lock-dir",
     default=lambda: nodelock.LOCK_DIR,

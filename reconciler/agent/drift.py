@@ -1,7 +1,8 @@
 """Drift: where the node differs from its policies, as rows ``(interface, field, desired, actual)`` (pure).
 
 The same comparison as :func:`reconciler.agent.steps.diff`, read as a report instead of a to-do list:
-observe mode publishes it, and the controller shows it in plans (``reconciler.labels.DRIFT``).
+observe mode publishes it, and the controller shows it in plans (``reconciler.labels.AGENT_DRIFT_KEY`` of the
+agent's ConfigMap).
 """
 
 from __future__ import annotations

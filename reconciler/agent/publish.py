@@ -1,10 +1,15 @@
-"""What the agent tells the cluster: NodeNetworkState, NodeNetworkConfigurationEnactment, drift.
+"""What the agent tells the cluster: one ConfigMap of its own per node, never kubernetes-nmstate's objects.
 
-Why: the controller and users read node state the way kubernetes-nmstate publishes it (NNS per node,
-NNCE per node and policy with Available/Failing/Progressing/Pending/Aborted conditions), so existing
-tooling and Argo CD health rules keep working. The drift report is ours: per interface and field,
-what the policies want and what the node has; it rides on the NodeNetworkState as JSON under
-``reconciler.labels.DRIFT``, labelled so the controller lists exactly ours (``labels.AGENT_SELECTOR``).
+Why: ``NodeNetworkState <node>`` and ``NodeNetworkConfigurationEnactment <node>.<policy>`` belong to nmstate's
+handler (NNCP status is computed from them); a second writer of those objects would make nmstate's own
+reports lie. So nmstate stays the source of truth and the agent publishes under a kind and name of its own:
+the ConfigMap ``virtnet-agent-<node>`` in the agent's namespace (:func:`node_report`), labelled
+``labels.AGENT_SELECTOR`` and ``labels.AGENT_NODE``, holding the observed state, the per-policy result and the
+drift report (``reconciler.labels.AGENT_DRIFT_KEY``, which the controller reads with one LIST).
+
+The observed state and per-policy results are built in nmstate's shapes (:func:`node_network_state`,
+:func:`enactment`: the same conditions and reasons, so people read them as they read nmstate's), but only as
+data inside that ConfigMap.
 
 PURE: builds dicts; ``now`` is passed in (an RFC 3339 string) so output is deterministic.
 """
@@ -36,21 +41,15 @@ def rfc3339(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def node_network_state(
-    node: str, current: Mapping[str, Any], now: str, drift: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """``NodeNetworkState/<node>`` with ``status.currentState`` and ``status.lastSuccessfulUpdateTime``, and
-    the :func:`drift_report` as JSON in the ``labels.DRIFT`` annotation when given (the controller reads
-    every node's drift from there with one LIST)."""
-    nns: dict[str, Any] = {
+def node_network_state(node: str, current: Mapping[str, Any], now: str) -> dict[str, Any]:
+    """The node's observed state in ``NodeNetworkState`` shape (``status.currentState``,
+    ``status.lastSuccessfulUpdateTime``): data for :func:`node_report`, never written as that kind."""
+    return {
         "apiVersion": API_VERSION,
         "kind": "NodeNetworkState",
         "metadata": {"name": node, "labels": dict(MANAGED_BY)},
         "status": {"currentState": dict(current), "lastSuccessfulUpdateTime": now},
     }
-    if drift is not None:
-        nns["metadata"]["annotations"] = {labels.DRIFT: json.dumps(drift, sort_keys=True)}
-    return nns
 
 
 def conditions(
@@ -139,3 +138,43 @@ def condition_of(nnce: Mapping[str, Any]) -> str | None:
         if c.get("status") == "True":
             return str(c["type"])
     return None
+
+
+def report_name(node: str) -> str:
+    """The agent's ConfigMap for ``node`` (a node name is a DNS subdomain, so the result is one too)."""
+    return f"virtnet-agent-{node}"[:253]
+
+
+def node_report(
+    node: str,
+    namespace: str,
+    nns: Mapping[str, Any],
+    enactments: Iterable[Mapping[str, Any]],
+    drift: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The one object the agent writes: ``ConfigMap <namespace>/virtnet-agent-<node>`` with the node's observed
+    state (``state.json``), one entry per policy with its conditions (``policies.json``) and the drift report
+    (``drift.json``). JSON text, sorted keys: an unchanged node gives the same bytes (a no-op apply)."""
+    policies = {
+        str((e.get("metadata") or {}).get("labels", {}).get("nmstate.io/policy", "")): {
+            "conditions": (e.get("status") or {}).get("conditions") or [],
+            "policyGeneration": (e.get("status") or {}).get("policyGeneration", 0),
+        }
+        for e in enactments
+    }
+    state = (nns.get("status") or {}).get("currentState") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": report_name(node),
+            "namespace": namespace,
+            "labels": {**MANAGED_BY, labels.AGENT_NODE: node[:63]},
+        },
+        "data": {
+            "node": node,
+            "state.json": json.dumps(state, sort_keys=True),
+            "policies.json": json.dumps(policies, sort_keys=True),
+            labels.AGENT_DRIFT_KEY: json.dumps(drift, sort_keys=True),
+        },
+    }

@@ -8,8 +8,9 @@ enforce pass holds the node's writer lock (``reconciler.agent.nodelock``) from i
 its last write, so two agents on one node never interleave; a pass that cannot get it changes nothing.
 
 Side effects: netlink writes in enforce mode (through ``enforce``); API writes when an
-:class:`~reconciler.agent.api.AgentApi` is given: server-side apply of NodeNetworkState / NNCE objects
-(field manager ``virtnet-agent``) and slot Leases (``reconciler.agent.api``).
+:class:`~reconciler.agent.api.AgentApi` is given: server-side apply of the agent's own ConfigMap per node
+(``reconciler.agent.publish.node_report``, field manager ``virtnet-agent``) and slot Leases
+(``reconciler.agent.api``). None of kubernetes-nmstate's objects: nmstate's handler owns those.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from reconciler.agent.enforce import DEFAULT_PRECHECKS, EnforceResult, Precheck,
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.nodelock import LockBusy, NodeLock
 from reconciler.agent.probes import Probe, default_probes
-from reconciler.agent.publish import drift_report, enactment, node_network_state, rfc3339
+from reconciler.agent.publish import drift_report, enactment, node_network_state, node_report, rfc3339
 from reconciler.agent.safety import precheck_for
 from reconciler.agent.state import current_state
 from reconciler.agent.steps import Op, Step, diff
@@ -164,9 +165,9 @@ def _pass(
     drep = drift_report(cfg.node, drift_items, names, stamp, cfg.mode)
     if error:
         drep["error"] = error
-    nns = node_network_state(cfg.node, observed, stamp, drep)
+    nns = node_network_state(cfg.node, observed, stamp)
     if api is not None:
-        _publish(api, [nns, *nnces])
+        _publish(api, [node_report(cfg.node, api.namespace, nns, nnces, drep)])
     return PassResult(
         cfg.node, cfg.mode, names, drift_items, steps, outcomes, nns, nnces, drep, nl.writes - start, error
     )
@@ -237,8 +238,7 @@ def _enforce_policy(
             pending = EnforceResult("Pending", "MaxUnavailableLimitReached", msg)
             return enactment(cfg.node, policy, "Pending", msg, now()), pending
     try:
-        if api is not None:
-            _publish(api, [enactment(cfg.node, policy, "Progressing", f"applying {len(steps)} step(s)", now())])
+        log.info("policy %s: applying %d step(s)", pname, len(steps))
         probes, prechecks = _probes(cfg, observed), _prechecks(cfg, policy, steps)
         outcome = enforce(nl, steps, probes=probes, prechecks=prechecks, timeout=cfg.timeout)
     finally:

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler import nmstate
+from reconciler.engine import sriov
 from reconciler.engine.changes import ChangeSet
 from reconciler.engine.health import Status, health_of
+from reconciler.engine.kubevirt import migration, migration_phase, reported_interfaces, spec_interfaces
 from reconciler.engine.plan import Action, Item, Plan, VMChange
 from reconciler.engine.ports import ClusterWriter
 from reconciler.errors import ApplyError, HealthError
@@ -49,12 +51,14 @@ def apply_plan(
             if not items:
                 continue
             for stage in node_stages(items):
+                _wait_sriov(stage, plan, kube, options, say)
                 say(f"wave {wave}: applying {len(stage)} object(s)")
                 _apply_items(stage, kube, options, changes)
                 if not changes.ok:
                     changes.error = f"wave {wave} failed; later waves were not applied"
                     return changes
-                _wait_healthy(stage, kube, options, changes, say)
+                migrations = _migrate([i for i in stage if i.migrate], kube, options, changes, say)
+                _wait_healthy(stage, kube, options, changes, say, migrations)
         deletes = [i for i in plan.items if i.action == Action.DELETE]
         if deletes:
             say(f"prune: deleting {len(deletes)} object(s)")
@@ -83,7 +87,7 @@ def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False) -> list[str]:
         if item.desired["metadata"].get("namespace") in new_namespaces:
             continue
         try:
-            kube.apply(item.desired, force=force, dry_run=True)
+            kube.apply(item.desired, force=force or bool(item.take_back), dry_run=True)
         except ApplyError as exc:
             refused.append(f"{item.name}: the API server refuses it: {exc.message}")
     return refused
@@ -120,13 +124,76 @@ def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, 
         try:
             if item.waits_for is not None:
                 _wait_gone(kube, item.waits_for, options)
-            kube.apply(item.desired, force=options.force_conflicts)
+            # take_back: virt-controller rewrote the interface lists when it finished an unplug (plan.Item)
+            kube.apply(item.desired, force=options.force_conflicts or bool(item.take_back))
             if item.vm_change == VMChange.RESTART:
                 meta = item.desired["metadata"]
                 kube.restart_vm(meta["namespace"], meta["name"])
             changes.add(item, True, item.vm_change.value or item.reason)
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+
+
+def _wait_sriov(
+    items: list[Item], plan: Plan, kube: ClusterWriter, options: ApplyOptions, say: Callable[[str], None]
+) -> None:
+    """Hold back VMs on SR-IOV networks until the SR-IOV operator reports the nodes their policies select
+    synced (``reconciler.engine.sriov``); a failed sync stops the run before such a VM is written. A halted VM
+    asks for no VF, so it does not wait."""
+    objects = [i.desired for i in plan.items if i.desired is not None]
+    needed: list[tuple[Item, list[Obj]]] = []
+    for item in items:
+        vm = item.desired
+        if vm is not None and vm["kind"] == "VirtualMachine" and vm["spec"].get("runStrategy") != "Halted":
+            policies = sriov.policies_for(vm, objects)
+            if policies:
+                needed.append((item, policies))
+    if not needed:
+        return
+    deadline = options.clock() + options.timeout
+    namespaces = sorted({p["metadata"].get("namespace", "") for _, ps in needed for p in ps})
+    while True:
+        nodes = kube.list("Node")
+        states = [s for ns in namespaces for s in kube.list(sriov.STATE, namespace=ns or None)]
+        waiting, failed = sriov.unsynced([p for _, ps in needed for p in ps], nodes, states)
+        if failed:
+            names = ", ".join(i.name for i, _ in needed)
+            raise HealthError(names, f"the SR-IOV operator failed to configure {'; '.join(failed)}")
+        if not waiting:
+            return
+        if options.clock() >= deadline:
+            raise HealthError(", ".join(i.name for i, _ in needed), f"SR-IOV nodes not synced: {'; '.join(waiting)}")
+        say(f"waiting for the SR-IOV operator before {len(needed)} VM(s): {'; '.join(waiting)}")
+        options.sleep(options.poll)
+
+
+def _migrate(
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+) -> dict[str, Obj]:
+    """Live-migrate each VM whose plugged interfaces reach the guest only in a new launcher pod (a cluster
+    without LiveUpdate, ``reconciler.engine.kubevirt``). Waits until virt-controller has carried the plug into
+    the VMI spec first: a migration started before would build its target pod without the new attachment.
+    Returns the migrations by item name, for the health wait to follow."""
+    started: dict[str, Obj] = {}
+    for item in items:
+        assert item.desired is not None
+        meta = item.desired["metadata"]
+        deadline = options.clock() + options.timeout
+        vmi_key = ("VirtualMachineInstance", meta["name"], meta.get("namespace"))
+        while not set(item.plugs) <= spec_interfaces(kube.get(*vmi_key)):
+            if options.clock() >= deadline:
+                raise HealthError(item.name, f"KubeVirt did not add {', '.join(item.plugs)} to the VMI spec")
+            options.sleep(options.poll)
+        vm = kube.get("VirtualMachine", meta["name"], meta["namespace"]) or item.desired
+        obj = migration(item.desired, vm["metadata"].get("generation"), item.plugs)
+        say(f"{item.name}: live migration {obj['metadata']['name']} so the guest gets {', '.join(item.plugs)}")
+        try:
+            kube.apply(obj)
+        except ApplyError as exc:
+            changes.add(item, False, f"migration not created: {exc.message}")
+            raise
+        started[item.name] = obj
+    return started
 
 
 def _wait_gone(kube: ClusterWriter, obj: Obj, options: ApplyOptions) -> None:
@@ -148,7 +215,12 @@ def _wait_gone(kube: ClusterWriter, obj: Obj, options: ApplyOptions) -> None:
 
 
 def _wait_healthy(
-    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item],
+    kube: ClusterWriter,
+    options: ApplyOptions,
+    changes: ChangeSet,
+    say: Callable[[str], None],
+    migrations: dict[str, Obj] | None = None,
 ) -> None:
     watched = [i for i in items if i.desired and i.desired["kind"] == "NodeNetworkConfigurationPolicy"]
     if options.wait_for_vms:
@@ -161,9 +233,12 @@ def _wait_healthy(
         return
     say(f"waiting for {len(watched)} object(s) to become healthy")
     deadline = options.clock() + options.timeout
-    pending = {i.name: i.desired for i in watched if i.desired}
+    pending = {i.name: i for i in watched}
+    waiting_for = ""
     while pending:
-        for name, obj in list(pending.items()):
+        for name, item in list(pending.items()):
+            assert item.desired is not None
+            obj = item.desired
             live = kube.get(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
             if live is not None and live["kind"] == "NodeNetworkConfigurationPolicy" and not _enacted(kube, live):
                 continue  # its conditions still describe the previous generation
@@ -172,11 +247,30 @@ def _wait_healthy(
                 detail = _enactment_failures(kube, obj) if obj["kind"] == "NodeNetworkConfigurationPolicy" else ""
                 raise HealthError(name, f"Degraded: {health.message}{detail}")
             if health.status in (Status.HEALTHY, Status.SUSPENDED):
-                del pending[name]
+                waiting_for = _guest_missing(kube, item, (migrations or {}).get(name))
+                if not waiting_for:
+                    del pending[name]
         if pending and options.clock() >= deadline:
-            raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s")
+            detail = f" ({waiting_for})" if waiting_for else ""
+            raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s{detail}")
         if pending:
             options.sleep(options.poll)
+
+
+def _guest_missing(kube: ClusterWriter, item: Item, started: Obj | None) -> str:
+    """Why a hot-plugged VM is not done yet although Ready: the VMI does not report the plugged interfaces
+    (empty when it does, or when nothing was plugged). A failed migration is an error: the guest will not
+    get the interface without another one."""
+    if not item.plugs or item.desired is None:
+        return ""
+    meta = item.desired["metadata"]
+    if started is not None:
+        mig = kube.get(started["kind"], started["metadata"]["name"], meta["namespace"])
+        if migration_phase(mig) == "Failed":
+            raise HealthError(item.name, f"live migration {started['metadata']['name']} failed")
+    vmi = kube.get("VirtualMachineInstance", meta["name"], meta["namespace"])
+    missing = sorted(set(item.plugs) - reported_interfaces(vmi))
+    return f"the VMI does not report {', '.join(missing)} yet" if missing else ""
 
 
 def _enacted(kube: ClusterWriter, policy: Obj) -> bool:

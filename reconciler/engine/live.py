@@ -22,3 +22,6 @@ class LiveState:
     unowned: dict[str, Obj] = field(default_factory=dict)  # desired objects that exist, not created by virtnet
     #: for each Namespace prune may delete: the ids of every object in it (what deleting it would take along)
     namespace_contents: dict[str, set[str]] = field(default_factory=dict)
+    #: the cluster's VM rollout strategy (``reconciler.engine.kubevirt.rollout_strategy``): whether a hot-plug
+    #: reaches the guest by itself (LiveUpdate) or through a migration virtnet creates
+    rollout: str = "Stage"

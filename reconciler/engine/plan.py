@@ -19,6 +19,7 @@ from typing import Any
 from reconciler import labels
 from reconciler.engine.diff import Change, Conflict, conflicts, diff_object
 from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prune
+from reconciler.engine.kubevirt import LIVE_UPDATE, housekeeping
 from reconciler.engine.live import LiveState
 from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
 
@@ -51,6 +52,11 @@ class Item:
     vm_change: VMChange = VMChange.NONE
     conflicts: tuple[Conflict, ...] = ()  # fields of ``changes`` another field manager owns
     waits_for: Obj | None = None  # a live object being deleted (this one, or its namespace) to wait out first
+    plugs: tuple[str, ...] = ()  # interfaces hot-plugged into a running VM: healthy once its VMI reports them
+    migrate: bool = False  # the plug reaches the guest only through a live migration that apply creates
+    #: the conflicts were virt-controller's own rewrite of the interface lists (an unplug it finished):
+    #: apply takes the lists back (``reconciler.engine.kubevirt.housekeeping``)
+    take_back: tuple[Conflict, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +69,7 @@ class Item:
             "changes": [c.as_dict() for c in self.changes],
             "conflicts": [{"path": c.path, "manager": c.manager} for c in self.conflicts],
             **({"waitsFor": display(self.waits_for)} if self.waits_for is not None else {}),
+            **({"plugs": list(self.plugs), "migration": self.migrate} if self.plugs else {}),
         }
 
 
@@ -218,7 +225,7 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             items.append(item)
             (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
             continue
-        items.append(_pair(obj, current, vmis.get(_vmi_key(obj))))
+        items.append(_pair(obj, current, vmis.get(_vmi_key(obj)), live.rollout))
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents)
     errors += decision.errors
     for obj, why in decision.kept:
@@ -236,6 +243,11 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
                 f"{item.name}: restart required ({item.reason}); the VM does not allow virtnet to restart it"
             )
     for item in items:
+        if item.take_back:
+            paths = ", ".join(sorted({c.path for c in item.take_back}))
+            warnings.append(
+                f"{item.name}: takes back {paths} from virt-controller (it rewrote them when it finished an unplug)"
+            )
         for conflict in item.conflicts:
             text = f"{item.name}: {conflict}"
             if options.force_conflicts:
@@ -289,7 +301,7 @@ def _adopt(obj: Obj, existing: Obj) -> tuple[Item, str | None]:
     marked = copy.deepcopy(obj)
     marked["metadata"].setdefault("annotations", {})[labels.ADOPTED] = "true"
     reason = f"adopting an existing object ({labels.ADOPT}); prune will never delete it"
-    return replace(_pair(marked, existing, None), reason=reason), None
+    return replace(_pair(marked, existing, None, ""), reason=reason), None
 
 
 def _deleting(obj: Obj) -> bool:
@@ -318,7 +330,7 @@ def _vmi_key(obj: Obj) -> str:
     return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
-def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
+def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
     key, name = obj_id(obj), display(obj)
     if live is not None and (live["metadata"].get("annotations") or {}).get(labels.ADOPTED) == "true":
         obj = copy.deepcopy(obj)  # keep the mark: an adopted object stays adopted
@@ -326,11 +338,44 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
     if live is None:
         return Item(Action.CREATE, key, name, wave(obj), "not in the cluster", obj, None, tuple(diff_object(obj, None)))
     to_apply, vm_change, reason = obj, VMChange.NONE, ""
+    plugs: tuple[str, ...] = ()
+    migrate = False
     if obj["kind"] == "VirtualMachine":
         vm_change, to_apply, reason = classify_vm(obj, live, vmi)
+        if vm_change == VMChange.HOTPLUG:
+            plugs, migrate, reason = _plugs(obj, live, vmi, rollout, reason)
     changes = tuple(diff_object(to_apply, live))
     if not changes:
         return Item(Action.NOOP, key, name, wave(obj), reason or "in sync", to_apply, live)
     why = reason or f"{len(changes)} field(s) differ"
-    taken = tuple(conflicts(list(changes), live))
-    return Item(Action.UPDATE, key, name, wave(obj), why, to_apply, live, changes, vm_change, taken)
+    found = conflicts(list(changes), live)
+    taken, others = housekeeping(found) if obj["kind"] == "VirtualMachine" else ([], found)
+    return Item(
+        Action.UPDATE,
+        key,
+        name,
+        wave(obj),
+        why,
+        to_apply,
+        live,
+        changes,
+        vm_change,
+        tuple(others),
+        plugs=plugs,
+        migrate=migrate,
+        take_back=tuple(taken),
+    )
+
+
+def _plugs(desired: Obj, live: Obj, vmi: Obj | None, rollout: str, reason: str) -> tuple[tuple[str, ...], bool, str]:
+    """The interfaces a hot-plug adds, whether virtnet must migrate the VM for the guest to see them, and the
+    plan's reason saying so. Without ``LiveUpdate`` nothing else moves the VM into a pod with the new
+    attachment (``reconciler.engine.kubevirt``)."""
+    have = _interfaces(live)
+    plugs = tuple(n for n in _interfaces(desired) if n not in have)
+    if not plugs:
+        return (), False, reason
+    if rollout == LIVE_UPDATE:
+        return plugs, False, f"{reason}; KubeVirt migrates the VM itself (vmRolloutStrategy LiveUpdate)"
+    strategy = rollout or "Stage"
+    return plugs, True, f"{reason}; a live migration follows (vmRolloutStrategy {strategy}: virtnet migrates the VM)"

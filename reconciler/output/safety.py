@@ -70,6 +70,8 @@ def safety_text(report: SafetyReport | None, colour: bool = False) -> str:
         lines.append(f"  {n.name} ({n.action}, via {n.via}): VMs {_vms(n.vms)}")
     for s in report.services:
         lines.append(f"  {s.name}: endpoints change ({s.vm}: {s.why})")
+    for sr in report.sriov:
+        lines.append(style(f"  {sr}", "yellow"))
     lines += connectivity_text(report.connectivity)
     if report.note:
         lines.append(style(f"  note: {report.note}", "yellow"))
@@ -147,6 +149,17 @@ def safety_markdown(
     if report.services:
         out += ["Services whose endpoints change:", ""]
         out += [f"- {md.code(s.name)} ({md.code(s.vm)}: {md.text(s.why)})" for s in report.services]
+        out.append("")
+    if report.sriov:
+        out += [
+            "| SR-IOV node policy | action | nodes | drain or reboot | SR-IOV VMs stopped |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {md.code(s.name, cell=True)} | {md.text(s.action)} | {_md_list(s.nodes) or 'none known'} "
+            f"| **{md.text(s.disruption)}**: {md.text('; '.join(s.why))} | {_md_list(s.vms) or 'none'} |"
+            for s in report.sriov
+        ]
         out.append("")
     out += connectivity_markdown(report.connectivity, link)
     if report.note:

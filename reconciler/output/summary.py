@@ -3,7 +3,8 @@
 The files describe the cluster *after* the run, so two runs that leave it the same produce the same
 bytes and no new commit: applied revision, every object and its health, node drift, errors, and how to
 reach each VM (addresses the guest agent reports, the FQDNs secondary DNS serves, Service endpoints and
-ready-to-paste ``virtctl ssh`` / ``ssh`` commands). Nothing time-dependent is written.
+ready-to-paste ``virtctl ssh`` / ``ssh`` commands, and an ``ssh_config`` with a ``Host`` block per VM whose
+``ProxyCommand`` is ``virtctl port-forward --stdio=true``). Nothing time-dependent is written.
 """
 
 from __future__ import annotations
@@ -27,46 +28,102 @@ def _by_vm(objs: list[Obj], key: str) -> dict[tuple[str, str], list[Obj]]:
     return out
 
 
+def agent_connected(vmi: Obj | None) -> bool:
+    """Whether the QEMU guest agent reports from inside the VM (VMI condition ``AgentConnected``, or addresses
+    whose source is the agent). KubeSecondaryDNS serves a name only for an address the VMI reports, which on a
+    secondary interface only the agent knows: without it an FQDN would resolve to nothing."""
+    status = (vmi or {}).get("status") or {}
+    if any(c.get("type") == "AgentConnected" and c.get("status") == "True" for c in status.get("conditions") or []):
+        return True
+    return any("guest-agent" in str(i.get("infoSource") or "") for i in status.get("interfaces") or [])
+
+
+def ssh_host(ns: str, name: str, user: str) -> str:
+    """An ``~/.ssh/config`` block that reaches the VM through the API server (``virtctl port-forward``), the
+    access method that needs neither a Service nor a routable address: ``ssh vmi/<name>.<ns>``."""
+    target = f"vmi/{name}.{ns}"
+    return "\n".join(
+        [
+            f"Host {target}",
+            f"  User {user}",
+            f"  ProxyCommand virtctl port-forward --stdio=true {target} %p",
+            "  StrictHostKeyChecking accept-new",
+        ]
+    )
+
+
 def vm_access(repo: Repo, vmis: list[Obj], services: list[Obj]) -> list[dict[str, Any]]:
-    """Per VM: interfaces with observed IPs and FQDNs, Service endpoints, and SSH commands."""
+    """Per VM: interfaces with observed IPs and FQDNs, Service endpoints, SSH commands and an SSH config block.
+
+    An FQDN is listed only when it can resolve: secondary DNS is enabled on the cluster, the guest agent is
+    connected, and the interface has a reported address; otherwise ``fqdnUnavailable`` says which is missing.
+    """
     domain = repo.cluster.spec.fqdn_domain  # vm.<baseDomain>, when secondary DNS is deployed
     observed = {(v["metadata"]["namespace"], v["metadata"]["name"]): v for v in vmis}
     svc_of = _by_vm(services, labels.VM)
     out = []
     for vm in sorted(repo.of("VM"), key=lambda e: (e.meta.namespace, e.name)):
         ns, name, user = vm.meta.namespace or "", vm.name, vm.spec.user  # a VM always has one (model rule)
-        status = (observed.get((ns, name)) or {}).get("status") or {}
+        vmi = observed.get((ns, name))
+        status = (vmi or {}).get("status") or {}
         reported = {i.get("name"): i for i in status.get("interfaces") or []}
+        agent = agent_connected(vmi)
         interfaces = []
-        ssh = [f"virtctl ssh -n {ns} {user}@vm/{name}"]
+        ssh = [f"virtctl ssh -n {ns} {user}@vm/{name}", f"ssh vmi/{name}.{ns}  # with the sshConfig block"]
         names = (["default"] if vm.spec.pod_network else []) + [i.ifname for i in vm.spec.interfaces]
         for ifname in names:
             seen = reported.get(ifname, {})
             ips = seen.get("ipAddresses") or ([seen["ipAddress"]] if seen.get("ipAddress") else [])
             entry: dict[str, Any] = {"name": ifname, "ips": ips, "mac": seen.get("mac")}
             if ifname != "default" and domain:  # KubeSecondaryDNS skips the pod network
-                entry["fqdn"] = f"{ifname}.{name}.{ns}.{domain}"
+                missing = _fqdn_missing(agent, ips)
+                if missing:
+                    entry["fqdnUnavailable"] = missing
+                else:
+                    entry["fqdn"] = f"{ifname}.{name}.{ns}.{domain}"
             if ifname != "default" and ips:
                 ssh.append(f"ssh {user}@{entry.get('fqdn') or ips[0]}")
             interfaces.append(entry)
-        endpoints = []
-        for svc in sorted(svc_of.get((ns, name), []), key=lambda s: s["metadata"]["name"]):
-            spec = svc.get("spec") or {}
-            ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-            lb_ips = [i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")]
-            for port in spec.get("ports") or []:
-                ep = {"service": svc["metadata"]["name"], "type": spec.get("type", "ClusterIP"), "port": port["port"]}
-                if port.get("nodePort"):
-                    ep["nodePort"] = port["nodePort"]
-                if lb_ips:
-                    ep["loadBalancer"] = lb_ips
-                endpoints.append(ep)
-                if port.get("targetPort", port["port"]) == 22 or port["port"] == 22:
-                    if port.get("nodePort"):
-                        ssh.append(f"ssh -p {port['nodePort']} {user}@<any-node-ip>")
-                    ssh += [f"ssh -p {port['port']} {user}@{ip}" for ip in lb_ips]
-        out.append({"vm": f"{ns}/{name}", "interfaces": interfaces, "endpoints": endpoints, "ssh": ssh})
+        endpoints = _endpoints(svc_of.get((ns, name), []), user, ssh)
+        out.append(
+            {
+                "vm": f"{ns}/{name}",
+                "interfaces": interfaces,
+                "endpoints": endpoints,
+                "ssh": ssh,
+                "sshConfig": ssh_host(ns, name, user),
+            }
+        )
     return out
+
+
+def _fqdn_missing(agent: bool, ips: list[str]) -> str:
+    if not agent:
+        return "the QEMU guest agent is not connected (secondary DNS names need the addresses it reports)"
+    if not ips:
+        return "no address reported on this interface yet"
+    return ""
+
+
+def _endpoints(services: list[Obj], user: str, ssh: list[str]) -> list[dict[str, Any]]:
+    """The VM's Service endpoints; SSH commands for port 22 are added to ``ssh``."""
+    endpoints = []
+    for svc in sorted(services, key=lambda s: s["metadata"]["name"]):
+        spec = svc.get("spec") or {}
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        lb_ips = [i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")]
+        for port in spec.get("ports") or []:
+            ep = {"service": svc["metadata"]["name"], "type": spec.get("type", "ClusterIP"), "port": port["port"]}
+            if port.get("nodePort"):
+                ep["nodePort"] = port["nodePort"]
+            if lb_ips:
+                ep["loadBalancer"] = lb_ips
+            endpoints.append(ep)
+            if port.get("targetPort", port["port"]) == 22 or port["port"] == 22:
+                if port.get("nodePort"):
+                    ssh.append(f"ssh -p {port['nodePort']} {user}@<any-node-ip>")
+                ssh += [f"ssh -p {port['port']} {user}@{ip}" for ip in lb_ips]
+    return endpoints
 
 
 def object_states(plan: Plan | None, changes: ChangeSet | None) -> list[dict[str, str]]:
@@ -158,7 +215,20 @@ def status_markdown(doc: dict[str, Any]) -> str:
                 extra += f" at {', '.join(ep['loadBalancer'])}" if ep.get("loadBalancer") else ""
                 lines.append(f"- Service {ep['service']} ({ep['type']}) port {ep['port']}{extra}")
             lines += ["", "```sh", *vm["ssh"], "```", ""]
+        lines += [
+            "## SSH config",
+            "",
+            "Paste into `~/.ssh/config` (or `Include` the `ssh_config` file next to this one):",
+        ]
+        lines += ["", "```", *(vm["sshConfig"] + "\n" for vm in doc["vms"]), "```", ""]
     return "\n".join(lines) + "\n"
+
+
+def ssh_config(doc: dict[str, Any]) -> str:
+    """Every VM's ``Host`` block, one file: ``Include`` it from ``~/.ssh/config``."""
+    blocks = [vm["sshConfig"] for vm in doc["vms"] if vm.get("sshConfig")]
+    header = f"# virtnet: SSH to the VMs of cluster {doc['cluster']} through the API server (virtctl port-forward)"
+    return "\n\n".join([header, *blocks]) + "\n"
 
 
 def status_files(doc: dict[str, Any]) -> dict[str, str]:
@@ -166,4 +236,5 @@ def status_files(doc: dict[str, Any]) -> dict[str, str]:
     return {
         "status.json": json.dumps(doc, indent=2, sort_keys=True) + "\n",
         "README.md": status_markdown(doc),
+        "ssh_config": ssh_config(doc),
     }

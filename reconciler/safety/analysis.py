@@ -63,8 +63,10 @@ from reconciler.safety.radius import (
 )
 from reconciler.safety.refs import Refs
 from reconciler.safety.report import ACCEPT_ANNOTATION, CHECKS, SafetyReport
+from reconciler.safety.sriov import POLICY as SRIOV_POLICY
+from reconciler.safety.sriov import sriov_impacts
 
-NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM})
+NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM, SRIOV_POLICY})
 CHANGED = (Action.CREATE, Action.UPDATE, Action.DELETE)
 
 __all__ = [
@@ -133,6 +135,7 @@ def analyze(
         policies=tuple(policies),
         networks=tuple(networks(ctx.plan, ctx.nads, ctx.vms)),
         services=tuple(services(ctx.plan, ctx.vms)),
+        sriov=tuple(sriov_impacts(plan.items, ctx.nodes, ctx.vms, ctx.after.values())),
         findings=tuple(_group_missing(findings)),
         accepted=accepted,
         accepted_by=by,

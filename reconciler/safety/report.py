@@ -13,6 +13,7 @@ from reconciler import labels
 from reconciler.safety.checks import ERROR, WARNING, Finding
 from reconciler.safety.connectivity import CONNECTIVITY_CHECKS, ConnectivityReport
 from reconciler.safety.radius import NetworkImpact, PolicyImpact, ServiceImpact
+from reconciler.safety.sriov import SriovImpact
 
 ACCEPT_ANNOTATION = labels.ACCEPT_RISK
 CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use", *CONNECTIVITY_CHECKS)
@@ -23,6 +24,8 @@ class SafetyReport:
     policies: tuple[PolicyImpact, ...] = ()
     networks: tuple[NetworkImpact, ...] = ()
     services: tuple[ServiceImpact, ...] = ()
+    #: SR-IOV node policies whose change drains or reboots nodes (``reconciler.safety.sriov``)
+    sriov: tuple[SriovImpact, ...] = ()
     findings: tuple[Finding, ...] = ()
     accepted: frozenset[str] = frozenset()  # check names accepted (CLI: all of CHECKS)
     accepted_by: str = ""  # "--accept-risk" or the annotation's file:line
@@ -49,7 +52,7 @@ class SafetyReport:
     @property
     def empty(self) -> bool:
         busy = self.connectivity is not None and not self.connectivity.empty
-        return not (self.policies or self.networks or self.services or self.findings or self.note or busy)
+        return not (self.policies or self.networks or self.services or self.sriov or self.findings or self.note or busy)
 
     def marked_ids(self) -> list[str]:
         """Object ids at risk: policies/networks/VMs named by a finding (for the topology picture)."""
@@ -75,6 +78,7 @@ class SafetyReport:
             "policies": [p.as_dict() for p in self.policies],
             "networks": [n.as_dict() for n in self.networks],
             "services": [{"name": s.name, "vm": s.vm, "why": s.why} for s in self.services],
+            "sriovPolicies": [s.as_dict() for s in self.sriov],
             "findings": [{**f.as_dict(), "accepted": self.is_accepted(f)} for f in self.findings],
             "connectivity": self.connectivity.as_dict() if self.connectivity is not None else None,
         }

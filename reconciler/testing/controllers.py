@@ -21,11 +21,13 @@ server the same pool is an admission webhook, :mod:`reconciler.testing.controlpl
 ``runStrategy`` Always/RerunOnFailure (or ``running: true``) gets a VMI (status.interfaces with name, mac, IPs:
 10.128.x.y on the pod network, static addresses from cloud-init networkData on secondary ones) and is Ready/Running;
 stopping removes the VMI. Hot-plug: adding a bridge interface+multus network, or setting it ``state: absent``, is
-applied to the running VMI; any other template change (removing an interface without ``state: absent`` first, too)
-adds ``RestartRequired``. Known gap: changing attributes of an existing bridge interface counts as hot-pluggable. A
-restart (virt-api's ``stateChangeRequests`` Stop with the VMI's uid on the VM status) deletes the VMI and starts a
-fresh one. The VMI is written by virt-controller, its status by virt-handler, the VM status by virt-controller, as on
-a real cluster.
+applied to the running VMI's spec; a plugged one reaches ``status.interfaces`` (the guest) only after a migration
+(:mod:`.migrations`), unless the KubeVirt CR says ``vmRolloutStrategy: LiveUpdate``; once an unplug is done virt-
+controller drops the absent interface and its network from the VM spec itself. Any other template change (removing an
+interface without ``state: absent`` first, too) adds ``RestartRequired``. Known gap: changing attributes of an
+existing bridge interface counts as hot-pluggable. A restart (virt-api's ``stateChangeRequests`` Stop with the VMI's
+uid on the VM status) deletes the VMI and starts a fresh one. The VMI is written by virt-controller, its status by
+virt-handler, the VM status by virt-controller, as on a real cluster.
 
 The controllers see the objects through :class:`~reconciler.testing.objectstore.ObjectStore`, so the same code runs
 in the double and, as ``python -m reconciler.testing.controlplane.simulate``, against a real apiserver.
@@ -33,14 +35,20 @@ in the double and, as ``python -m reconciler.testing.controlplane.simulate``, ag
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from reconciler.testing import vmspec
+from reconciler.testing.errors import ApiError
 from reconciler.testing.kubemacpool import KubeMacPool
+from reconciler.testing.migrations import MigrationController
 from reconciler.testing.objectstore import ObjectStore
+from reconciler.testing.sriov import SriovController
+from reconciler.testing.statuswrite import condition, set_status
+from reconciler.testing.statuswrite import rt as _rt
 from reconciler.testing.store import Obj, Store, now
 from reconciler.testing.store import ResourceType as _RT
 
@@ -50,45 +58,22 @@ HANDLER = "virt-handler"  # the node agent that reports a running VMI's interfac
 
 def build_controllers(names: Sequence[str], store: ObjectStore, nodes: Sequence[dict[str, Any]], *,
                       delay_ticks: int = 2, seed_nodes: bool = True) -> list[Any]:
-    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``), wired to ``store``.
+    """The controllers named in ``names`` (``"nmstate"``, ``"kubevirt"``, ``"sriov"``), wired to ``store``.
 
     ``seed_nodes=False`` when the Nodes and NodeNetworkStates already exist (a real control plane seeds them).
     """
-    known = {"nmstate", "kubevirt"}
+    known = {"nmstate", "kubevirt", "sriov"}
     if unknown := set(names) - known:
         raise ValueError(f"unknown simulated controllers {sorted(unknown)}; known: {sorted(known)}")
     out: list[Any] = []
     if "nmstate" in names:
         out.append(NmstateController(store, nodes, delay_ticks=delay_ticks, seed_nodes=seed_nodes))
     if "kubevirt" in names:
-        out.append(KubevirtController(store))
+        kubevirt = KubevirtController(store)
+        out += [kubevirt, MigrationController(store, kubevirt)]
+    if "sriov" in names:
+        out.append(SriovController(store, nodes, delay_ticks=delay_ticks))
     return out
-
-
-def condition(previous: list[dict[str, Any]], ctype: str, status: bool, reason: str = "",
-              message: str = "") -> dict[str, Any]:
-    """A condition; keeps the old transition time when the status did not change (so re-ticks are no-ops)."""
-    value = "True" if status else "False"
-    old = next((c for c in previous if c.get("type") == ctype), {})
-    when = old.get("lastTransitionTime", now()) if old.get("status") == value else now()
-    return {"type": ctype, "status": value, "reason": reason, "message": message, "lastTransitionTime": when}
-
-
-def _rt(store: ObjectStore, api_version: str, kind: str) -> _RT:
-    rt = store.registry.by_kind(api_version, kind)
-    assert rt is not None
-    return rt
-
-
-def set_status(store: ObjectStore, api_version: str, kind: str, obj: Obj, status: dict[str, Any],
-               manager: str) -> None:
-    """``Status().Update(obj)`` with the object as read (a status write is validated as a whole object), but
-    unconditionally: without its resourceVersion, so a client's write in between is no conflict to retry."""
-    rt = _rt(store, api_version, kind)
-    body = {**copy.deepcopy(obj), "status": status}
-    body["metadata"].pop("resourceVersion", None)
-    store.update(rt, body["metadata"].get("namespace", ""), body["metadata"]["name"], body, manager=manager,
-                 subresource="status")
 
 
 # ---- nmstate ---------------------------------------------------------------------------------------------------
@@ -284,6 +269,7 @@ class KubevirtController:
             return
         desired = vmspec.template_spec(vm)
         restart = False
+        reported: set[str] | None = None  # a new VMI's pod has every interface
         if vmi is None:
             vmi_spec = desired
         else:  # running: hot-plug what can be, flag the rest
@@ -292,7 +278,9 @@ class KubevirtController:
             hot = vmspec.hot_names(desired)
             restart = vmspec.cold_part(desired, hot) != vmspec.cold_part(vmi_spec, hot)
             vmi_spec = vmspec.with_hot_parts(vmi_spec, desired)
-        self._write_vmi(vm, vmi_spec, vmi)
+            # without LiveUpdate a plugged interface waits in the VMI spec for a migration to a pod that has it
+            reported = None if self.live_update() else vmspec.reported_names(vmi)
+        self._write_vmi(vm, vmi_spec, vmi, reported)
         conds = [condition(prev, "Ready", True, "", "")]
         if restart:
             conds.append(condition(prev, "RestartRequired", True, "",
@@ -300,9 +288,33 @@ class KubevirtController:
         set_status(self.store, KUBEVIRT, "VirtualMachine", vm, {
             "printableStatus": "Running", "ready": True, "created": True, "conditions": conds,
             "observedGeneration": vm["metadata"].get("generation", 1)}, self.manager)
+        self._drop_unplugged(vm, vmi_spec)
 
-    def _write_vmi(self, vm: Obj, spec: dict[str, Any], vmi: Obj | None) -> None:
-        """virt-controller writes the VMI (its old status carried along), virt-handler then writes its status."""
+    def live_update(self) -> bool:
+        """The KubeVirt CR's ``vmRolloutStrategy``: with LiveUpdate KubeVirt migrates a hot-plugged VM itself."""
+        return any(((kv.get("spec") or {}).get("configuration") or {}).get("vmRolloutStrategy") == "LiveUpdate"
+                   for kv in self.store.objects(KUBEVIRT, "KubeVirt"))
+
+    def _drop_unplugged(self, vm: Obj, vmi_spec: dict[str, Any]) -> None:
+        """virt-controller, once an unplug is done, removes the ``state: absent`` interface and its network from
+        the VM spec (an update of its own: it then owns those atomic lists on a real server)."""
+        spec = (vm.get("spec") or {}).get("template", {}).get("spec") or {}
+        in_vmi = {i.get("name") for i in vmspec.interfaces(vmi_spec)}
+        done = {i["name"] for i in vmspec.interfaces(spec) if i.get("state") == "absent" and i["name"] not in in_vmi}
+        if not done:
+            return
+        body = copy.deepcopy(vm)
+        body.pop("status", None)
+        tspec = body["spec"]["template"]["spec"]
+        tspec["domain"]["devices"]["interfaces"] = [i for i in vmspec.interfaces(tspec) if i["name"] not in done]
+        tspec["networks"] = [n for n in tspec.get("networks") or [] if n.get("name") not in done]
+        with contextlib.suppress(ApiError):  # someone wrote the VM in between (a 409): the next pass sees it
+            self.store.update(_rt(self.store, KUBEVIRT, "VirtualMachine"), vm["metadata"]["namespace"],
+                              vm["metadata"]["name"], body, manager=self.manager)
+
+    def _write_vmi(self, vm: Obj, spec: dict[str, Any], vmi: Obj | None, reported: set[str] | None) -> None:
+        """virt-controller writes the VMI (its old status carried along), virt-handler then writes its status:
+        the interfaces the launcher pod has (``reported``; None: all of the spec's)."""
         ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
         obj = {"apiVersion": KUBEVIRT, "kind": "VirtualMachineInstance",
                # like virt-controller: the VMI carries the template's labels (Services select them)
@@ -313,10 +325,20 @@ class KubevirtController:
                                                  "uid": vm["metadata"]["uid"], "controller": True}]},
                "spec": spec, "status": (vmi or {}).get("status") or {}}
         live = self.store.put(obj, manager=self.manager)
-        live_ifaces = [i for i in vmspec.interfaces(spec) if i.get("state") != "absent"]
-        status = {"phase": "Running", "nodeName": "worker-0",
+        self.report(live, reported)
+
+    def report(self, vmi: Obj, reported: set[str] | None) -> None:
+        """virt-handler's status of a running VMI: phase, node, and the interfaces in ``reported`` (all when
+        None) that the spec still has."""
+        ns, name, spec = vmi["metadata"]["namespace"], vmi["metadata"]["name"], vmi["spec"]
+        live_ifaces = [i for i in vmspec.interfaces(spec)
+                       if i.get("state") != "absent" and (reported is None or i["name"] in reported)]
+        # the guest agent answers (the images the tests boot run qemu-guest-agent): addresses come from it
+        prev = (vmi.get("status") or {}).get("conditions") or []
+        status = {**(vmi.get("status") or {}), "phase": "Running", "nodeName": "worker-0",
+                  "conditions": [condition(prev, "Ready", True), condition(prev, "AgentConnected", True)],
                   "interfaces": self._iface_status(ns, name, spec, live_ifaces)}
-        set_status(self.store, KUBEVIRT, "VirtualMachineInstance", live, status, HANDLER)
+        set_status(self.store, KUBEVIRT, "VirtualMachineInstance", vmi, status, HANDLER)
 
     def _iface_status(self, ns: str, name: str, spec: dict[str, Any],
                       ifaces: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -332,7 +354,7 @@ class KubevirtController:
             else:
                 ip = static.get(mac.lower()) or static.get(f"eth{idx}", "")
             if ip:
-                entry.update(ipAddress=ip, ipAddresses=[ip])
+                entry.update(ipAddress=ip, ipAddresses=[ip], infoSource="domain, guest-agent")
             out.append(entry)
         return out
 

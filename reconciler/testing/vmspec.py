@@ -87,3 +87,8 @@ def running(vm: Obj) -> bool:
     """Whether the VM should have a VMI (runStrategy Always/RerunOnFailure, or the older ``running: true``)."""
     spec = vm.get("spec") or {}
     return spec.get("runStrategy") in ("Always", "RerunOnFailure") or spec.get("running") is True
+
+
+def reported_names(vmi: Obj) -> set[str]:
+    """Interfaces a VMI's status lists: the ones its launcher pod (and so the guest) has."""
+    return {i["name"] for i in (vmi.get("status") or {}).get("interfaces") or [] if i.get("name")}

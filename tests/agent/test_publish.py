@@ -1,12 +1,21 @@
-"""publish.py: NNS, NNCE and drift report shapes (pure)."""
+"""publish.py: the agent's report ConfigMap, and the nmstate-shaped data and drift report inside it (pure)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from reconciler import labels
 from reconciler.agent.drift import DriftItem
-from reconciler.agent.publish import condition_of, conditions, drift_report, enactment, node_network_state
+from reconciler.agent.publish import (
+    condition_of,
+    conditions,
+    drift_report,
+    enactment,
+    node_network_state,
+    node_report,
+)
 
 NOW = "2026-01-02T03:04:05Z"
 LATER = "2026-01-02T04:00:00Z"
@@ -25,15 +34,23 @@ def test_node_network_state() -> None:
     assert nns["metadata"] == {"name": "node-a", "labels": {"app.kubernetes.io/managed-by": "virtnet-agent"}}
 
 
-def test_node_network_state_carries_the_drift_report_the_controller_reads() -> None:
-    report = drift_report("node-a", [DriftItem("br1", "mtu", 1500, 1400)], ["p"], NOW, "observe")
-    nns = node_network_state("node-a", {"interfaces": []}, NOW, report)
+def test_the_report_is_a_configmap_of_ours_carrying_what_the_controller_reads() -> None:
+    report = drift_report("node-a", [DriftItem("br1", "mtu", 1500, 1400)], ["br1-policy"], NOW, "observe")
+    nns = node_network_state("node-a", {"interfaces": [{"name": "br1"}]}, NOW)
+    cm = node_report("node-a", "virtnet-system", nns, [enactment("node-a", POLICY, "Pending", "observe", NOW)], report)
+    assert (cm["apiVersion"], cm["kind"]) == ("v1", "ConfigMap")  # not nmstate's kinds
+    assert cm["metadata"]["name"] == "virtnet-agent-node-a" and cm["metadata"]["namespace"] == "virtnet-system"
     key, _, value = labels.AGENT_SELECTOR.partition("=")
-    assert nns["metadata"]["labels"] == {key: value}
-    assert nns["metadata"]["annotations"] == {
-        "virtnet.io/drift": '{"drift": [{"actual": 1400, "desired": 1500, "field": "mtu", "interface": "br1"}], '
-        '"inSync": false, "mode": "observe", "node": "node-a", "policies": ["p"], "time": "2026-01-02T03:04:05Z"}'
-    }
+    assert cm["metadata"]["labels"] == {key: value, labels.AGENT_NODE: "node-a"}
+    assert cm["data"][labels.AGENT_DRIFT_KEY] == (
+        '{"drift": [{"actual": 1400, "desired": 1500, "field": "mtu", "interface": "br1"}], '
+        '"inSync": false, "mode": "observe", "node": "node-a", "policies": ["br1-policy"], '
+        '"time": "2026-01-02T03:04:05Z"}'
+    )
+    assert json.loads(cm["data"]["state.json"]) == {"interfaces": [{"name": "br1"}]}
+    policies = json.loads(cm["data"]["policies.json"])
+    assert list(policies) == ["br1-policy"] and policies["br1-policy"]["policyGeneration"] == 4
+    assert condition_of({"status": policies["br1-policy"]}) == "Pending"
 
 
 def test_enactment_has_all_conditions_one_true() -> None:

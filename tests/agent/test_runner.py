@@ -30,6 +30,7 @@ class FakeApi:
         self.leases: dict[str, str] = {}
         self.applied: list[dict[str, Any]] = []
         self.lease_log: list[str] = []
+        self.namespace = "virtnet-system"
 
     def list_policies(self) -> list[dict[str, Any]]:
         return self.policies
@@ -77,14 +78,12 @@ def test_enforce_pass_takes_and_releases_a_slot_and_publishes(topo: Topo) -> Non
         res = run_once(cfg, nl, api=c)
     assert res.policies == ["br"]
     assert c.lease_log == ["take virtnet-nncp-br-0", "release virtnet-nncp-br-0"] and c.leases == {}
-    kinds = [(o["kind"], o["metadata"]["name"], condition_of(o)) for o in c.applied]
-    assert kinds == [
-        ("NodeNetworkConfigurationEnactment", "node-a.br", "Progressing"),
-        ("NodeNetworkState", "node-a", None),
-        ("NodeNetworkConfigurationEnactment", "node-a.br", "Available"),
+    assert [(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in c.applied] == [
+        ("ConfigMap", "virtnet-system", "virtnet-agent-node-a"),
     ]
-    nns = c.applied[1]
-    assert any(i["name"] == "br1" for i in nns["status"]["currentState"]["interfaces"])
+    data = c.applied[0]["data"]
+    assert any(i["name"] == "br1" for i in json.loads(data["state.json"])["interfaces"])
+    assert condition_of({"status": json.loads(data["policies.json"])["br"]}) == "Available"
     assert res.drift_report["inSync"] is True
     assert {link["ifname"]: link.get("master") for link in ip_json(topo.node, "link", "show")}["ve1"] == "br1"
 
@@ -115,10 +114,9 @@ def test_invalid_max_unavailable_fails_the_policy_before_any_slot_or_write(topo:
         "malformed policy, not applied: spec.maxUnavailable: maxUnavailable 'half' is not a number of nodes "
         "(such as 2) or a percentage of them (such as '25%')"
     )
-    assert [(o["kind"], condition_of(o)) for o in c.applied] == [
-        ("NodeNetworkState", None),
-        ("NodeNetworkConfigurationEnactment", "Failing"),
-    ]
+    [report] = c.applied
+    assert report["kind"] == "ConfigMap"
+    assert condition_of({"status": json.loads(report["data"]["policies.json"])["br"]}) == "Failing"
 
 
 @pytest.mark.netns

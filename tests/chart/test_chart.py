@@ -55,8 +55,10 @@ NAMESPACED_KINDS = {
     ("k8s.cni.cncf.io", "network-attachment-definitions"),
     ("sriovnetwork.openshift.io", "sriovnetworknodepolicies"),
     ("sriovnetwork.openshift.io", "sriovnetworks"),
+    ("sriovnetwork.openshift.io", "sriovnetworknodestates"),
     ("kubevirt.io", "virtualmachines"),
     ("kubevirt.io", "virtualmachineinstances"),
+    ("kubevirt.io", "virtualmachineinstancemigrations"),
     ("subresources.kubevirt.io", "virtualmachines/restart"),
     ("", "services"),
     ("", "configmaps"),
@@ -246,6 +248,16 @@ def test_agent_host_network_and_exactly_net_admin_net_raw(rendered: tuple[str, l
         assert pod["tolerations"] == agent_values["tolerations"]
 
 
+def test_the_default_agent_mode_is_observe() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    assert values["agent"]["mode"] == "observe"
+    assert schema["properties"]["agent"]["properties"]["mode"]["default"] == "observe"
+    assert "mode" not in (yaml.safe_load(DEFAULT.read_text()).get("agent") or {})  # the CI set keeps the default
+    _, c = _agent(render([DEFAULT]))
+    assert c["args"][3:5] == ["--mode", "observe"]
+
+
 def test_enforce_value_set_really_enforces() -> None:
     _, c = _agent(render([ENFORCE]))
     assert c["args"][3:5] == ["--mode", "enforce"]
@@ -365,10 +377,14 @@ def test_agent_rbac_is_read_mostly(rendered: tuple[str, list[Manifest]]) -> None
     assert nncp == {"list"}
     assert {v for g, r, v in perms if r == "nodes"} == {"get", "list"}
     assert not {r for g, r, v in perms if v == "delete"} - {"leases"}
-    assert {r for g, r, v in perms if r.endswith("/status")} == {
-        "nodenetworkstates/status", "nodenetworkconfigurationenactments/status",
-    }
-    assert not {(g, r) for g, r, v in perms} & NAMESPACED_KINDS
+    # nothing of kubernetes-nmstate's is written: its handler owns NodeNetworkStates and enactments
+    assert {(g, r) for g, r, v in perms if g == "nmstate.io"} == {("nmstate.io", "nodenetworkconfigurationpolicies")}
+    assert not {r for g, r, v in perms if r.endswith("/status")}
+    # the agent's report: its own ConfigMap, in the release namespace only (a Role, not a ClusterRole)
+    assert {v for g, r, v in perms if r == "configmaps"} == {"create", "patch"}
+    cluster_wide = permissions([r for r in rbac_rules(docs, "agent") if r.namespace is None])
+    assert not {r for g, r, v in cluster_wide if r == "configmaps"}
+    assert not {(g, r) for g, r, v in perms} & (NAMESPACED_KINDS - {("", "configmaps")})
 
 
 def test_every_binding_points_at_a_rendered_role_and_service_account(

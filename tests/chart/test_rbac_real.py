@@ -12,7 +12,7 @@ the rendered ClusterRole must then show up as a 403 naming it, so the test can f
 Flows: the controller as in test_rbac_coverage (sync of examples/repo with Events and a status commit, a
 change, prunes of a VM and a BridgeNetwork, a decommission, a pull-request plan, leader election on the Lease
 the ConfigMap names); the agent's ``run_once`` (observe, then enforce in a scratch network namespace: slot
-Leases, NodeNetworkState and enactment publishing); and the namespace-confined mode (``rbac.namespaces``).
+Leases and its report ConfigMap); and the namespace-confined mode (``rbac.namespaces``).
 """
 
 from __future__ import annotations
@@ -348,8 +348,9 @@ def test_kubernetes_refuses_no_request_of_the_agent(chart_run: Run) -> None:
     refused = chart_run.agent_answers.refused()
     assert not refused, f"{len(refused)} request(s) refused by the API server; the first:\n  {refused[0]}"
     paths = " ".join(f"{a.method} {a.path}" for a in chart_run.agent_answers.seen)
-    for expected in ("/leases/", "/nodenetworkstates/node-a/status", "/nodenetworkconfigurationenactments/"):
+    for expected in ("/leases/", "/namespaces/virtnet-system/configmaps/virtnet-agent-node-a"):
         assert expected in paths, expected
+    assert "nmstate.io/v1beta1" not in " ".join(f"{a.path}" for a in chart_run.agent_answers.seen if a.method != "GET")
 
 
 def test_a_verb_dropped_from_the_cluster_role_is_refused_by_kubernetes_by_name(chart_run: Run, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from reconciler.clients.kube import Kube
 from reconciler.engine.apply import ApplyOptions
+from reconciler.objects import Obj
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
@@ -88,3 +89,13 @@ def applied(api: ApiDouble, kube: Kube, repo: Path) -> Path:
     assert outcome.changes is not None and outcome.changes.ok
     api.reset_counts()
     return repo
+
+
+def kubevirt_cr(strategy: str) -> Obj:
+    """The KubeVirt CR the HyperConverged operator keeps, with the cluster's VM rollout strategy."""
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "KubeVirt",
+        "metadata": {"name": "kubevirt-kubevirt-hyperconverged", "namespace": "openshift-cnv"},
+        "spec": {"configuration": {"vmRolloutStrategy": strategy}},
+    }

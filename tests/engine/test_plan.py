@@ -190,7 +190,8 @@ def test_stopped_vm_change_is_a_plain_update() -> None:
 def test_adding_a_bridge_interface_to_a_running_vm_is_a_hotplug() -> None:
     desired = vm(bridge("eth1"), bridge("eth2"), hotplug="eth2")
     plan, item = plan_vm(desired, running(vm(bridge("eth1"))), vmi_with("default", "eth1"))
-    assert (item.action, item.vm_change, item.reason) == (Action.UPDATE, VMChange.HOTPLUG, "plug eth2")
+    assert (item.action, item.vm_change, item.plugs, item.migrate) == (Action.UPDATE, VMChange.HOTPLUG, ("eth2",), True)
+    assert item.reason == "plug eth2; a live migration follows (vmRolloutStrategy Stage: virtnet migrates the VM)"
     assert item.desired == desired
     assert plan.warnings == ()
 

@@ -12,13 +12,16 @@ from reconciler.output.summary import vm_access
 
 VMI = {
     "metadata": {"namespace": "apps", "name": "web-1"},
-    "status": {"interfaces": [{"name": "vlan100", "ipAddress": "192.168.100.10"}, {"name": "default"}]},
+    "status": {
+        "interfaces": [{"name": "vlan100", "ipAddress": "192.168.100.10"}, {"name": "default"}],
+        "conditions": [{"type": "AgentConnected", "status": "True"}],  # the names need the agent's addresses
+    },
 }
 
 
-def _interfaces(root: Path, cluster: str) -> list[dict[str, object]]:
+def _interfaces(root: Path, cluster: str, vmi: dict[str, object] = VMI) -> list[dict[str, object]]:
     repo = load_repo(write_repo(root, {"cluster.yaml": cluster}))
-    [vm] = vm_access(repo, [VMI], [])
+    [vm] = vm_access(repo, [vmi], [])
     return vm["interfaces"]  # type: ignore[no-any-return]
 
 
@@ -33,3 +36,10 @@ def test_no_fqdn_without_secondary_dns(tmp_path: Path) -> None:
     disabled = CLUSTER + "  baseDomain: prod.example.com\n  secondaryDNS: {nameServerIP: 192.0.2.53, enabled: false}\n"
     for i, cluster in enumerate((CLUSTER + "  baseDomain: prod.example.com\n", disabled)):
         assert all("fqdn" not in iface for iface in _interfaces(tmp_path / str(i), cluster))
+
+
+def test_no_fqdn_while_the_guest_agent_is_not_connected(tmp_path: Path) -> None:
+    cluster = CLUSTER + "  baseDomain: prod.example.com\n  secondaryDNS: {nameServerIP: 192.0.2.53, publish: false}\n"
+    silent = {**VMI, "status": {"interfaces": VMI["status"]["interfaces"]}}  # type: ignore[index]
+    _, vlan100 = _interfaces(tmp_path, cluster, silent)
+    assert "fqdn" not in vlan100 and "guest agent is not connected" in str(vlan100["fqdnUnavailable"])

@@ -33,7 +33,8 @@ SIMULATE = launch.DEFAULT  # nmstate, KubeVirt (with KubeMacPool and virt-api's 
 KEPT_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease", *NAMESPACES})
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 #: namespaced kinds a test may leave behind (virtnet's, look-alikes of them, and the simulators' VMIs)
-NAMESPACED = tuple(k for k in (*MANAGED_KINDS, "VirtualMachineInstance") if RESOURCES[k].namespaced)
+NAMESPACED = tuple(k for k in (*MANAGED_KINDS, "VirtualMachineInstance", "VirtualMachineInstanceMigration", "KubeVirt",
+                                "SriovNetworkNodeState") if RESOURCES[k].namespaced)
 CLUSTER_SCOPED = ("NodeNetworkConfigurationPolicy", "NodeNetworkConfigurationEnactment")
 
 

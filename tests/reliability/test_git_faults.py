@@ -30,7 +30,7 @@ from reconciler.clients.kube import Kube
 from reconciler.clients.source import TokenAuth
 from reconciler.clients.status import read_status
 from reconciler.engine.apply import ApplyOptions
-from reconciler.labels import AGENT_SELECTOR, DRIFT
+from reconciler.labels import AGENT_DRIFT_KEY, AGENT_NODE, AGENT_SELECTOR
 from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.testing import ApiDouble
@@ -314,13 +314,14 @@ def _drift(api: ApiDouble, cycle: int) -> None:
     key, _, value = AGENT_SELECTOR.partition("=")
     api.store.put(
         {
-            "apiVersion": "nmstate.io/v1beta1",
-            "kind": "NodeNetworkState",
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
             "metadata": {
-                "name": "worker-0",
-                "labels": {key: value},
-                "annotations": {DRIFT: json.dumps(report)},
+                "name": "virtnet-agent-worker-0",
+                "namespace": "virtnet-system",
+                "labels": {key: value, AGENT_NODE: "worker-0"},
             },
+            "data": {"node": "worker-0", AGENT_DRIFT_KEY: json.dumps(report)},
         }
     )
 

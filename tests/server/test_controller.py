@@ -77,6 +77,13 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     assert "| `web-1` | yes | no | 0 | · |" in status["reachability/apps.md"].decode()  # the namespace's matrix
     assert first.safety is not None and first.safety.connectivity is not None
     assert not first.safety.connectivity.compared  # nothing reconciled before: no current revision
+    # the status commit carries an SSH config: a Host block per VM, through virtctl port-forward
+    config = status["ssh_config"].decode()
+    for vm in doc["vms"]:
+        ns, name = vm["vm"].split("/")
+        assert f"Host vmi/{name}.{ns}\n" in config
+        assert f"  ProxyCommand virtctl port-forward --stdio=true vmi/{name}.{ns} %p\n" in config
+    assert config.count("ProxyCommand") == len(doc["vms"]) >= 1
 
     # an unchanged revision: no render, no writes, no status commit
     api.reset_counts()

@@ -162,7 +162,17 @@ def test_hotplug_is_live_but_other_changes_require_restart(api: ApiDouble,
     vm = custom.get_namespaced_custom_object(*VM, "vm1")
     assert "RestartRequired" not in conditions(vm)
     vmi = custom.get_namespaced_custom_object(*VMI, "vm1")
+    # no LiveUpdate: red is in the VMI spec, but the guest gets it only in a new launcher pod (a migration)
+    assert [i["name"] for i in vmi["spec"]["domain"]["devices"]["interfaces"]] == ["default", "blue", "red"]
+    assert [i["name"] for i in vmi["status"]["interfaces"]] == ["default", "blue"]
+    migration = {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+                 "metadata": {"name": "m1", "namespace": "default"}, "spec": {"vmiName": "vm1"}}
+    custom.create_namespaced_custom_object("kubevirt.io", "v1", "default", "virtualmachineinstancemigrations",
+                                           migration)
+    api.tick()
+    vmi = custom.get_namespaced_custom_object(*VMI, "vm1")
     assert [i["name"] for i in vmi["status"]["interfaces"]] == ["default", "blue", "red"]
+    assert vmi["status"]["migrationState"]["completed"] is True
 
     cold = custom.get_namespaced_custom_object(*VM, "vm1")
     cold["spec"]["template"]["spec"]["domain"]["memory"] = {"guest": "2Gi"}
@@ -180,3 +190,31 @@ def test_background_ticks_reach_available_without_manual_ticks() -> None:
                 break
             threading.Event().wait(0.01)
         assert conditions(custom.get_cluster_custom_object(*NNCP, "br1"))["Available"][0] == "True"
+
+
+def test_simulated_sriov_operator_syncs_the_selected_nodes_then_fails_a_missing_pf() -> None:
+    nodes = [{"name": "w0", "labels": {"sriov": "yes"}, "interfaces": [{"name": "ens5f0"}]},
+             {"name": "w1", "labels": {}, "interfaces": []}]
+    with ApiDouble(controllers=("sriov",), nodes=nodes) as api:
+        policy = {"apiVersion": "sriovnetwork.openshift.io/v1", "kind": "SriovNetworkNodePolicy",
+                  "metadata": {"name": "p", "namespace": "openshift-sriov-network-operator"},
+                  "spec": {"resourceName": "r", "numVfs": 4, "nodeSelector": {"sriov": "yes"},
+                           "nicSelector": {"pfNames": ["ens5f0"]}, "deviceType": "vfio-pci"}}
+        api.store.put(policy)
+
+        def sync(node: str) -> str | None:
+            state = api.store.find("sriovnetwork.openshift.io/v1", "SriovNetworkNodeState", node,
+                                   "openshift-sriov-network-operator")
+            return None if state is None else (state.get("status") or {}).get("syncStatus")
+
+        api.tick()
+        assert (sync("w0"), sync("w1")) == ("InProgress", None)  # only the node the policy selects
+        for _ in range(3):
+            api.tick()
+        assert sync("w0") == "Succeeded"
+        api.store.put({**policy, "spec": {**policy["spec"], "nicSelector": {"pfNames": ["ens9f9"]}}})
+        api.tick()
+        assert sync("w0") == "InProgress"
+        for _ in range(3):
+            api.tick()
+        assert sync("w0") == "Failed"

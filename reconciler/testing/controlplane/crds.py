@@ -47,7 +47,63 @@ def load(shared: Path | None = None) -> list[dict[str, Any]]:
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 out.append(doc)
     out.extend(kubevirt.crds(crd_dir))
+    if not any(crd["metadata"]["name"] == SRIOV_NODE_STATES for crd in out):
+        out.append(sriov_node_state_crd())
     return [store_as(crd, "hyperconvergeds.hco.kubevirt.io", "v1beta1") for crd in out]
+
+
+SRIOV_NODE_STATES = "sriovnetworknodestates.sriovnetwork.openshift.io"
+
+
+def sriov_node_state_crd() -> dict[str, Any]:
+    """The SR-IOV operator's per-node state (``SriovNetworkNodeState``, one per node, in the operator's namespace).
+
+    ``shared/crds`` holds no copy of it, so this is written from the operator's API types: the fields virtnet
+    reads (``status.syncStatus``: ``InProgress``/``Succeeded``/``Failed``, ``status.lastSyncError``) typed, the
+    per-interface lists kept free-form.
+    """
+    free: dict[str, Any] = {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": {"type": "object", "properties": {"dpConfigVersion": {"type": "string"}, "interfaces": free}},
+            "status": {
+                "type": "object",
+                "properties": {
+                    "interfaces": free,
+                    "syncStatus": {"type": "string"},
+                    "lastSyncError": {"type": "string"},
+                },
+            },
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": SRIOV_NODE_STATES, "labels": {"app.kubernetes.io/generated-by": "virtnet"}},
+        "spec": {
+            "group": "sriovnetwork.openshift.io",
+            "scope": "Namespaced",
+            "names": {
+                "kind": "SriovNetworkNodeState",
+                "listKind": "SriovNetworkNodeStateList",
+                "plural": "sriovnetworknodestates",
+                "singular": "sriovnetworknodestate",
+            },
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {"status": {}},
+                }
+            ],
+        },
+    }
 
 
 def store_as(crd: dict[str, Any], name: str, version: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""KubeVirt's VirtualMachine, VirtualMachineInstance and VirtualMachineInstanceMigration CRDs, made from swagger.
+"""KubeVirt's VirtualMachine, VirtualMachineInstance, VirtualMachineInstanceMigration and KubeVirt CRDs, from swagger.
 
 Why generated: KubeVirt installs these CRDs from its operator at run time, so there is no CRD YAML to copy;
 its published OpenAPI v2 document (``kubevirt.io_openapi-spec_swagger.json`` in ``shared/crds``) has the full
@@ -55,6 +55,10 @@ KINDS: tuple[tuple[str, str, list[str], list[dict[str, str]]], ...] = (
     ("VirtualMachineInstanceMigration", "virtualmachineinstancemigrations", ["vmim", "vmims"], [
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "VMI", "type": "string", "jsonPath": ".spec.vmiName"}]),
+    # the operator's own CR: its spec.configuration.vmRolloutStrategy says whether VM changes roll out live
+    ("KubeVirt", "kubevirts", ["kv", "kvs"], [
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"}]),
 )
 
 
@@ -120,7 +124,7 @@ def _int_or_string(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def crds(shared: Path) -> list[dict[str, Any]]:
-    """The three KubeVirt CRDs (``kubevirt.io/v1``, namespaced, status subresource) from ``shared``'s swagger."""
+    """The KubeVirt CRDs (``kubevirt.io/v1``, namespaced, status subresource) from ``shared``'s swagger."""
     definitions = json.loads((shared / SWAGGER_FILE).read_text())["definitions"]
     conv = _Converter(definitions)
     out = []

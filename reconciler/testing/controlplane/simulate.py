@@ -36,7 +36,8 @@ from reconciler.testing.errors import ApiError
 from reconciler.testing.kubestore import KubeStore
 
 log = logging.getLogger("virtnet.simulate")
-KNOWN = ("nmstate", "kubevirt", "gc")  # gc: kube-controller-manager's garbage collector and namespace controller
+# gc: kube-controller-manager's garbage collector and namespace controller
+KNOWN = ("nmstate", "kubevirt", "sriov", "gc")
 VIRT_API_NAMESPACE = "openshift-cnv"  # OpenShift Virtualization's namespace (upstream KubeVirt: kubevirt)
 SYNC_EVERY = 2.0  # seconds between KubeMacPool's pool syncs from the VM list (its release of deleted VMs)
 GC_EVERY = 1.0  # seconds between garbage collector passes (each lists every kind virtnet touches)
