@@ -192,7 +192,7 @@ def test_pull_request_webhook_comments_and_sets_status_but_applies_nothing(
         assert "<!-- virtnet:plan cluster=test -->" in body
         assert "`VirtualMachine/apps/web-1`" in body and "```mermaid" in body and "flowchart LR" in body
         assert forge.statuses("ops/config", head)[-1]["state"] == "success"
-        assert forge.statuses("ops/config", head)[-1]["context"] == "virtnet/plan"
+        assert forge.statuses("ops/config", head)[-1]["context"] == "virtnet/plan/test"  # one per cluster
     assert api.writes() == 0  # a plan never applies
     for text in [caplog.text, body]:
         assert FORGE_TOKEN not in text and SECRET not in text
