@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from reconciler.clients.forge import Forge, ForgeError, WebLinks
 from reconciler.clients.gitenv import url_host
-from reconciler.clients.source import GitSource
+from reconciler.clients.kube import Kube
+from reconciler.clients.source import Auth, GitSource
 from reconciler.clients.status import publish_status
+from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
 from reconciler.logs import redact
 from reconciler.output import comment
@@ -36,12 +39,49 @@ from reconciler.output import text as report
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.server.webhooks import PlanCommand, PullRequestEvent
 
-if TYPE_CHECKING:  # the controller hands itself in; importing it here would be a cycle
-    from reconciler.server.controller import Controller
-
 log = logging.getLogger(__name__)
 
 CONTEXT = "virtnet/plan"  # a cluster's status context is CONTEXT/<cluster>
+
+
+class PlanSettings(Protocol):
+    """What a PR plan reads of the controller's settings (``controller.Settings`` has it)."""
+
+    @property
+    def repo_url(self) -> str: ...
+    @property
+    def branch(self) -> str: ...
+    @property
+    def subdir(self) -> str: ...
+    @property
+    def cluster(self) -> str | None: ...
+    @property
+    def auth(self) -> Auth: ...
+    @property
+    def cache_root(self) -> Path | None: ...
+    @property
+    def status_branch(self) -> str | None: ...
+    @property
+    def forge_repo(self) -> str: ...
+    @property
+    def kinds(self) -> tuple[str, ...]: ...
+    @property
+    def namespaces(self) -> tuple[str, ...]: ...
+
+
+class Controller(Protocol):
+    """The controller as a PR plan uses it, named here so this module does not import the controller
+    (which delegates its ``plan_pull_request`` here)."""
+
+    @property
+    def settings(self) -> PlanSettings: ...
+    @property
+    def kube(self) -> Kube: ...
+    @property
+    def forge(self) -> Forge | None: ...
+    @property
+    def last(self) -> Outcome | None: ...
+    def _plan_options(self) -> PlanOptions | None: ...
 
 
 def status_context(cluster: str) -> str:

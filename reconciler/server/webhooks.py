@@ -20,8 +20,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -29,6 +27,7 @@ from typing import Any, TypeAlias
 from werkzeug.datastructures import Headers
 
 from reconciler.errors import VirtnetError
+from reconciler.server.deliveries import DeliveryLog as DeliveryLog  # re-exported: replays, per provider
 
 PROVIDERS = ("github", "gitea", "gitlab")
 
@@ -382,40 +381,3 @@ def parse(provider: str, headers: HeaderMap, body: bytes) -> Event:
     if kind == "comment":
         return _parse_comment(provider, data, delivery)
     return _parse_pr(provider, data, delivery)
-
-
-class DeliveryLog:
-    """A bounded, thread-safe LRU of delivery ids already accepted, per provider.
-
-    ``add`` returns False for a replay. ``forget`` lets a delivery whose handling failed be redelivered.
-    """
-
-    def __init__(self, maxsize: int = 4096) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be positive")
-        self.maxsize = maxsize
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, provider: str, delivery: str) -> bool:
-        key = (provider, delivery)
-        with self._lock:
-            if key in self._seen:
-                self._seen.move_to_end(key)
-                return False
-            self._seen[key] = None
-            while len(self._seen) > self.maxsize:
-                self._seen.popitem(last=False)
-            return True
-
-    def forget(self, provider: str, delivery: str) -> None:
-        with self._lock:
-            self._seen.pop((provider, delivery), None)
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._seen
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._seen)
