@@ -31,6 +31,12 @@ class ApplyOptions:
     wait_for_vms: bool = True
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    #: progress for people watching a long apply: (what, done, of); after each write, and each health poll
+    on_step: Callable[[str, int, int], None] | None = None
+
+
+def _noop_step(what: str, done: int, total: int) -> None:
+    return None
 
 
 def apply_plan(
@@ -43,6 +49,12 @@ def apply_plan(
     if plan.errors:
         changes.error = "plan has errors; nothing applied: " + "; ".join(plan.errors)
         return changes
+    writes = sum(1 for i in plan.items if i.action in (Action.CREATE, Action.UPDATE, Action.DELETE))
+    step = options.on_step or _noop_step
+
+    def tick() -> None:
+        step("applying", len(changes.results), writes)
+
     try:
         for wave in range(LAST_WAVE + 1):
             items = [i for i in plan.items if i.wave == wave and i.action in (Action.CREATE, Action.UPDATE)]
@@ -50,7 +62,7 @@ def apply_plan(
                 continue
             for stage in node_stages(items):
                 say(f"wave {wave}: applying {len(stage)} object(s)")
-                _apply_items(stage, kube, options, changes)
+                _apply_items(stage, kube, options, changes, tick)
                 if not changes.ok:
                     changes.error = f"wave {wave} failed; later waves were not applied"
                     return changes
@@ -58,7 +70,7 @@ def apply_plan(
         deletes = [i for i in plan.items if i.action == Action.DELETE]
         if deletes:
             say(f"prune: deleting {len(deletes)} object(s)")
-            _prune(deletes, kube, options, changes, say)
+            _prune(deletes, kube, options, changes, say, tick)
     except ApplyError as exc:
         changes.error = str(exc)
     return changes
@@ -114,7 +126,9 @@ def node_stages(items: list[Item]) -> list[list[Item]]:
     return [s for s in stages if s]
 
 
-def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet) -> None:
+def _apply_items(
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, tick: Callable[[], None]
+) -> None:
     for item in items:
         assert item.desired is not None
         try:
@@ -127,6 +141,7 @@ def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, 
             changes.add(item, True, item.vm_change.value or item.reason)
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+        tick()
 
 
 def _wait_gone(kube: ClusterWriter, obj: Obj, options: ApplyOptions) -> None:
@@ -162,7 +177,9 @@ def _wait_healthy(
     say(f"waiting for {len(watched)} object(s) to become healthy")
     deadline = options.clock() + options.timeout
     pending = {i.name: i.desired for i in watched if i.desired}
+    step = options.on_step or _noop_step
     while pending:
+        step("waiting for health", len(watched) - len(pending), len(watched))
         for name, obj in list(pending.items()):
             live = kube.get(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"))
             if live is not None and live["kind"] == "NodeNetworkConfigurationPolicy" and not _enacted(kube, live):
@@ -177,6 +194,7 @@ def _wait_healthy(
             raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s")
         if pending:
             options.sleep(options.poll)
+    step("waiting for health", len(watched), len(watched))
 
 
 def _enacted(kube: ClusterWriter, policy: Obj) -> bool:
@@ -211,7 +229,12 @@ def _enactment_failures(kube: ClusterWriter, policy: Obj) -> str:
 
 
 def _prune(
-    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item],
+    kube: ClusterWriter,
+    options: ApplyOptions,
+    changes: ChangeSet,
+    say: Callable[[str], None],
+    tick: Callable[[], None],
 ) -> None:
     for item in items:  # already in reverse wave order
         live = item.live
@@ -229,3 +252,4 @@ def _prune(
             changes.add(item, False, f"not deleted: taking its interfaces down failed: {exc.message}")
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+        tick()

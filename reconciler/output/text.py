@@ -151,13 +151,32 @@ def plan_body_markdown(plan: Plan, budget: Budget | None = None) -> list[str]:
     return out
 
 
-def plan_json(plan: Plan, safety: SafetyReport | None = None) -> str:
+def _plan_dict(plan: Plan, safety: SafetyReport | None) -> dict[str, Any]:
     data = plan.as_dict()
     if safety is not None:  # blast radius and findings (reconciler/safety/)
         data["safety"] = safety.as_dict()
     for raw, item in zip(data["items"], plan.items, strict=True):
         raw["changes"] = [_redact(item, c).as_dict() for c in item.changes]
-    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    return data
+
+
+def plan_json(plan: Plan, safety: SafetyReport | None = None) -> str:
+    return json.dumps(_plan_dict(plan, safety), indent=2, sort_keys=True, default=str) + "\n"
+
+
+def apply_json(
+    plan: Plan | None, safety: SafetyReport | None, changes: ChangeSet | None, failed: str | None, message: str
+) -> str:
+    """An apply for tools: ``result`` (Applied, InSync or the stage that failed), the plan as ``plan -o json``
+    gives it, and what was done object by object (``applied``)."""
+    result = failed or ("Applied" if changes is not None and changes.results else "InSync")
+    data = {
+        "result": result,
+        "message": message,
+        "plan": _plan_dict(plan, safety) if plan is not None else None,
+        "applied": changes.as_dict() if changes is not None else None,
+    }
+    return json.dumps(data, indent=2, sort_keys=True, default=str)
 
 
 def problems_text(problems: list[Problem]) -> str:
@@ -185,3 +204,10 @@ def changes_text(changes: ChangeSet) -> str:
     if changes.error:
         lines.append(f"  stopped: {changes.error}")
     return "\n".join(lines) + "\n"
+
+
+def progress_line(what: str, done: int, total: int, width: int = 30) -> str:
+    """One line of progress: ``applying [#########.........] 512/2197 (23%)`` (a bar for terminals)."""
+    share = done / total if total else 1.0
+    filled = min(width, int(share * width))
+    return f"{what} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} ({int(share * 100)}%)"
