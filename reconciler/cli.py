@@ -26,6 +26,7 @@ from reconciler.engine.plan import PlanOptions
 from reconciler.errors import ModelError, VirtnetError
 from reconciler.model import load_repo
 from reconciler.output import text as report
+from reconciler.output.comment import listed_with_the_plan
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.render import dump, render
 
@@ -154,6 +155,10 @@ def _plan_options(allow_mass_prune: bool) -> PlanOptions | None:
 def _print_failure(outcome: Outcome) -> None:
     if outcome.problems:
         click.echo(str(ModelError(outcome.problems)), err=True)
+    elif listed_with_the_plan(outcome):  # every error was printed with the plan: not twice
+        blocking = len(outcome.safety.blocking) if outcome.safety else 0
+        why = f"{blocking} safety error(s)" if blocking else "the plan's errors"
+        click.echo(f"PlanBlocked: {why} above block apply; nothing was changed", err=True)
     else:  # one line: the API client's messages come in several ("(0)\nReason: ...")
         click.echo(f"{outcome.failed}: {' '.join(outcome.message.split())}", err=True)
 

@@ -31,8 +31,6 @@ from reconciler.safety import SafetyReport
 _FINDINGS, _PLAN, _RADIUS = 20_000, 20_000, 8_000
 _MESSAGE = 4_000  # a failure's message (git's, the API's), in a code block
 _CELL = 10  # names listed in one cell of the blast-radius tables
-#: what a blocked plan's message says again when the comment lists it already (each finding, each error)
-_LISTED_ABOVE = ("PlanBlocked",)
 
 
 class PlannedOutcome(Protocol):
@@ -56,11 +54,22 @@ def plan_marker(cluster: str) -> str:
     return f"<!-- virtnet:plan cluster={cluster} -->"
 
 
+def listed_with_the_plan(outcome: PlannedOutcome) -> bool:
+    """Whether the failure's message only repeats what the plan shows already: the plan's own errors, or
+    its blocking safety findings (each with its ``file:line``). A server-side dry run's refusals are not."""
+    plan, safety = outcome.plan, outcome.safety
+    if outcome.failed != "PlanBlocked" or plan is None:
+        return False
+    if plan.errors and outcome.message == "; ".join(plan.errors):
+        return True
+    return bool(safety is not None and safety.blocking and outcome.message == safety.blocked_message())
+
+
 def _failure(outcome: PlannedOutcome) -> list[str]:
-    """Why nothing could be planned or applied. A blocked plan's message repeats the findings and errors
-    the comment lists already, so only its reason is written then."""
+    """Why nothing could be planned or applied. A blocked plan's message may repeat every finding and
+    error the comment lists already: then only its reason is written."""
     headline = f":x: **{md.text(outcome.failed)}**"
-    if outcome.failed in _LISTED_ABOVE and outcome.plan is not None:
+    if listed_with_the_plan(outcome):
         return [f"{headline}: see the errors above; nothing is applied until they are resolved.", ""]
     return [headline, "", md.block(Budget(_MESSAGE).text(outcome.message or "no details", "\n…")), ""]
 

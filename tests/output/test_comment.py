@@ -71,3 +71,16 @@ def test_the_riskiest_changes_come_first() -> None:
     rows = [ln for ln in pull_request_comment(outcome, "prod", HEAD).splitlines() if ln.startswith("| ")]
     objects = [r.split("|")[2].strip() for r in rows if r.split("|")[1].strip()[:1] in ("+", "~", "-")]
     assert objects[:3] == ["`ConfigMap/a/old`", "`VirtualMachine/a/vm`", "`ConfigMap/a/c0`"]
+
+
+def test_a_blocked_plan_says_each_error_once_but_never_hides_a_dry_run_refusal() -> None:
+    item = Item(Action.CREATE, "/ConfigMap/a/c", "ConfigMap/a/c", 2, "new")
+    errors = ("HyperConverged/openshift-cnv/x does not exist",)
+    by_errors = SimpleNamespace(plan=Plan("prod", (item,), errors=errors), safety=SafetyReport(), desired=[],
+                                problems=[], failed="PlanBlocked", message="; ".join(errors))  # fmt: skip
+    body = pull_request_comment(by_errors, "prod", HEAD)
+    assert body.count("does not exist") == 1 and "PlanBlocked" in body
+    refused = "ConfigMap/a/c: the API server refuses it: admission webhook denied the request"
+    by_server = SimpleNamespace(plan=Plan("prod", (item,)), safety=SafetyReport(), desired=[], problems=[],
+                                failed="PlanBlocked", message=refused)  # fmt: skip
+    assert "admission webhook denied the request" in pull_request_comment(by_server, "prod", HEAD)
