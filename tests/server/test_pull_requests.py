@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitutil import git, isolate_git, make_remote, push_commit
+from gitutil import git, push_commit
 from repos import BASE, VM
 
 from reconciler.clients.forge import ForgeError, GitHubForge
@@ -24,7 +25,6 @@ from reconciler.server.run import start
 from reconciler.server.webhooks import PullRequestEvent
 from reconciler.testing import ApiDouble
 from reconciler.testing.forge_double import ForgeDouble
-from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 
 SECRET = "canary-webhook-secret-77aa"
 FORGE_TOKEN = "canary-forge-token-41bd"
@@ -36,19 +36,6 @@ class RefusingForge(GitHubForge):
 
     def upsert_comment(self, repo: str, pr_number: int, marker: str, body: str) -> int:
         raise ForgeError("github POST /repos/ops/config/issues/7/comments: HTTP 422: Body is too long", 422)
-
-
-@pytest.fixture
-def api() -> Iterator[ApiDouble]:
-    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(workers=2, control_plane=0)) as double:
-        seed_hyperconverged(double.store)
-        yield double
-
-
-@pytest.fixture
-def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    return make_remote(tmp_path, dict(BASE))
 
 
 @pytest.fixture
@@ -152,6 +139,9 @@ def test_a_virtnet_plan_comment_plans_the_pull_request_again(
     ctl = controller(remote, api, tmp_path, GitHubForge(forge.url, FORGE_TOKEN), status_branch=None)
     runtime = start(ctl, interval=3600, http_port=0, webhook_secret=SECRET)
     try:
+        deadline = time.monotonic() + 60
+        while ctl.last is None and time.monotonic() < deadline:  # the startup sync, not racing the plan
+            time.sleep(0.05)
         url = f"http://127.0.0.1:{runtime.server.port}/webhooks/github"  # type: ignore[union-attr]
 
         def comment(body: str, association: str = "MEMBER") -> dict:  # type: ignore[type-arg]
