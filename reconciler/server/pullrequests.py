@@ -35,9 +35,10 @@ from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
 from reconciler.logs import redact
 from reconciler.output import comment
+from reconciler.output import markdown as md
 from reconciler.output import text as report
 from reconciler.pipeline import Outcome, reconcile
-from reconciler.server.webhooks import PlanCommand, PullRequestEvent
+from reconciler.server.webhooks import PlanCommand, PullRequestEvent, is_branch, is_sha
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def plan_pull_request(ctl: Controller, event: PullRequestEvent) -> Outcome:
         log.info("pull request #%d into %s: %s", event.number, event.base_ref, why)
         outcome = Outcome(cluster=known, message=why)
         if ctl.forge is not None:
-            _tell(ctl.forge, ctl, event, Report(name, "success", why, _untracked_body(name, event, why), None))
+            _tell(ctl.forge, ctl, event, Report(name, "success", why, _untracked_body(name, why), None))
         return outcome
     try:
         revision = source(ctl, event).fetch()
@@ -162,6 +163,11 @@ def plan_command(ctl: Controller, command: PlanCommand) -> Outcome | None:
     except (ForgeError, ValueError) as exc:
         log.warning("%s on %s#%d: cannot read the pull request: %s", "/virtnet plan", repo, command.number, exc)
         return None
+    # what the forge answers goes where a webhook's fields go (git, logs, the comment): the same rules
+    if not (is_sha(pull.head_sha) and is_branch(pull.head_ref) and is_branch(pull.base_ref)):
+        log.warning("%s on %s#%d: the forge's head or base is not a commit id and branches", "/virtnet plan",
+                    repo, command.number)  # fmt: skip
+        return None
     event = PullRequestEvent(
         provider=command.provider,
         action="comment",
@@ -178,11 +184,11 @@ def plan_command(ctl: Controller, command: PlanCommand) -> Outcome | None:
     return plan_pull_request(ctl, event)
 
 
-def _untracked_body(cluster: str, event: PullRequestEvent, why: str) -> str:
+def _untracked_body(cluster: str, why: str) -> str:
     return (
-        f"{comment.plan_marker(cluster)}\n### virtnet plan for `{cluster}`\n\n"
-        f":information_source: {why[0].upper()}{why[1:]}: merging this pull request changes nothing on "
-        f"`{cluster}`.\n"
+        f"{comment.plan_marker(cluster)}\n### virtnet plan for {md.code(cluster)}\n\n"
+        f":information_source: {md.text(why[0].upper() + why[1:])}: merging this pull request changes nothing "
+        f"on {md.code(cluster)}.\n"
     )
 
 

@@ -194,6 +194,16 @@ def event_name(provider: str, headers: HeaderMap) -> str:
     return _lower(headers).get(_EVENT_HEADER.get(provider, ""), "").strip()
 
 
+def is_sha(value: str) -> bool:
+    """A commit id as webhooks must carry it (40 or 64 lower-case hex digits)."""
+    return bool(_SHA.fullmatch(value))
+
+
+def is_branch(value: str) -> bool:
+    """A branch name git accepts and that cannot start a new log line (the rules of ``_ref``)."""
+    return bool(value) and len(value) <= _MAX_REF and not _REF_BAD.search(value)
+
+
 def _get(obj: Any, *path: str) -> Any:
     cur = obj
     for key in path:

@@ -22,7 +22,7 @@ from reconciler.server import pullrequests
 from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.server.run import start
-from reconciler.server.webhooks import PullRequestEvent
+from reconciler.server.webhooks import PlanCommand, PullRequestEvent
 from reconciler.testing import ApiDouble
 from reconciler.testing.forge_double import ForgeDouble
 
@@ -100,13 +100,13 @@ def test_a_pull_request_into_a_branch_this_cluster_does_not_track_is_not_planned
     head = pr_head(remote)
     ctl = controller(remote, api, tmp_path, GitHubForge(forge.url, FORGE_TOKEN), cluster="test")
     api.reset_counts()
-    outcome = ctl.plan_pull_request(event(remote, head, base="release-1"))
+    outcome = ctl.plan_pull_request(event(remote, head, base="release-1<b>"))
     assert outcome.plan is None and api.requests == []  # not even read
     [status] = forge.statuses("ops/config", head)
     assert status["state"] == "success" and status["context"] == "virtnet/plan/test"
-    assert status["description"] == "not planned: cluster test tracks main, not release-1"
+    assert status["description"] == "not planned: cluster test tracks main, not release-1<b>"
     body = forge.comments("ops/config", 7)[0]["body"]
-    assert "tracks main, not release-1" in body and "changes nothing" in body
+    assert "tracks main, not release-1\\<b\\>" in body and "changes nothing" in body  # the branch name is text
     assert not (tmp_path / "cache" / "pull-requests").exists()  # nothing fetched
 
 
@@ -173,3 +173,12 @@ def test_pull_request_heads_are_fetched_over_the_configured_transport(tmp_path: 
     )
     src = pullrequests.source(ctl, pr)
     assert src.url == "ssh://git@forge.test/ops/config.git"
+
+
+def test_a_forge_answer_that_is_not_a_head_is_not_planned(
+    remote: Path, api: ApiDouble, tmp_path: Path, forge: ForgeDouble
+) -> None:
+    forge.add_pull("github", "ops/config", 7, "HEAD; echo pwned", base_ref="main")
+    ctl = controller(remote, api, tmp_path, GitHubForge(forge.url, FORGE_TOKEN), status_branch=None)
+    assert ctl.plan_command(PlanCommand("github", "ops/config", 7, "alice", "d")) is None
+    assert forge.comments("ops/config", 7) == [] and not (tmp_path / "cache" / "pull-requests").exists()
