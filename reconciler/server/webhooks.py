@@ -318,12 +318,13 @@ def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequest
 
 
 def _web_url(data: dict[str, Any], *path: str) -> str:
-    """An optional https page URL (links only): '' when absent or not a plain http(s) URL."""
+    """An optional page URL (links only): '' when absent or not a plain ``http(s)://host/path`` (no query,
+    parentheses, brackets or quotes: it goes into Markdown links as it is)."""
     try:
         value = _printable(data, *path)
     except WebhookError:
         return ""
-    return value if re.fullmatch(r"https?://[^\s\"<>]+", value) else ""
+    return value if re.fullmatch(r"https?://[A-Za-z0-9._~:@%+/-]+", value) else ""
 
 
 def _parse_comment(provider: str, data: dict[str, Any], delivery: str) -> PlanCommand | Ignored:

@@ -303,3 +303,11 @@ def test_a_gitlab_note_on_a_merge_request() -> None:
     assert isinstance(event, PlanCommand) and (event.repo, event.number, event.author) == ("g/sub/r", 4, "bob")
     note["object_attributes"]["noteable_type"] = "Issue"  # type: ignore[index]
     assert isinstance(parse("gitlab", gitlab_headers("Note Hook"), json.dumps(note).encode()), Ignored)
+
+
+def test_a_page_url_that_could_break_a_markdown_link_is_dropped() -> None:
+    data = json.loads(_comment("/virtnet plan"))
+    data["repository"]["html_url"] = "https://example.test/o/r)[safe](https://evil.test"
+    body = json.dumps(data).encode()
+    event = parse("github", github_headers(body, "issue_comment"), body)
+    assert isinstance(event, PlanCommand) and event.web_url == ""
