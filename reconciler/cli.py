@@ -26,7 +26,7 @@ from reconciler.engine.plan import PlanOptions
 from reconciler.errors import ModelError, VirtnetError
 from reconciler.model import load_repo
 from reconciler.output import text as report
-from reconciler.output.comment import listed_with_the_plan
+from reconciler.output.comment import listed_with_the_plan, markdown_plan
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.render import dump, render
 
@@ -194,9 +194,8 @@ def plan_command(
     if outcome.plan is not None:
         if fmt == "json":
             click.echo(report.plan_json(outcome.plan, outcome.safety), nl=False)
-        elif fmt == "markdown":
-            click.echo(report.plan_markdown(outcome.plan), nl=False)
-            click.echo(report.safety_markdown(outcome.safety, outcome.plan, outcome.desired), nl=False)
+        elif fmt == "markdown":  # what the PR comment says: within a forge's limit, whatever the change
+            click.echo(markdown_plan(outcome, outcome.plan.cluster), nl=False)
         else:
             click.echo(report.plan_text(outcome.plan, colour=colour(), verbose=verbose), nl=False)
             click.echo(report.safety_text(outcome.safety, colour=colour()), nl=False)

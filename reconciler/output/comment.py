@@ -114,10 +114,21 @@ def _planned(outcome: PlannedOutcome, link: str | None) -> list[str]:
 def pull_request_comment(
     outcome: PlannedOutcome, cluster: str, head_sha: str, link: str | None = None, full_plan: str | None = None
 ) -> str:
-    """The comment for ``cluster`` at ``head_sha``. ``link`` is a blob URL prefix for ``file:line`` links,
-    ``full_plan`` the URL of the whole plan on the status branch."""
-    at = md.code(head_sha[:12])
-    parts = [plan_marker(cluster), f"### virtnet plan for {md.code(cluster)} at {at}", ""]
+    """The comment for ``cluster`` at ``head_sha``: its marker, then :func:`markdown_plan`."""
+    return _within_limit(f"{plan_marker(cluster)}\n{markdown_plan(outcome, cluster, head_sha, link, full_plan)}")
+
+
+def markdown_plan(
+    outcome: PlannedOutcome,
+    cluster: str,
+    head_sha: str | None = None,
+    link: str | None = None,
+    full_plan: str | None = None,
+) -> str:
+    """The plan in Markdown within the forge's limit (``virtnet plan -o markdown`` and the PR comment).
+    ``link`` is a blob URL prefix for ``file:line`` links, ``full_plan`` the URL of the whole plan."""
+    at = f" at {md.code(head_sha[:12])}" if head_sha else ""
+    parts = [f"### virtnet plan for {md.code(cluster)}{at}", ""]
     if outcome.problems:
         parts.append(report.problems_markdown(outcome.problems, link, Budget(_FINDINGS + _PLAN)))
     elif outcome.plan is None:
@@ -126,8 +137,8 @@ def pull_request_comment(
         parts += _planned(outcome, link)
     if full_plan:
         parts.append(f"The full plan: [{md.text('plan.md')} on the status branch]({full_plan})\n")
-    if outcome.plan is not None and not outcome.problems:
-        parts.append(f"<sub>planned at {at}; nothing is applied until the pull request is merged.</sub>\n")
+    if head_sha and outcome.plan is not None and not outcome.problems:
+        parts.append(f"<sub>planned{at}; nothing is applied until the pull request is merged.</sub>\n")
     return _within_limit("\n".join(parts))
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from reconciler.engine.plan import Action, Item, Plan, VMChange
 from reconciler.errors import SourceRef
 from reconciler.output.budget import COMMENT_LIMIT
-from reconciler.output.comment import full_plan_markdown, pull_request_comment
+from reconciler.output.comment import full_plan_markdown, markdown_plan, pull_request_comment
 from reconciler.safety.checks import Finding
 from reconciler.safety.report import SafetyReport
 
@@ -28,10 +28,13 @@ def test_a_1000_vm_change_fits_and_names_every_blocking_finding(big_change) -> N
     assert len(body) <= COMMENT_LIMIT
     blocking = big_change.safety.blocking
     assert len(blocking) >= 5
-    for finding in blocking:
-        where = f"`{finding.ref.file}:{finding.ref.line}`"
-        line = next((ln for ln in body.splitlines() if where in ln), None)
-        assert line is not None and finding.check in line and f"`{finding.interface}`" in line
+    cli = markdown_plan(big_change, "bench")  # what `virtnet plan -o markdown` prints
+    assert len(cli) <= COMMENT_LIMIT
+    for text in (body, cli):
+        for finding in blocking:
+            where = f"`{finding.ref.file}:{finding.ref.line}`"
+            line = next((ln for ln in text.splitlines() if where in ln), None)
+            assert line is not None and finding.check in line and f"`{finding.interface}`" in line
     # the summary by kind and action, and the counts of what the lists leave out
     assert "| `VirtualMachine` | 1000 | 0 | 0 |" in body and "| `NetworkAttachmentDefinition` | 800 | 0 | 0 |" in body
     left_out = re.search(r"\| … \| and (\d+) more objects \|", body)

@@ -464,7 +464,7 @@ def test_blast_radius_classifies_hot_plug_and_restart_and_lists_services(
     assert "NetworkAttachmentDefinition/db/vlan100 (update, via NAD db/vlan100): VMs db/db-1 (restart-required)" in text
     assert "Service/db/db-1-svc: endpoints change (db/db-1: VM needs a restart" in text
     md = markdown(repo, kc)
-    assert "#### Blast radius" in md
+    assert "<details><summary>Blast radius</summary>" in md  # collapsed
     assert (
         "| `vlan100` | update | 3: `worker-0`, `worker-1`, `worker-2` | [worker-0, worker-1] → [worker-2] "
         "(maxUnavailable 50% (default)) |"
