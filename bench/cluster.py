@@ -300,7 +300,13 @@ def virtnet_figures(
         outcome = reconcile(path, kube, apply_options=options)
         seconds = time.perf_counter() - t
         if not outcome.ok or outcome.plan is None:
-            raise RuntimeError(f"{what} failed on the {server.name}: {outcome.failed}: {outcome.message}")
+            failed = [
+                f"{r.name}: {r.message}" for r in (outcome.changes.results if outcome.changes else []) if not r.ok
+            ]
+            detail = "".join(f"\n  {f}" for f in failed[:10]) + (
+                f"\n  ... {len(failed) - 10} more" * (len(failed) > 10)
+            )
+            raise RuntimeError(f"{what} failed on the {server.name}: {outcome.failed}: {outcome.message}{detail}")
         return seconds, outcome, server.counts()
 
     warm = Kube.from_kubeconfig(str(server.kubeconfig))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import cluster, node, webhook
+from bench import cluster, connectivity, node, webhook
 from bench.generate import DEFAULT_SEED, SIZES, generate
 
 Results = dict[str, Any]
@@ -49,6 +49,7 @@ def run_size(
     generate(size, changed, seed=seed, bump_cpu_of=SIZES[size].vms // 2)
     out: Results = {"repo": {k: v for k, v in summary.__dict__.items() if k != "uplinks"}}
     out["render"] = cluster.measure_render(repo)
+    out["connectivity"] = connectivity.measure(repo, connectivity.merged_twin(repo, workdir / "merged"), repeats)
     out["backends"] = {}
     for backend, skipped in backends.items():
         if skipped:
@@ -154,6 +155,9 @@ def table(results: Results) -> str:
     row("rendered objects", lambda r, b: str(r["render"]["objects"]))
     row("1 validate+render time", lambda r, b: _fmt_s(r["render"]["seconds"]))
     row("1 validate+render peak RSS", lambda r, b: f"{r['render']['peak_rss_mib']:.0f} MiB")
+    row("1b render (in-process, median)", lambda r, b: _fmt_s(r["connectivity"]["render"]))
+    row("1b connectivity diff (median)", lambda r, b: _fmt_s(r["connectivity"]["compare"]))
+    row("1b   same revision again", lambda r, b: _fmt_s(r["connectivity"]["same_revision"]))
     row("server start (in no figure)", lambda r, b: _fmt_s(b["server"]["start_seconds"]))
     row("  simulator start (in no figure)", lambda r, b: _fmt_s(b["server"]["simulator_start_seconds"]))
     row("  simulated nmstate polls every", lambda r, b: _fmt_s(b["server"]["simulator_interval_seconds"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +21,17 @@ import click
 
 from reconciler import __version__
 from reconciler.clients.kube import Kube
+from reconciler.clients.revision import export_revision
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.plan import PlanOptions
-from reconciler.errors import ModelError, VirtnetError
-from reconciler.model import load_repo
+from reconciler.errors import ModelError, SourceError, VirtnetError
+from reconciler.model import Repo, load_repo
 from reconciler.output import text as report
 from reconciler.output.comment import listed_with_the_plan, markdown_plan
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.render import dump, render
+from reconciler.safety.report import ACCEPT_ANNOTATION
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2, 64
 
@@ -156,11 +159,37 @@ def _print_failure(outcome: Outcome) -> None:
     if outcome.problems:
         click.echo(str(ModelError(outcome.problems)), err=True)
     elif listed_with_the_plan(outcome):  # every error was printed with the plan: not twice
-        blocking = len(outcome.safety.blocking) if outcome.safety else 0
-        why = f"{blocking} safety error(s)" if blocking else "the plan's errors"
-        click.echo(f"PlanBlocked: {why} above block apply; nothing was changed", err=True)
+        blocking = outcome.safety.blocking if outcome.safety else []
+        if not blocking:
+            click.echo("PlanBlocked: the plan's errors above block apply; nothing was changed", err=True)
+            return
+        checks = ",".join(sorted({f.check for f in blocking}))
+        click.echo(
+            f"PlanBlocked: {len(blocking)} safety error(s) above block apply; nothing was changed (fix them, or "
+            f'accept with --accept-risk or the Cluster annotation {ACCEPT_ANNOTATION}: "{checks}")',
+            err=True,
+        )
     else:  # one line: the API client's messages come in several ("(0)\nReason: ...")
         click.echo(f"{outcome.failed}: {' '.join(outcome.message.split())}", err=True)
+
+
+def _current_revision(path: Path, base: Path | None, base_rev: str | None, cluster: str | None) -> Repo | None:
+    """The revision the plan's connectivity diff compares with: a folder, or a git revision of PATH's checkout.
+    One that does not validate is reported and left out: the proposed revision may be its fix."""
+    if base is not None and base_rev is not None:
+        raise click.UsageError("give --base or --base-rev, not both")
+    if base is None and base_rev is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="virtnet-base-") as tmp:
+        try:
+            where = base if base is not None else export_revision(path, str(base_rev), Path(tmp))
+            return load_repo(where, cluster)
+        except SourceError as exc:
+            _fail(exc)
+        except ModelError as exc:
+            shown = base if base is not None else base_rev
+            click.echo(f"warning: {shown} (current revision) does not validate, no connectivity diff:\n{exc}", err=True)
+    return None
 
 
 @main.command("plan")
@@ -169,6 +198,13 @@ def _print_failure(outcome: Outcome) -> None:
 @cluster_options
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
 @click.option("-v", "--verbose", is_flag=True, help="also list unchanged objects")
+@click.option(
+    "--base",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="a checkout of the current revision (e.g. a git worktree of main): the plan then says which VMs "
+    "gain or lose reachability",
+)
+@click.option("--base-rev", help="the current revision as a git revision of PATH's checkout (e.g. main), like --base")
 @accept_risk_option
 def plan_command(
     path: Path,
@@ -179,9 +215,12 @@ def plan_command(
     allow_mass_prune: bool,
     fmt: str,
     verbose: bool,
+    base: Path | None,
+    base_rev: str | None,
     accept_risk: bool,
 ) -> None:
     """Show what apply would change. Exit 0: no changes, 2: changes, 1: error."""
+    current = _current_revision(path, base, base_rev, cluster)
     with connect(kubeconfig, context, api_double) as kube:
         outcome = reconcile(
             path,
@@ -190,6 +229,7 @@ def plan_command(
             apply=False,
             plan_options=_plan_options(allow_mass_prune),
             accept_risk=accept_risk,
+            base=current,
         )
     if outcome.plan is not None:
         if fmt == "json":

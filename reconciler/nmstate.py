@@ -191,3 +191,62 @@ def absent_policy(live: Obj) -> Obj:
         if key in (live.get("spec") or {}):
             out["spec"][key] = live["spec"][key]
     return out
+
+
+# --------------------------------------------------------------------------- shapes virtnet writes
+#: nmstate's bond options (``link-aggregation.options``), each with the bond modes it applies to (None: all)
+BOND_OPTIONS: dict[str, frozenset[str] | None] = {
+    **dict.fromkeys(
+        ("miimon", "updelay", "downdelay", "use_carrier", "arp_interval", "arp_ip_target", "arp_validate"), None
+    ),
+    **dict.fromkeys(("arp_all_targets", "arp_missed_max", "ns_ip6_target", "peer_notif_delay", "resend_igmp"), None),
+    **dict.fromkeys(("fail_over_mac", "num_grat_arp", "num_unsol_na", "all_slaves_active", "all_ports_active"), None),
+    **dict.fromkeys(
+        ("lacp_rate", "lacp_active", "ad_select", "ad_actor_sys_prio", "ad_actor_system", "ad_user_port_key"),
+        frozenset({"802.3ad"}),
+    ),
+    "min_links": frozenset({"802.3ad"}),
+    "primary": frozenset({"active-backup", "balance-tlb", "balance-alb"}),
+    "primary_reselect": frozenset({"active-backup", "balance-tlb", "balance-alb"}),
+    "xmit_hash_policy": frozenset({"balance-xor", "802.3ad", "balance-tlb"}),
+    "packets_per_slave": frozenset({"balance-rr"}),
+    "tlb_dynamic_lb": frozenset({"balance-tlb"}),
+    "lp_interval": frozenset({"balance-tlb", "balance-alb"}),
+}
+
+
+def bond_option_problem(key: str, mode: str) -> str | None:
+    """Why nmstate would refuse ``link-aggregation.options.<key>`` on a bond of ``mode``, or None."""
+    if key not in BOND_OPTIONS:
+        return f"{key!r} is not an nmstate bond option (known: {', '.join(sorted(BOND_OPTIONS))})"
+    modes = BOND_OPTIONS[key]
+    if modes is not None and mode not in modes:
+        return f"bond option {key} applies to mode {' or '.join(sorted(modes))}, not {mode}"
+    return None
+
+
+def bond_aggregation(mode: str, ports: list[str], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``link-aggregation`` of a bond: ports are plain names; numeric options are written as strings, as in
+    nmstate's own examples (``miimon: '140'``), so a policy reads the same however the number was typed."""
+    aggregation: dict[str, Any] = {"mode": mode, "port": list(ports)}
+    if options:
+        aggregation["options"] = {
+            k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in sorted(options.items())
+        }
+    return aggregation
+
+
+def port_vlan(mode: str, trunk: Iterable[int | tuple[int, int]], tag: int | None, native: bool) -> dict[str, Any]:
+    """A linux-bridge port's ``vlan`` (which makes the bridge VLAN-filtering): ``mode`` trunk or access,
+    ``trunk-tags`` as ``{id}`` or ``{id-range: {min, max}}`` entries, ``tag`` (the access VLAN, or a trunk's
+    native VLAN with ``enable-native``)."""
+    vlan: dict[str, Any] = {"mode": mode}
+    if mode == "trunk":
+        vlan["trunk-tags"] = [
+            {"id-range": {"min": t[0], "max": t[1]}} if isinstance(t, tuple) else {"id": t} for t in trunk
+        ]
+        if native:
+            vlan["enable-native"] = True
+    if tag is not None:
+        vlan["tag"] = tag
+    return vlan

@@ -25,6 +25,7 @@ from reconciler.model import Repo, load_repo
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import Origin, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
+from reconciler.safety.connectivity import compare
 from reconciler.safety.nodes import NodeFacts, build_nodes
 
 
@@ -224,6 +225,28 @@ def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> t
     return repo, render(repo, revision)
 
 
+def _safety(outcome: Outcome, plan: Plan, kube: Kube, repo: Repo, accept_risk: bool, base: Repo | None) -> SafetyReport:
+    """Safety hook (reconciler/safety/): Nodes + NodeNetworkStates are read only for a plan that changes node
+    policies, networks or VMs, so a no-op reconcile stays at one LIST/GET per kind; the connectivity diff
+    needs no cluster at all (the current revision ``base`` against ``repo``)."""
+    facts, unread = None, ""
+    if needs_node_facts(plan):
+        try:
+            facts = read_nodes(kube)
+        except (ApiException, OSError) as exc:
+            unread = f"node facts could not be read, node checks skipped: {exc}"
+    return analyze(
+        plan,
+        facts,
+        outcome.desired,
+        outcome.origins,
+        cluster=repo.cluster,
+        accept_risk=accept_risk,
+        note=unread,
+        connectivity=compare(base, repo),
+    )
+
+
 def reconcile(
     path: Path,
     kube: Kube,
@@ -238,8 +261,12 @@ def reconcile(
     accept_risk: bool = False,
     kinds: tuple[str, ...] = MANAGED_KINDS,
     namespaces: tuple[str, ...] = (),
+    base: Repo | None = None,
 ) -> Outcome:
-    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
+    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision.
+
+    ``base`` is the current revision (the last one reconciled, a pull request's target, ``plan --base``):
+    the plan then says which VMs gain or lose reachability (``reconciler.safety.connectivity``)."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
         repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision)
@@ -267,23 +294,7 @@ def reconcile(
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"
         return outcome
-    # Safety hook (reconciler/safety/): Nodes + NodeNetworkStates are read only for a plan that changes
-    # node policies, networks or VMs, so a no-op reconcile stays at one LIST/GET per kind.
-    facts, unread = None, ""
-    if needs_node_facts(outcome.plan):
-        try:
-            facts = read_nodes(kube)
-        except (ApiException, OSError) as exc:
-            unread = f"node facts could not be read, node checks skipped: {exc}"
-    outcome.safety = analyze(
-        outcome.plan,
-        facts,
-        outcome.desired,
-        outcome.origins,
-        cluster=repo.cluster,
-        accept_risk=accept_risk,
-        note=unread,
-    )
+    outcome.safety = _safety(outcome, outcome.plan, kube, repo, accept_risk, base)
     if outcome.plan.errors:
         outcome.failed, outcome.message = "PlanBlocked", "; ".join(outcome.plan.errors)
         return outcome

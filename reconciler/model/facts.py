@@ -61,6 +61,7 @@ class Port:
 class Mac:
     mac: str
     ref: SourceRef
+    namespace: str | None = None  # the VM's: a namespace that opts out of KubeMacPool is outside its pool
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,12 @@ def _from_documents(repo: Repo, facts: Facts) -> None:
             ref = net.ref("spec", "pfNames", k)
             facts.claims.append(Claim(pf.split("#")[0], "pf", f"SR-IOV PF of {net.name}", net.spec.node_selector, ref))
     for vm in repo.of("VM"):
+        ns = vm.meta.namespace
+        if vm.spec.pod_mac is not None:
+            facts.macs.append(Mac(vm.spec.pod_mac, vm.ref("spec", "podMac"), ns))
         for i, iface in enumerate(vm.spec.interfaces):
             if iface.mac is not None:
-                facts.macs.append(Mac(iface.mac, vm.ref("spec", "interfaces", i, "mac")))
+                facts.macs.append(Mac(iface.mac, vm.ref("spec", "interfaces", i, "mac"), ns))
 
 
 # ---- plain manifests -----------------------------------------------------------------------------------
@@ -202,7 +206,7 @@ def _raw_vm(raw: Raw, facts: Facts) -> None:
         mac = iface.get("macAddress") if isinstance(iface, dict) else None
         if isinstance(mac, str):
             ref = raw.ref(*vmi, "domain", "devices", "interfaces", i, "macAddress")
-            facts.macs.append(Mac(mac.lower(), ref))
+            facts.macs.append(Mac(mac.lower(), ref, ns if isinstance(ns, str) else None))
     for i, net in _items(_dig(raw.obj, *vmi, "networks")):
         name = _dig(net, "multus", "networkName")
         if isinstance(name, str) and isinstance(ns, str):

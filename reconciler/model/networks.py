@@ -6,14 +6,16 @@ renderer turns that into the right Multus reference.
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from reconciler.model.types import (
     DNSLabel,
     IfName,
     InterfaceCIDR,
+    IPAddress,
     Model,
     Mtu,
     NetworkCIDR,
@@ -26,12 +28,18 @@ BondMode = Literal["balance-rr", "active-backup", "balance-xor", "broadcast", "8
 MaxUnavailable = int | str
 
 
+_VLAN_RANGE = re.compile(r"^([0-9]{1,4})-([0-9]{1,4})$")
+
+
 class Bond(Model):
     name: IfName
     mode: BondMode = "active-backup"
     nics: list[IfName] = Field(min_length=1)
     mtu: Mtu | None = None
     miimon: int | None = Field(default=None, ge=0, description="link monitoring interval in ms")
+    options: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="nmstate link-aggregation.options (lacp_rate, xmit_hash_policy, ...)"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Bond:
@@ -40,7 +48,65 @@ class Bond(Model):
             raise ValueError(f"bond {self.name} lists NIC(s) {', '.join(dupes)} more than once")
         if self.name in self.nics:
             raise ValueError(f"bond {self.name} cannot be its own port")
+        if self.miimon is not None and "miimon" in self.options:
+            raise ValueError(f"bond {self.name} sets miimon twice (miimon and options.miimon): keep one")
+        primary = self.options.get("primary")
+        if primary is not None and primary not in self.nics:
+            raise ValueError(f"bond {self.name}: primary {primary!r} is not one of its nics")
         return self
+
+    @property
+    def all_options(self) -> dict[str, str | int | bool]:
+        """``miimon`` and ``options`` as the one mapping nmstate reads."""
+        return {**self.options, **({"miimon": self.miimon} if self.miimon is not None else {})}
+
+
+class PortVlan(Model):
+    """VLAN filtering on a bridge port (nmstate ``bridge.port[].vlan``): a trunk carrying ``trunkTags``
+    (ids, or ranges written ``"200-299"``), optionally with ``tag`` as its untagged native VLAN; or an
+    access port in VLAN ``tag``."""
+
+    mode: Literal["trunk", "access"]
+    trunk_tags: list[VlanId | str] = Field(default_factory=list)
+    tag: VlanId | None = None
+    enable_native: bool = False
+
+    @model_validator(mode="after")
+    def _shape(self) -> PortVlan:
+        if self.mode == "access":
+            if self.tag is None or self.trunk_tags or self.enable_native:
+                raise ValueError("an access port needs tag, and takes no trunkTags or enableNative")
+        elif not self.trunk_tags:
+            raise ValueError("a trunk port needs trunkTags")
+        elif self.enable_native and self.tag is None:
+            raise ValueError("enableNative needs tag (the native VLAN)")
+        elif self.tag is not None and not self.enable_native:
+            raise ValueError("on a trunk, tag is the native VLAN: set enableNative: true with it")
+        self.ranges()
+        return self
+
+    def ranges(self) -> list[int | tuple[int, int]]:
+        """The trunk tags as ids and (min, max) ranges; a malformed range raises ValueError."""
+        out: list[int | tuple[int, int]] = []
+        for tag in self.trunk_tags:
+            if isinstance(tag, int):
+                out.append(tag)
+                continue
+            m = _VLAN_RANGE.match(tag)
+            low, high = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+            if not (m and 1 <= low < high <= 4094):
+                raise ValueError(f"trunk tag {tag!r} is neither a VLAN id nor a range like '200-299' within 1-4094")
+            out.append((low, high))
+        return out
+
+    def carried(self) -> set[int]:
+        """The VLAN ids the port lets through: the trunk's tags, the access VLAN, a trunk's native VLAN."""
+        out: set[int] = set()
+        for tag in self.ranges():
+            out.update(range(tag[0], tag[1] + 1) if isinstance(tag, tuple) else (tag,))
+        if self.tag is not None:
+            out.add(self.tag)
+        return out
 
 
 class Uplink(Model):
@@ -48,6 +114,7 @@ class Uplink(Model):
 
     nic: IfName | None = None
     bond: Bond | None = None
+    vlan: PortVlan | None = Field(default=None, description="VLAN filtering on the uplink port (trunk/access)")
 
     @model_validator(mode="after")
     def _one(self) -> Uplink:
@@ -121,18 +188,83 @@ class NodeNetworkSpec(Model):
         return self
 
 
+_PCI_ID = re.compile(r"^[0-9a-f]{4}$")
+_PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
+def _pci_id(value: str) -> str:
+    if not _PCI_ID.match(value):
+        raise ValueError(f"{value!r} is not a PCI id: 4 lower-case hex digits, like 8086 (vendor) or 1592 (device)")
+    return value
+
+
+def _pci_address(value: str) -> str:
+    if not _PCI_ADDRESS.match(value):
+        raise ValueError(f"{value!r} is not a PCI address like 0000:3b:00.0")
+    return value
+
+
+PciId = Annotated[str, AfterValidator(_pci_id)]
+PciAddress = Annotated[str, AfterValidator(_pci_address)]
+
+
+class SriovIpam(Model):
+    """IPAM of the NAD the SR-IOV operator writes (``SriovNetwork.spec.ipam``, CNI JSON)."""
+
+    type: Literal["whereabouts", "dhcp", "static"]
+    range: NetworkCIDR | None = None
+    exclude: list[NetworkCIDR] = Field(default_factory=list)
+    gateway: IPAddress | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> SriovIpam:
+        if self.type == "whereabouts" and self.range is None:
+            raise ValueError("whereabouts IPAM needs range")
+        if self.type != "whereabouts" and (self.range or self.exclude or self.gateway):
+            raise ValueError(f"range, exclude and gateway apply to whereabouts IPAM only, not {self.type}")
+        return self
+
+
 class SriovNetworkSpec(Model):
     resource_name: ResourceName
     node_selector: NodeSelector = Field(default_factory=dict)
-    pf_names: list[str] = Field(min_length=1, description="PF names, optionally with a VF range: ens1f0#0-7")
+    pf_names: list[str] = Field(default_factory=list, description="PF names, optionally with a VF range: ens1f0#0-7")
+    vendor: PciId | None = Field(default=None, description="nicSelector.vendor: the PF's PCI vendor id")
+    device_id: PciId | None = Field(
+        default=None, alias="deviceID", description="nicSelector.deviceID: the PF's PCI device id"
+    )
+    root_devices: list[PciAddress] = Field(
+        default_factory=list, description="nicSelector.rootDevices: PF PCI addresses"
+    )
     num_vfs: int = Field(ge=1, le=256)
     device_type: Literal["vfio-pci", "netdevice"] = "vfio-pci"
+    is_rdma: bool = Field(default=False, description="RDMA-capable VFs (netdevice only)")
     vlan: int | None = Field(default=None, ge=0, le=4094)
     mtu: Mtu | None = None
     spoof_check: bool = True
     trust: bool = False
+    link_state: Literal["auto", "enable", "disable"] | None = None
+    capabilities: list[Literal["ips", "mac"]] = Field(
+        default_factory=list, description="CNI runtime capabilities the SriovNetwork enables"
+    )
+    ipam: SriovIpam | None = None
     priority: int = Field(default=99, ge=0, le=99)
     namespaces: list[DNSLabel] = Field(min_length=1)
+
+    @field_validator("is_rdma")
+    @classmethod
+    def _rdma(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("device_type") == "vfio-pci":
+            raise ValueError("isRdma needs deviceType netdevice: the SR-IOV operator refuses RDMA with vfio-pci")
+        return value
+
+    @model_validator(mode="after")
+    def _selector(self) -> SriovNetworkSpec:
+        if not (self.pf_names or self.root_devices or self.vendor or self.device_id):
+            raise ValueError("the NIC selector needs at least one of pfNames, rootDevices, vendor or deviceID")
+        if len(set(self.capabilities)) != len(self.capabilities):
+            raise ValueError("capabilities lists an entry twice")
+        return self
 
 
 class OvnNetworkSpec(Model):
@@ -142,7 +274,19 @@ class OvnNetworkSpec(Model):
     mtu: Mtu | None = None
     vlan: VlanId | None = Field(default=None, description="localnet only: the VLAN on the physical network")
     physical_network_name: str | None = Field(default=None, description="localnet only; defaults to the name")
+    allow_persistent_ips: bool = Field(
+        default=False,
+        alias="allowPersistentIPs",
+        description="a VM keeps its IPAM address across restarts and migrations (needs subnets)",
+    )
     namespaces: list[DNSLabel] = Field(min_length=1)
+
+    @field_validator("allow_persistent_ips")
+    @classmethod
+    def _persistent(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not info.data.get("subnets"):
+            raise ValueError("allowPersistentIPs needs subnets: the addresses it keeps come from OVN-Kubernetes IPAM")
+        return value
 
     @model_validator(mode="after")
     def _topology_fields(self) -> OvnNetworkSpec:

@@ -113,3 +113,23 @@ def rule_node_mtu(repo: Repo, facts: Facts) -> Iterator[Problem]:
                     nn.ref("spec", "vlans", i, "mtu"),
                     f"VLAN {vlan.ifname} MTU {vlan.mtu} is above its parent {vlan.base}'s MTU {parent}",
                 )
+
+
+def rule_uplink_vlans(repo: Repo, facts: Facts) -> Iterator[Problem]:
+    """A bridge whose uplink port filters VLANs (trunk or access) carries only those VLANs off the node: a
+    network on that bridge with another VLAN would reach no one outside it."""
+    bridges = repo.of("BridgeNetwork")
+    for owner in bridges:
+        up = owner.spec.uplink
+        if up is None or up.vlan is None:
+            continue
+        carried = up.vlan.carried()
+        for net in bridges:
+            if net.spec.bridge != owner.spec.bridge or net.spec.vlan is None or net.spec.vlan in carried:
+                continue
+            if selectors_overlap(net.spec.node_selector, owner.spec.node_selector):
+                yield Problem(
+                    net.ref("spec", "vlan"),
+                    f"VLAN {net.spec.vlan} is not carried by bridge {owner.spec.bridge}'s uplink "
+                    f"({owner.ref('spec', 'uplink', 'vlan')}): add it to trunkTags",
+                )

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from reconciler.errors import Problem, SourceRef
+from reconciler.model.clusterrules import rule_namespace_settings, rule_raw_kinds, rule_secondary_dns, rule_vm_needs
 from reconciler.model.facts import Facts, facts_of
 from reconciler.model.noderules import (
     rule_bridge_ports,
@@ -22,8 +23,10 @@ from reconciler.model.noderules import (
     rule_created_once,
     rule_nic_conflicts,
     rule_node_mtu,
+    rule_uplink_vlans,
 )
 from reconciler.model.repo import NETWORK_KINDS, Entry, Repo
+from reconciler.model.segments import segment, segment_text, subnets
 
 # kinds a plain manifest may have in a namespace that is not in allowedNamespaces, and where
 OPERATOR_NAMESPACE_KINDS = {
@@ -128,14 +131,18 @@ def rule_references(repo: Repo, facts: Facts) -> Iterator[Problem]:
 
 
 def rule_macs(repo: Repo, facts: Facts) -> Iterator[Problem]:
-    """One MAC, one interface, inside the pool: VM documents and plain VirtualMachines alike."""
+    """One MAC, one interface, inside the pool: VM documents and plain VirtualMachines alike. A namespace that
+    opts out of KubeMacPool (``kubeMacPool: false``) is outside the pool's range rule, not the uniqueness one."""
     pool = repo.cluster.spec.mac_pool
+    opted_out = {n.name for n in repo.cluster.spec.namespaces if not n.kube_mac_pool}
     seen: dict[str, SourceRef] = {}
     for use in facts.macs:
         if use.mac in seen:
             yield Problem(use.ref, f"MAC {use.mac} is already used at {seen[use.mac]}")
         else:
             seen[use.mac] = use.ref
+        if use.namespace in opted_out:
+            continue
         if pool is not None and _is_mac(use.mac) and not pool.contains(use.mac):
             yield Problem(use.ref, f"MAC {use.mac} is outside the MAC pool {pool.start}-{pool.end}")
 
@@ -157,41 +164,10 @@ def rule_plain_attachments(repo: Repo, facts: Facts) -> Iterator[Problem]:
             )
 
 
-def _subnets(net: Entry[Any]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    if net.kind == "BridgeNetwork" and net.spec.subnet:
-        return [ipaddress.ip_network(net.spec.subnet)]
-    if net.kind == "OvnNetwork":
-        return [ipaddress.ip_network(s) for s in net.spec.subnets]
-    return []
-
-
-def _segment(net: Entry[Any] | None, name: str) -> tuple[Any, ...]:
-    """The layer-2 segment a network puts its VMs on: two network names on one bridge and VLAN (or one
-    localnet and VLAN, one SR-IOV resource and VLAN) are one segment, where one address is one host."""
-    if net is None:
-        return ("network", name)
-    if net.kind == "BridgeNetwork":
-        return ("bridge", net.spec.bridge, net.spec.vlan)
-    if net.kind == "OvnNetwork" and net.spec.topology == "localnet":
-        return ("localnet", net.spec.physical_network_name or net.name, net.spec.vlan)
-    if net.kind == "SriovNetwork":
-        return ("sriov", net.spec.resource_name, net.spec.vlan or None)
-    return ("network", name)
-
-
-def _segment_text(net: Entry[Any] | None) -> str:
-    if net is None or (net.kind == "OvnNetwork" and net.spec.topology == "layer2"):
-        return "network"
-    if net.kind == "BridgeNetwork":
-        vlan = f"VLAN {net.spec.vlan}" if net.spec.vlan is not None else "no VLAN"
-        return f"bridge {net.spec.bridge} and {vlan}"
-    return "localnet and VLAN" if net.kind == "OvnNetwork" else "SR-IOV resource and VLAN"
-
-
 def rule_static_ips(repo: Repo, facts: Facts) -> Iterator[Problem]:
     """One address per layer-2 segment, inside its subnet, not one OVN-Kubernetes keeps out, gateway on-link."""
     networks = repo.networks
-    subnets_of = {name: _subnets(net) for name, net in networks.items()}  # parsed once, not per VM
+    subnets_of = {name: subnets(net) for name, net in networks.items()}  # parsed once, not per VM
     excluded_of = {
         name: [ipaddress.ip_network(s) for s in net.spec.exclude_subnets]
         for name, net in networks.items()
@@ -207,10 +183,10 @@ def rule_static_ips(repo: Repo, facts: Facts) -> Iterator[Problem]:
                     continue
                 addr = ipaddress.ip_interface(value)
                 ref = vm.ref("spec", "interfaces", i, fam)
-                key = (*_segment(net, iface.network), addr.ip)
+                key = (*segment(net, iface.network), addr.ip)
                 if key in seen:
                     first, name = seen[key]
-                    same = "" if name == iface.network else f" (the same {_segment_text(net)} as {name})"
+                    same = "" if name == iface.network else f" (the same {segment_text(net)} as {name})"
                     yield Problem(ref, f"IP {addr.ip} is already used on network {iface.network}{same} at {first}")
                 else:
                     seen[key] = (ref, iface.network)
@@ -350,6 +326,11 @@ RULES: list[Rule] = [
     rule_node_mtu,
     rule_vm_interface_names,
     rule_ssh_keys,
+    rule_uplink_vlans,
+    rule_raw_kinds,
+    rule_namespace_settings,
+    rule_vm_needs,
+    rule_secondary_dns,
 ]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from reconciler.model.types import DNSLabel, InterfaceCIDR, IPAddress, Mac, Model, Port
+from reconciler.model.types import DNSLabel, IfName, InterfaceCIDR, IPAddress, Mac, Model, Port
 
 SERVICE_SUFFIX = {"ClusterIP": "svc", "NodePort": "nodeport", "LoadBalancer": "lb"}
 RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted", "Once"]
@@ -59,6 +59,7 @@ class Interface(Model):
     gateway4: IPAddress | None = None
     gateway6: IPAddress | None = None
     dns: list[IPAddress] = Field(default_factory=list)
+    dhcp: bool = Field(default=False, description="DHCPv4 on this interface in the guest (cloud-init networkData)")
     hotplug: bool = Field(default=False, description="add/remove on the running VM without a restart")
 
     @property
@@ -75,9 +76,18 @@ class Interface(Model):
                 raise ValueError(f"{field} {value} is not an IPv{version} address")
         if (self.gateway4 or self.gateway6 or self.dns) and not (self.ipv4 or self.ipv6):
             raise ValueError("gateway and dns need a static ipv4 or ipv6 address on the interface")
-        if (self.ipv4 or self.ipv6) and not self.mac:
-            raise ValueError("a static address needs an explicit mac: cloud-init matches networkData by MAC")
+        if (self.ipv4 or self.ipv6 or self.dhcp) and not self.mac:
+            raise ValueError(
+                "a static address needs an explicit mac (so does dhcp): cloud-init matches networkData by MAC"
+            )
+        if self.dhcp and (self.ipv4 or self.gateway4):
+            raise ValueError("dhcp and a static ipv4/gateway4 exclude each other")
         return self
+
+    @property
+    def in_network_data(self) -> bool:
+        """Whether cloud-init networkData configures this interface."""
+        return bool(self.ipv4 or self.ipv6 or self.dhcp)
 
 
 class Expose(Model):
@@ -111,17 +121,43 @@ class Expose(Model):
 
 class VMSpec(Model):
     run_strategy: RunStrategy = "Always"
-    cpu: int = Field(default=1, ge=1, le=512, description="vCPU cores")
+    cpu: int = Field(default=1, ge=1, le=512, description="vCPU cores (per socket)")
+    sockets: int | None = Field(default=None, ge=1, le=64, description="CPU sockets (KubeVirt's default: 1)")
+    threads: int | None = Field(default=None, ge=1, le=8, description="threads per core (KubeVirt's default: 1)")
+    cpu_model: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="host-passthrough, host-model or a named CPU model",
+    )
+    dedicated_cpus: bool = Field(default=False, description="pinned CPUs (dedicatedCpuPlacement); dpdk implies it")
+    hugepages: Literal["2Mi", "1Gi"] | None = Field(default=None, description="guest memory page size (dpdk: 1Gi)")
     memory: str = Field(default="2Gi", pattern=r"^[0-9]+(Mi|Gi|Ti)$")
     boot: Boot
     pod_network: bool = Field(default=True, description="the pod network with masquerade binding")
+    pod_mac: Mac | None = Field(default=None, description="the pod interface's MAC (networkData matches it by MAC)")
+    pod_guest_name: IfName = Field(
+        default="enp1s0", description="the pod interface's name in the guest, matched when podMac is not set"
+    )
     interfaces: list[Interface] = Field(default_factory=list)
+    cloud_init: Literal["noCloud", "configDrive"] = Field(default="noCloud", description="cloud-init datasource")
     ssh_keys: list[str] = Field(default_factory=list)
-    ssh_key_delivery: Literal["cloudInit", "accessCredentials"] = "cloudInit"
+    ssh_key_delivery: Literal["cloudInit", "accessCredentials", "guestAgent"] = Field(
+        default="cloudInit",
+        description="cloudInit: user-data; accessCredentials: a Secret read at boot; guestAgent: a Secret the "
+        "QEMU guest agent keeps in authorized_keys while the VM runs (keys change without a restart)",
+    )
+    install_guest_agent: bool | None = Field(
+        default=None,
+        description="install and start qemu-guest-agent through cloud-init; default: when the VM needs it "
+        "(guestAgent key delivery, or FQDNs from the cluster's secondary DNS)",
+    )
     user: str = Field(default="cloud-user", pattern=r"^[a-z_][a-z0-9_-]*$")
     expose: list[Expose] = Field(default_factory=list)
     service_mesh: bool = Field(default=False, description="inject the Istio sidecar (pod network required)")
     dpdk: bool = Field(default=False, description="dedicated CPUs, 1Gi hugepages, multiqueue, crio annotations")
+    numa: Literal["guestMappingPassthrough"] | None = Field(
+        default=None, description="mirror the host NUMA topology into the guest (needs dedicated CPUs, hugepages)"
+    )
     restart: Literal["never", "allowed"] | None = Field(
         default=None, description="may the engine restart this VM for a change that needs it (Cluster default)"
     )
@@ -140,4 +176,30 @@ class VMSpec(Model):
             raise ValueError("serviceMesh needs the pod network (the sidecar lives there)")
         if self.expose and not self.pod_network:
             raise ValueError("expose needs the pod network (Services reach the VM through it)")
+        if self.pod_mac and not self.pod_network:
+            raise ValueError("podMac needs the pod network")
+        if self.dpdk and self.hugepages == "2Mi":
+            raise ValueError("dpdk uses 1Gi hugepages")
         return self
+
+    @field_validator("numa")
+    @classmethod
+    def _numa(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Checked on the field (declared after the ones it needs), so the error points at ``numa``."""
+        data = info.data
+        dedicated = data.get("dedicated_cpus") or data.get("dpdk")
+        if value and not (dedicated and (data.get("hugepages") or data.get("dpdk"))):
+            raise ValueError(
+                "numa guestMappingPassthrough needs dedicated CPUs and hugepages (dedicatedCpus and hugepages, "
+                "or dpdk: true): KubeVirt refuses it otherwise"
+            )
+        return value
+
+    @property
+    def dedicated(self) -> bool:
+        """Pinned CPUs: asked for, or implied by DPDK."""
+        return self.dedicated_cpus or self.dpdk
+
+    @property
+    def page_size(self) -> str | None:
+        return self.hugepages or ("1Gi" if self.dpdk else None)

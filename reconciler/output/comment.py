@@ -23,6 +23,7 @@ from reconciler.objects import Obj
 from reconciler.output import markdown as md
 from reconciler.output import text as report
 from reconciler.output.budget import COMMENT_LIMIT, Budget
+from reconciler.output.connectivity import connectivity_markdown
 from reconciler.output.safety import findings_markdown, radius_markdown, safety_marked
 from reconciler.output.topology import Picture, topology_picture
 from reconciler.safety import SafetyReport
@@ -99,9 +100,10 @@ def _planned(outcome: PlannedOutcome, link: str | None) -> list[str]:
     parts += report.plan_head_markdown(outcome.plan)
     if safety is not None:
         parts += findings_markdown(safety, link, Budget(_FINDINGS))
+        parts += connectivity_markdown(safety.connectivity, link)  # bounded on its own; not collapsed
     parts += report.plan_body_markdown(outcome.plan, Budget(_PLAN))
     if safety is not None:
-        radius = radius_markdown(safety, Budget(_RADIUS), cell=_CELL)
+        radius = radius_markdown(safety, Budget(_RADIUS), cell=_CELL, link=link, connectivity=False)
         if radius:
             parts += _details("Blast radius", radius)
     if outcome.plan.has_changes:

@@ -17,12 +17,14 @@ from reconciler.engine.plan import Plan
 from reconciler.objects import Obj
 from reconciler.output import markdown as md
 from reconciler.output.budget import Budget, fit, more_rows, more_table_row
+from reconciler.output.connectivity import connectivity_markdown, connectivity_text
 from reconciler.output.topology import topology_mermaid
 from reconciler.safety.checks import Finding
 from reconciler.safety.radius import PolicyImpact, VMImpact
 from reconciler.safety.report import ACCEPT_ANNOTATION, SafetyReport
 
 RISKY_VM = ("restart", "restart-required", "deleted")
+MD_WARNINGS = 30  # warnings named in a PR comment (a repository without a current revision may have thousands)
 
 
 def _by_same_changes(policy: PolicyImpact) -> list[tuple[list[str], tuple[str, ...]]]:
@@ -69,6 +71,7 @@ def safety_text(report: SafetyReport | None, colour: bool = False) -> str:
         lines.append(f"  {n.name} ({n.action}, via {n.via}): VMs {_vms(n.vms)}")
     for s in report.services:
         lines.append(f"  {s.name}: endpoints change ({s.vm}: {s.why})")
+    lines += connectivity_text(report.connectivity)
     if report.note:
         lines.append(style(f"  note: {report.note}", "yellow"))
     for f in report.findings:
@@ -154,7 +157,8 @@ def _md_networks(report: SafetyReport, cell: int | None) -> list[str]:
 
 def findings_markdown(report: SafetyReport, link: str | None = None, budget: Budget | None = None) -> list[str]:
     """The findings, blocking errors first. Every blocking error is always named (in a short form when
-    the long one would not fit the budget); accepted errors and warnings are cut to the budget."""
+    the long one would not fit the budget); accepted errors and warnings are cut to the budget, warnings
+    to :data:`MD_WARNINGS` in any case."""
     out: list[str] = []
     errors = sorted((f for f in report.findings if f.severity == "error"), key=report.is_accepted)
     if report.blocking:
@@ -177,13 +181,23 @@ def findings_markdown(report: SafetyReport, link: str | None = None, budget: Bud
     if errors:
         out.append("")
     if report.warnings:
-        warnings = [_md_finding(f, report, link) for f in report.warnings]
-        out += ["#### :warning: Safety warnings", "", *fit(budget, warnings, more_rows("warnings")), ""]
+        shown = report.warnings[:MD_WARNINGS]  # a comment has a size limit; the JSON plan has them all
+        more = len(report.warnings) - len(shown)
+        warnings = [_md_finding(f, report, link) for f in shown]
+        out += ["#### :warning: Safety warnings", "", *fit(budget, warnings, more_rows("warnings"))]
+        out += [f"- … and {more} more warning(s): see `virtnet plan -o json`", ""] if more else [""]
     return out
 
 
-def radius_markdown(report: SafetyReport, budget: Budget | None = None, cell: int | None = None) -> list[str]:
-    """The tables of node policies, networks and Services a plan reaches (cut to ``budget``)."""
+def radius_markdown(
+    report: SafetyReport,
+    budget: Budget | None = None,
+    cell: int | None = None,
+    link: str | None = None,
+    connectivity: bool = True,
+) -> list[str]:
+    """The tables of node policies, networks and Services a plan reaches (cut to ``budget``), and (with
+    ``connectivity``) who gains or loses reachability (``reconciler.output.connectivity``, bounded itself)."""
     out: list[str] = []
     if report.policies:
         out += ["| node policy | action | nodes | rollout batches | interface changes |", "|---|---|---|---|---|"]
@@ -194,6 +208,8 @@ def radius_markdown(report: SafetyReport, budget: Budget | None = None, cell: in
     if report.services:
         rows = [f"- {md.code(s.name)} ({md.code(s.vm)}: {md.text(s.why)})" for s in report.services]
         out += ["Services whose endpoints change:", "", *fit(budget, rows, more_rows("Services")), ""]
+    if connectivity:
+        out += connectivity_markdown(report.connectivity, link)
     if report.note:
         out += [f":warning: {md.text(report.note)}", ""]
     return out
@@ -202,11 +218,11 @@ def radius_markdown(report: SafetyReport, budget: Budget | None = None, cell: in
 def safety_markdown(
     report: SafetyReport | None, plan: Plan | None = None, desired: Iterable[Obj] = (), link: str | None = None
 ) -> str:
-    """The whole block (no budget): blast-radius tables, findings, and (with ``plan``) a topology picture
-    with the objects at risk marked. ``link`` is a blob URL prefix for ``file:line`` links."""
+    """The whole block (no budget): blast-radius tables, connectivity, findings, and (with ``plan``) a
+    topology picture with the objects at risk marked. ``link`` is a blob URL prefix for ``file:line`` links."""
     if report is None or report.empty:
         return ""
-    out = ["#### Blast radius", "", *radius_markdown(report), *findings_markdown(report, link)]
+    out = ["#### Blast radius", "", *radius_markdown(report, link=link), *findings_markdown(report, link)]
     if plan is not None and plan.has_changes:
         out += [md.block(safety_mermaid(report, plan, desired).rstrip(), "mermaid"), ""]
     return "\n".join(out) + "\n"

@@ -29,8 +29,7 @@ def _by_vm(objs: list[Obj], key: str) -> dict[tuple[str, str], list[Obj]]:
 
 def vm_access(repo: Repo, vmis: list[Obj], services: list[Obj]) -> list[dict[str, Any]]:
     """Per VM: interfaces with observed IPs and FQDNs, Service endpoints, and SSH commands."""
-    dns = repo.cluster.spec.secondary_dns
-    domain = dns.domain if dns is not None and dns.enabled else None
+    domain = repo.cluster.spec.fqdn_domain  # vm.<baseDomain>, when secondary DNS is deployed
     observed = {(v["metadata"]["namespace"], v["metadata"]["name"]): v for v in vmis}
     svc_of = _by_vm(services, labels.VM)
     out = []
@@ -46,7 +45,7 @@ def vm_access(repo: Repo, vmis: list[Obj], services: list[Obj]) -> list[dict[str
             ips = seen.get("ipAddresses") or ([seen["ipAddress"]] if seen.get("ipAddress") else [])
             entry: dict[str, Any] = {"name": ifname, "ips": ips, "mac": seen.get("mac")}
             if ifname != "default" and domain:  # KubeSecondaryDNS skips the pod network
-                entry["fqdn"] = f"{ifname}.{name}.{ns}.vm.{domain}"
+                entry["fqdn"] = f"{ifname}.{name}.{ns}.{domain}"
             if ifname != "default" and ips:
                 ssh.append(f"ssh {user}@{entry.get('fqdn') or ips[0]}")
             interfaces.append(entry)

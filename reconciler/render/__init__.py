@@ -27,7 +27,7 @@ from reconciler.model import Entry, Raw, Repo, load_repo
 from reconciler.model.loader import paused_gc
 from reconciler.objects import Obj, display, obj_id, sort_key
 from reconciler.render.checks import check_objects
-from reconciler.render.cluster import hyperconverged, metallb, namespaces
+from reconciler.render.cluster import hyperconverged, metallb, namespaces, secondary_dns_service
 from reconciler.render.networks import bridge_nads, migration_nad, ovn_nads, sriov_objects
 from reconciler.render.nodes import bridge_policy, node_policy
 from reconciler.render.vms import render_vm
@@ -109,6 +109,8 @@ def _produce(repo: Repo) -> list[tuple[Obj, SourceRef, Origin]]:
     produced: list[tuple[Obj, SourceRef, Origin]] = [
         (obj, cluster_ref, cluster) for obj in namespaces(cluster.spec) + metallb(cluster.spec)
     ]
+    dns_ref = cluster.ref("spec", "secondaryDNS")
+    produced += [(obj, dns_ref, cluster) for obj in secondary_dns_service(cluster.spec)]
     migration = cluster.spec.live_migration
     if migration is not None:
         nad = migration_nad(cluster.spec, repo.networks[migration.network])
@@ -138,7 +140,8 @@ def _render(repo: Repo, revision: str | None) -> Rendered:
             # the document's reviewed opt-in covers every object rendered from it
             obj["metadata"].setdefault("annotations", {})[labels.ADOPT] = "true"
         objects.append(_stamp(obj, cluster_name, ref, revision))
-    for obj in hyperconverged(repo.cluster.spec):
+    persistent_ips = any(net.spec.allow_persistent_ips for net in repo.of("OvnNetwork"))
+    for obj in hyperconverged(repo.cluster.spec, persistent_ips):
         objects.append(_stamp(obj, cluster_name, repo.cluster.ref("spec"), revision, owned=False))
         origins[obj_id(obj)] = repo.cluster
     # the last validation step: every object serialisable and acceptable, before anything can be written

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler import nmstate
 from reconciler.model.loader import Path_
 from reconciler.objects import Obj
 from reconciler.render import syntax
@@ -190,6 +191,14 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
             value = _dig(domain, "resources", block, "memory")
             yield from _positive_quantity(value, (*vmi, "domain", "resources", block, "memory"), "memory")
     yield from label_map(vmi_spec.get("nodeSelector"), (*vmi, "nodeSelector"), "nodeSelector")
+    cpu = _mapping(domain.get("cpu"))
+    if "guestMappingPassthrough" in _mapping(cpu.get("numa")) and not (
+        cpu.get("dedicatedCpuPlacement") is True and _dig(domain, "memory", "hugepages")
+    ):
+        yield Finding(
+            (*vmi, "domain", "cpu", "numa"),
+            "NUMA guestMappingPassthrough needs dedicatedCpuPlacement and hugepages (KubeVirt refuses it otherwise)",
+        )
     templates = _dig(obj, "spec", "dataVolumeTemplates") or []
     for i, dv in enumerate(templates if isinstance(templates, list) else []):
         path: Path_ = ("spec", "dataVolumeTemplates", i)
@@ -215,6 +224,11 @@ def _nncp(obj: Obj) -> Iterator[Finding]:
             yield from _ifname(name, (*path, "bridge", "port", k, "name"), "bridge port")
         for k, port in enumerate(_dig(iface, "link-aggregation", "port") or []):
             yield from _ifname(port, (*path, "link-aggregation", "port", k), "bond port")
+        mode = _dig(iface, "link-aggregation", "mode")
+        for key in _mapping(_dig(iface, "link-aggregation", "options")):
+            problem = nmstate.bond_option_problem(str(key), str(mode))
+            if problem:
+                yield Finding((*path, "link-aggregation", "options", key), problem, key)
         base = _dig(iface, "vlan", "base-iface")
         if base is not None:
             yield from _ifname(base, (*path, "vlan", "base-iface"), "VLAN base")
@@ -234,6 +248,26 @@ def _sriov_policy(obj: Obj) -> Iterator[Finding]:
     yield from _int_range(spec, "priority", 0, 99)
     yield from _int_range(spec, "mtu", 1, None)
     yield from _enum(spec, "deviceType", ("netdevice", "vfio-pci"))
+    if spec.get("isRdma") is True and spec.get("deviceType") == "vfio-pci":
+        yield Finding(("spec", "isRdma"), "isRdma needs deviceType netdevice (the operator refuses it with vfio-pci)")
+    selector = _mapping(spec.get("nicSelector"))
+    for key in ("vendor", "deviceID"):
+        value = selector.get(key)
+        if value is not None and not (isinstance(value, str) and syntax.PCI_ID.match(value)):
+            yield Finding(("spec", "nicSelector", key), f"nicSelector.{key} {value!r} must be 4 hex digits", value)
+
+
+def _json_object(spec: dict[str, Any], key: str) -> Iterator[Finding]:
+    """A field the SR-IOV operator pastes into CNI JSON (``capabilities``, ``ipam``): a string of a JSON object."""
+    value = spec.get(key)
+    if value is None:
+        return
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        yield Finding(("spec", key), f"{key} must be a string holding a JSON object", value)
 
 
 def _sriov_network(obj: Obj) -> Iterator[Finding]:
@@ -243,6 +277,9 @@ def _sriov_network(obj: Obj) -> Iterator[Finding]:
     yield from _int_range(spec, "vlanQoS", 0, 7)
     yield from _enum(spec, "spoofChk", ("on", "off"))
     yield from _enum(spec, "trust", ("on", "off"))
+    yield from _enum(spec, "linkState", ("auto", "enable", "disable"))
+    yield from _json_object(spec, "capabilities")
+    yield from _json_object(spec, "ipam")
     target = spec.get("networkNamespace")
     if target is not None:
         error = syntax.dns_label(target) if isinstance(target, str) else "must be a string"
@@ -281,6 +318,14 @@ def _nad(obj: Obj) -> Iterator[Finding]:
         return
     if not isinstance(parsed, dict):
         yield Finding(("spec", "config"), "config must be a string holding a JSON object (the CNI configuration)")
+        return
+    for plugin in [parsed, *[p for p in parsed.get("plugins") or [] if isinstance(p, dict)]]:
+        if plugin.get("type") == "bridge" and plugin.get("disableContainerInterface") is True and plugin.get("ipam"):
+            yield Finding(
+                ("spec", "config"),
+                "the bridge CNI plugin refuses IPAM together with disableContainerInterface: true "
+                '("cannot use IPAM when DisableContainerInterface flag is set"): drop one of them',
+            )
 
 
 KIND_CHECKS: dict[str, Callable[[Obj], Iterator[Finding]]] = {

@@ -27,7 +27,7 @@ def nad(name: str, namespace: str, config: dict[str, Any], annotations: dict[str
         "apiVersion": "k8s.cni.cncf.io/v1",
         "kind": "NetworkAttachmentDefinition",
         "metadata": meta,
-        "spec": {"config": json.dumps(config, sort_keys=True, separators=(",", ":"))},
+        "spec": {"config": _json(config)},
     }
 
 
@@ -56,11 +56,17 @@ def bridge_nads(entry: Entry[BridgeNetworkSpec]) -> list[Obj]:
 
 
 def migration_nad(cluster: ClusterSpec, bridge: Entry[BridgeNetworkSpec]) -> Obj:
-    """The dedicated live-migration network: a bridge NAD with whereabouts IPAM in the HCO namespace."""
+    """The dedicated live-migration network: a bridge NAD with whereabouts IPAM in the HCO namespace.
+
+    virt-handler pods, not VMs, attach to it, and they need an address on it (the IPAM): so the container
+    side of the veth keeps its interface (no ``disableContainerInterface``, which the bridge plugin refuses
+    together with IPAM) and MAC spoof checking, a VM setting, is left out.
+    """
     assert cluster.live_migration is not None
     name = migration_nad_name(cluster)
     config = _bridge_config(name, bridge.spec)
-    config.pop("macspoofchk")  # virt-handler pods, not VMs, use it
+    for vm_only in ("macspoofchk", "disableContainerInterface"):
+        config.pop(vm_only)
     config["ipam"] = {"type": "whereabouts", "range": cluster.live_migration.ip_range}
     return nad(name, cluster.hyper_converged.namespace, config)
 
@@ -87,6 +93,8 @@ def ovn_nads(entry: Entry[OvnNetworkSpec]) -> list[Obj]:
             config["excludeSubnets"] = ",".join(spec.exclude_subnets)
         if spec.mtu is not None:
             config["mtu"] = spec.mtu
+        if spec.allow_persistent_ips:
+            config["allowPersistentIPs"] = True
         if spec.topology == "localnet":
             config["physicalNetworkName"] = spec.physical_network_name or entry.name
             if spec.vlan is not None:
@@ -100,16 +108,62 @@ def sriov_network_name(network: str, namespace: str) -> str:
     return f"{network}-{namespace}"
 
 
+def _nic_selector(spec: SriovNetworkSpec) -> dict[str, Any]:
+    """``nicSelector``: the PFs by name, PCI address, or vendor and device id (all given must match)."""
+    selector: dict[str, Any] = {}
+    if spec.pf_names:
+        selector["pfNames"] = list(spec.pf_names)
+    if spec.root_devices:
+        selector["rootDevices"] = list(spec.root_devices)
+    if spec.vendor:
+        selector["vendor"] = spec.vendor
+    if spec.device_id:
+        selector["deviceID"] = spec.device_id
+    return selector
+
+
+def _sriov_network_spec(spec: SriovNetworkSpec, ns: str) -> dict[str, Any]:
+    """A SriovNetwork's spec; ``capabilities`` and ``ipam`` are CNI JSON strings (sorted keys, stable bytes)."""
+    net_spec: dict[str, Any] = {
+        "resourceName": spec.resource_name,
+        "networkNamespace": ns,
+        "spoofChk": "on" if spec.spoof_check else "off",
+        "trust": "on" if spec.trust else "off",
+    }
+    if spec.vlan:
+        net_spec["vlan"] = spec.vlan
+    if spec.link_state is not None:
+        net_spec["linkState"] = spec.link_state
+    if spec.capabilities:
+        net_spec["capabilities"] = _json(dict.fromkeys(sorted(spec.capabilities), True))
+    if spec.ipam is not None:
+        ipam: dict[str, Any] = {"type": spec.ipam.type}
+        if spec.ipam.range:
+            ipam["range"] = spec.ipam.range
+        if spec.ipam.exclude:
+            ipam["exclude"] = list(spec.ipam.exclude)
+        if spec.ipam.gateway:
+            ipam["gateway"] = spec.ipam.gateway
+        net_spec["ipam"] = _json(ipam)
+    return net_spec
+
+
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def sriov_objects(entry: Entry[SriovNetworkSpec], operator_ns: str) -> list[Obj]:
     spec = entry.spec
     policy_spec: dict[str, Any] = {
         "resourceName": spec.resource_name,
         "nodeSelector": dict(sorted((spec.node_selector or SRIOV_CAPABLE).items())),
         "numVfs": spec.num_vfs,
-        "nicSelector": {"pfNames": list(spec.pf_names)},
+        "nicSelector": _nic_selector(spec),
         "deviceType": spec.device_type,
         "priority": spec.priority,
     }
+    if spec.is_rdma:
+        policy_spec["isRdma"] = True
     if spec.mtu is not None:
         policy_spec["mtu"] = spec.mtu
     out: list[Obj] = [
@@ -121,20 +175,12 @@ def sriov_objects(entry: Entry[SriovNetworkSpec], operator_ns: str) -> list[Obj]
         }
     ]
     for ns in spec.namespaces:
-        net_spec: dict[str, Any] = {
-            "resourceName": spec.resource_name,
-            "networkNamespace": ns,
-            "spoofChk": "on" if spec.spoof_check else "off",
-            "trust": "on" if spec.trust else "off",
-        }
-        if spec.vlan:
-            net_spec["vlan"] = spec.vlan
         out.append(
             {
                 "apiVersion": "sriovnetwork.openshift.io/v1",
                 "kind": "SriovNetwork",
                 "metadata": {"name": sriov_network_name(entry.name, ns), "namespace": operator_ns},
-                "spec": net_spec,
+                "spec": _sriov_network_spec(spec, ns),
             }
         )
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler import nmstate
 from reconciler.model.networks import Bond, BridgeNetworkSpec, NodeNetworkSpec
 from reconciler.model.repo import Entry
 from reconciler.objects import Obj
@@ -26,9 +27,7 @@ def _with_mtu(iface: dict[str, Any], mtu: int | None) -> dict[str, Any]:
 
 
 def bond_interface(bond: Bond) -> dict[str, Any]:
-    aggregation: dict[str, Any] = {"mode": bond.mode, "port": list(bond.nics)}
-    if bond.miimon is not None:
-        aggregation["options"] = {"miimon": str(bond.miimon)}
+    aggregation = nmstate.bond_aggregation(bond.mode, bond.nics, bond.all_options)
     iface = {"name": bond.name, "type": "bond", "state": "up", **_l2_only(), "link-aggregation": aggregation}
     return _with_mtu(iface, bond.mtu)
 
@@ -55,14 +54,18 @@ def bridge_policy(entry: Entry[BridgeNetworkSpec], node_interfaces: frozenset[st
     """
     spec = entry.spec
     interfaces: list[dict[str, Any]] = []
-    ports: list[dict[str, str]] = []
+    ports: list[dict[str, Any]] = []
     if spec.uplink is not None:
         if spec.uplink.bond is not None:
             interfaces.append(bond_interface(spec.uplink.bond))
         elif spec.mtu is not None and spec.uplink.nic not in node_interfaces:
             # a port's MTU must be at least the bridge's, or the kernel clamps the bridge down
             interfaces.append({"name": spec.uplink.nic, "type": "ethernet", "state": "up", "mtu": spec.mtu})
-        ports.append({"name": spec.uplink.port})
+        port: dict[str, Any] = {"name": spec.uplink.port}
+        if spec.uplink.vlan is not None:
+            vlan = spec.uplink.vlan
+            port["vlan"] = nmstate.port_vlan(vlan.mode, vlan.ranges(), vlan.tag, vlan.enable_native)
+        ports.append(port)
     bridge = {
         "name": spec.bridge,
         "type": "linux-bridge",

@@ -43,13 +43,20 @@ def _multus_name(iface: Interface, kind: str, namespace: str) -> str:
     return iface.network
 
 
-def _network_data(interfaces: list[Interface]) -> str | None:
+def _network_data(spec: VMSpec) -> str | None:
+    """network-config v2 for the interfaces with a static address or DHCP, matched by MAC, and then for the
+    pod interface too (DHCP): a guest that brings up only the NICs its networkData lists (netplan) would
+    otherwise lose the pod network as soon as a secondary NIC is configured."""
     ethernets: dict[str, Any] = {}
-    for iface in interfaces:
-        if not (iface.ipv4 or iface.ipv6):
+    for iface in spec.interfaces:
+        if not iface.in_network_data:
             continue
         eth: dict[str, Any] = {"match": {"macaddress": iface.mac}, "set-name": iface.ifname[:15]}
-        eth["addresses"] = [a for a in (iface.ipv4, iface.ipv6) if a]
+        if iface.dhcp:
+            eth["dhcp4"] = True
+        addresses = [a for a in (iface.ipv4, iface.ipv6) if a]
+        if addresses:
+            eth["addresses"] = addresses
         routes = [{"to": to, "via": gw} for to, gw in (("0.0.0.0/0", iface.gateway4), ("::/0", iface.gateway6)) if gw]
         if routes:
             eth["routes"] = routes
@@ -58,20 +65,45 @@ def _network_data(interfaces: list[Interface]) -> str | None:
         ethernets[iface.ifname] = eth
     if not ethernets:
         return None
+    if spec.pod_network:
+        if spec.pod_mac:
+            ethernets["default"] = {"match": {"macaddress": spec.pod_mac}, "dhcp4": True}
+        else:
+            ethernets[spec.pod_guest_name] = {"dhcp4": True}
     return _dump({"version": 2, "ethernets": ethernets})
 
 
-def _user_data(spec: VMSpec) -> str:
+def needs_guest_agent(spec: VMSpec, cluster: ClusterSpec) -> bool:
+    """Whether cloud-init installs and starts qemu-guest-agent: asked for, or (by default) when something
+    depends on it: SSH keys it propagates, or FQDNs, which KubeSecondaryDNS serves from the addresses the
+    agent reports for secondary interfaces."""
+    if spec.install_guest_agent is not None:
+        return spec.install_guest_agent
+    fqdn = cluster.fqdn_domain is not None and bool(spec.interfaces)
+    return spec.ssh_key_delivery == "guestAgent" or fqdn
+
+
+def _user_data(spec: VMSpec, agent: bool) -> str:
     keys = tuple(spec.ssh_keys) if spec.ssh_key_delivery == "cloudInit" else ()
-    return _cloud_config(spec.user, keys)
+    return _cloud_config(spec.user, keys, agent, spec.ssh_key_delivery == "guestAgent")
+
+
+#: cloud-config that installs and starts the QEMU guest agent; on SELinux guests the agent may then write
+#: authorized_keys (KubeVirt's qemuGuestAgent key propagation), elsewhere the guarded command does nothing
+_AGENT_PACKAGES = ["qemu-guest-agent"]
+_AGENT_START = ["systemctl", "enable", "--now", "qemu-guest-agent"]
+_AGENT_SSH = ["sh", "-c", "command -v setsebool >/dev/null && setsebool -P virt_qemu_ga_manage_ssh on || true"]
 
 
 @functools.lru_cache(maxsize=1024)
-def _cloud_config(user: str, keys: tuple[str, ...]) -> str:
+def _cloud_config(user: str, keys: tuple[str, ...], agent: bool = False, agent_keys: bool = False) -> str:
     """Most VMs of a team share a user and keys: render that text once (pure, so caching is safe)."""
     config: dict[str, Any] = {"user": user}
     if keys:
         config["ssh_authorized_keys"] = list(keys)
+    if agent:
+        config["packages"] = list(_AGENT_PACKAGES)
+        config["runcmd"] = [list(_AGENT_START)] + ([list(_AGENT_SSH)] if agent_keys else [])
     return "#cloud-config\n" + _dump(config)
 
 
@@ -89,7 +121,10 @@ def _networking(spec: VMSpec, networks: dict[str, Entry[Any]], ns: str) -> tuple
     interfaces: list[Obj] = []
     nets: list[Obj] = []
     if spec.pod_network:
-        interfaces.append({"name": "default", "masquerade": {}})
+        pod: Obj = {"name": "default", "masquerade": {}}
+        if spec.pod_mac:
+            pod["macAddress"] = spec.pod_mac
+        interfaces.append(pod)
         nets.append({"name": "default", "pod": {}})
     for iface in spec.interfaces:
         kind = networks[iface.network].kind
@@ -114,7 +149,7 @@ def _data_volume_source(dv: DataVolumeBoot) -> Obj:
     return {"pvc": {"name": dv.pvc.name, "namespace": dv.pvc.namespace}}
 
 
-def _disks(spec: VMSpec, name: str) -> tuple[list[Obj], list[Obj]]:
+def _disks(spec: VMSpec, name: str, agent: bool) -> tuple[list[Obj], list[Obj]]:
     """``volumes`` (root disk, cloud-init disk) and ``dataVolumeTemplates`` (a DataVolume root disk)."""
     volumes: list[Obj] = []
     data_volumes: list[Obj] = []
@@ -129,18 +164,28 @@ def _disks(spec: VMSpec, name: str) -> tuple[list[Obj], list[Obj]]:
         dv_spec = {"storage": storage, "source": _data_volume_source(dv)}
         data_volumes.append({"metadata": {"name": f"{name}-rootdisk"}, "spec": dv_spec})
         volumes.append({"name": "rootdisk", "dataVolume": {"name": f"{name}-rootdisk"}})
-    cloud_init: Obj = {"userData": _user_data(spec)}
-    network_data = _network_data(spec.interfaces)
+    cloud_init: Obj = {"userData": _user_data(spec, agent)}
+    network_data = _network_data(spec)
     if network_data:
         cloud_init["networkData"] = network_data
-    volumes.append({"name": "cloudinitdisk", "cloudInitNoCloud": cloud_init})
+    source = "cloudInitConfigDrive" if spec.cloud_init == "configDrive" else "cloudInitNoCloud"
+    volumes.append({"name": "cloudinitdisk", source: cloud_init})
     return volumes, data_volumes
 
 
 def _domain(spec: VMSpec, interfaces: list[Obj]) -> tuple[Obj, dict[str, str]]:
     """The VMI's ``domain`` and the pod annotations that go with it (DPDK tuning, the mesh sidecar)."""
     cpu: Obj = {"cores": spec.cpu}
+    for key, value in (("sockets", spec.sockets), ("threads", spec.threads), ("model", spec.cpu_model)):
+        if value is not None:
+            cpu[key] = value
+    if spec.dedicated:
+        cpu["dedicatedCpuPlacement"] = True
+    if spec.numa:
+        cpu["numa"] = {spec.numa: {}}
     memory: Obj = {"guest": spec.memory}
+    if spec.page_size:
+        memory["hugepages"] = {"pageSize": spec.page_size}
     devices: Obj = {
         "disks": [
             {"name": "rootdisk", "disk": {"bus": "virtio"}},
@@ -150,8 +195,7 @@ def _domain(spec: VMSpec, interfaces: list[Obj]) -> tuple[Obj, dict[str, str]]:
     }
     annotations: dict[str, str] = {}
     if spec.dpdk:
-        cpu.update({"dedicatedCpuPlacement": True, "isolateEmulatorThread": True})
-        memory["hugepages"] = {"pageSize": "1Gi"}
+        cpu["isolateEmulatorThread"] = True
         devices["networkInterfaceMultiqueue"] = True
         annotations.update(DPDK_ANNOTATIONS)
     if spec.service_mesh:
@@ -168,12 +212,20 @@ def _vm_annotations(entry: Entry[VMSpec], cluster: ClusterSpec) -> dict[str, str
     return annotations
 
 
+def _propagation(spec: VMSpec) -> Obj:
+    """How KubeVirt hands the key Secret to the guest: once at boot through the cloud-init disk, or kept in
+    ``authorized_keys`` by the guest agent while the VM runs (a changed Secret reaches it without a restart)."""
+    if spec.ssh_key_delivery == "guestAgent":
+        return {"qemuGuestAgent": {"users": [spec.user]}}
+    return {spec.cloud_init: {}}
+
+
 def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: ClusterSpec) -> list[Obj]:
     """The VirtualMachine, its SSH-key Secret (``accessCredentials`` delivery) and its Services."""
     spec, name, ns = entry.spec, entry.name, entry.meta.namespace
     assert ns is not None
     interfaces, nets = _networking(spec, networks, ns)
-    volumes, data_volumes = _disks(spec, name)
+    volumes, data_volumes = _disks(spec, name, needs_guest_agent(spec, cluster))
     domain, template_annotations = _domain(spec, interfaces)
     template_meta: Obj = {"labels": {labels.VM: name}}
     if template_annotations:
@@ -181,13 +233,13 @@ def render_vm(entry: Entry[VMSpec], networks: dict[str, Entry[Any]], cluster: Cl
     vmi_spec: Obj = {"domain": domain, "networks": nets, "volumes": volumes}
     if spec.node_selector:
         vmi_spec["nodeSelector"] = dict(sorted(spec.node_selector.items()))
-    key_secret = bool(spec.ssh_keys) and spec.ssh_key_delivery == "accessCredentials"
+    key_secret = bool(spec.ssh_keys) and spec.ssh_key_delivery != "cloudInit"
     if key_secret:
         vmi_spec["accessCredentials"] = [
             {
                 "sshPublicKey": {
                     "source": {"secret": {"secretName": ssh_secret_name(name)}},
-                    "propagationMethod": {"noCloud": {}},
+                    "propagationMethod": _propagation(spec),
                 }
             }
         ]

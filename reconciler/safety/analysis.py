@@ -40,6 +40,7 @@ from reconciler.nmstate import absent_policy, creates, max_unavailable, policy_i
 from reconciler.objects import Obj, display, obj_id
 from reconciler.render import Origin
 from reconciler.safety.checks import ERROR, WARNING, Finding, node_findings
+from reconciler.safety.connectivity import ConnectivityReport
 from reconciler.safety.nodes import NodeFacts
 from reconciler.safety.radius import (
     NAD,
@@ -108,11 +109,13 @@ def analyze(
     cluster: Entry[ClusterSpec] | None = None,
     accept_risk: bool = False,
     note: str = "",
+    connectivity: ConnectivityReport | None = None,
 ) -> SafetyReport:
     """Blast radius and danger checks of ``plan`` (see the module docstring). Pure.
 
     ``origins`` (from the render) lead each finding to its document's line; ``cluster`` is the Cluster
-    document, whose annotation may accept named checks."""
+    document, whose annotation may accept named checks; ``connectivity`` (``reconciler.safety.connectivity``,
+    computed from the revisions rather than the plan) joins the report with its findings."""
     ctx = _Ctx(plan, sorted(nodes or [], key=lambda n: n.name), Refs(origins))
     ctx.after = {obj_id(o): o for o in desired}
     for item in plan.items:
@@ -124,6 +127,7 @@ def analyze(
     policies = [_policy(ctx, i, findings, nodes is not None) for i in plan.changes if i.name.startswith(f"{NNCP}/")]
     findings += _nad_mtu(ctx)
     findings += _in_use(ctx)
+    findings += connectivity.findings if connectivity is not None else []
     accepted, by = _acceptance(cluster, accept_risk)
     return SafetyReport(
         policies=tuple(policies),
@@ -134,6 +138,7 @@ def analyze(
         accepted_by=by,
         nodes_read=nodes is not None,
         note=note or ("" if nodes is not None or not needs_node_facts(plan) else "node facts were not read"),
+        connectivity=connectivity,
     )
 
 

@@ -11,10 +11,11 @@ from typing import Any
 
 from reconciler import labels
 from reconciler.safety.checks import ERROR, WARNING, Finding
+from reconciler.safety.connectivity import CONNECTIVITY_CHECKS, ConnectivityReport
 from reconciler.safety.radius import NetworkImpact, PolicyImpact, ServiceImpact
 
 ACCEPT_ANNOTATION = labels.ACCEPT_RISK
-CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use")
+CHECKS = ("disconnect", "missing-nic", "enslaved", "mtu", "no-nodes", "control-plane", "in-use", *CONNECTIVITY_CHECKS)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class SafetyReport:
     accepted_by: str = ""  # "--accept-risk" or the annotation's file:line
     nodes_read: bool = False
     note: str = ""  # why node facts are missing, when they are
+    connectivity: ConnectivityReport | None = None  # who reaches whom, before and after (safety.connectivity)
 
     @property
     def errors(self) -> list[Finding]:
@@ -46,7 +48,8 @@ class SafetyReport:
 
     @property
     def empty(self) -> bool:
-        return not (self.policies or self.networks or self.services or self.findings or self.note)
+        busy = self.connectivity is not None and not self.connectivity.empty
+        return not (self.policies or self.networks or self.services or self.findings or self.note or busy)
 
     def marked_ids(self) -> list[str]:
         """Object ids at risk: policies/networks/VMs named by a finding (for the topology picture)."""
@@ -73,4 +76,5 @@ class SafetyReport:
             "networks": [n.as_dict() for n in self.networks],
             "services": [{"name": s.name, "vm": s.vm, "why": s.why} for s in self.services],
             "findings": [{**f.as_dict(), "accepted": self.is_accepted(f)} for f in self.findings],
+            "connectivity": self.connectivity.as_dict() if self.connectivity is not None else None,
         }

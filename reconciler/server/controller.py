@@ -25,6 +25,7 @@ from reconciler.labels import VM, selector
 from reconciler.model import Repo
 from reconciler.objects import display
 from reconciler.output import summary
+from reconciler.output.connectivity import matrix_files
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
 from reconciler.server import pullrequests
@@ -70,6 +71,7 @@ class Controller:
             verify=settings.signatures,
         )
         self._rendered: tuple[str, Repo, Rendered] | None = None
+        self._matrix: tuple[Repo, dict[str, str]] | None = None  # the last revision's reachability files
         self.last: Outcome | None = None
         self.last_status_commit: str | None = None
         self._rewritten = False  # the last fetch found the tracked branch force-pushed
@@ -97,6 +99,7 @@ class Controller:
             rendered=self._cached(revision.sha),
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
+            base=self._current(),
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
@@ -106,6 +109,20 @@ class Controller:
 
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
+
+    def _current(self) -> Repo | None:
+        """The revision last reconciled from the tracked branch: what the connectivity diff of the next
+        revision, or of a pull request, is measured against (None until one has loaded)."""
+        return self._rendered[1] if self._rendered else None
+
+    def _matrices(self, repo: Repo | None) -> dict[str, str]:
+        """The reachability matrices of a revision (``reachability/<ns>.md``), made once per revision: a poll of
+        an unchanged 10,000-VM revision would otherwise spend a CPU second making the same files again."""
+        if repo is None:
+            return {}
+        if self._matrix is None or self._matrix[0] is not repo:
+            self._matrix = (repo, matrix_files(repo))
+        return self._matrix[1]
 
     def _cached(self, sha: str) -> tuple[Repo, Rendered] | None:
         if self._rendered and self._rendered[0] == sha:
@@ -163,7 +180,7 @@ class Controller:
             sha = publish_status(
                 self.settings.repo_url,
                 cluster,
-                summary.status_files(doc),
+                {**summary.status_files(doc), **self._matrices(outcome.repo)},
                 message,
                 branch=self.settings.status_branch or "virtnet-status",
                 tracked_branch=self.settings.branch,

@@ -34,6 +34,7 @@ from reconciler.clients.status import publish_status
 from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
 from reconciler.logs import redact
+from reconciler.model import Repo
 from reconciler.output import comment
 from reconciler.output import markdown as md
 from reconciler.output import text as report
@@ -83,6 +84,7 @@ class Controller(Protocol):
     @property
     def last(self) -> Outcome | None: ...
     def _plan_options(self) -> PlanOptions | None: ...
+    def _current(self) -> Repo | None: ...
 
 
 def status_context(cluster: str) -> str:
@@ -145,6 +147,7 @@ def plan_pull_request(ctl: Controller, event: PullRequestEvent) -> Outcome:
             plan_options=ctl._plan_options(),  # the loop's own prune settings
             kinds=settings.kinds,
             namespaces=settings.namespaces,
+            base=ctl._current(),  # the connectivity diff: against what the tracked branch last had
         )
     except SourceError as exc:
         outcome = Outcome(cluster=settings.cluster, failed="SourceFailed", message=str(exc))

@@ -9,7 +9,9 @@ What the real one (k8snetworkplumbingwg/kubemacpool) does, and so this one:
   ``admission webhook "mutatevirtualmachines.kubemacpool.io" denied the request: Failed to create virtual
   machine allocation error: Failed to allocate mac to the vm object: failed to allocate requested mac address``);
 * the MACs of a VM are released when it is removed (and those of an interface when it is removed from it);
-* a dry run allocates nothing: the pool only learns of committed writes (a store observer).
+* a dry run allocates nothing: the pool only learns of committed writes (a store observer);
+* a VM in a namespace labelled ``mutatevirtualmachines.kubemacpool.io=ignore`` is left alone (the real
+  webhook's ``namespaceSelector``): no MAC is added, a requested one is neither checked nor held.
 
 As admission output, the MACs it adds are owned by no field manager (the store runs mutators after the
 managedFields bookkeeping).
@@ -19,11 +21,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.model.cluster import KUBEMACPOOL_IGNORE
 from reconciler.testing.errors import ApiError
 from reconciler.testing.resources import ResourceType
 from reconciler.testing.store import Obj, Store
 
 WEBHOOK = "mutatevirtualmachines.kubemacpool.io"
+OPT_OUT_LABEL, OPT_OUT_VALUE = KUBEMACPOOL_IGNORE  # a namespace labelled so is not mutated
 POOL_START = 0xF00001
 
 
@@ -48,6 +52,7 @@ class KubeMacPool:
         self.prefix = prefix
         self.owners: dict[str, tuple[str, str]] = {}  # mac -> (namespace, vm) of committed VMs
         self._next = POOL_START
+        self.store = store
         store.mutators.append(self.mutate)
         store.observers.append(self.observe)
 
@@ -57,10 +62,20 @@ class KubeMacPool:
                         "machine allocation error: Failed to allocate mac to the vm object: failed to allocate "
                         "requested mac address")
 
+    def ignores(self, namespace: str) -> bool:
+        """Whether the VM's namespace opted out (a namespace the store does not hold has no labels)."""
+        try:
+            ns = self.store.find("v1", "Namespace", namespace)
+        except (KeyError, ApiError):  # a store without Namespaces (the webhook's private one)
+            return False
+        return ((ns or {}).get("metadata", {}).get("labels") or {}).get(OPT_OUT_LABEL) == OPT_OUT_VALUE
+
     def mutate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         if not _is_vm(rt):
             return
         meta = obj.get("metadata") or {}
+        if self.ignores(meta.get("namespace", "")):
+            return
         vm = (meta.get("namespace", ""), meta.get("name", ""))
         previous = {i.get("name"): i["macAddress"] for i in interfaces(old) if i.get("macAddress")}
         taken: set[str] = set()
@@ -93,6 +108,8 @@ class KubeMacPool:
         vm = (meta.get("namespace", ""), meta.get("name", ""))
         for mac in [m for m, owner in self.owners.items() if owner == vm]:
             del self.owners[mac]
+        if new is not None and self.ignores(vm[0]):
+            return  # not KubeMacPool's: it holds none of this VM's MACs
         for iface in interfaces(new):
             if iface.get("macAddress"):
                 mac = _norm(str(iface["macAddress"]))

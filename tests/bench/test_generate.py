@@ -12,6 +12,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bench.generate import SIZES, generate, worker_nodes
 from reconciler.model import load_repo
 from reconciler.render import render
@@ -63,6 +65,7 @@ def test_worker_nodes_carry_every_uplink(tmp_path: Path) -> None:
         assert set(summary.uplinks) <= {i["name"] for i in worker["interfaces"]}
 
 
+@pytest.mark.timeout(900)  # a whole bench run (kubectl passes, node namespaces): minutes on a loaded machine
 def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     """The double only: the real server's run is ``test_real.py``'s (``realapi``)."""
     from bench import run
@@ -77,6 +80,7 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     results = json.loads((tmp_path / "r.json").read_text())
     xs = results["sizes"]["XS"]
     assert xs["render"]["objects"] > 0 and xs["render"]["peak_rss_mib"] > 0
+    assert xs["connectivity"]["found"]["domains_merged"] == 1
     double = xs["backends"]["double"]
     assert double["server"]["start_seconds"] > 0 and double["server"]["simulator"] == ["nmstate"]
     virtnet = double["virtnet"]
@@ -94,3 +98,14 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
         assert results["node"]["runs"]["2"]["noop"]["netlink_writes"] == 0
     else:
         assert "skipped" in results["node"]
+
+
+def test_connectivity_bench_measures_a_diff_that_finds_something(tmp_path: Path) -> None:
+    """``bench.connectivity``: the twin merges two domains, so the timed diff has work to do (counts, not time)."""
+    from bench import connectivity
+
+    generate("XS", tmp_path / "current")
+    twin = connectivity.merged_twin(tmp_path / "current", tmp_path / "proposed")
+    figures = connectivity.measure(tmp_path / "current", twin, repeats=1)
+    assert figures["found"]["domains_merged"] == 1 and figures["found"]["findings"] >= 1
+    assert len(figures["runs"]["compare"]) == 1 and figures["render"] > 0

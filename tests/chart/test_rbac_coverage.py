@@ -280,8 +280,8 @@ def controller_flows(api: ApiDouble, tmp: Path, user: str, lease: tuple[str, str
 
     # decommission one object of every other kind: SR-IOV (and the VM on it), the pass-through ConfigMap,
     # the MetalLB pool (and the LoadBalancer Service on it)
-    pools = '  loadBalancerPools:\n    - name: public\n      addresses: ["192.0.2.100-192.0.2.120"]\n'
-    cluster = _edit(files["clusters/prod.yaml"], pools, "")
+    pool = '    - name: public\n      addresses: ["192.0.2.100-192.0.2.120"]\n'  # the dns pool stays
+    cluster = _edit(files["clusters/prod.yaml"], pool, "")
     http = "    - name: http\n      port: 80\n      targetPort: 8080\n      type: LoadBalancer\n      pool: public\n"
     web = _edit(web, http, "")
     push_commit(

@@ -210,7 +210,7 @@ def controller_flows(kube: Kube, answers: Answers, tmp: Path, lease: tuple[str, 
     assert pruned.ok and pruned.changes is not None, pruned.message
     assert {r.action for r in pruned.changes.results} >= {"delete"}
 
-    pools = '  loadBalancerPools:\n    - name: public\n      addresses: ["192.0.2.100-192.0.2.120"]\n'
+    pools = '    - name: public\n      addresses: ["192.0.2.100-192.0.2.120"]\n'  # the dns pool stays
     http = "    - name: http\n      port: 80\n      targetPort: 8080\n      type: LoadBalancer\n      pool: public\n"
     web = _edit(web, http, "")
     push_commit(remote, {"vms/vrouter.yaml": None, "networks/sriov.yaml": None, "manifests/web-config.yaml": None,
@@ -409,6 +409,7 @@ def test_confined_controller_without_secrets_is_refused_nothing(
     controller, _ = users(docs)
     files = _example_files()
     files["vms/db.yaml"] = files["vms/db.yaml"].replace("  sshKeyDelivery: accessCredentials\n", "")
+    files["vms/web.yaml"] = files["vms/web.yaml"].replace("  sshKeyDelivery: guestAgent\n", "")
     # the namespaces exist before the chart (its Roles live in them): the Cluster document adopts them
     adopt = '\n  annotations:\n    virtnet.io/adopt: "true"\n'
     files["clusters/prod.yaml"] = _edit(files["clusters/prod.yaml"], "  name: prod\n", "  name: prod" + adopt)

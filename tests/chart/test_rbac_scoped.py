@@ -30,6 +30,7 @@ def test_confined_controller_without_secrets_is_allowed(tmp_path: Path, monkeypa
     controller_user, _ = users(docs)
     files = _example_files()
     files["vms/db.yaml"] = files["vms/db.yaml"].replace("  sshKeyDelivery: accessCredentials\n", "")
+    files["vms/web.yaml"] = files["vms/web.yaml"].replace("  sshKeyDelivery: guestAgent\n", "")
     remote = make_remote(tmp_path, files)
     settings = Settings(
         repo_url=remote.as_uri(),

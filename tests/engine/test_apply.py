@@ -79,7 +79,7 @@ def test_first_apply_writes_in_wave_order(backend: Backend, repo: Path) -> None:
     assert all(c.verb == "apply" and c.status == 200 for c in log)
     waves = [wave({"kind": KIND_OF[c.resource], "metadata": {}}) for c in log]
     assert waves == sorted(waves), [(c.resource, c.path) for c in log]
-    assert len(log) == len(outcome.desired) == 30
+    assert len(log) == len(outcome.desired) == 36
     assert [KIND_OF[c.resource] for c in log if wave({"kind": KIND_OF[c.resource], "metadata": {}}) == 0][:3] == [
         "Namespace"
     ] * 3
@@ -118,7 +118,7 @@ def test_node_stages_put_a_policy_after_the_one_creating_its_ports() -> None:
         ],
         ["NodeNetworkConfigurationPolicy/storage"],
     ]
-    assert sum(len(s) for s in stages) == 8  # namespaces and the SR-IOV policy stay in the first stage
+    assert sum(len(s) for s in stages) == 9  # namespaces and the SR-IOV policies stay in the first stage
 
 
 # ---- health stops the run ------------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ def test_mass_prune_guard_blocks_deleting_a_whole_directory(backend: Backend, ap
         path.unlink()
     outcome = run(applied_on, backend.kube, apply_options=backend.options())
     assert outcome.failed == "PlanBlocked"
-    assert "refusing to prune 9 of 29 owned objects" in outcome.message
+    assert "refusing to prune 10 of 35 owned objects" in outcome.message
     assert backend.log.writes() == 0
     assert len(backend.objects("VirtualMachine")) == 4
 

@@ -57,18 +57,18 @@ def test_plan_apply_plan_is_empty(backend: Backend, repo: Path) -> None:
     kube = backend.kube
     first = run(repo, kube, apply=False)
     assert first.ok and first.plan is not None
-    assert first.plan.counts() == {"create": 29, "update": 1, "delete": 0, "no-op": 0, "skip": 0}
+    assert first.plan.counts() == {"create": 35, "update": 1, "delete": 0, "no-op": 0, "skip": 0}
     assert backend.log.writes() == 0  # a plan never writes
 
     applied = run(repo, kube, apply_options=backend.options())
     assert applied.ok, applied.message
-    assert applied.changes is not None and len(applied.changes.results) == 30
+    assert applied.changes is not None and len(applied.changes.results) == 36
     assert all(r.ok for r in applied.changes.results)
 
     again = run(repo, kube, apply=False)
     assert again.ok and again.plan is not None
     assert [i.name for i in again.plan.changes] == []
-    assert again.plan.counts()["no-op"] == 30 and again.plan.warnings == ()
+    assert again.plan.counts()["no-op"] == 36 and again.plan.warnings == ()
 
 
 def test_noop_reconcile_only_lists_and_gets(backend: Backend, applied_on: Path) -> None:
@@ -90,7 +90,7 @@ def test_noop_reconcile_only_lists_and_gets(backend: Backend, applied_on: Path) 
         "virtnet.io/vm",
         "app.kubernetes.io/managed-by=virtnet-agent",
     }
-    assert outcome.plan is not None and outcome.plan.counts()["no-op"] == 30
+    assert outcome.plan is not None and outcome.plan.counts()["no-op"] == 36
 
 
 def test_noop_reconcile_with_small_pages_counts_one_list_per_page(backend: Backend, applied_on: Path) -> None:
@@ -253,13 +253,13 @@ def cli() -> CliRunner:
 def test_plan_command_exits_2_with_changes_and_renders_every_format(cli: CliRunner, repo: Path) -> None:
     text = cli.invoke(main, ["plan", str(repo), "--api-double"])
     assert text.exit_code == 2, text.output
-    assert "Plan for cluster prod: 29 to create, 1 to update, 0 to delete, 0 unchanged" in text.output
+    assert "Plan for cluster prod: 35 to create, 1 to update, 0 to delete, 0 unchanged" in text.output
 
     as_json = cli.invoke(main, ["plan", str(repo), "--api-double", "-o", "json"])
     assert as_json.exit_code == 2
     doc = json.loads(as_json.stdout)
-    assert doc["cluster"] == "prod" and doc["counts"]["create"] == 29 and doc["errors"] == []
-    assert len(doc["items"]) == 30
+    assert doc["cluster"] == "prod" and doc["counts"]["create"] == 35 and doc["errors"] == []
+    assert len(doc["items"]) == 36
 
     markdown = cli.invoke(main, ["plan", str(repo), "--api-double", "-o", "markdown"])
     assert markdown.exit_code == 2
@@ -275,4 +275,4 @@ def test_plan_command_exits_1_on_an_invalid_repository(cli: CliRunner, repo: Pat
 def test_apply_command_exits_0(cli: CliRunner, repo: Path) -> None:
     result = cli.invoke(main, ["apply", str(repo), "--api-double", "--timeout", "10"])
     assert result.exit_code == 0, result.output
-    assert "29 to create" in result.stdout
+    assert "35 to create" in result.stdout

@@ -19,13 +19,13 @@ def test_the_repository_cannot_raise_the_operators_share_guard(api: ApiDouble, k
         path.unlink()
     outcome = run(applied, kube)
     assert outcome.failed == "PlanBlocked"
-    assert "refusing to prune 9 of 29 owned objects (31% > 25%)" in outcome.message
+    assert "refusing to prune 10 of 35 owned objects (29% > 25%)" in outcome.message
     assert api.writes() == 0 and len(kube.list("VirtualMachine")) == 4
 
 
 def test_the_repository_may_tighten_the_share_guard(api: ApiDouble, kube: Kube, applied: Path) -> None:
     edit(applied / "clusters" / "prod.yaml", "spec:\n", "spec:\n  prune:\n    maxShare: 0.01\n")
-    (applied / "manifests" / "web-config.yaml").unlink()  # 1 of 29: 3 % > 1 %
+    (applied / "manifests" / "web-config.yaml").unlink()  # 1 of 35: 3 % > 1 %
     outcome = run(applied, kube)
     assert outcome.failed == "PlanBlocked" and "(3% > 1%)" in outcome.message
     assert api.writes() == 0
@@ -39,9 +39,14 @@ RAW_NAMESPACES = (
 
 
 def allow_raw_namespaces(repo: Path) -> None:
-    """The Cluster opts into plain Namespace manifests (not rendered from allowedNamespaces)."""
+    """The Cluster opts into plain Namespace manifests (not rendered from allowedNamespaces): its namespace
+    settings, labels on the Namespaces it would render, go with them."""
     edit(repo / "clusters" / "prod.yaml", "[apps, db, nfv]", "[apps, db, nfv, lab]")
     edit(repo / "clusters" / "prod.yaml", "spec:\n", RAW_NAMESPACES)
+    text = (repo / "clusters" / "prod.yaml").read_text()
+    start = text.index("  namespaces:\n")
+    end = text.index("  # The cluster's base domain")
+    (repo / "clusters" / "prod.yaml").write_text(text[:start] + text[end:])
 
 
 NAMESPACE = """apiVersion: v1

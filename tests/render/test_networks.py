@@ -83,11 +83,21 @@ def test_sriov_policy_and_network_per_namespace(tmp_path: Path) -> None:
 def test_live_migration_network_and_hyperconverged_patch(tmp_path: Path) -> None:
     cluster = CLUSTER + (
         "  liveMigration:\n    network: vlan100\n    ipRange: 10.250.0.0/24\n"
-        "  secondaryDNS:\n    nameServerIP: 192.0.2.53\n    domain: example.com\n"
+        "  baseDomain: example.com\n  secondaryDNS:\n    nameServerIP: 192.0.2.53\n"
     )
     objs = render_files(tmp_path, {"cluster.yaml": cluster})
     nad = pick(objs, "NetworkAttachmentDefinition", "vlan100", "openshift-cnv")
-    assert cni(nad)["ipam"] == {"type": "whereabouts", "range": "10.250.0.0/24"}
+    # virt-handler pods get addresses on it: IPAM, so no disableContainerInterface (the bridge plugin
+    # refuses the pair at pod attach) and no VM-only MAC spoof check
+    assert cni(nad) == {
+        "cniVersion": "0.3.1",
+        "name": "vlan100",
+        "type": "bridge",
+        "bridge": "br1",
+        "vlan": 100,
+        "preserveDefaultVlan": False,
+        "ipam": {"type": "whereabouts", "range": "10.250.0.0/24"},
+    }
     hco = pick(objs, "HyperConverged", "kubevirt-hyperconverged", "openshift-cnv")
     assert hco["spec"] == {
         "liveMigrationConfig": {"network": "vlan100"},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from repos import VM
+from repos import CLUSTER, VM
 
 from render.helpers import pick, render_files
 
@@ -63,7 +63,9 @@ def test_static_addresses_in_cloud_init_network_data(tmp_path: Path) -> None:
                 "addresses": ["192.168.100.10/24", "fd00::10/64"],
                 "routes": [{"to": "0.0.0.0/0", "via": "192.168.100.1"}],
                 "nameservers": {"addresses": ["192.168.100.53"]},
-            }
+            },
+            # the pod interface keeps DHCP: netplan guests bring up only the NICs networkData lists
+            "enp1s0": {"dhcp4": True},
         },
     }
 
@@ -118,7 +120,8 @@ def test_service_mesh_and_dpdk(tmp_path: Path) -> None:
         VM
         + "    - network: fast\n      mac: '02:00:00:00:00:20'\n  dpdk: true\n  serviceMesh: true\n  restart: allowed\n"
     )
-    objs = render_files(tmp_path, {"vms/web.yaml": vm, "networks/sriov.yaml": SRIOV})
+    cluster = CLUSTER + "  namespaces: [{name: apps, serviceMesh: true}]\n  dpdk: {runtimeClass: performance-x}\n"
+    objs = render_files(tmp_path, {"vms/web.yaml": vm, "networks/sriov.yaml": SRIOV, "cluster.yaml": cluster})
     machine = pick(objs, "VirtualMachine", "web-1", "apps")
     template = machine["spec"]["template"]
     assert template["metadata"]["annotations"] == {
@@ -161,7 +164,6 @@ def test_hotplug_interfaces_are_recorded_on_the_vm(tmp_path: Path) -> None:
         render_files(tmp_path, {"vms/web.yaml": vm, "networks/ovn.yaml": OVN}), "VirtualMachine", "web-1", "apps"
     )
     assert machine["metadata"]["annotations"]["virtnet.io/hotplug"] == "l2"
-
 
 
 @pytest.mark.parametrize(

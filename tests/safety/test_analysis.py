@@ -104,7 +104,10 @@ def test_single_nic_carrying_the_default_route_put_into_a_bridge_blocks_the_plan
     )
     assert expected in result.stdout
     assert "would disconnect node worker-1" in result.stdout
-    assert result.stderr == "PlanBlocked: 2 safety error(s) above block apply; nothing was changed\n"
+    assert result.stderr == (
+        "PlanBlocked: 2 safety error(s) above block apply; nothing was changed (fix them, or accept with "
+        '--accept-risk or the Cluster annotation virtnet.io/accept-risk: "disconnect")\n'
+    )
     assert result.output.count("would disconnect node worker-0") == 1  # once, not again in the failure
     md = markdown(repo, kc)
     assert "#### :x: Safety: 2 error(s) block apply" in md

@@ -59,6 +59,9 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     assert {o["state"] for o in doc["objects"]} == {"in-sync"}
     web = next(v for v in doc["vms"] if v["vm"] == "apps/web-1")
     assert web["interfaces"][1]["ips"] == ["192.168.100.10"]  # what the guest agent reports, via the VMI
+    assert "| `web-1` | yes | no | 0 | · |" in status["reachability/apps.md"].decode()  # the namespace's matrix
+    assert first.safety is not None and first.safety.connectivity is not None
+    assert not first.safety.connectivity.compared  # nothing reconciled before: no current revision
 
     # an unchanged revision: no render, no writes, no status commit
     api.reset_counts()
@@ -72,6 +75,9 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     api.reset_counts()
     third = ctl.reconcile("poll")
     assert third.revision == new_sha and third.ok
+    # the connectivity diff ran against the revision reconciled before (a MAC change moves no one)
+    assert third.safety is not None and third.safety.connectivity is not None
+    assert third.safety.connectivity.compared and third.safety.connectivity.empty
     assert api.writes() == 2  # the VM, plus its Kubernetes Event
     writes = [(r.verb, r.resource, r.status) for r in api.requests if r.verb in ("apply", "create") and not r.dry_run]
     assert writes == [("apply", "kubevirt.io/virtualmachines", 200), ("create", "events", 201)]

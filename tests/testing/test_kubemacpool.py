@@ -88,3 +88,22 @@ def test_the_pool_skips_requested_macs_and_dry_runs_allocate_nothing(custom: cli
     dry = apply(custom, vm("dry", None), dry_run="All")
     real = apply(custom, vm("real", None))
     assert macs(dry) == macs(real) and macs(real) != [first_pool_mac]
+
+
+def test_a_namespace_labelled_ignore_is_left_alone() -> None:
+    """``mutatevirtualmachines.kubemacpool.io=ignore`` (virtnet's ``kubeMacPool: false``): no MAC is added, and a
+    MAC a VM there asks for is neither refused nor held against VMs elsewhere."""
+    with ApiDouble(controllers=("kubevirt",), tick_interval=None) as api:
+        api.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+        labels = {WEBHOOK: "ignore"}
+        api.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nfv", "labels": labels}})
+        custom = client.CustomObjectsApi(api.api_client())
+        resources = dynamic.DynamicClient(custom.api_client).resources
+        res = resources.get(api_version="kubevirt.io/v1", kind="VirtualMachine")
+        ignored = vm("vendor", None, "0a:00:00:00:00:01")
+        ignored["metadata"]["namespace"] = "nfv"
+        out = res.server_side_apply(body=ignored, namespace="nfv", field_manager="virtnet").to_dict()
+        assert macs(out) == ["", "0a:00:00:00:00:01"]  # nothing added
+        # a VM in a managed namespace may take the same MAC: the opted-out VM holds nothing in the pool
+        assert macs(apply(custom, vm("a", "0a:00:00:00:00:01"))) == ["0a:00:00:00:00:01"]
+        assert all(macs(apply(custom, vm("b", None))))  # and managed namespaces still get MACs

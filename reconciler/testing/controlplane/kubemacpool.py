@@ -27,14 +27,13 @@ from werkzeug.wrappers import Request, Response
 from reconciler.testing.controlplane.https import json_response
 from reconciler.testing.controlplane.rest import Rest
 from reconciler.testing.errors import ApiError
-from reconciler.testing.kubemacpool import WEBHOOK, KubeMacPool, interfaces
+from reconciler.testing.kubemacpool import OPT_OUT_LABEL, WEBHOOK, KubeMacPool, interfaces
 from reconciler.testing.resources import Registry
 from reconciler.testing.store import Store
 
 log = logging.getLogger("virtnet.simulate.kubemacpool")
 CONFIG_NAME = "kubemacpool-mutator"
 PATH = "/mutate-virtualmachines"
-OPT_OUT_LABEL = "mutatevirtualmachines.kubemacpool.io"  # a namespace labelled ``=ignore`` is not mutated
 CONFIG_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 _IFACES = "/spec/template/spec/domain/devices/interfaces"
 _DENIED = "denied the request: "
