@@ -331,8 +331,9 @@ def _register() -> None:
     from reconciler.agent.cli import agent_command
     from reconciler.demo import demo_command
     from reconciler.server.cli import run_command
+    from reconciler.server.switches import pin_command, resume_command, suspend_command
 
-    for command in (run_command, demo_command, agent_command):
+    for command in (run_command, demo_command, agent_command, suspend_command, resume_command, pin_command):
         main.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""Every ``virtnet.io/*`` key, the ownership marks virtnet puts on what it renders, and the agent contract.
+"""Every ``virtnet.io/*`` key, the ownership marks virtnet puts on what it renders, the agent contract, and the
+one vocabulary of a reconcile's result (status object, status commit, metrics, README, PR).
 
 Prune safety rests on the ownership marks: an object is ours only if it carries ``MANAGED_BY=virtnet``
 *and* the cluster label of the cluster being reconciled. Names alone never make an object ours.
@@ -32,6 +33,10 @@ ADOPTED = "virtnet.io/adopted"
 #: without it a Namespace that leaves the repository is kept (deleting one deletes every VM and disk in it)
 PRUNE_NAMESPACE = "virtnet.io/prune-namespace"
 
+#: on a plain Secret in the repository: "true" says its data is committed in clear on purpose; without it
+#: plaintext Secret data is refused (encrypt it with sops, ``reconciler.model.sops``)
+PLAINTEXT_SECRET = "virtnet.io/plaintext-secret"
+
 FIELD_MANAGER = "virtnet"
 
 #: the node agent: managed-by value and field manager of the NodeNetworkStates and enactments it publishes
@@ -52,3 +57,25 @@ def selector(cluster: str) -> str:
 
 #: every object any virtnet instance manages, whatever its cluster label (to refuse taking one over)
 ANY_CLUSTER = f"{MANAGED_BY}={MANAGER}"
+
+
+# ---- the sync vocabulary: one word per result, the same in the ClusterSync object, the status commit, the
+# ---- metrics, the README and pull requests (a failed run's word is the stage's reason, pipeline.Outcome.failed)
+
+#: this run wrote changes and the cluster now matches the revision
+APPLIED = "Applied"
+#: nothing to change: the cluster already matched (also the *state* after an Applied run)
+IN_SYNC = "InSync"
+#: the operator's switch is on (``virtnet suspend``): the run read nothing and wrote nothing
+SUSPENDED = "Suspended"
+#: the stages' failure reasons: retried by the next run (transient) or waiting for a commit (stalled)
+TRANSIENT_FAILURES = ("SourceFailed", "ObserveFailed", "ApplyFailed")
+STALLED_FAILURES = ("ValidationFailed", "PlanBlocked")
+RESULTS = (APPLIED, IN_SYNC, SUSPENDED, *TRANSIENT_FAILURES, *STALLED_FAILURES)
+
+#: virtnet's status object (``charts/virtnet/crds``): one per cluster, named after it, in the controller's namespace
+SYNC_API_VERSION = "virtnet.io/v1alpha1"
+SYNC_KIND = "ClusterSync"
+SYNC_PLURAL = "clustersyncs"
+#: the field manager of the operator's switches (``virtnet suspend``/``resume``/``pin``), not the controller's
+OPERATOR_FIELD_MANAGER = "virtnet-operator"

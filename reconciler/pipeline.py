@@ -22,6 +22,7 @@ from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
 from reconciler.model import Repo, load_repo
+from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import Origin, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
@@ -220,8 +221,10 @@ def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
         return [f"the server-side dry run could not be made: {exc}"]
 
 
-def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, Rendered]:
-    repo = load_repo(path, cluster)
+def _load_and_render(
+    path: Path, cluster: str | None, revision: str | None, keys: KeySource = keys_from_env
+) -> tuple[Repo, Rendered]:
+    repo = load_repo(path, cluster, keys)
     return repo, render(repo, revision)
 
 
@@ -262,14 +265,16 @@ def reconcile(
     kinds: tuple[str, ...] = MANAGED_KINDS,
     namespaces: tuple[str, ...] = (),
     base: Repo | None = None,
+    keys: KeySource = keys_from_env,
 ) -> Outcome:
     """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision.
 
     ``base`` is the current revision (the last one reconciled, a pull request's target, ``plan --base``):
-    the plan then says which VMs gain or lose reachability (``reconciler.safety.connectivity``)."""
+    the plan then says which VMs gain or lose reachability (``reconciler.safety.connectivity``). ``keys``
+    gives the age identities for SOPS-encrypted Secrets (``reconciler.model.sops``)."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision)
+        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision, keys)
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:

@@ -20,6 +20,7 @@ import click
 
 from reconciler.agent import nodelock
 from reconciler.agent.api import KubeAgentApi
+from reconciler.agent.health import AgentHealth, serve
 from reconciler.agent.netlink import Netlink
 from reconciler.agent.probes import parse_target
 from reconciler.agent.runner import AgentConfig, PassResult, run_loop, run_once
@@ -44,6 +45,14 @@ def policies_from_repo(path: str, cluster: str | None) -> list[dict[str, Any]]:
 
     objs = render_path(Path(path), cluster=cluster)
     return [dict(o) for o in objs if o.get("kind") == "NodeNetworkConfigurationPolicy"]
+
+
+def pass_summary(res: PassResult | None) -> tuple[str, int, int]:
+    """A pass for the agent's metrics: its result word, drift items and writes."""
+    if res is None:
+        return "error", 0, 0
+    failed = res.error or any(not o.ok for o in res.outcomes.values())
+    return ("failed" if failed else "ok"), len(res.drift), res.writes
 
 
 def _emit(res: PassResult) -> None:
@@ -77,6 +86,8 @@ def _emit(res: PassResult) -> None:
     help="Directory of the node's writer lock (enforce mode); every agent on the node must share it.",
 )
 @click.option("--lock-wait", default=30.0, show_default=True, type=float, help="Seconds to wait for that lock.")
+@click.option("--http-port", type=int, default=0, help="serve /healthz, /readyz and /metrics on this port (0: off)")
+@click.option("--http-host", default="0.0.0.0", show_default=True)
 def agent_command(
     node: str,
     mode: str,
@@ -92,6 +103,8 @@ def agent_command(
     lease_namespace: str,
     lock_dir: str,
     lock_wait: float,
+    http_port: int,
+    http_host: str,
 ) -> None:
     """Observe (or enforce) this node's network against the NNCPs that select it."""
     try:
@@ -138,6 +151,9 @@ def agent_command(
             _emit(res)
             failed = res.error or any(not o.ok for o in res.outcomes.values())
             sys.exit(1 if failed else 0)
+        health = AgentHealth(interval, lock_wait)
+        if http_port:
+            serve(health, http_host, http_port)
         run_loop(
             cfg,
             lambda: Netlink(netns),
@@ -146,6 +162,7 @@ def agent_command(
             policies=policies if repo else None,  # type: ignore[arg-type]
             node_labels=labels if repo else None,
             on_pass=_emit,
+            on_done=lambda res, seconds: health.observe(*pass_summary(res), seconds=seconds),
         )
     except AgentError as e:
         raise click.ClickException(str(e)) from e

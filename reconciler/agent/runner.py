@@ -276,9 +276,13 @@ def run_loop(
     on_pass: Callable[[PassResult], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    on_done: Callable[[PassResult | None, float], None] | None = None,
 ) -> None:
-    """Run passes every ``interval`` seconds until ``stop()``; one failed pass does not end the loop."""
+    """Run passes every ``interval`` seconds until ``stop()``; one failed pass does not end the loop.
+    ``on_done`` hears of every pass, the ones that raised included (``None``), with its seconds (probes)."""
     while not stop():
+        started = time.monotonic()
+        res: PassResult | None = None
         try:
             with make_netlink() as nl:
                 res = run_once(cfg, nl, policies=policies() if policies else None, node_labels=node_labels, api=api)
@@ -286,6 +290,8 @@ def run_loop(
                 on_pass(res)
         except Exception as e:
             log.error("agent pass failed: %s", e)
+        if on_done is not None:
+            on_done(res, time.monotonic() - started)
         if stop():
             break
         sleep(interval)

@@ -16,6 +16,7 @@ from reconciler.model.cluster import ClusterSpec
 from reconciler.model.loader import paused_gc, read_documents
 from reconciler.model.repo import Entry, Raw, Repo, parse_document
 from reconciler.model.rules import validate_repo
+from reconciler.model.sops import KeySource, keys_from_env, open_documents
 
 
 def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
@@ -25,18 +26,21 @@ def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def load_repo(root: Path, cluster: str | None = None) -> Repo:
+def load_repo(root: Path, cluster: str | None = None, keys: KeySource = keys_from_env) -> Repo:
     """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
 
     The whole repository is schema-checked even when it describes several clusters: a typo in another
-    cluster's file still blocks, because one commit must not be half valid.
+    cluster's file still blocks, because one commit must not be half valid. SOPS-encrypted Secrets are
+    decrypted with the age identities ``keys`` gives (``reconciler.model.sops``; by default the ones the
+    ``sops`` tool would use), and plaintext Secret data is refused unless marked deliberate.
     """
     with paused_gc():
-        return _load(root, cluster)
+        return _load(root, cluster, keys)
 
 
-def _load(root: Path, cluster: str | None) -> Repo:
+def _load(root: Path, cluster: str | None, keys: KeySource) -> Repo:
     docs, problems = read_documents(root)
+    problems += open_documents(docs, keys)
     items: list[Entry[Any] | Raw] = []
     # names of documents that failed their schema: not "undefined" elsewhere ("*": a file did not even
     # parse, so any name may be defined there)
@@ -97,8 +101,6 @@ def _select_cluster(
             problems.append(Problem(SourceRef("."), "no Cluster document found (kind: Cluster)"))
     else:
         problems.append(
-            Problem(
-                SourceRef("."), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster"
-            )
+            Problem(SourceRef("."), f"several clusters defined ({', '.join(sorted(seen))}): pick one with --cluster")
         )
     return None

@@ -13,10 +13,12 @@ import click
 
 from reconciler.clients.forge import Forge, GiteaForge, GitHubForge, GitLabForge, RestForge, read_token
 from reconciler.clients.kube import Kube
+from reconciler.clients.notify import Notifier, RateLimit, provider_from_files
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.errors import VirtnetError
 from reconciler.logs import register_secret, setup_logging
+from reconciler.model.sops import Keyring, KeySource, keys_from_env
 from reconciler.server.config import Config, RepoConfig, load_config
 from reconciler.server.controller import Controller, Settings
 from reconciler.server.leader import LeaderElector
@@ -57,6 +59,47 @@ def _forge(cfg: Config) -> Forge | None:
         raise click.ClickException(f"forge: {exc}") from None
 
 
+def _notifier(cfg: Config) -> Notifier:
+    """The configured providers, their addresses read (and registered as secrets) from the mounted files."""
+    n = cfg.notifications
+    providers = [
+        provider_from_files(p.type, p.name, Path(p.address_file), Path(p.secret_file) if p.secret_file else None)
+        for p in n.providers
+    ]
+    return Notifier(providers, limit=lambda: RateLimit(burst=n.burst, per_seconds=n.per_seconds))
+
+
+def _keys(cfg: Config) -> KeySource:
+    """The age key file from the mounted Secret, read at each render (a rotated key needs no restart)."""
+    if not cfg.decryption.age_key_file:
+        return keys_from_env
+    path = Path(cfg.decryption.age_key_file)
+    return lambda: Keyring.from_file(path)
+
+
+def _settings(cfg: Config, allow_mass_prune: bool, namespace: str) -> Settings:
+    """The controller's settings from the config file (and the flags that override it)."""
+    return Settings(
+        repo_url=cfg.repo.url,
+        branch=cfg.repo.branch,
+        subdir=cfg.repo.path,
+        cluster=cfg.cluster or None,
+        auth=cfg.auth(),
+        signatures=cfg.signature_policy(),
+        cache_root=Path(cfg.repo.cache_dir) if cfg.repo.cache_dir else None,
+        status_branch=cfg.status.branch if cfg.status.enabled else None,
+        prune=PruneOptions(
+            enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
+        ),
+        apply=ApplyOptions(),
+        manage_secrets=cfg.ssh_keys.manage_secrets,
+        namespaces=tuple(cfg.namespaces),
+        keys=_keys(cfg),
+        sync_namespace=namespace,  # the ClusterSync object lives beside the controller
+        notifier=_notifier(cfg),
+    )
+
+
 @click.command("run")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--repo", help="git URL of the config repository (https://, ssh://, file:// or a path)")
@@ -95,27 +138,12 @@ def run_command(
     if cfg.webhook.secret_file:
         secret = Path(cfg.webhook.secret_file).read_text().strip()
         register_secret(secret)
-    settings = Settings(
-        repo_url=cfg.repo.url,
-        branch=cfg.repo.branch,
-        subdir=cfg.repo.path,
-        cluster=cfg.cluster or None,
-        auth=cfg.auth(),
-        signatures=cfg.signature_policy(),
-        cache_root=Path(cfg.repo.cache_dir) if cfg.repo.cache_dir else None,
-        status_branch=cfg.status.branch if cfg.status.enabled else None,
-        prune=PruneOptions(
-            enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
-        ),
-        apply=ApplyOptions(),
-        manage_secrets=cfg.ssh_keys.manage_secrets,
-        namespaces=tuple(cfg.namespaces),
-    )
+    settings = _settings(cfg, allow_mass_prune, leader_namespace)
     kube = Kube.from_kubeconfig(kubeconfig, context)
     controller = Controller(settings, kube, Metrics(), _forge(cfg))
     if once:
         outcome = controller.reconcile("once")
-        click.echo(f"{outcome.failed or ('Applied' if outcome.changes else 'InSync')}: {outcome.message}".rstrip(": "))
+        click.echo(f"{controller.last_result}: {outcome.message}".rstrip(": "))
         sys.exit(1 if outcome.failed else 2 if outcome.changes else 0)
     elector_factory = None
     if leader_elect:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from reconciler.clients.source import Auth, SignaturePolicy, SSHAuth, TokenAuth
 from reconciler.errors import VirtnetError
@@ -56,11 +56,51 @@ class SshKeysConfig(Model):
     manage_secrets: bool = True
 
 
+class DecryptionConfig(Model):
+    """SOPS: the age key file, mounted from a Kubernetes Secret (the chart's ``sops.ageKeySecret``)."""
+
+    age_key_file: str = Field(default="", description="read at every render, so a rotated Secret is picked up")
+
+
+class NotificationProvider(Model):
+    """One provider; its address (and the generic webhook's HMAC key) are files mounted from a Secret."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)
+    type: Literal["generic", "slack", "msteams"]
+    address_file: str = Field(min_length=1)
+    secret_file: str = ""
+
+
+class NotificationsConfig(Model):
+    """Flux-style alerts after each run; each provider gets ``burst`` events at once, then one per period."""
+
+    providers: list[NotificationProvider] = Field(default_factory=list)
+    burst: int = Field(default=5, ge=1)
+    per_seconds: float = Field(default=60, gt=0)
+
+
 class LeaderConfig(Model):
+    """Lease timings, related as client-go's leader election requires: a leader gives up (renew deadline)
+    before its lease can expire for the others (duration), and retries several times within the deadline."""
+
     lease_name: str = "virtnet-controller"
-    lease_duration_seconds: int = 15
-    renew_deadline_seconds: int = 10
-    retry_period_seconds: int = 2
+    lease_duration_seconds: int = Field(default=15, gt=0)
+    renew_deadline_seconds: int = Field(default=10, gt=0)
+    retry_period_seconds: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaderConfig:
+        if self.renew_deadline_seconds >= self.lease_duration_seconds:
+            raise ValueError(
+                f"renewDeadlineSeconds ({self.renew_deadline_seconds}) must be less than leaseDurationSeconds "
+                f"({self.lease_duration_seconds}): a leader must give up before the others may take over"
+            )
+        if self.retry_period_seconds * 6 >= self.renew_deadline_seconds * 5:  # client-go: deadline > 1.2 x retry
+            raise ValueError(
+                f"renewDeadlineSeconds ({self.renew_deadline_seconds}) must be more than 1.2 x retryPeriodSeconds "
+                f"({self.retry_period_seconds}), as client-go's leader election requires (its jitter factor)"
+            )
+        return self
 
 
 class HttpConfig(Model):
@@ -85,6 +125,8 @@ class Config(Model):
     webhook: WebhookConfig = WebhookConfig()
     signing: SigningConfig = SigningConfig()
     ssh_keys: SshKeysConfig = SshKeysConfig()
+    decryption: DecryptionConfig = DecryptionConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
     leader_election: LeaderConfig = LeaderConfig()
     http: HttpConfig = HttpConfig()
     logging: LoggingConfig = LoggingConfig()

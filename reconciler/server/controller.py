@@ -10,26 +10,34 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reconciler import labels
 from reconciler.clients.forge import Forge
 from reconciler.clients.kube import MANAGED_KINDS, Kube
+from reconciler.clients.notify import Event, Notifier
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
+from reconciler.clients.syncstatus import Switches, SyncObject
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
 from reconciler.labels import VM, selector
+from reconciler.logs import redact
 from reconciler.model import Repo
+from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import display
 from reconciler.output import summary
 from reconciler.output.connectivity import matrix_files
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
 from reconciler.server import pullrequests
+from reconciler.server.announce import Announcer, repo_slug
 from reconciler.server.metrics import Metrics
+from reconciler.server.syncreport import report_run
 from reconciler.server.webhooks import PlanCommand, PullRequestEvent
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,9 @@ class Settings:
     forge_repo: str = ""  # owner/name on the forge, for PR comments (from the webhook when empty)
     manage_secrets: bool = True  # off: never list or write Secrets (the chart then grants none)
     namespaces: tuple[str, ...] = ()  # confine reads and writes to these namespaces (chart rbac.namespaces)
+    keys: KeySource = keys_from_env  # age identities for SOPS-encrypted Secrets (config decryption.ageKeyFile)
+    sync_namespace: str = ""  # where the ClusterSync object lives (switches and status); "" = none
+    notifier: Notifier | None = None  # webhook / Slack / Teams providers (config notifications)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -73,9 +84,15 @@ class Controller:
         self._rendered: tuple[str, Repo, Rendered] | None = None
         self._matrix: tuple[Repo, dict[str, str]] | None = None  # the last revision's reachability files
         self.last: Outcome | None = None
+        self.last_result = ""  # the last run's word in the sync vocabulary (reconciler.labels)
         self.last_status_commit: str | None = None
         self._rewritten = False  # the last fetch found the tracked branch force-pushed
         self._cluster: str | None = settings.cluster  # the name of the last loaded Cluster, for failed runs
+        self._sync: SyncObject | None = None
+        self._pinned_source: GitSource | None = None
+        self._commit_message = ""  # of the revision the current run is about (finds the merged pull request)
+        repo = settings.forge_repo or repo_slug(settings.repo_url)
+        self.announcer = Announcer(forge, repo, settings.notifier or Notifier([]))
 
     # ---- push / poll ------------------------------------------------------------------------------------
 
@@ -83,12 +100,19 @@ class Controller:
         started = time.monotonic()
         log.info("reconcile started (%s)", reason)
         self._rewritten = False
+        self._commit_message = ""
+        switches = self._switches()
+        if switches.suspend:  # the operator's switch: nothing is fetched, rendered or written
+            message = "suspended by the operator" + (f": {switches.reason}" if switches.reason else "")
+            outcome = Outcome(cluster=self._cluster, message=message)
+            return self._finish(outcome, started, switches, labels.SUSPENDED)
         try:
-            revision = self.source.fetch()
+            revision = self._source(switches.pinned).fetch()
         except SourceError as exc:
             outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
-            return self._finish(outcome, started)
+            return self._finish(outcome, started, switches)
         self._rewritten = revision.rewritten
+        self._commit_message = revision.message
         outcome = reconcile(
             revision.path / self.settings.subdir,
             self.kube,
@@ -100,12 +124,54 @@ class Controller:
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
             base=self._current(),
+            keys=self.settings.keys,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
         if self.settings.events and outcome.changes is not None:
             self._emit_events(outcome)
-        return self._finish(outcome, started)
+        return self._finish(outcome, started, switches)
+
+    # ---- the operator's switches and the ClusterSync object (reconciler/clients/syncstatus.py) -----------
+
+    def _sync_object(self) -> SyncObject | None:
+        """This cluster's ClusterSync, once the cluster's name is known (configured, or from a first load)."""
+        name = self._cluster
+        if not self.settings.sync_namespace or not name:
+            return None
+        if self._sync is None or self._sync.name != name:
+            self._sync = SyncObject(self.kube, self.settings.sync_namespace, name)
+        return self._sync if self._sync.available else None
+
+    def _switches(self) -> Switches:
+        """Read on every run, so ``virtnet suspend`` takes effect at the next run without a restart."""
+        sync = self._sync_object()
+        if sync is None:
+            return Switches()
+        try:
+            return sync.switches()
+        except VirtnetError as exc:  # unreadable switches: keep going as before rather than stop the loop
+            log.warning("%s", exc)
+            return Switches()
+
+    def _source(self, pinned: str) -> GitSource:
+        """The tracked branch, or the operator's pinned commit of the same repository (same signature policy)."""
+        if not pinned:
+            return self.source
+        if self._pinned_source is None or self._pinned_source.commit != pinned.lower():
+            self._pinned_source = GitSource(
+                self.settings.repo_url,
+                self.settings.cache_root,
+                commit=pinned,
+                auth=self.settings.auth,
+                verify=self.settings.signatures,
+            )
+        return self._pinned_source
+
+    def _report(self, outcome: Outcome, result: str, switches: Switches) -> None:
+        sync = self._sync_object()
+        if sync is not None:
+            report_run(sync, outcome, result, switches, f"{redact(self.settings.repo_url)}@{self.settings.branch}")
 
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
@@ -129,10 +195,11 @@ class Controller:
             return self._rendered[1], self._rendered[2]
         return None
 
-    def _finish(self, outcome: Outcome, started: float) -> Outcome:
+    def _finish(self, outcome: Outcome, started: float, switches: Switches, result: str = "") -> Outcome:
         seconds = time.monotonic() - started
-        result = outcome.failed or ("Applied" if outcome.changes else "InSync")
+        result = result or outcome.failed or (labels.APPLIED if outcome.changes else labels.IN_SYNC)
         self.metrics.observe_reconcile(seconds, result)
+        self.metrics.set_switches(switches.suspend, switches.pinned)
         for applied in outcome.changes.results if outcome.changes else ():  # what was done, not planned
             if applied.ok:
                 self.metrics.record_changes(applied.action)
@@ -143,9 +210,16 @@ class Controller:
         log.info(
             "reconcile finished: %s in %.2fs%s", result, seconds, f": {outcome.message}" if outcome.message else ""
         )
-        self.last = outcome
-        if self.settings.status_branch:
+        self.last, self.last_result = outcome, result
+        self._cluster = outcome.cluster or self._cluster
+        if self.settings.status_branch and result != labels.SUSPENDED:  # a suspended run writes nothing to git
             self._publish(outcome, result)
+        self._report(outcome, result, switches)
+        changed = Counter(str(r.action) for r in outcome.changes.results if r.ok) if outcome.changes else {}
+        event = Event(
+            self._cluster or "default", result, outcome.revision, redact(outcome.message)[:1000], dict(changed)
+        )
+        self.announcer.announce(event, self._commit_message, applied=outcome.changes is not None)
         return outcome
 
     def _publish(self, outcome: Outcome, result: str) -> None:
@@ -162,7 +236,7 @@ class Controller:
                 vmis = list(outcome.live.vmis.values()) if outcome.live else []
                 services = [o for o in (outcome.live.owned.values() if outcome.live else []) if o["kind"] == "Service"]
             access = summary.vm_access(outcome.repo, vmis, services)
-        state = "Synced" if outcome.ok else result  # state, not the run: a no-op run writes the same bytes
+        state = labels.IN_SYNC if outcome.ok else result  # the state, not the run: a no-op writes the same bytes
         doc = summary.status_document(
             cluster,
             outcome.revision,
@@ -207,7 +281,7 @@ class Controller:
                 self.kube.create_event(
                     obj,
                     reason if result.ok else "ApplyFailed",
-                    f"virtnet {result.action} at {(outcome.revision or '')[:12]}: {result.message or 'ok'}",
+                    redact(f"virtnet {result.action} at {(outcome.revision or '')[:12]}: {result.message or 'ok'}"),
                     warning=not result.ok,
                 )
             except VirtnetError as exc:  # events are best effort; never fail a reconcile for them

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-#: the controller's run results (pipeline stage reasons), plus generic ones for other callers
+from reconciler import labels
+
+#: the controller's run results (the sync vocabulary of reconciler.labels), plus generic ones for other callers
 RESULTS = frozenset(
     {
-        "Applied",
-        "InSync",
-        "SourceFailed",
-        "ValidationFailed",
-        "ObserveFailed",
-        "PlanBlocked",
-        "ApplyFailed",
+        *labels.RESULTS,
         "success",
         "noop",
         "failed",
@@ -55,6 +60,9 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        # process_* (CPU, resident memory, open fds, start time) and python_info, as every exporter has them
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self.reconcile_duration = Histogram(
             "virtnet_reconcile_duration_seconds",
             "Wall time of one reconcile run",
@@ -67,10 +75,21 @@ class Metrics:
         self.objects_changed = Counter(
             "virtnet_objects_changed", "Objects changed by reconciles, by action", ["action"], registry=r
         )
-        self.last_applied_revision = Gauge(
-            "virtnet_last_applied_revision",
+        # a timestamp is named as one (Prometheus conventions: *_timestamp_seconds, Unix time)
+        self.last_applied = Gauge(
+            "virtnet_last_applied_timestamp_seconds",
             "Unix time the revision (label) was last applied; one series, the current revision",
             ["revision"],
+            registry=r,
+        )
+        self.last_handled = Gauge(
+            "virtnet_last_handled_timestamp_seconds",
+            "Unix time the last run ended, whatever its result (the heartbeat; no-op runs included)",
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "virtnet_last_success_timestamp_seconds",
+            "Unix time of the last run that left the cluster at the revision (Applied or InSync)",
             registry=r,
         )
         self.drift = Gauge("virtnet_drift_objects", "Objects that differ from the repository", registry=r)
@@ -86,12 +105,26 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300),
             registry=r,
         )
+        self.suspended = Gauge(
+            "virtnet_suspended", "1 while the operator has suspended reconciling (virtnet suspend)", registry=r
+        )
+        self.pinned = Gauge(
+            "virtnet_pinned_revision_info",
+            "1 for the revision the operator pinned (virtnet pin); no series when none is",
+            ["revision"],
+            registry=r,
+        )
         self._revision: str | None = None
+        self._pin: str | None = None
         self._lock = threading.Lock()
 
-    def observe_reconcile(self, seconds: float, result: str) -> None:
+    def observe_reconcile(self, seconds: float, result: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
         self.reconcile_duration.observe(max(0.0, seconds))
         self.reconcile_results.labels(result=_pick(result, RESULTS)).inc()
+        self.last_handled.set(now)
+        if result in (labels.APPLIED, labels.IN_SYNC):
+            self.last_success.set(now)
 
     def record_changes(self, action: str, count: int = 1) -> None:
         if count > 0:
@@ -102,9 +135,20 @@ class Metrics:
         label = sha.lower() if _SHA.match(sha.lower()) else "invalid"
         with self._lock:
             if self._revision is not None and self._revision != label:
-                self.last_applied_revision.remove(self._revision)
+                self.last_applied.remove(self._revision)
             self._revision = label
-            self.last_applied_revision.labels(revision=label).set(when)
+            self.last_applied.labels(revision=label).set(when)
+
+    def set_switches(self, suspended: bool, pinned: str) -> None:
+        """The operator's switches as the last run read them (the pin as a hex sha label, or no series)."""
+        self.suspended.set(1 if suspended else 0)
+        label = (pinned.lower() if _SHA.match(pinned.lower()) else "invalid") if pinned else None
+        with self._lock:
+            if self._pin is not None and self._pin != label:
+                self.pinned.remove(self._pin)
+            self._pin = label
+            if label is not None:
+                self.pinned.labels(revision=label).set(1)
 
     def set_drift(self, count: int) -> None:
         self.drift.set(max(0, count))

@@ -35,6 +35,7 @@ from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
 from reconciler.logs import redact
 from reconciler.model import Repo
+from reconciler.model.sops import KeySource
 from reconciler.output import comment
 from reconciler.output import markdown as md
 from reconciler.output import text as report
@@ -69,6 +70,8 @@ class PlanSettings(Protocol):
     def kinds(self) -> tuple[str, ...]: ...
     @property
     def namespaces(self) -> tuple[str, ...]: ...
+    @property
+    def keys(self) -> KeySource: ...
 
 
 class Controller(Protocol):
@@ -148,6 +151,7 @@ def plan_pull_request(ctl: Controller, event: PullRequestEvent) -> Outcome:
             kinds=settings.kinds,
             namespaces=settings.namespaces,
             base=ctl._current(),  # the connectivity diff: against what the tracked branch last had
+            keys=settings.keys,  # SOPS-encrypted Secrets decrypt in a PR's plan as in the loop
         )
     except SourceError as exc:
         outcome = Outcome(cluster=settings.cluster, failed="SourceFailed", message=str(exc))

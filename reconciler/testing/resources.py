@@ -108,6 +108,7 @@ REGISTRY: tuple[ResourceType, ...] = (
     _r("hco.kubevirt.io/v1", "HyperConverged", "hyperconvergeds", NS, "hco", "status", storage=False),
     _r("metallb.io/v1beta1", "IPAddressPool", "ipaddresspools", NS),
     _r("metallb.io/v1beta1", "L2Advertisement", "l2advertisements", NS),
+    _r("virtnet.io/v1alpha1", "ClusterSync", "clustersyncs", NS, "csync", "status"),  # charts/virtnet/crds
 )
 
 

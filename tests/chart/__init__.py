@@ -110,6 +110,12 @@ def notes(values_files: Sequence[Path | str], namespace: str = NAMESPACE) -> str
     return result.stdout.split("NOTES:", 1)[1]
 
 
+def config_map(docs: Iterable[Manifest]) -> Manifest:
+    """The controller's config ConfigMap (the chart may also render a dashboard ConfigMap)."""
+    [found] = [d for d in find(docs, "ConfigMap") if "config.yaml" in (d.get("data") or {})]
+    return found
+
+
 def find(docs: Iterable[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
     return [
         d for d in docs if d.get("kind") == kind and (name is None or d["metadata"]["name"] == name)

@@ -23,6 +23,7 @@ from tests.chart import (
     CI_VALUES,
     NAMESPACE,
     Manifest,
+    config_map,
     find,
     helm,
     notes,
@@ -41,7 +42,12 @@ ENFORCE = CI_VALUES / "enforce-values.yaml"
 NAMESPACED = CI_VALUES / "namespaced-rbac-values.yaml"
 
 #: kinds kubernetes-validate has no schema for (CRDs of other projects); checked structurally instead
-NON_CORE = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("route.openshift.io/v1", "Route")}
+NON_CORE = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),  # its expressions: tests/chart/test_monitoring.py
+    ("route.openshift.io/v1", "Route"),
+}
 #: validate against the oldest Kubernetes the chart declares (kubeVersion >=1.27) and the newest known
 K8S_VERSIONS = ("1.27.0", kv_utils.latest_version())
 
@@ -145,8 +151,9 @@ def test_no_secret_is_ever_created_and_references_are_by_name(rendered: tuple[st
     cfg = values["config"]
     expected = {
         cfg.get(section, {}).get("existingSecret")
-        for section in ("repo", "forge", "webhook", "signing")
+        for section in ("repo", "forge", "webhook", "signing", "decryption")
     } - {None, ""}
+    expected |= {p["existingSecret"] for p in cfg.get("notifications", {}).get("providers", [])}
     deploy = one(docs, "Deployment")
     mounted = {v["secret"]["secretName"] for v in deploy["spec"]["template"]["spec"]["volumes"] if "secret" in v}
     assert mounted == expected
@@ -229,7 +236,7 @@ def test_agent_host_network_and_exactly_net_admin_net_raw(rendered: tuple[str, l
     assert csc["seccompProfile"] == {"type": "RuntimeDefault"}
     mode = agent_values.get("mode", "observe")
     assert c["args"] == [
-        "agent", "--node", "$(NODE_NAME)", "--mode", mode, "--lease-namespace", NAMESPACE,
+        "agent", "--node", "$(NODE_NAME)", "--mode", mode, "--lease-namespace", NAMESPACE, "--http-port", "9465",
     ]
     env = {e["name"]: e for e in c["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
@@ -247,14 +254,26 @@ def test_enforce_value_set_really_enforces() -> None:
 def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manifest]]) -> None:
     name, docs = rendered
     values = yaml.safe_load((CI_VALUES / name).read_text())["config"]
-    cm = one(docs, "ConfigMap")
+    cm = config_map(docs)
     cfg = yaml.safe_load(cm["data"]["config.yaml"])
     assert cfg["cluster"] == values["clusterName"]
     assert cfg["repo"]["url"] == values["repo"]["url"]
     assert set(cfg) == {
         "cluster", "repo", "intervalSeconds", "status", "prune", "forge", "webhook", "signing",
-        "sshKeys", "leaderElection", "http", "logging", "namespaces",
+        "sshKeys", "leaderElection", "http", "logging", "namespaces", "decryption", "notifications",
     }
+    for provider, want in zip(cfg["notifications"]["providers"], values.get("notifications", {}).get("providers", []),
+                              strict=True):  # fmt: skip
+        assert provider["addressFile"] == f"/etc/virtnet/notify/{want['name']}/address"
+        secret = f"/etc/virtnet/notify/{want['name']}/secret" if want["type"] == "generic" else ""
+        assert provider["secretFile"] == secret
+    sops = values.get("decryption", {}).get("existingSecret")
+    assert cfg["decryption"]["ageKeyFile"] == ("/etc/virtnet/sops/age.agekey" if sops else "")
+    if sops:  # the key file the config names is where the Secret is mounted
+        pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+        [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == sops]
+        [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["mountPath"] == "/etc/virtnet/sops" and mount["readOnly"] is True
     assert cfg["repo"]["credentialsDir"] == ("/etc/virtnet/git" if values["repo"].get("existingSecret") else "")
     assert (cfg["webhook"]["secretFile"] != "") == bool(values.get("webhook", {}).get("existingSecret"))
     # the config names mount paths, never secret material
@@ -333,7 +352,7 @@ def test_leases_are_only_granted_in_the_release_namespace(rendered: tuple[str, l
     ]
     assert {v for rule in controller_lease for v in rule["verbs"]} == {"get", "create", "update"}
     # get/update only on the configured lease; create cannot be restricted by name in Kubernetes
-    cfg = yaml.safe_load(one(docs, "ConfigMap")["data"]["config.yaml"])
+    cfg = yaml.safe_load(config_map(docs)["data"]["config.yaml"])
     for rule in controller_lease:
         if set(rule["verbs"]) != {"create"}:
             assert rule["resourceNames"] == [cfg["leaderElection"]["leaseName"]]
@@ -383,7 +402,7 @@ def test_namespace_allowlist_moves_namespaced_kinds_into_roles() -> None:
         return permissions(
             r for r in rbac_rules(docs, "controller")
             if r.kind == kind and (namespace is None or r.namespace == namespace)
-            and not any("leases" in rule["resources"] for rule in r.rules)
+            and not any("leases" in rule["resources"] or "clustersyncs" in rule["resources"] for rule in r.rules)
         )
 
     default_cluster = controller_perms(cluster_wide, "ClusterRole")

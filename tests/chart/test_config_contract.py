@@ -18,7 +18,7 @@ from reconciler.agent.cli import agent_command
 from reconciler.cli import main
 from reconciler.server.cli import run_command
 from reconciler.server.config import Config, load_config
-from tests.chart import CI_VALUES, NAMESPACE, Manifest, one, rbac_rules, render
+from tests.chart import CI_VALUES, NAMESPACE, Manifest, config_map, one, rbac_rules, render
 
 VALUE_SETS = sorted(p.name for p in CI_VALUES.glob("*-values.yaml"))
 
@@ -38,7 +38,7 @@ def _leaves(doc: Any, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any
 
 
 def _config_file(docs: list[Manifest], tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    text = one(docs, "ConfigMap")["data"]["config.yaml"]
+    text = config_map(docs)["data"]["config.yaml"]
     path = tmp_path / "config.yaml"
     path.write_text(text)
     return path, yaml.safe_load(text)

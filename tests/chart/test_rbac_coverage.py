@@ -57,7 +57,7 @@ from reconciler.testing import ApiDouble
 from reconciler.testing.handler import RequestRecord
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 from reconciler.testing.resources import REGISTRY
-from tests.chart import CI_VALUES, NAMESPACE, Manifest, find, one, render
+from tests.chart import CI_VALUES, NAMESPACE, Manifest, config_map, find, one, render
 from tests.tools import repo_root
 
 DEFAULT = CI_VALUES / "default-values.yaml"
@@ -228,7 +228,7 @@ data: {A: "1"}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: extra, namespace: apps}
+metadata: {name: extra, namespace: apps, annotations: {virtnet.io/plaintext-secret: "true"}}
 stringData: {token: not-a-secret}
 ---
 apiVersion: v1
@@ -243,7 +243,12 @@ def controller_flows(api: ApiDouble, tmp: Path, user: str, lease: tuple[str, str
     """What the controller does in production, as ``user``: sync, change, prune, PR plan, leader election."""
     files = _example_files()
     remote = make_remote(tmp, files)
-    settings = Settings(repo_url=remote.as_uri(), cache_root=tmp / "cache", apply=ApplyOptions(poll=0.02, timeout=30))
+    settings = Settings(
+        repo_url=remote.as_uri(),
+        cache_root=tmp / "cache",
+        apply=ApplyOptions(poll=0.02, timeout=30),
+        sync_namespace=NAMESPACE,  # the ClusterSync object (switches and report) beside the controller
+    )
     kube = Kube(api.api_client(user=user))
     ctl = Controller(settings, kube, Metrics())
 
@@ -419,7 +424,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recording]:
     docs = render([DEFAULT])
     controller_user, agent_user = users(docs)
     cfg_file = tmp_path_factory.mktemp("config") / "config.yaml"
-    cfg_file.write_text(one(docs, "ConfigMap")["data"]["config.yaml"])
+    cfg_file.write_text(config_map(docs)["data"]["config.yaml"])
     le = load_config(cfg_file).leader_election
     lease = (le.lease_name, NAMESPACE, le.lease_duration_seconds, le.renew_deadline_seconds, le.retry_period_seconds)
     tmp = tmp_path_factory.mktemp("rbac")

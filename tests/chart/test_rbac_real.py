@@ -49,7 +49,7 @@ from reconciler.server.webhooks import PullRequestEvent
 from reconciler.testing.controlplane import ControlPlane
 from reconciler.testing.controlplane.rest import Rest, poll
 from reconciler.testing.nodes import demo_nodes
-from tests.chart import NAMESPACE, Manifest, find, one, render
+from tests.chart import NAMESPACE, Manifest, config_map, find, one, render
 from tests.chart.test_rbac_coverage import DEFAULT, ENFORCE, _edit, _example_files, _netns_skip_reason, users
 
 pytestmark = [pytest.mark.realapi, pytest.mark.timeout(900)]
@@ -281,7 +281,7 @@ def chart_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     docs = render([DEFAULT])
     controller, agent = users(docs)
     cfg = tmp / "config.yaml"
-    cfg.write_text(one(docs, "ConfigMap")["data"]["config.yaml"])
+    cfg.write_text(config_map(docs)["data"]["config.yaml"])
     le = load_config(cfg).leader_election
     lease = (le.lease_name, le.lease_duration_seconds, le.renew_deadline_seconds, le.retry_period_seconds)
     with real_plane(tmp, demo_nodes(workers=2, control_plane=1)) as cp:

@@ -233,7 +233,7 @@ def test_status_commits_survive_kills_of_the_loop(
 
     log = _status_log(remote)
     assert [doc["revision"] for _, doc in log] == [first, second]
-    assert all(doc["result"] == "Synced" and doc["cluster"] == bigrepo.CLUSTER for _, doc in log)
+    assert all(doc["result"] == "InSync" and doc["cluster"] == bigrepo.CLUSTER for _, doc in log)
     assert all({o["state"] for o in doc["objects"]} == {"in-sync"} for _, doc in log)
     git("fsck", "--strict", cwd=remote)
     # the source copy still has the old cpu: a real diff

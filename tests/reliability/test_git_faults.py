@@ -231,7 +231,7 @@ def test_unreachable_or_unauthorized_remote_changes_nothing_then_recovers(
     assert healed.ok and healed.revision == new_sha and healed.changes is not None
     assert vm_mac(api) == MAC_NEW and api.writes() >= 1
     doc = status_doc(fault.url, tmp_path, auth=fault.auth)
-    assert (doc["result"], doc["revision"], doc["message"]) == ("Synced", new_sha, "")
+    assert (doc["result"], doc["revision"], doc["message"]) == ("InSync", new_sha, "")
 
 
 def test_force_pushed_history_is_followed_applied_and_reported(
@@ -253,7 +253,7 @@ def test_force_pushed_history_is_followed_applied_and_reported(
     assert vm_mac(api) == MAC_NEW
     assert f"was rewritten: {before.revision[:12]} is not an ancestor of {rewritten[:12]}" in caplog.text  # type: ignore[index]
     doc = status_doc(remote.as_uri(), tmp_path)
-    assert (doc["result"], doc["revision"]) == ("Synced", rewritten)
+    assert (doc["result"], doc["revision"]) == ("InSync", rewritten)
     # the status branch itself is never rewritten: the new status commit descends from the old one
     git("merge-base", "--is-ancestor", status_before, status_tip(remote), cwd=remote)
     assert "history was rewritten (force-push)" in git("log", "-1", "--format=%B", "virtnet-status", cwd=remote)
@@ -366,7 +366,7 @@ def _race(tmp_path: Path, cycles: int) -> None:
         assert len(set(commits[cluster])) == cycles
         assert set(commits[cluster]) <= in_log
         doc = json.loads(read_status(url, cluster, cache_root=tmp_path / "reader")["status.json"])
-        assert doc["cluster"] == cluster and doc["result"] == "Synced"
+        assert doc["cluster"] == cluster and doc["result"] == "InSync"
         assert doc["nodeDrift"][0]["actual"] == 1000 + cycles - 1  # the final tree has its last doc
     assert len(log) == len(CLUSTERS) * cycles  # nothing else, nothing lost
 

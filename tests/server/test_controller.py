@@ -55,7 +55,7 @@ def test_commit_then_poll_applies_and_writes_status(remote: Path, api: ApiDouble
     assert api.store.find("kubevirt.io/v1", "VirtualMachine", "web-1", "apps") is not None
     status = read_status(remote.as_uri(), "test", cache_root=tmp_path / "cache")
     doc = json.loads(status["status.json"])
-    assert doc["revision"] == first.revision and doc["result"] == "Synced"
+    assert doc["revision"] == first.revision and doc["result"] == "InSync"
     assert {o["state"] for o in doc["objects"]} == {"in-sync"}
     web = next(v for v in doc["vms"] if v["vm"] == "apps/web-1")
     assert web["interfaces"][1]["ips"] == ["192.168.100.10"]  # what the guest agent reports, via the VMI

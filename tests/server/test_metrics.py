@@ -40,10 +40,10 @@ def test_revision_keeps_one_series() -> None:
     m = Metrics()
     m.set_revision("A" * 40, 100.0)
     m.set_revision("b" * 40, 200.0)
-    assert sample(m, "virtnet_last_applied_revision", {"revision": "a" * 40}) is None
-    assert sample(m, "virtnet_last_applied_revision", {"revision": "b" * 40}) == 200.0
+    assert sample(m, "virtnet_last_applied_timestamp_seconds", {"revision": "a" * 40}) is None
+    assert sample(m, "virtnet_last_applied_timestamp_seconds", {"revision": "b" * 40}) == 200.0
     m.set_revision("main; rm -rf /", 300.0)
-    assert sample(m, "virtnet_last_applied_revision", {"revision": "invalid"}) == 300.0
+    assert sample(m, "virtnet_last_applied_timestamp_seconds", {"revision": "invalid"}) == 300.0
     assert "rm -rf" not in m.render().decode()
 
 
@@ -62,3 +62,32 @@ def test_drift_and_webhooks() -> None:
         sample(m, "virtnet_webhook_deliveries_total", {"provider": "other", "event": "other", "outcome": "other"})
         == 1.0
     )
+
+
+def test_heartbeat_success_and_process_metrics() -> None:
+    m = Metrics()
+    m.observe_reconcile(1.0, "InSync", now=100.0)
+    m.observe_reconcile(1.0, "PlanBlocked", now=200.0)
+    assert sample(m, "virtnet_last_handled_timestamp_seconds") == 200.0  # every run
+    assert sample(m, "virtnet_last_success_timestamp_seconds") == 100.0  # only a run that left the cluster in sync
+    text = m.render().decode()
+    assert "process_resident_memory_bytes" in text and "process_cpu_seconds_total" in text and "python_info" in text
+
+
+def test_names_follow_the_prometheus_conventions() -> None:
+    """Counters end in _total, timestamps in _timestamp_seconds, durations in _seconds; every name is virtnet_*
+    or a standard process/python one (https://prometheus.io/docs/practices/naming/)."""
+    m = Metrics()
+    m.observe_reconcile(1.0, "Applied")
+    m.set_revision("a" * 40, 1.0)
+    m.record_changes("create")
+    m.webhook("github", "push", "accepted")
+    stamps = [f.name for f in m.registry.collect() if "unix time" in f.documentation.lower()]
+    assert len(stamps) == 3  # applied, handled, success: the check below has something to check
+    for family in m.registry.collect():
+        name, kind = family.name, family.type
+        assert name.startswith(("virtnet_", "process_", "python_")), name
+        if kind == "counter":
+            assert any(s.name.endswith("_total") for s in family.samples), name
+        if "unix time" in family.documentation.lower() or "unix epoch" in family.documentation.lower():
+            assert name.endswith(("_timestamp_seconds", "_start_time_seconds")), name

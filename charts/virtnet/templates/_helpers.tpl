@@ -92,3 +92,30 @@ seccompProfile:
 
 {{/* Config file path inside the controller container. */}}
 {{- define "virtnet.configPath" -}}/etc/virtnet/config.yaml{{- end }}
+
+{{/*
+The Lease timings' relations, which values.schema.json cannot state (JSON Schema compares a value with
+constants only): the controller refuses them at start (reconciler/server/config.py), so refuse them here at
+install time instead of shipping a crash-looping Deployment. client-go's rules: renewDeadline < leaseDuration,
+and renewDeadline > 1.2 x retryPeriod (its jitter factor).
+*/}}
+{{- define "virtnet.checkLeaseTimings" -}}
+{{- $le := .Values.controller.leaderElection -}}
+{{- $duration := int $le.leaseDurationSeconds -}}
+{{- $deadline := int $le.renewDeadlineSeconds -}}
+{{- $retry := int $le.retryPeriodSeconds -}}
+{{- if ge $deadline $duration -}}
+{{- fail (printf "controller.leaderElection.renewDeadlineSeconds (%d) must be less than leaseDurationSeconds (%d): a leader must give up before the others may take over" $deadline $duration) -}}
+{{- end -}}
+{{- if ge (mul $retry 6) (mul $deadline 5) -}}
+{{- fail (printf "controller.leaderElection.renewDeadlineSeconds (%d) must be more than 1.2 x retryPeriodSeconds (%d), as client-go's leader election requires" $deadline $retry) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A Prometheus duration made of one unit ("30m", "2h", "90s") in seconds, for comparisons with time(). */}}
+{{- define "virtnet.seconds" -}}
+{{- $units := dict "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 -}}
+{{- $unit := regexFind "[smhdw]$" . -}}
+{{- if not $unit -}}{{- fail (printf "%q: give a duration in one unit (90s, 30m, 2h, 1d)" .) -}}{{- end -}}
+{{- mul (trimSuffix $unit . | int) (get $units $unit) -}}
+{{- end -}}
