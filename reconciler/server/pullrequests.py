@@ -137,7 +137,8 @@ def plan_pull_request(ctl: Controller, event: PullRequestEvent) -> Outcome:
         log.info("pull request #%d into %s: %s", event.number, event.base_ref, why)
         outcome = Outcome(cluster=known, message=why)
         if ctl.forge is not None:
-            _tell(ctl.forge, ctl, event, Report(name, "success", why, _untracked_body(name, why), None))
+            page = ctl.forge.web_links(event.web_url).pull_request(event.number) if event.web_url else None
+            _tell(ctl.forge, ctl, event, Report(name, "success", why, _untracked_body(name, why), page))
         return outcome
     try:
         revision = source(ctl, event).fetch()

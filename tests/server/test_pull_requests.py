@@ -105,6 +105,7 @@ def test_a_pull_request_into_a_branch_this_cluster_does_not_track_is_not_planned
     [status] = forge.statuses("ops/config", head)
     assert status["state"] == "success" and status["context"] == "virtnet/plan/test"
     assert status["description"] == "not planned: cluster test tracks main, not release-1<b>"
+    assert status["target_url"] == f"{WEB}/pull/7"
     body = forge.comments("ops/config", 7)[0]["body"]
     assert "tracks main, not release-1\\<b\\>" in body and "changes nothing" in body  # the branch name is text
     assert not (tmp_path / "cache" / "pull-requests").exists()  # nothing fetched
