@@ -1,16 +1,21 @@
 """The ``virtnet`` command line.
 
 Exit codes follow the plan convention users script against: 0 success / no change, 1 error (invalid
-repository, failed apply), 2 a plan with changes.
+repository, failed apply, no cluster configuration, a cluster that does not answer), 2 a plan with changes,
+64 a usage error (EX_USAGE: click's own 2 would read as "changes"). An error is one line on stderr, never
+a traceback. Colour only on a terminal, and never with ``NO_COLOR`` set or ``--no-color``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, TextIO
 
 import click
 
@@ -23,10 +28,12 @@ from reconciler.engine.plan import PlanOptions
 from reconciler.errors import ModelError, SourceError, VirtnetError
 from reconciler.model import Repo, load_repo
 from reconciler.output import text as report
+from reconciler.output.comment import listed_with_the_plan, markdown_plan
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.render import dump, render
+from reconciler.safety.report import ACCEPT_ANNOTATION
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_USAGE = 0, 1, 2, 64
 
 repo_path = click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 cluster_option = click.option("--cluster", "-c", help="which Cluster of the repository (needed when it has several)")
@@ -42,10 +49,47 @@ def _fail(exc: VirtnetError) -> None:
     sys.exit(EXIT_ERROR)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class UsageError(click.UsageError):
+    """A usage error as click shows it, with exit code 64."""
+
+    exit_code = EXIT_USAGE
+
+
+class _Group(click.Group):
+    """click's group with virtnet's exit codes: a usage error exits 64, and a VirtnetError escaping a
+    command (no kubeconfig, a wrong context, a configuration file) is its one line, exit 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise UsageError(exc.format_message(), exc.ctx) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise UsageError(exc.format_message(), exc.ctx) from None
+        except VirtnetError as exc:
+            raise click.ClickException(" ".join(str(exc).split())) from None
+
+
+def colour(ctx: click.Context | None = None) -> bool:
+    """Whether to colour stdout: a terminal, no ``NO_COLOR`` (https://no-color.org), no ``--no-color``."""
+    ctx = ctx or click.get_current_context(silent=True)
+    off = bool(ctx and ctx.find_root().meta.get("virtnet.no_color"))
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and not off
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="virtnet")
-def main() -> None:
+@click.option("--no-color", is_flag=True, help="no colour in the output (also: the NO_COLOR environment variable)")
+@click.pass_context
+def main(ctx: click.Context, no_color: bool) -> None:
     """GitOps reconciler for virtual-machine networking on OpenShift Virtualization / KubeVirt."""
+    ctx.meta["virtnet.no_color"] = no_color
+    if no_color or os.environ.get("NO_COLOR"):
+        ctx.color = False  # click.style output is stripped too (progress, the node agent)
 
 
 @main.command()
@@ -114,8 +158,19 @@ def _plan_options(allow_mass_prune: bool) -> PlanOptions | None:
 def _print_failure(outcome: Outcome) -> None:
     if outcome.problems:
         click.echo(str(ModelError(outcome.problems)), err=True)
-    else:
-        click.echo(f"{outcome.failed}: {outcome.message}", err=True)
+    elif listed_with_the_plan(outcome):  # every error was printed with the plan: not twice
+        blocking = outcome.safety.blocking if outcome.safety else []
+        if not blocking:
+            click.echo("PlanBlocked: the plan's errors above block apply; nothing was changed", err=True)
+            return
+        checks = ",".join(sorted({f.check for f in blocking}))
+        click.echo(
+            f"PlanBlocked: {len(blocking)} safety error(s) above block apply; nothing was changed (fix them, or "
+            f'accept with --accept-risk or the Cluster annotation {ACCEPT_ANNOTATION}: "{checks}")',
+            err=True,
+        )
+    else:  # one line: the API client's messages come in several ("(0)\nReason: ...")
+        click.echo(f"{outcome.failed}: {' '.join(outcome.message.split())}", err=True)
 
 
 def _current_revision(path: Path, base: Path | None, base_rev: str | None, cluster: str | None) -> Repo | None:
@@ -179,12 +234,11 @@ def plan_command(
     if outcome.plan is not None:
         if fmt == "json":
             click.echo(report.plan_json(outcome.plan, outcome.safety), nl=False)
-        elif fmt == "markdown":
-            click.echo(report.plan_markdown(outcome.plan), nl=False)
-            click.echo(report.safety_markdown(outcome.safety, outcome.plan, outcome.desired), nl=False)
+        elif fmt == "markdown":  # what the PR comment says: within a forge's limit, whatever the change
+            click.echo(markdown_plan(outcome, outcome.plan.cluster), nl=False)
         else:
-            click.echo(report.plan_text(outcome.plan, colour=sys.stdout.isatty(), verbose=verbose), nl=False)
-            click.echo(report.safety_text(outcome.safety, colour=sys.stdout.isatty()), nl=False)
+            click.echo(report.plan_text(outcome.plan, colour=colour(), verbose=verbose), nl=False)
+            click.echo(report.safety_text(outcome.safety, colour=colour()), nl=False)
     if not outcome.ok:
         _print_failure(outcome)
         sys.exit(EXIT_ERROR)
@@ -197,6 +251,7 @@ def plan_command(
 @cluster_options
 @click.option("--force-conflicts", is_flag=True, help="take over fields another manager owns (server-side apply force)")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds to wait for health")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @accept_risk_option
 def apply_command(
     path: Path,
@@ -207,14 +262,16 @@ def apply_command(
     allow_mass_prune: bool,
     force_conflicts: bool,
     timeout: float,
+    fmt: str,
     accept_risk: bool,
 ) -> None:
-    """Apply the repository to the cluster: ordered waves, health waits, guarded prune."""
-    options = ApplyOptions(timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0)
-
-    def progress(message: str) -> None:
-        click.echo(click.style("· ", fg="cyan") + message, err=True)
-
+    """Apply the repository to the cluster: ordered waves, health waits, guarded prune. Progress goes to
+    stderr (a bar on a terminal, a line every few seconds otherwise); ``-o json`` prints the plan and
+    what was done as one JSON document on stdout."""
+    shown = Progress(sys.stderr)
+    options = ApplyOptions(
+        timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0, on_step=shown.step
+    )
     with connect(kubeconfig, context, api_double) as kube:
         outcome = reconcile(
             path,
@@ -222,17 +279,51 @@ def apply_command(
             cluster=cluster,
             plan_options=_plan_options(allow_mass_prune),
             apply_options=options,
-            progress=progress,
+            progress=shown.say,
             accept_risk=accept_risk,
         )
-    if outcome.plan is not None:
-        click.echo(report.plan_text(outcome.plan, colour=sys.stdout.isatty()), nl=False)
-        click.echo(report.safety_text(outcome.safety, colour=sys.stdout.isatty()), nl=False)
-    if outcome.changes is not None:
-        click.echo(report.changes_text(outcome.changes), nl=False)
+    shown.done()
+    if fmt == "json":
+        click.echo(report.apply_json(outcome.plan, outcome.safety, outcome.changes, outcome.failed, outcome.message))
+    else:
+        if outcome.plan is not None:
+            click.echo(report.plan_text(outcome.plan, colour=colour()), nl=False)
+            click.echo(report.safety_text(outcome.safety, colour=colour()), nl=False)
+        if outcome.changes is not None:
+            click.echo(report.changes_text(outcome.changes), nl=False)
     if not outcome.ok:
         _print_failure(outcome)
         sys.exit(EXIT_ERROR)
+
+
+class Progress:
+    """Progress of a long apply, on ``stream``: on a terminal a bar redrawn in place, otherwise (CI logs,
+    a pipe) one line at most every ``interval`` seconds, and the last one of each phase."""
+
+    def __init__(self, stream: TextIO, interval: float = 5.0, clock: Any = time.monotonic) -> None:
+        self.stream, self.interval, self.clock = stream, interval, clock
+        self.tty = stream.isatty()
+        self._last = -interval
+        self._open = False  # a bar is drawn and the cursor is still on its line
+
+    def say(self, message: str) -> None:
+        self.done()
+        click.echo(click.style("· ", fg="cyan") + message, file=self.stream)
+
+    def step(self, what: str, done: int, total: int) -> None:
+        if self.tty:
+            click.echo("\r" + report.progress_line(what, done, total), file=self.stream, nl=False)
+            self._open = True
+            return
+        now = self.clock()
+        if now - self._last >= self.interval or done == total:
+            self._last = now
+            click.echo(f"  {what}: {done}/{total}", file=self.stream)
+
+    def done(self) -> None:
+        if self._open:
+            click.echo("", file=self.stream)
+            self._open = False
 
 
 def _register() -> None:

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from reconciler import labels
-from reconciler.errors import ApplyError
+from reconciler.errors import ApplyError, VirtnetError
 from reconciler.objects import API_RESOURCES, MANAGED_KINDS, ApiResource, Obj, display
 
 __all__ = ["MANAGED_KINDS", "RESOURCES", "Kube", "Resource", "resource_of", "segment"]
@@ -94,6 +97,10 @@ def _wait(state: RetryCallState) -> float:
     return base
 
 
+class KubeconfigError(VirtnetError):
+    """No usable cluster configuration: the file, the context or the in-cluster account (one line)."""
+
+
 class Kube:
     """A thin, typed layer over ``kubernetes.client.ApiClient`` that speaks plain dicts."""
 
@@ -109,13 +116,36 @@ class Kube:
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Kube:
-        """The user's kubeconfig (or the in-cluster service account when running as a pod)."""
+        """The user's kubeconfig (or the in-cluster service account when running as a pod).
+
+        Raises :class:`KubeconfigError`, one line naming the file and what is wrong with it: the client's
+        own errors are a ``TypeError`` for a file that is not a kubeconfig, or, when no kubeconfig is
+        found, the in-cluster loader's "Service host/port is not set" -- the real problem hidden behind a
+        second one."""
+        default = Path(os.path.expanduser("~/.kube/config"))
+        named = path or os.environ.get("KUBECONFIG") or None
+        if named is None and context is None and not default.exists() and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            try:
+                config.load_incluster_config()
+            except config.ConfigException as exc:
+                raise KubeconfigError(f"in-cluster configuration: {exc}") from None
+            return cls(client.ApiClient())
+        where = f"kubeconfig {named or default}"
+        first = Path((named or str(default)).split(os.pathsep)[0])
+        if not first.is_file():
+            raise KubeconfigError(
+                f"{where}: no such file (give --kubeconfig FILE or set KUBECONFIG)"
+                if named
+                else f"no kubeconfig: {default} does not exist (give --kubeconfig FILE or set KUBECONFIG)"
+            )
         try:
-            api_client = config.new_client_from_config(config_file=path, context=context)
-        except config.ConfigException:
-            config.load_incluster_config()
-            api_client = client.ApiClient()
-        return cls(api_client)
+            return cls(config.new_client_from_config(config_file=named or str(default), context=context))
+        except config.ConfigException as exc:
+            if context and f"name {context} in" in str(exc):
+                raise KubeconfigError(f"{where}: no context {context!r}") from None
+            raise KubeconfigError(f"{where}: {str(exc).removeprefix('Invalid kube-config file. ')}") from None
+        except (OSError, ValueError, TypeError, AttributeError, KeyError, yaml.YAMLError) as exc:
+            raise KubeconfigError(f"{where}: not a kubeconfig file ({type(exc).__name__})") from None
 
     # ---- transport -------------------------------------------------------------------------------------
 

@@ -176,8 +176,10 @@ def publish_status(
     replace: bool = True,
     attempts: int = 40,
     timeout: float = 120.0,
+    folder: str | None = None,
 ) -> str | None:
-    """Commit ``files`` under ``clusters/<cluster>/`` on ``branch`` and push; the new sha or None.
+    """Commit ``files`` under ``clusters/<cluster>/`` (or ``folder``, a relative path of ours such as a pull
+    request's plan folder) on ``branch`` and push; the new sha or None.
 
     ``replace=True`` makes the cluster folder exactly ``files`` (stale files are removed); ``False``
     only adds/overwrites. Returns None (and pushes nothing) when the tree would not change. The branch
@@ -186,7 +188,7 @@ def publish_status(
     """
     _check_cluster(cluster)
     branch = _check_branch(branch, tracked_branch)
-    prefix = f"clusters/{cluster}"
+    prefix = _rel_path(folder) if folder else f"clusters/{cluster}"
     auth_env(check_url(remote_url), auth)  # loads (and registers) the token before anything is redacted
     blobs_in = {f"{prefix}/{_rel_path(k)}": _encode(v) for k, v in files.items()}
     message = redact(message).strip() or f"status of {cluster}"

@@ -33,6 +33,12 @@ class ApplyOptions:
     wait_for_vms: bool = True
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    #: progress for people watching a long apply: (what, done, of); after each write, and each health poll
+    on_step: Callable[[str, int, int], None] | None = None
+
+
+def _noop_step(what: str, done: int, total: int) -> None:
+    return None
 
 
 def apply_plan(
@@ -45,6 +51,12 @@ def apply_plan(
     if plan.errors:
         changes.error = "plan has errors; nothing applied: " + "; ".join(plan.errors)
         return changes
+    writes = sum(1 for i in plan.items if i.action in (Action.CREATE, Action.UPDATE, Action.DELETE))
+    step = options.on_step or _noop_step
+
+    def tick() -> None:
+        step("applying", len(changes.results), writes)
+
     try:
         for wave in range(LAST_WAVE + 1):
             items = [i for i in plan.items if i.wave == wave and i.action in (Action.CREATE, Action.UPDATE)]
@@ -53,7 +65,7 @@ def apply_plan(
             for stage in node_stages(items):
                 _wait_sriov(stage, plan, kube, options, say)
                 say(f"wave {wave}: applying {len(stage)} object(s)")
-                _apply_items(stage, kube, options, changes)
+                _apply_items(stage, kube, options, changes, tick)
                 if not changes.ok:
                     changes.error = f"wave {wave} failed; later waves were not applied"
                     return changes
@@ -62,7 +74,7 @@ def apply_plan(
         deletes = [i for i in plan.items if i.action == Action.DELETE]
         if deletes:
             say(f"prune: deleting {len(deletes)} object(s)")
-            _prune(deletes, kube, options, changes, say)
+            _prune(deletes, kube, options, changes, say, tick)
     except ApplyError as exc:
         changes.error = str(exc)
     return changes
@@ -118,7 +130,9 @@ def node_stages(items: list[Item]) -> list[list[Item]]:
     return [s for s in stages if s]
 
 
-def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet) -> None:
+def _apply_items(
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, tick: Callable[[], None]
+) -> None:
     for item in items:
         assert item.desired is not None
         try:
@@ -132,6 +146,7 @@ def _apply_items(items: list[Item], kube: ClusterWriter, options: ApplyOptions, 
             changes.add(item, True, item.vm_change.value or item.reason)
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+        tick()
 
 
 def _wait_sriov(
@@ -235,7 +250,9 @@ def _wait_healthy(
     deadline = options.clock() + options.timeout
     pending = {i.name: i for i in watched}
     waiting_for = ""
+    step = options.on_step or _noop_step
     while pending:
+        step("waiting for health", len(watched) - len(pending), len(watched))
         for name, item in list(pending.items()):
             assert item.desired is not None
             obj = item.desired
@@ -255,6 +272,7 @@ def _wait_healthy(
             raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s{detail}")
         if pending:
             options.sleep(options.poll)
+    step("waiting for health", len(watched), len(watched))
 
 
 def _guest_missing(kube: ClusterWriter, item: Item, started: Obj | None) -> str:
@@ -305,7 +323,12 @@ def _enactment_failures(kube: ClusterWriter, policy: Obj) -> str:
 
 
 def _prune(
-    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item],
+    kube: ClusterWriter,
+    options: ApplyOptions,
+    changes: ChangeSet,
+    say: Callable[[str], None],
+    tick: Callable[[], None],
 ) -> None:
     for item in items:  # already in reverse wave order
         live = item.live
@@ -323,3 +346,4 @@ def _prune(
             changes.add(item, False, f"not deleted: taking its interfaces down failed: {exc.message}")
         except ApplyError as exc:
             changes.add(item, False, exc.message)
+        tick()

@@ -2,8 +2,8 @@
 
 Why this shape: the WSGI app does no reconciling itself. It authenticates a webhook (before parsing it),
 drops replays, and hands the event to an injected callback: ``on_push`` (normally ``Scheduler.trigger``)
-for pushes to the tracked branch, ``on_pull_request`` for PRs (which must only *plan*, in the background,
-and return quickly). Everything else is answered 202 "ignored".
+for pushes to the tracked branch, ``on_pull_request`` for PRs and ``/virtnet plan`` comments on them
+(which must only *plan*, in the background, and return quickly). Everything else is answered 202 "ignored".
 
 waitress buffers request bodies on its async I/O loop, so a slow client ties up a socket, not a worker
 thread. ``serve`` additionally sets ``channel_timeout`` (idle connections are closed),
@@ -37,7 +37,15 @@ from werkzeug.wrappers import Request, Response
 
 from reconciler.server import webhooks
 from reconciler.server.metrics import CONTENT_TYPE, Metrics
-from reconciler.server.webhooks import Busy, DeliveryLog, Ignored, PullRequestEvent, PushEvent, WebhookError
+from reconciler.server.webhooks import (
+    Busy,
+    DeliveryLog,
+    Ignored,
+    PlanCommand,
+    PullRequestEvent,
+    PushEvent,
+    WebhookError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +66,7 @@ class WebhookApp:
     secrets: Mapping[str, bytes | str]
     branch: str
     on_push: Callable[[PushEvent], object]
-    on_pull_request: Callable[[PullRequestEvent], object]
+    on_pull_request: Callable[[PullRequestEvent | PlanCommand], object]
     ready: Callable[[], bool]
     metrics: Metrics
     deliveries: DeliveryLog
@@ -160,6 +168,12 @@ class WebhookApp:
             self.metrics.webhook(provider, kind, "accepted")
             log.info("webhook %s delivery %s: PR #%d -> plan", provider, event.delivery, event.number)
             return _json(202, status="planning")
+        if isinstance(event, PlanCommand):
+            self.on_pull_request(event)
+            self.metrics.webhook(provider, kind, "accepted")
+            log.info("webhook %s delivery %s: %s on PR #%d -> plan", provider, event.delivery, webhooks.COMMAND,
+                     event.number)  # fmt: skip
+            return _json(202, status="planning")
         assert isinstance(event, Ignored)
         return self._ignored(provider, kind, event.delivery, event.reason)
 
@@ -178,7 +192,7 @@ def build_app(
     secrets: Mapping[str, bytes | str],
     branch: str,
     on_push: Callable[[PushEvent], object],
-    on_pull_request: Callable[[PullRequestEvent], object],
+    on_pull_request: Callable[[PullRequestEvent | PlanCommand], object],
     ready: Callable[[], bool] = lambda: True,
     metrics: Metrics | None = None,
     deliveries: DeliveryLog | None = None,

@@ -51,9 +51,12 @@ def _config(config_file: Path | None, repo: str | None, branch: str | None, clus
 def _forge(cfg: Config) -> Forge | None:
     if cfg.forge.provider == "none":
         return None
-    token = read_token(file=cfg.forge.token_file or None, env="VIRTNET_FORGE_TOKEN")
-    register_secret(token)
-    return FORGES[cfg.forge.provider](cfg.forge.url, token)
+    try:
+        token = read_token(file=cfg.forge.token_file or None, env="VIRTNET_FORGE_TOKEN")
+        register_secret(token)
+        return FORGES[cfg.forge.provider](cfg.forge.url, token, login=cfg.forge.login)
+    except (OSError, ValueError) as exc:  # a usage problem of the configuration, said in one line
+        raise click.ClickException(f"forge: {exc}") from None
 
 
 def _notifier(cfg: Config) -> Notifier:

@@ -37,8 +37,9 @@ class PruneConfig(Model):
 
 class ForgeConfig(Model):
     provider: Literal["none", "github", "gitea", "gitlab"] = "none"
-    url: str = ""
+    url: str = Field(default="", description="API base URL; empty: the provider's public service (not for gitea)")
     token_file: str = ""
+    login: str = Field(default="", description="who the token acts as (a GitHub App: name[bot]); empty: ask")
 
 
 class WebhookConfig(Model):

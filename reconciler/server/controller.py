@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reconciler import labels
-from reconciler.clients.forge import Forge, ForgeError
-from reconciler.clients.gitenv import url_host
+from reconciler.clients.forge import Forge
 from reconciler.clients.kube import MANAGED_KINDS, Kube
 from reconciler.clients.notify import Event, Notifier
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
@@ -31,14 +30,15 @@ from reconciler.logs import redact
 from reconciler.model import Repo
 from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import display
-from reconciler.output import comment, summary
+from reconciler.output import summary
 from reconciler.output.connectivity import matrix_files
 from reconciler.pipeline import Outcome, list_scoped, reconcile
 from reconciler.render import Rendered
+from reconciler.server import pullrequests
 from reconciler.server.announce import Announcer, repo_slug
 from reconciler.server.metrics import Metrics
 from reconciler.server.syncreport import report_run
-from reconciler.server.webhooks import PullRequestEvent
+from reconciler.server.webhooks import PlanCommand, PullRequestEvent
 
 log = logging.getLogger(__name__)
 
@@ -287,73 +287,12 @@ class Controller:
             except VirtnetError as exc:  # events are best effort; never fail a reconcile for them
                 log.debug("event for %s not recorded: %s", display(obj), exc)
 
-    # ---- pull requests ----------------------------------------------------------------------------------
-
-    def _pull_request_source(self, event: PullRequestEvent) -> GitSource:
-        """The PR head, fetched from the configured repository only (never from the event's clone URL).
-
-        The forges keep every PR head, forks' included, in the base repository (``refs/pull/N/head``,
-        ``refs/merge-requests/N/head``), so the credentials go only where the configuration says. A
-        head repository on another host than the configured one is refused: no fetch at all.
-        """
-        configured, claimed = url_host(self.settings.repo_url), url_host(event.head_url)
-        if claimed != configured:
-            log.warning("pull request #%d: head repository host %r is not the configured host %r; refused",
-                        event.number, claimed, configured)  # fmt: skip
-            raise SourceError(
-                f"the head repository of pull request #{event.number} is on {claimed or 'no host'!r}, not on "
-                f"{configured or 'no host'!r} where the configured repository is; nothing was fetched"
-            )
-        # a cache of its own: PR heads are untrusted and must not race the tracked branch's checkouts
-        cache = (self.settings.cache_root / "pull-requests") if self.settings.cache_root else None
-        return GitSource(
-            self.settings.repo_url,
-            cache,
-            commit=event.head_sha,
-            fetch_refs=(event.pull_ref,),
-            auth=self.settings.auth,
-        )
+    # ---- pull requests (reconciler/server/pullrequests.py) ------------------------------------------------
 
     def plan_pull_request(self, event: PullRequestEvent) -> Outcome:
-        """Validate, render and plan the PR head against the live cluster; comment and set a status. Never applies."""
-        repo_name = self.settings.forge_repo or event.repo
-        try:
-            revision = self._pull_request_source(event).fetch()
-            outcome = reconcile(
-                revision.path / self.settings.subdir,
-                self.kube,
-                cluster=self.settings.cluster,
-                revision=revision.sha,
-                apply=False,
-                plan_options=self._plan_options(),
-                kinds=self.settings.kinds,
-                namespaces=self.settings.namespaces,
-                base=self._current(),
-                keys=self.settings.keys,
-            )
-        except SourceError as exc:
-            outcome = Outcome(cluster=self.settings.cluster, failed="SourceFailed", message=str(exc))
-        if self.forge is None:
-            return outcome
-        cluster = outcome.cluster or self.settings.cluster or "default"
-        # the comment leaves the process like a status commit does: problems may quote registered secrets
-        body = redact(comment.pull_request_comment(outcome, cluster, event.head_sha))
-        ok = outcome.ok
-        changes = outcome.plan.counts() if outcome.plan else {}
-        description = (
-            f"{changes.get('create', 0)} create, {changes.get('update', 0)} update, {changes.get('delete', 0)} delete"
-            if ok and outcome.plan
-            else f"{outcome.failed}: see the plan comment"
-        )
-        try:
-            self.forge.upsert_comment(repo_name, event.number, comment.plan_marker(cluster), body)
-            self.forge.set_status(
-                repo_name,
-                event.head_sha,
-                "success" if ok else "failure",
-                context="virtnet/plan",
-                description=description,
-            )
-        except ForgeError as exc:
-            log.warning("could not report the plan on %s#%s: %s", repo_name, event.number, exc)
-        return outcome
+        """Plan the PR head against the live cluster; comment and set a status. Never applies."""
+        return pullrequests.plan_pull_request(self, event)
+
+    def plan_command(self, command: PlanCommand) -> Outcome | None:
+        """``/virtnet plan`` on a PR: plan its head as the forge has it now."""
+        return pullrequests.plan_command(self, command)

@@ -41,7 +41,7 @@ RESULTS = frozenset(
 )
 ACTIONS = frozenset({"create", "update", "delete", "prune", "restart", "unchanged"})
 PROVIDERS = frozenset({"github", "gitea", "gitlab"})
-EVENTS = frozenset({"push", "pull_request", "other"})
+EVENTS = frozenset({"push", "pull_request", "comment", "other"})
 OUTCOMES = frozenset(
     {"accepted", "ignored", "duplicate", "unauthorized", "too_large", "bad_request", "disabled", "busy", "error"}
 )

@@ -20,34 +20,35 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from reconciler.server.webhooks import Busy, PullRequestEvent
+from reconciler.server.webhooks import Busy, PlanCommand, PullRequestEvent
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str, int]  # provider, repository, PR number
+Job = PullRequestEvent | PlanCommand  # a head to plan, or a request to plan the PR's head as it is now
 
 
-def _key(event: PullRequestEvent) -> Key:
+def _key(event: Job) -> Key:
     return (event.provider, event.repo, event.number)
 
 
 class PlanQueue:
     """Bounded, coalescing pull-request plan workers. ``submit`` returns at once."""
 
-    def __init__(self, plan: Callable[[PullRequestEvent], object], *, workers: int = 2, max_pending: int = 256) -> None:
+    def __init__(self, plan: Callable[[Job], object], *, workers: int = 2, max_pending: int = 256) -> None:
         if workers < 1 or max_pending < 1:
             raise ValueError("workers and max_pending must be positive")
         self._plan = plan
         self.workers = workers
         self.max_pending = max_pending
         self._cond = threading.Condition()
-        self._pending: OrderedDict[Key, PullRequestEvent] = OrderedDict()  # oldest first
-        self._running: dict[Key, PullRequestEvent] = {}
+        self._pending: OrderedDict[Key, Job] = OrderedDict()  # oldest first
+        self._running: dict[Key, Job] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self.superseded = 0  # queued plans replaced by a newer head before they ran
 
-    def submit(self, event: PullRequestEvent) -> str:
+    def submit(self, event: Job) -> str:
         """Queue a plan of ``event``'s head: ``queued``, ``superseded`` (replaced an older waiting head)
         or ``duplicate`` (that head already waits or is being planned). Raises :class:`Busy` when full."""
         key = _key(event)
@@ -74,7 +75,7 @@ class PlanQueue:
             self._threads.append(thread)
             thread.start()
 
-    def _take(self) -> tuple[Key, PullRequestEvent] | None:
+    def _take(self) -> tuple[Key, Job] | None:
         """The oldest waiting PR that is not being planned (called with the lock held)."""
         for key, event in self._pending.items():
             if key not in self._running:

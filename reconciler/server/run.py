@@ -20,7 +20,7 @@ from reconciler.server.controller import Controller
 from reconciler.server.leader import LeaderElector
 from reconciler.server.planqueue import PlanQueue
 from reconciler.server.scheduler import Scheduler
-from reconciler.server.webhooks import PullRequestEvent, PushEvent
+from reconciler.server.webhooks import PlanCommand, PullRequestEvent, PushEvent
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +89,20 @@ def start(
         jitter=interval / 10 if jitter is None else jitter,
         metrics=controller.metrics,
     )
+
     # looked up per plan, not bound here: tests replace controller.plan_pull_request after start
-    plans = PlanQueue(lambda event: controller.plan_pull_request(event), workers=plan_workers)
+    def plan(event: PullRequestEvent | PlanCommand) -> object:
+        if isinstance(event, PlanCommand):
+            return controller.plan_command(event)
+        return controller.plan_pull_request(event)
+
+    plans = PlanQueue(plan, workers=plan_workers)
     runtime = Runtime(controller, scheduler, plans=plans)
 
     def on_push(event: PushEvent) -> None:
         runtime.trigger(f"push:{event.after[:12]}")
 
-    def on_pull_request(event: PullRequestEvent) -> None:
+    def on_pull_request(event: PullRequestEvent | PlanCommand) -> None:
         plans.submit(event)
 
     def ready() -> bool:

@@ -20,8 +20,6 @@ import hashlib
 import hmac
 import json
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -29,6 +27,7 @@ from typing import Any, TypeAlias
 from werkzeug.datastructures import Headers
 
 from reconciler.errors import VirtnetError
+from reconciler.server.deliveries import DeliveryLog as DeliveryLog  # re-exported: replays, per provider
 
 PROVIDERS = ("github", "gitea", "gitlab")
 
@@ -103,12 +102,33 @@ class PullRequestEvent:
     base_ref: str
     repo: str
     delivery: str
+    web_url: str = ""  # the repository's page on the forge (links in the comment and the status)
 
     @property
     def pull_ref(self) -> str:
         """Where the base repository itself keeps the head (forks included), so it is fetched from there."""
         kind = "merge-requests" if self.provider == "gitlab" else "pull"
         return f"refs/{kind}/{self.number}/head"
+
+
+@dataclass(frozen=True)
+class PlanCommand:
+    """A ``/virtnet plan`` comment on a pull request: plan its head again (the comment names only the number;
+    the head is asked of the forge when the plan runs). ``head_sha`` is empty: never a duplicate of a push."""
+
+    provider: str
+    repo: str
+    number: int
+    author: str
+    delivery: str
+    web_url: str = ""
+    head_sha: str = ""
+
+
+#: a comment that asks for a plan: this line alone, first in the comment
+COMMAND = "/virtnet plan"
+#: GitHub's author_association values allowed to ask (people with write access to the repository)
+_TRUSTED = ("OWNER", "MEMBER", "COLLABORATOR")
 
 
 @dataclass(frozen=True)
@@ -121,7 +141,7 @@ class Ignored:
     delivery: str
 
 
-Event = PushEvent | PullRequestEvent | Ignored
+Event = PushEvent | PullRequestEvent | PlanCommand | Ignored
 
 #: request headers as the HTTP app has them (werkzeug) or as a test or caller builds them (a dict)
 HeaderMap: TypeAlias = Headers | Mapping[str, str]
@@ -172,6 +192,16 @@ def delivery_id(provider: str, headers: HeaderMap, body: bytes) -> str:
 def event_name(provider: str, headers: HeaderMap) -> str:
     """The provider's raw event name ('' when missing)."""
     return _lower(headers).get(_EVENT_HEADER.get(provider, ""), "").strip()
+
+
+def is_sha(value: str) -> bool:
+    """A commit id as webhooks must carry it (40 or 64 lower-case hex digits)."""
+    return bool(_SHA.fullmatch(value))
+
+
+def is_branch(value: str) -> bool:
+    """A branch name git accepts and that cannot start a new log line (the rules of ``_ref``)."""
+    return bool(value) and len(value) <= _MAX_REF and not _REF_BAD.search(value)
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -264,6 +294,7 @@ def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequest
             base_ref=_ref(attrs, "target_branch"),
             repo=_printable(data, "project", "path_with_namespace", pattern=_REPO_NAME),
             delivery=delivery,
+            web_url=_web_url(data, "project", "web_url"),
         )
     raw = str(data.get("action", ""))
     action = _PR_ACTIONS[provider].get(raw)
@@ -282,18 +313,67 @@ def _parse_pr(provider: str, data: dict[str, Any], delivery: str) -> PullRequest
         base_ref=_ref(data, "pull_request", "base", "ref"),
         repo=_printable(data, "repository", "full_name", pattern=_REPO_NAME),
         delivery=delivery,
+        web_url=_web_url(data, "repository", "html_url"),
+    )
+
+
+def _web_url(data: dict[str, Any], *path: str) -> str:
+    """An optional page URL (links only): '' when absent or not a plain ``http(s)://host/path`` (no query,
+    parentheses, brackets or quotes: it goes into Markdown links as it is)."""
+    try:
+        value = _printable(data, *path)
+    except WebhookError:
+        return ""
+    return value if re.fullmatch(r"https?://[A-Za-z0-9._~:@%+/-]+", value) else ""
+
+
+def _parse_comment(provider: str, data: dict[str, Any], delivery: str) -> PlanCommand | Ignored:
+    """A comment: a :class:`PlanCommand` when it is ``/virtnet plan`` on a pull request, else Ignored."""
+    if provider == "gitlab":
+        attrs = _get(data, "object_attributes")
+        body = str(attrs.get("note", "")) if isinstance(attrs, dict) else ""
+        if not isinstance(attrs, dict) or attrs.get("noteable_type") != "MergeRequest":
+            return Ignored(provider, "comment", "not on a merge request", delivery)
+        number, repo = _int(data, "merge_request", "iid"), "project"
+        author = str((data.get("user") or {}).get("username", ""))[:64]
+        trusted = True  # GitLab does not say; a plan only reads, and the queue is bounded
+    else:
+        if data.get("action") != "created":
+            return Ignored(provider, "comment", "not a new comment", delivery)
+        body = str((data.get("comment") or {}).get("body", ""))
+        issue = _get(data, "issue")
+        if not isinstance(issue, dict) or not (issue.get("pull_request") or data.get("is_pull")):
+            return Ignored(provider, "comment", "not on a pull request", delivery)
+        number, repo = _int(data, "issue", "number"), "repository"
+        comment = data.get("comment") or {}
+        author = str((comment.get("user") or {}).get("login", ""))[:64]
+        trusted = provider != "github" or comment.get("author_association") in _TRUSTED
+    if body.strip().splitlines()[:1] != [COMMAND]:
+        return Ignored(provider, "comment", "not a command", delivery)
+    if not trusted:
+        return Ignored(provider, "comment", "only collaborators may ask for a plan", delivery)
+    key = "path_with_namespace" if provider == "gitlab" else "full_name"
+    return PlanCommand(
+        provider=provider,
+        repo=_printable(data, repo, key, pattern=_REPO_NAME),
+        number=number,
+        author=author if _PRINTABLE.fullmatch(author) else "",
+        delivery=delivery,
+        web_url=_web_url(data, repo, "web_url" if provider == "gitlab" else "html_url"),
     )
 
 
 def classify(provider: str, headers: HeaderMap) -> str:
-    """``push``, ``pull_request`` or ``other`` — a bounded value, safe as a metric label."""
+    """``push``, ``pull_request``, ``comment`` or ``other`` — a bounded value, safe as a metric label."""
     name = event_name(provider, headers)
     if provider == "gitlab":
-        return {"Push Hook": "push", "Merge Request Hook": "pull_request"}.get(name, "other")
+        return {"Push Hook": "push", "Merge Request Hook": "pull_request", "Note Hook": "comment"}.get(name, "other")
     if name == "push":
         return "push"
     if name in ("pull_request", "pull_request_sync"):
         return "pull_request"
+    if name in ("issue_comment", "pull_request_comment"):
+        return "comment"
     return "other"
 
 
@@ -309,41 +389,6 @@ def parse(provider: str, headers: HeaderMap, body: bytes) -> Event:
     data = _load(body)
     if kind == "push":
         return _parse_push(provider, data, delivery)
+    if kind == "comment":
+        return _parse_comment(provider, data, delivery)
     return _parse_pr(provider, data, delivery)
-
-
-class DeliveryLog:
-    """A bounded, thread-safe LRU of delivery ids already accepted, per provider.
-
-    ``add`` returns False for a replay. ``forget`` lets a delivery whose handling failed be redelivered.
-    """
-
-    def __init__(self, maxsize: int = 4096) -> None:
-        if maxsize < 1:
-            raise ValueError("maxsize must be positive")
-        self.maxsize = maxsize
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, provider: str, delivery: str) -> bool:
-        key = (provider, delivery)
-        with self._lock:
-            if key in self._seen:
-                self._seen.move_to_end(key)
-                return False
-            self._seen[key] = None
-            while len(self._seen) > self.maxsize:
-                self._seen.popitem(last=False)
-            return True
-
-    def forget(self, provider: str, delivery: str) -> None:
-        with self._lock:
-            self._seen.pop((provider, delivery), None)
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            return key in self._seen
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._seen)

@@ -4,7 +4,9 @@ Why: the forge clients must be tested over real HTTP (headers, pagination, retri
 One server answers all three providers, told apart by path prefix: ``/repos/...`` (GitHub),
 ``/api/v1/repos/...`` (Gitea), ``/api/v4/projects/...`` (GitLab). Only the endpoints virtnet uses exist.
 
-It checks the auth header each provider expects, paginates comment lists (``Link`` for GitHub/Gitea,
+It checks the auth header each provider expects, says who the token is (``/user``: ``login``), answers
+pull requests seeded with ``add_pull``, refuses a GitHub comment over 65,536 characters (HTTP 422, as
+GitHub does), paginates comment lists (``Link`` for GitHub/Gitea,
 ``X-Next-Page`` for GitLab, page size capped by ``max_page_size``), requires GitLab project paths to be
 URL-encoded (as GitLab does), records every call, and can fail the next N calls with a 5xx/429.
 
@@ -28,6 +30,7 @@ from werkzeug.wrappers import Request, Response
 
 GITHUB_STATES = {"success", "failure", "pending", "error"}
 GITEA_STATES = {"success", "failure", "pending", "error", "warning"}
+GITHUB_MAX_BODY = 65_536  # characters of a comment body
 GITLAB_STATES = {"pending", "running", "success", "failed", "canceled", "skipped"}
 
 
@@ -49,8 +52,10 @@ class Call:
 class ForgeDouble:
     """The fake forge. ``token`` is what clients must present; ``url`` is the base URL for every provider."""
 
-    def __init__(self, token: str = "double-token", *, max_page_size: int = 100) -> None:
+    def __init__(self, token: str = "double-token", *, max_page_size: int = 100, login: str = "virtnet") -> None:
         self.token = token
+        self.login = login
+        self._pulls: dict[tuple[str, str, int], dict[str, str]] = {}
         self.max_page_size = max_page_size
         self.calls: list[Call] = []
         self._lock = threading.Lock()
@@ -74,6 +79,12 @@ class ForgeDouble:
                     endpoint="gl_comment",
                 ),
                 Rule("/api/v4/projects/<path:project>/statuses/<sha>", endpoint="gl_status"),
+                Rule("/user", endpoint="gh_user"),
+                Rule("/api/v1/user", endpoint="gt_user"),
+                Rule("/api/v4/user", endpoint="gl_user"),
+                Rule("/repos/<owner>/<name>/pulls/<int:num>", endpoint="gh_pull"),
+                Rule("/api/v1/repos/<owner>/<name>/pulls/<int:num>", endpoint="gt_pull"),
+                Rule("/api/v4/projects/<path:project>/merge_requests/<int:num>", endpoint="gl_pull"),
             ]
         )
 
@@ -116,6 +127,16 @@ class ForgeDouble:
         """Seed a comment (e.g. an old plan comment buried on page 2)."""
         with self._lock:
             return self._add(provider, repo, pr, body, author)
+
+    def add_pull(
+        self, provider: str, repo: str, number: int, head_sha: str, *, head_ref: str = "feature",
+        base_ref: str = "main", head_url: str = "",
+    ) -> None:  # fmt: skip
+        """Seed an open pull request (what ``GET .../pulls/N`` answers)."""
+        with self._lock:
+            self._pulls[(provider, repo, number)] = {
+                "sha": head_sha, "head_ref": head_ref, "base_ref": base_ref, "head_url": head_url,
+            }  # fmt: skip
 
     def comments(self, repo: str, pr: int, provider: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -195,6 +216,8 @@ class ForgeDouble:
             endpoint, args = self._map.bind_to_environ(request.environ).match(method=request.method)
         except HTTPException as exc:
             return _json({"message": exc.name}, exc.code or 404)
+        if endpoint.endswith("_user"):
+            return _json({"username" if provider == "gitlab" else "login": self.login, "id": 1}, 200)
         if provider == "gitlab":
             project = args["project"]
             if f"/projects/{quote(project, safe='')}/" not in raw_path:
@@ -204,6 +227,8 @@ class ForgeDouble:
             repo = f"{args['owner']}/{args['name']}"
         kind = endpoint[3:]
         with self._lock:
+            if kind == "pull":
+                return self._on_pull(provider, repo, args["num"])
             if kind == "comments":
                 return self._on_comments(request, provider, repo, args["num"], payload)
             if kind == "comment":
@@ -215,7 +240,9 @@ class ForgeDouble:
         if request.method == "POST":
             if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
                 return _json({"message": "body is required"}, 422)
-            cid = self._add(provider, repo, num, payload["body"], "virtnet")
+            if provider == "github" and len(payload["body"]) > GITHUB_MAX_BODY:
+                return _json({"message": "Validation Failed", "errors": ["Body is too long"]}, 422)
+            cid = self._add(provider, repo, num, payload["body"], self.login)
             return _json(self._view(self._find(cid)[1]), 201)
         if request.method != "GET":
             return _json({"message": "method not allowed"}, 405)
@@ -248,6 +275,8 @@ class ForgeDouble:
             return _json({"message": "Not Found"}, 404)
         if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
             return _json({"message": "body is required"}, 422)
+        if provider == "github" and len(payload["body"]) > GITHUB_MAX_BODY:
+            return _json({"message": "Validation Failed", "errors": ["Body is too long"]}, 422)
         item["body"] = payload["body"]
         item["updated"] += 1
         return _json(self._view(item), 200)
@@ -276,6 +305,21 @@ class ForgeDouble:
         history.append(entry)
         return _json({"id": len(history), **entry}, 201)
 
+    def _on_pull(self, provider: str, repo: str, num: int) -> Response:
+        pull = self._pulls.get((provider, repo, num))
+        if pull is None:
+            return _json({"message": "Not Found"}, 404)
+        if provider == "gitlab":
+            data = {
+                "iid": num,
+                "sha": pull["sha"],
+                "source_branch": pull["head_ref"],
+                "target_branch": pull["base_ref"],
+            }
+            return _json(data, 200)
+        head = {"sha": pull["sha"], "ref": pull["head_ref"], "repo": {"clone_url": pull["head_url"]}}
+        return _json({"number": num, "head": head, "base": {"ref": pull["base_ref"]}}, 200)
+
     def _find(self, cid: int) -> tuple[tuple[str, str, int], dict[str, Any] | None]:
         for key, items in self._comments.items():
             for item in items:
@@ -286,7 +330,9 @@ class ForgeDouble:
     @staticmethod
     def _view(item: dict[str, Any] | None) -> dict[str, Any]:
         assert item is not None
-        return {"id": item["id"], "body": item["body"], "user": {"login": item["author"]}}
+        # GitHub and Gitea name the author "user" (login), GitLab "author" (username): both are given
+        who = {"user": {"login": item["author"]}, "author": {"username": item["author"]}}
+        return {"id": item["id"], "body": item["body"], **who}
 
 
 def _int(value: str | None, default: int) -> int:

@@ -112,3 +112,10 @@ def test_a_config_key_the_model_does_not_know_is_refused(tmp_path: Path) -> None
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(Exception, match="leaseNmae"):
         load_config(path)
+
+
+def test_a_forge_login_reaches_the_config(tmp_path: Path) -> None:
+    """A GitHub App's token cannot ask who it is: the chart passes the login it acts as."""
+    forge = {"provider": "github", "url": "", "existingSecret": "virtnet-forge", "login": "virtnet-app[bot]"}
+    cfg = load_config(_config_file(render(values={"config": {"forge": forge}}), tmp_path)[0])
+    assert (cfg.forge.login, cfg.forge.url) == ("virtnet-app[bot]", "")

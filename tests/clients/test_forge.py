@@ -71,7 +71,7 @@ def test_pagination_finds_old_comment_on_page_two(provider: str) -> None:
         forge = make(provider, double)
         assert forge.upsert_comment(repo, 9, marker, "new plan") == old
         assert not any(c.method == "POST" for c in double.calls)
-        gets = [c for c in double.calls if c.method == "GET"]
+        gets = [c for c in double.calls if c.method == "GET" and not c.path.endswith("/user")]
         assert len(gets) == 2  # stopped on the page that had it
         body = next(c["body"] for c in double.comments(repo, 9) if c["id"] == old)
         assert body.endswith("new plan")
@@ -84,7 +84,7 @@ def test_pagination_walks_all_pages_before_creating(provider: str) -> None:
         for i in range(5):
             double.add_comment(provider, repo, 1, f"c{i}")
         make(provider, double).upsert_comment(repo, 1, plan_marker("x"), "plan")
-        assert [c.method for c in double.calls] == ["GET", "GET", "GET", "POST"]
+        assert [c.method for c in double.calls if not c.path.endswith("/user")] == ["GET", "GET", "GET", "POST"]
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_gitlab_same_state_twice_is_not_an_error(double: ForgeDouble) -> None:
 
 def test_gitlab_project_path_is_url_encoded(double: ForgeDouble) -> None:
     make("gitlab", double).upsert_comment("group/sub/net", 2, plan_marker("p"), "plan")
-    assert all("/projects/group%2Fsub%2Fnet/" in c.raw_path for c in double.calls)
+    assert all("/projects/group%2Fsub%2Fnet/" in c.raw_path for c in double.calls if c.path != "/api/v4/user")
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -229,3 +229,54 @@ def test_marker_and_inputs_are_validated(double: ForgeDouble) -> None:
     with pytest.raises(ValueError):
         forge.upsert_comment("o/r", 1, "", "x")
     assert double.calls == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_only_our_own_comment_is_edited(provider: str, double: ForgeDouble) -> None:
+    """Anyone can paste the marker; their comment is left alone and ours is created (then found again)."""
+    forge = make(provider, double)
+    repo, marker = REPOS[provider], plan_marker("prod")
+    theirs = double.add_comment(provider, repo, 6, f"{marker}\nlooks fine to me", author="mallory")
+    ours = forge.upsert_comment(repo, 6, marker, "plan v1")
+    assert ours != theirs and forge.upsert_comment(repo, 6, marker, "plan v2") == ours
+    bodies = {c["id"]: c["body"] for c in double.comments(repo, 6, provider)}
+    assert bodies[theirs].endswith("looks fine to me") and bodies[ours].endswith("plan v2")
+    assert sum(c.path.endswith("/user") for c in double.calls) == 1  # asked once, then remembered
+
+
+def test_a_given_login_is_not_asked_for(double: ForgeDouble) -> None:
+    forge = make("github", double, login="virtnet-app[bot]")
+    double.add_comment("github", "octo/net", 2, f"{plan_marker('p')}\nold", author="virtnet-app[bot]")
+    forge.upsert_comment("octo/net", 2, plan_marker("p"), "new")
+    assert not any(c.path.endswith("/user") for c in double.calls)
+    assert len(double.comments("octo/net", 2)) == 1
+
+
+def test_an_empty_url_is_the_public_service() -> None:
+    assert GitHubForge("", TOKEN).base_url == "https://api.github.com"
+    assert GitLabForge(" ", TOKEN).base_url == "https://gitlab.com"
+    with pytest.raises(ValueError, match="no public default"):
+        GiteaForge("", TOKEN)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_pull_request_head_and_base(provider: str, double: ForgeDouble) -> None:
+    repo = REPOS[provider]
+    double.add_pull(provider, repo, 12, SHA, head_ref="topic", base_ref="release-1", head_url="https://h/x.git")
+    pull = make(provider, double).pull_request(repo, 12)
+    assert (pull.number, pull.head_sha, pull.head_ref, pull.base_ref) == (12, SHA, "topic", "release-1")
+    with pytest.raises(ForgeError):
+        make(provider, double).pull_request(repo, 13)
+
+
+def test_web_links_per_provider(double: ForgeDouble) -> None:
+    links = {p: make(p, double).web_links("https://forge.test/o/r/") for p in PROVIDERS}
+    assert links["github"].file("abc", "a/b.yaml") == "https://forge.test/o/r/blob/abc/a/b.yaml"
+    assert links["gitea"].file("abc", "a.yaml") == "https://forge.test/o/r/src/commit/abc/a.yaml"
+    assert links["gitlab"].pull_request(4) == "https://forge.test/o/r/-/merge_requests/4"
+    assert links["github"].pull_request(4) == "https://forge.test/o/r/pull/4"
+
+
+def test_a_comment_over_githubs_limit_is_refused_by_the_double(double: ForgeDouble) -> None:
+    with pytest.raises(ForgeError, match="422"):
+        make("github", double).upsert_comment("octo/net", 3, plan_marker("p"), "x" * 65_537)

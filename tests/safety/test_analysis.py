@@ -104,7 +104,11 @@ def test_single_nic_carrying_the_default_route_put_into_a_bridge_blocks_the_plan
     )
     assert expected in result.stdout
     assert "would disconnect node worker-1" in result.stdout
-    assert "PlanBlocked: 2 safety errors (disconnect)" in result.stderr
+    assert result.stderr == (
+        "PlanBlocked: 2 safety error(s) above block apply; nothing was changed (fix them, or accept with "
+        '--accept-risk or the Cluster annotation virtnet.io/accept-risk: "disconnect")\n'
+    )
+    assert result.output.count("would disconnect node worker-0") == 1  # once, not again in the failure
     md = markdown(repo, kc)
     assert "#### :x: Safety: 2 error(s) block apply" in md
     assert f"- **disconnect** `{where}`: would disconnect node worker-0: eth0 carries" in md
@@ -463,7 +467,7 @@ def test_blast_radius_classifies_hot_plug_and_restart_and_lists_services(
     assert "NetworkAttachmentDefinition/db/vlan100 (update, via NAD db/vlan100): VMs db/db-1 (restart-required)" in text
     assert "Service/db/db-1-svc: endpoints change (db/db-1: VM needs a restart" in text
     md = markdown(repo, kc)
-    assert "#### Blast radius" in md
+    assert "<details><summary>Blast radius</summary>" in md  # collapsed
     assert (
         "| `vlan100` | update | 3: `worker-0`, `worker-1`, `worker-2` | [worker-0, worker-1] → [worker-2] "
         "(maxUnavailable 50% (default)) |"

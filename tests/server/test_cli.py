@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 import pytest
 
-from reconciler.server.cli import _config
+from reconciler.clients.forge import GitHubForge
+from reconciler.server.cli import _config, _forge
+from reconciler.server.config import Config, ForgeConfig, RepoConfig
 
 
 def _file(tmp_path: Path) -> Path:
@@ -39,3 +41,18 @@ def test_repo_flag_without_a_file_uses_the_defaults() -> None:
 def test_neither_file_nor_repo_is_a_usage_error() -> None:
     with pytest.raises(click.UsageError):
         _config(None, None, "main", None)
+
+
+def _forge_config(tmp_path: Path, provider: str, url: str) -> Config:
+    token = tmp_path / "token"
+    token.write_text("canary-forge-token-1f2e\n")
+    forge = ForgeConfig(provider=provider, url=url, token_file=str(token))  # type: ignore[arg-type]
+    return Config(repo=RepoConfig(url="https://git.example/net.git"), forge=forge)
+
+
+def test_an_empty_forge_url_is_the_public_service(tmp_path: Path) -> None:
+    """The chart's default (``forge.url: ""``) used to stop ``virtnet run`` with a ValueError."""
+    forge = _forge(_forge_config(tmp_path, "github", ""))
+    assert isinstance(forge, GitHubForge) and forge.base_url == "https://api.github.com"
+    with pytest.raises(click.ClickException, match=r"^forge: gitea has no public default"):
+        _forge(_forge_config(tmp_path, "gitea", ""))

@@ -8,11 +8,10 @@ import json
 import logging
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitutil import isolate_git, make_remote, push_commit, ssh_keypair, write_allowed_signers
+from gitutil import push_commit, ssh_keypair, write_allowed_signers
 from repos import BASE, VM
 
 from reconciler.clients.forge import GitHubForge
@@ -25,7 +24,6 @@ from reconciler.server.metrics import Metrics
 from reconciler.server.run import Runtime, start
 from reconciler.testing import ApiDouble
 from reconciler.testing.forge_double import ForgeDouble
-from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 
 SECRET = "canary-webhook-secret-5b1f"
 FORGE_TOKEN = "canary-forge-token-9c2e"
@@ -37,19 +35,6 @@ def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyp
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.02)
-
-
-@pytest.fixture
-def api() -> Iterator[ApiDouble]:
-    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(workers=2, control_plane=0)) as double:
-        seed_hyperconverged(double.store)
-        yield double
-
-
-@pytest.fixture
-def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate_git(monkeypatch, tmp_path / "home")
-    return make_remote(tmp_path, dict(BASE))
 
 
 def controller_for(remote: Path, api: ApiDouble, tmp_path: Path, **kw: object) -> Controller:
@@ -205,7 +190,7 @@ def test_pull_request_webhook_comments_and_sets_status_but_applies_nothing(
         assert "<!-- virtnet:plan cluster=test -->" in body
         assert "`VirtualMachine/apps/web-1`" in body and "```mermaid" in body and "flowchart LR" in body
         assert forge.statuses("ops/config", head)[-1]["state"] == "success"
-        assert forge.statuses("ops/config", head)[-1]["context"] == "virtnet/plan"
+        assert forge.statuses("ops/config", head)[-1]["context"] == "virtnet/plan/test"  # one per cluster
     assert api.writes() == 0  # a plan never applies
     for text in [caplog.text, body]:
         assert FORGE_TOKEN not in text and SECRET not in text

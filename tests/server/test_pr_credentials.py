@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from reconciler.server.metrics import Metrics
 from reconciler.server.webhooks import PullRequestEvent
 from reconciler.testing import ApiDouble
 from reconciler.testing.forge_double import ForgeDouble
-from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 
 TOKEN = "canary-pr-git-token-71d3"
 FORGE_TOKEN = "canary-pr-forge-token-3a9f"
@@ -59,13 +57,6 @@ class Elsewhere:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
-
-
-@pytest.fixture
-def api() -> Iterator[ApiDouble]:
-    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(workers=2, control_plane=0)) as double:
-        seed_hyperconverged(double.store)
-        yield double
 
 
 def pull_request_head(remote: Path, ref: str, files: dict[str, str]) -> str:

@@ -11,6 +11,7 @@ import pytest
 from reconciler.server.webhooks import (
     DeliveryLog,
     Ignored,
+    PlanCommand,
     PullRequestEvent,
     PushEvent,
     WebhookError,
@@ -254,3 +255,59 @@ class TestDeliveryLog:
     def test_maxsize_must_be_positive(self) -> None:
         with pytest.raises(ValueError):
             DeliveryLog(maxsize=0)
+
+
+def _comment(body: str, *, association: str = "MEMBER", on_pr: bool = True, action: str = "created") -> bytes:
+    issue: dict[str, object] = {"number": 9, **({"pull_request": {"url": "x"}} if on_pr else {})}
+    return json.dumps(
+        {
+            "action": action,
+            "issue": issue,
+            "comment": {"body": body, "user": {"login": "alice"}, "author_association": association},
+            "repository": {"full_name": "o/r", "html_url": "https://example.test/o/r"},
+        }
+    ).encode()
+
+
+def test_a_virtnet_plan_comment_is_a_plan_command() -> None:
+    body = _comment("/virtnet plan\nplease")
+    event = parse("github", github_headers(body, "issue_comment"), body)
+    assert isinstance(event, PlanCommand)
+    assert (event.repo, event.number, event.author, event.web_url) == ("o/r", 9, "alice", "https://example.test/o/r")
+    gitea = parse("gitea", gitea_headers(body, "issue_comment"), body)
+    assert isinstance(gitea, PlanCommand) and gitea.number == 9
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (_comment("please /virtnet plan"), "not a command"),
+        (_comment("/virtnet plan", on_pr=False), "not on a pull request"),
+        (_comment("/virtnet plan", action="edited"), "not a new comment"),
+        (_comment("/virtnet plan", association="NONE"), "only collaborators may ask for a plan"),
+    ],
+)
+def test_other_comments_are_ignored(body: bytes, reason: str) -> None:
+    event = parse("github", github_headers(body, "issue_comment"), body)
+    assert isinstance(event, Ignored) and event.reason == reason
+
+
+def test_a_gitlab_note_on_a_merge_request() -> None:
+    note = {
+        "object_attributes": {"note": "/virtnet plan", "noteable_type": "MergeRequest"},
+        "merge_request": {"iid": 4},
+        "user": {"username": "bob"},
+        "project": {"path_with_namespace": "g/sub/r", "web_url": "https://gitlab.test/g/sub/r"},
+    }
+    event = parse("gitlab", gitlab_headers("Note Hook"), json.dumps(note).encode())
+    assert isinstance(event, PlanCommand) and (event.repo, event.number, event.author) == ("g/sub/r", 4, "bob")
+    note["object_attributes"]["noteable_type"] = "Issue"  # type: ignore[index]
+    assert isinstance(parse("gitlab", gitlab_headers("Note Hook"), json.dumps(note).encode()), Ignored)
+
+
+def test_a_page_url_that_could_break_a_markdown_link_is_dropped() -> None:
+    data = json.loads(_comment("/virtnet plan"))
+    data["repository"]["html_url"] = "https://example.test/o/r)[safe](https://evil.test"
+    body = json.dumps(data).encode()
+    event = parse("github", github_headers(body, "issue_comment"), body)
+    assert isinstance(event, PlanCommand) and event.web_url == ""

@@ -1,7 +1,8 @@
 """Clients for the forges that host config repositories: plan comments and commit statuses on PRs.
 
 Why: a plan is only useful where reviewers look. Each client keeps exactly one comment per PR and cluster,
-found again by a hidden marker (``reconciler.output.comment.plan_marker``) and edited in place, and sets a
+found again by a hidden marker (``reconciler.output.comment.plan_marker``) *and* its author (the login the
+token acts as: anyone may paste a marker), and edited in place, and sets a
 commit status on the head sha so branch protection can require a clean plan.
 
 The pieces: :mod:`.rest` (what every forge client does: requests, retries, pagination, the two operations),
@@ -24,7 +25,16 @@ from __future__ import annotations
 
 from reconciler.clients.forge.github import GiteaForge, GitHubForge
 from reconciler.clients.forge.gitlab import GitLabForge
-from reconciler.clients.forge.rest import STATES, Forge, ForgeError, RestForge, TransientForgeError, read_token
+from reconciler.clients.forge.rest import (
+    STATES,
+    Forge,
+    ForgeError,
+    PullRequest,
+    RestForge,
+    TransientForgeError,
+    WebLinks,
+    read_token,
+)
 
 __all__ = [
     "STATES",
@@ -33,7 +43,9 @@ __all__ = [
     "GitHubForge",
     "GitLabForge",
     "GiteaForge",
+    "PullRequest",
     "RestForge",
     "TransientForgeError",
+    "WebLinks",
     "read_token",
 ]

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from reconciler.clients.forge.rest import ForgeError, RestForge
+from reconciler.clients.forge.rest import ForgeError, PullRequest, RestForge
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,13 @@ class GitLabForge(RestForge):
     """GitLab. Base URL is the instance root; ``repo`` is the project path (``group/sub/project``)."""
 
     provider = "gitlab"
+    default_url = "https://gitlab.com"
     _update_method = "PUT"
+    _user_path = "/api/v4/user"
+    _login_key = "username"
+    _author_key = "author"
+    _blob = "{repo}/-/blob/{ref}/{path}"
+    _pull = "{repo}/-/merge_requests/{number}"
     #: virtnet state -> GitLab commit status state
     STATE_MAP: ClassVar[dict[str, str]] = {
         "pending": "running",
@@ -50,6 +56,12 @@ class GitLabForge(RestForge):
 
     def _comment_path(self, repo: str, pr_number: int, comment_id: int) -> str:
         return f"{self._comments_path(repo, pr_number)}/{int(comment_id)}"
+
+    def _pull_path(self, repo: str, pr_number: int) -> str:
+        return f"/api/v4/projects/{self._project(repo)}/merge_requests/{int(pr_number)}"
+
+    def _pull_request(self, number: int, data: Any) -> PullRequest:
+        return PullRequest(number, data["sha"], data["source_branch"], "", data["target_branch"])
 
     def _request(
         self, method: str, target: str, *, params: dict[str, Any] | None = None, json: Any = None

@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, TypeVar
 from urllib.parse import urlsplit
 
@@ -45,10 +46,25 @@ class TransientForgeError(ForgeError):
         super().__init__(message, status)
 
 
+@dataclass(frozen=True)
+class PullRequest:
+    """What a forge says of an open pull request (for a ``/virtnet plan`` comment, which names only its number)."""
+
+    number: int
+    head_sha: str
+    head_ref: str
+    head_url: str
+    base_ref: str
+
+
 class Forge(Protocol):
     """What the plan runner needs from a forge."""
 
     def upsert_comment(self, repo: str, pr_number: int, marker: str, body: str) -> int: ...
+
+    def pull_request(self, repo: str, pr_number: int) -> PullRequest: ...
+
+    def web_links(self, web_url: str) -> WebLinks: ...
 
     def set_status(
         self,
@@ -88,16 +104,38 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class WebLinks:
+    """Pages of one repository on the forge's web site (not its API): a file at a ref, a pull request.
+    Each provider spells them its own way (``/blob/``, ``/src/commit/``, ``/-/blob/``)."""
+
+    repository: str  # https://host/owner/name
+    blob: str  # format with ref= and path=
+    pull: str  # format with number=
+
+    def file(self, ref: str, path: str = "") -> str:
+        return self.blob.format(repo=self.repository.rstrip("/"), ref=ref, path=path)
+
+    def pull_request(self, number: int) -> str:
+        return self.pull.format(repo=self.repository.rstrip("/"), number=int(number))
+
+
 class RestForge:
     """Shared HTTP plumbing and the two operations; subclasses map them to one provider's endpoints."""
 
     provider: ClassVar[str] = "forge"
+    #: the API of the provider's public service, for an empty base URL (``forge.url: ""``)
+    default_url: ClassVar[str] = ""
+    _user_path: ClassVar[str] = "/user"  # who the token belongs to
+    _blob: ClassVar[str] = "{repo}/blob/{ref}/{path}"
+    _pull: ClassVar[str] = "{repo}/pull/{number}"
 
     def __init__(
         self,
         base_url: str,
         token: str,
         *,
+        login: str = "",
         timeout: float = 10.0,
         retries: int = 4,
         backoff: float = 0.5,
@@ -108,6 +146,9 @@ class RestForge:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         token = token.strip()
+        base_url = base_url.strip() or self.default_url
+        if not base_url:
+            raise ValueError(f"{self.provider} has no public default: give the base URL of the instance")
         if not token or not _SAFE_TOKEN.match(token):
             raise ValueError(f"{self.provider} token is empty or contains whitespace/control characters")
         parts = urlsplit(base_url)
@@ -125,6 +166,7 @@ class RestForge:
         self._sleep = sleep
         self._session = session if session is not None else requests.Session()
         self._session.trust_env = False  # no .netrc credentials, no proxies from the environment
+        self._login = login.strip()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r}, token=***)"
@@ -227,20 +269,62 @@ class RestForge:
 
     _update_method: ClassVar[str] = "PATCH"
 
+    def whoami(self) -> str:
+        """The login the token acts as (``login=`` when given: a GitHub App's token cannot ask)."""
+        if not self._login:
+            data = self._json(self._retrying(f"{self.provider} user", lambda: self._request("GET", self._user_path)))
+            login = data.get(self._login_key) if isinstance(data, dict) else None
+            if not isinstance(login, str) or not login:
+                raise ForgeError(f"{self.provider}: cannot tell who the token belongs to; set forge.login")
+            self._login = login
+        return self._login
+
+    _login_key: ClassVar[str] = "login"
+    _author_key: ClassVar[str] = "user"
+
+    def _author(self, item: dict[str, Any]) -> str:
+        who = item.get(self._author_key)
+        return str(who.get(self._login_key) or "") if isinstance(who, dict) else ""
+
     def find_comment(self, repo: str, pr_number: int, marker: str) -> int | None:
-        """The id of the first comment containing ``marker``, or None."""
+        """The id of the first comment of ours containing ``marker``, or None. Ours: written by the login the
+        token acts as. Anyone can paste the marker into a comment; editing theirs would put our plan in
+        their name, or fail and leave no plan at all."""
+        me = self.whoami()
         for items in self._pages(self._comments_path(repo, pr_number), self._list_params()):
             for item in items:
-                if not isinstance(item, dict) or item.get("system"):
+                if not isinstance(item, dict) or item.get("system") or self._author(item) != me:
                     continue
                 if marker in str(item.get("body") or "") and isinstance(item.get("id"), int):
                     return int(item["id"])
         return None
 
+    def web_links(self, web_url: str) -> WebLinks:
+        """Links to pages of the repository at ``web_url`` (its home page on the forge)."""
+        return WebLinks(web_url, self._blob, self._pull)
+
+    def _pull_path(self, repo: str, pr_number: int) -> str:
+        raise NotImplementedError
+
+    def _pull_request(self, number: int, data: Any) -> PullRequest:
+        raise NotImplementedError
+
+    def pull_request(self, repo: str, pr_number: int) -> PullRequest:
+        """The pull request's head and base as the forge has them now."""
+        path = self._pull_path(repo, pr_number)
+        data = self._json(
+            self._retrying(f"{self.provider} pull request {repo}#{pr_number}", lambda: self._request("GET", path))
+        )
+        try:
+            return self._pull_request(pr_number, data)
+        except (KeyError, TypeError, AttributeError):
+            raise ForgeError(f"{self.provider}: pull request {repo}#{pr_number} has no head or base") from None
+
     def upsert_comment(self, repo: str, pr_number: int, marker: str, body: str) -> int:
         """Update the comment carrying ``marker`` (found across all pages) or create it; returns its id."""
         if not marker:
             raise ValueError("marker must not be empty")
+        self._comments_path(repo, pr_number)  # a bad repository name is refused before any request
         text = body if marker in body else f"{marker}\n{body}"
 
         def attempt() -> int:
