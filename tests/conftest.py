@@ -8,8 +8,23 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from reconciler import logs
 from reconciler.testing import ApiDouble
 from reconciler.testing.controlplane import ControlPlane, ControlPlaneUnavailable
+
+
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    """What a test registers with the log redactor (a decrypted value, a token) is forgotten after it. The
+    registry is process-wide, as it must be in the controller; across tests it made results depend on order
+    (a value one test registered masked text another test asserted on)."""
+    with logs._lock:
+        saved = set(logs._secrets), logs._secret_re
+    yield
+    with logs._lock:
+        logs._secrets.clear()
+        logs._secrets.update(saved[0])
+        logs._secret_re = saved[1]
 
 
 @pytest.fixture

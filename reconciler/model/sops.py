@@ -191,7 +191,9 @@ def _branch(walk: _Walk, node: Any, path: list[str]) -> Any:
         if not isinstance(node, str):
             raise SopsError(f"{':'.join(path)}: expected an encrypted value (ENC[…]), found a {type(node).__name__}")
         value = _decrypt_value(node, walk.key, ":".join(path) + ":")
-        if isinstance(value, str):
+        if isinstance(value, str) and path[:1] in (["data"], ["stringData"]):
+            # the Secret's payload only: a file encrypted whole also hides its name and namespace, and masking
+            # a word like "apps" everywhere would garble every log line, plan and comment that names it
             walk.values.append(value)
     else:
         value = node

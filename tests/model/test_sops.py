@@ -200,3 +200,19 @@ def test_virtnet_render_decrypts_with_the_key_file_from_the_environment(
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(age.file))
     rendered = CliRunner().invoke(main, ["render", str(root)])
     assert rendered.exit_code == 0 and f"password: {canary[0]}" in rendered.output
+
+
+def test_a_file_encrypted_whole_masks_its_payload_not_its_name_and_namespace(
+    tmp_path: Path, age: AgeKey, canary: tuple[str, str]
+) -> None:
+    """Without an encrypted regex sops hides every value, metadata too; only the Secret's data is secret, and
+    masking ``apps`` (its namespace) would garble every later line that names the namespace."""
+    from reconciler.logs import MASK, redact
+
+    password, _ = canary
+    root = write_repo(tmp_path / "repo", {"secrets/db.yaml": secret_doc(*canary)})
+    sops_encrypt(root / "secrets" / "db.yaml", age.recipient, regex=None)
+    assert "db-credentials" not in (root / "secrets" / "db.yaml").read_text()  # the name was encrypted too
+    secret = secret_of(root, keyring(age))
+    assert secret["metadata"] == {"name": "db-credentials", "namespace": "apps"} | secret["metadata"]  # type: ignore[operator]
+    assert redact(f"Secret/apps/db-credentials: {password}") == f"Secret/apps/db-credentials: {MASK}"
