@@ -165,6 +165,13 @@ def plan_command(
 @cluster_options
 @click.option("--force-conflicts", is_flag=True, help="take over fields another manager owns (server-side apply force)")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds to wait for health")
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=ApplyOptions.parallel,
+    show_default=True,
+    help="writes in flight at once inside a wave (fewer while the API server answers 429)",
+)
 @accept_risk_option
 def apply_command(
     path: Path,
@@ -175,10 +182,13 @@ def apply_command(
     allow_mass_prune: bool,
     force_conflicts: bool,
     timeout: float,
+    parallel: int,
     accept_risk: bool,
 ) -> None:
     """Apply the repository to the cluster: ordered waves, health waits, guarded prune."""
-    options = ApplyOptions(timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0)
+    options = ApplyOptions(
+        timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0, parallel=parallel
+    )
 
     def progress(message: str) -> None:
         click.echo(click.style("· ", fg="cyan") + message, err=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,9 @@ from reconciler.objects import API_RESOURCES, MANAGED_KINDS, ApiResource, Obj, d
 __all__ = ["MANAGED_KINDS", "RESOURCES", "Kube", "Resource", "resource_of", "segment"]
 
 log = logging.getLogger(__name__)
+
+#: connections kept per host: at least the most writes ``reconciler.engine.apply`` keeps in flight
+POOL_SIZE = 16
 
 
 def segment(value: str) -> str:
@@ -82,15 +86,20 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
 
+def _retry_after(headers: Any, default: float) -> float:
+    """The server's ``Retry-After`` in seconds, at most 10 (a broken or hostile value must not stall a run)."""
+    try:
+        return min(float((headers or {}).get("Retry-After", default)), 10.0)
+    except (TypeError, ValueError):
+        return default
+
+
 def _wait(state: RetryCallState) -> float:
     """Backoff with jitter, but never shorter than the server's ``Retry-After``."""
     base = wait_exponential_jitter(multiplier=0.05, max=2.0)(state)
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, ApiException) and exc.headers:
-        try:
-            return max(base, min(float(exc.headers.get("Retry-After", 0)), 10.0))
-        except ValueError:
-            return base
+        return max(base, _retry_after(exc.headers, 0.0))
     return base
 
 
@@ -102,10 +111,19 @@ class Kube:
         pool = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
         if pool is not None:  # urllib3 would retry 429/503 GETs itself (3 times, full Retry-After) under ours
             pool.connection_pool_kw["retries"] = urllib3.Retry(total=False)
+            # a wave writes in parallel (``ApplyOptions.parallel``): keep that many connections open for reuse
+            pool.connection_pool_kw["maxsize"] = max(pool.connection_pool_kw.get("maxsize") or 1, POOL_SIZE)
             pool.clear()
         self.field_manager = field_manager
         self.attempts = attempts
         self.timeout = (5.0, 30.0)
+        self._throttle_listeners: list[Callable[[float], None]] = []
+
+    def listen_for_throttling(self, listener: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``listener(retry_after)`` on every 429 (before the retry waits), until the returned function
+        is called: the parallel apply's window (``reconciler.engine.window``) backs off on it."""
+        self._throttle_listeners.append(listener)
+        return lambda: self._throttle_listeners.remove(listener)
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Kube:
@@ -147,12 +165,19 @@ class Kube:
                     response = self.api.call_api(method_, url, header_params, body_, _request_timeout=self.timeout)
                     response.read()
                     if not 200 <= response.status <= 299:
+                        if response.status == 429:
+                            self._throttled(response.headers)
                         raise ApiException(http_resp=response)
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
             # out of retries without any response: an ApiException (status 0, as the client reports it) so every
             # caller's handling applies; a bare urllib3 error used to escape reconcile() uncaught
             raise ApiException(status=0, reason=f"no response from the API server: {exc}") from exc
         return json.loads(response.data) if response.data else None
+
+    def _throttled(self, headers: Any) -> None:
+        retry_after = _retry_after(headers, 1.0)
+        for listener in list(self._throttle_listeners):
+            listener(retry_after)
 
     # ---- verbs -----------------------------------------------------------------------------------------
 

@@ -104,7 +104,7 @@ def run_command(
         prune=PruneOptions(
             enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
         ),
-        apply=ApplyOptions(),
+        apply=ApplyOptions(parallel=cfg.apply.parallel),
         manage_secrets=cfg.ssh_keys.manage_secrets,
         namespaces=tuple(cfg.namespaces),
     )

@@ -252,9 +252,10 @@ def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manife
     assert cfg["cluster"] == values["clusterName"]
     assert cfg["repo"]["url"] == values["repo"]["url"]
     assert set(cfg) == {
-        "cluster", "repo", "intervalSeconds", "status", "prune", "forge", "webhook", "signing",
+        "cluster", "repo", "intervalSeconds", "status", "prune", "apply", "forge", "webhook", "signing",
         "sshKeys", "leaderElection", "http", "logging", "namespaces",
     }
+    assert cfg["apply"] == {"parallel": values.get("apply", {}).get("parallel", 12)}
     assert cfg["repo"]["credentialsDir"] == ("/etc/virtnet/git" if values["repo"].get("existingSecret") else "")
     assert (cfg["webhook"]["secretFile"] != "") == bool(values.get("webhook", {}).get("existingSecret"))
     # the config names mount paths, never secret material
