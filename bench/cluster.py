@@ -477,13 +477,17 @@ def cluster_figures(
     """Everything cluster-side for one size on one backend, each client on a fresh server of its own.
 
     On the real server kubectl runs ``apply --server-side`` cold and no-op only (each pass sends every object
-    to a real apiserver; diff and the one-VM change stay on the double).
+    to a real apiserver; diff and the one-VM change stay on the double). ``virtnet run``'s figures
+    (:mod:`bench.controller`) follow virtnet's on the same server.
     """
     nodes = worker_nodes(size)
     result: dict[str, Any] = {}
     with open_server(backend, workdir / "virtnet", nodes, simulate=True, sim_interval=sim_interval) as server:
         result["server"] = dict(server.info)
         figures, objects, changed_objects = virtnet_figures(repo, changed, server, repeats)
+        from bench.controller import controller_figures  # it builds on this module
+
+        result["controller"] = controller_figures(repo, changed, server, workdir / "controller", repeats)
     result["virtnet"] = figures
     if kubectl:
         with open_server(backend, workdir / "kubectl", nodes, simulate=False) as server:

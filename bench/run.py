@@ -168,6 +168,12 @@ def table(results: Results) -> str:
     row("3 no-op observe+plan only", lambda r, b: _fmt_spread(v(b)["noop_plan_only"]))
     row("4 one-VM change time", lambda r, b: _fmt_spread(v(b)["one_vm_change"]))
     row("4   writes", lambda r, b: str(v(b)["one_vm_change"]["writes"]))
+    c = lambda b: b["controller"]  # noqa: E731
+    row("9 virtnet run no-op, unchanged commit", lambda r, b: _fmt_spread(c(b)["noop"]))
+    row("9   requests (writes)", lambda r, b: f"{_verbs(c(b)['noop']['by_verb'])} ({c(b)['noop']['writes']})")
+    row("9 virtnet run one-VM commit: push to write", lambda r, b: _fmt_spread(c(b)["one_vm_commit"]["push_to_write"]))
+    row("9   whole run", lambda r, b: _fmt_spread(c(b)["one_vm_commit"]))
+    row("9   writes", lambda r, b: str(c(b)["one_vm_commit"]["writes"]))
     row(
         "5 plan text: cold / one-VM",
         lambda r, b: f"{v(b)['cold']['plan_text_bytes']} / {v(b)['one_vm_change']['plan_text_bytes']} B",

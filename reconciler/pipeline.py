@@ -21,7 +21,7 @@ from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
-from reconciler.model import Repo, load_repo
+from reconciler.model import ParseCache, Repo, load_repo
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import Origin, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
@@ -219,8 +219,10 @@ def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
         return [f"the server-side dry run could not be made: {exc}"]
 
 
-def _load_and_render(path: Path, cluster: str | None, revision: str | None) -> tuple[Repo, Rendered]:
-    repo = load_repo(path, cluster)
+def _load_and_render(
+    path: Path, cluster: str | None, revision: str | None, cache: ParseCache | None = None
+) -> tuple[Repo, Rendered]:
+    repo = load_repo(path, cluster, cache)
     return repo, render(repo, revision)
 
 
@@ -238,11 +240,13 @@ def reconcile(
     accept_risk: bool = False,
     kinds: tuple[str, ...] = MANAGED_KINDS,
     namespaces: tuple[str, ...] = (),
+    parse_cache: ParseCache | None = None,
 ) -> Outcome:
-    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision."""
+    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision,
+    ``parse_cache`` the parsing of files that did not change."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision)
+        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision, parse_cache)
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:

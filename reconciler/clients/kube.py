@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from reconciler import labels
@@ -33,6 +34,7 @@ __all__ = ["MANAGED_KINDS", "RESOURCES", "Kube", "Resource", "resource_of", "seg
 
 log = logging.getLogger(__name__)
 
+Objects = list[Obj]
 #: connections kept per host: at least the most writes ``reconciler.engine.apply`` keeps in flight
 POOL_SIZE = 16
 
@@ -185,6 +187,12 @@ class Kube:
         self, kind: str, label_selector: str | None = None, page_size: int = 500, namespace: str | None = None
     ) -> list[Obj]:
         """Objects of ``kind`` matching the selector, across namespaces or in one, following ``continue``."""
+        return self.list_at(kind, label_selector, page_size, namespace)[0]
+
+    def list_at(
+        self, kind: str, label_selector: str | None = None, page_size: int = 500, namespace: str | None = None
+    ) -> tuple[Objects, str]:
+        """:meth:`list`, and the resourceVersion the list is at (where a watch of the same objects starts)."""
         res = RESOURCES[kind]
         items: list[Obj] = []
         token: str | None = None
@@ -196,9 +204,39 @@ class Kube:
                 item.setdefault("apiVersion", res.api_version)
                 item.setdefault("kind", kind)
                 items.append(item)
-            token = (page.get("metadata") or {}).get("continue")
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
             if not token:
-                return items
+                return items, str(meta.get("resourceVersion") or "")
+
+    def watch(
+        self, kind: str, label_selector: str | None, namespace: str | None, resource_version: str, timeout: int
+    ) -> Iterator[dict[str, Any]]:
+        """The events of a watch from ``resource_version`` (with bookmarks), for at most ``timeout`` seconds.
+
+        Not retried here: the caller (``reconciler.clients.informer``) decides between resuming and
+        listing again. A 410 Gone comes as an ``ERROR`` event or as an ApiException with status 410."""
+        query = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "labelSelector": label_selector,
+            "resourceVersion": resource_version or None,
+            "timeoutSeconds": timeout,
+        }
+        url_path = RESOURCES[kind].path(namespace) + "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        method, url, headers, body, _ = self.api.param_serialize(
+            "GET", url_path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = self.api.call_api(method, url, headers, body, _request_timeout=(5.0, timeout + 30.0))
+        try:
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException(http_resp=response)
+            for line in iter_resp_lines(response.response):
+                if line:
+                    yield json.loads(line)
+        finally:
+            response.response.release_conn()
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 from reconciler import labels
 from reconciler.errors import ModelError, Problem, SourceRef
 from reconciler.model.cluster import ClusterSpec
-from reconciler.model.loader import paused_gc, read_documents
+from reconciler.model.loader import Document, ParseCache, paused_gc, read_documents
 from reconciler.model.repo import Entry, Raw, Repo, parse_document
 from reconciler.model.rules import validate_repo
 
@@ -25,25 +25,35 @@ def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def load_repo(root: Path, cluster: str | None = None) -> Repo:
+def load_repo(root: Path, cluster: str | None = None, cache: ParseCache | None = None) -> Repo:
     """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
 
     The whole repository is schema-checked even when it describes several clusters: a typo in another
-    cluster's file still blocks, because one commit must not be half valid.
+    cluster's file still blocks, because one commit must not be half valid. ``cache`` (kept by the caller
+    across loads) skips parsing and schema-checking the files whose bytes did not change.
     """
     with paused_gc():
-        return _load(root, cluster)
+        return _load(root, cluster, cache)
 
 
-def _load(root: Path, cluster: str | None) -> Repo:
-    docs, problems = read_documents(root)
+def _parse_document(doc: Document, cache: ParseCache | None) -> tuple[Entry[Any] | Raw | None, list[Problem]]:
+    if cache is None:
+        return parse_document(doc)
+    found = cache.parsed.get(id(doc))
+    if found is None:
+        found = cache.parsed[id(doc)] = parse_document(doc)
+    return found
+
+
+def _load(root: Path, cluster: str | None, cache: ParseCache | None) -> Repo:
+    docs, problems = read_documents(root, cache=cache)
     items: list[Entry[Any] | Raw] = []
     # names of documents that failed their schema: not "undefined" elsewhere ("*": a file did not even
     # parse, so any name may be defined there)
     broken: set[str] = {"*"} if problems else set()
     cluster_broken = False  # a Cluster document failed its schema (that problem is reported already)
     for doc in docs:
-        item, found = parse_document(doc)
+        item, found = _parse_document(doc, cache)
         problems += found
         if item is not None:
             items.append(item)

@@ -105,6 +105,7 @@ def run_command(
             enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
         ),
         apply=ApplyOptions(parallel=cfg.apply.parallel),
+        informers=True,
         manage_secrets=cfg.ssh_keys.manage_secrets,
         namespaces=tuple(cfg.namespaces),
     )

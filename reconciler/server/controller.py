@@ -4,6 +4,10 @@ Side effects: git (fetch, status pushes), the Kubernetes API, the forge API. One
 both triggers: the scheduler (poll and push webhooks) calls ``reconcile``; pull-request webhooks call
 ``plan_pull_request``, which never applies. A revision that did not change is not rendered again, but
 the cluster is still observed and planned so drift is corrected.
+
+With ``Settings.informers`` (``virtnet run``) the cluster is observed through list-and-watch caches
+(``reconciler.clients.informer``) instead of a LIST per kind per run, and files whose git blob did not
+change since the last load are not parsed again (``reconciler.model.ParseCache``).
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubernetes import client
+
 from reconciler.clients.forge import Forge, ForgeError
 from reconciler.clients.gitenv import url_host
+from reconciler.clients.informer import CachedKube, Informers
 from reconciler.clients.kube import MANAGED_KINDS, Kube
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
@@ -22,9 +29,9 @@ from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
-from reconciler.labels import VM, selector
+from reconciler.labels import AGENT_SELECTOR, ANY_CLUSTER, VM, selector
 from reconciler.logs import redact
-from reconciler.model import Repo
+from reconciler.model import ParseCache, Repo
 from reconciler.objects import display
 from reconciler.output import comment, summary
 from reconciler.pipeline import Outcome, list_scoped, reconcile
@@ -51,6 +58,16 @@ class Settings:
     forge_repo: str = ""  # owner/name on the forge, for PR comments (from the webhook when empty)
     manage_secrets: bool = True  # off: never list or write Secrets (the chart then grants none)
     namespaces: tuple[str, ...] = ()  # confine reads and writes to these namespaces (chart rbac.namespaces)
+    informers: bool = False  # observe through list-and-watch caches (``virtnet run``)
+    resync_seconds: float = 300.0  # the caches list again this often, whatever their watches said
+
+    @property
+    def watched(self) -> set[tuple[str, str | None]]:
+        """The (kind, label selector) pairs a reconcile LISTs (``reconciler.pipeline.observe``)."""
+        return {(k, ANY_CLUSTER) for k in self.kinds} | {
+            ("VirtualMachineInstance", VM),
+            ("NodeNetworkState", AGENT_SELECTOR),
+        }
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -70,6 +87,13 @@ class Controller:
             auth=settings.auth,
             verify=settings.signatures,
         )
+        self.informers: Informers | None = None
+        self.reader: Kube = kube  # what reconciles read the cluster through
+        if settings.informers:  # the watches hold connections of their own, apart from the writes'
+            watching = Kube(client.ApiClient(kube.api.configuration), kube.field_manager)
+            self.informers = Informers(watching, settings.watched, resync=settings.resync_seconds)
+            self.reader = CachedKube(kube, self.informers)
+        self.parse_cache = ParseCache()
         self._rendered: tuple[str, Repo, Rendered] | None = None
         self.last: Outcome | None = None
         self.last_status_commit: str | None = None
@@ -90,7 +114,7 @@ class Controller:
         self._rewritten = revision.rewritten
         outcome = reconcile(
             revision.path / self.settings.subdir,
-            self.kube,
+            self.reader,
             cluster=self.settings.cluster,
             revision=revision.sha,
             plan_options=self._plan_options(),
@@ -98,12 +122,18 @@ class Controller:
             rendered=self._cached(revision.sha),
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
+            parse_cache=self.parse_cache,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
         if self.settings.events and outcome.changes is not None:
             self._emit_events(outcome)
         return self._finish(outcome, started)
+
+    def close(self) -> None:
+        """Stop the informers' watches (the process is ending, or this replica stopped leading)."""
+        if self.informers is not None:
+            self.informers.stop()
 
     def _plan_options(self) -> PlanOptions | None:
         return PlanOptions(prune=self.settings.prune)
@@ -231,7 +261,7 @@ class Controller:
             revision = self._pull_request_source(event).fetch()
             outcome = reconcile(
                 revision.path / self.settings.subdir,
-                self.kube,
+                self.reader,
                 cluster=self.settings.cluster,
                 revision=revision.sha,
                 apply=False,
