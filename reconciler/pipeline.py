@@ -209,6 +209,7 @@ def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) 
         # an apply that will force takes other managers' fields over: the plan warns instead of blocking
         force_conflicts=force_conflicts or (given or PlanOptions()).force_conflicts,
         server_dry_run=(given or PlanOptions()).server_dry_run,
+        memo=(given or PlanOptions()).memo,
     )
 
 

@@ -27,6 +27,7 @@ from reconciler.clients.source import Auth, GitSource, SignaturePolicy
 from reconciler.clients.status import publish_status
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.memo import PairMemo
 from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
 from reconciler.labels import AGENT_SELECTOR, ANY_CLUSTER, VM, selector
@@ -94,6 +95,7 @@ class Controller:
             self.informers = Informers(watching, settings.watched, resync=settings.resync_seconds)
             self.reader = CachedKube(kube, self.informers)
         self.parse_cache = ParseCache()
+        self.pair_memo = PairMemo()  # the last plan's items: an unchanged object is not diffed again
         self._rendered: tuple[str, Repo, Rendered] | None = None
         self.last: Outcome | None = None
         self.last_status_commit: str | None = None
@@ -135,8 +137,9 @@ class Controller:
         if self.informers is not None:
             self.informers.stop()
 
-    def _plan_options(self) -> PlanOptions | None:
-        return PlanOptions(prune=self.settings.prune)
+    def _plan_options(self, memo: bool = True) -> PlanOptions | None:
+        """Pull-request plans pair without the memo: their objects are another commit's."""
+        return PlanOptions(prune=self.settings.prune, memo=self.pair_memo if memo else None)
 
     def _cached(self, sha: str) -> tuple[Repo, Rendered] | None:
         if self._rendered and self._rendered[0] == sha:
@@ -265,7 +268,7 @@ class Controller:
                 cluster=self.settings.cluster,
                 revision=revision.sha,
                 apply=False,
-                plan_options=self._plan_options(),
+                plan_options=self._plan_options(memo=False),
                 kinds=self.settings.kinds,
                 namespaces=self.settings.namespaces,
             )
