@@ -232,16 +232,7 @@ def table(results: Results) -> str:
         )
     else:
         lines.append(f"6 push webhook latency: skipped ({wh.get('skipped', 'not run')})")
-    nodes = results.get("node") or {}
-    if "skipped" in nodes:
-        lines.append(f"8 node: skipped ({nodes['skipped']})")
-    for n, r in sorted((nodes.get("runs") or {}).items(), key=lambda kv: int(kv[0])):
-        lines.append(
-            f"8 node N={n}: agent {_fmt_s(r['agent']['seconds'])} ({r['agent']['netlink_writes']} writes) vs "
-            f"ip -batch {_fmt_s(r['ip_batch']['seconds'])} ({r['ip_batch']['commands']} commands) = "
-            f"{r['ratio_agent_to_ip']:.2f}x; no-op pass {_fmt_s(r['noop']['seconds'])}, "
-            f"{r['noop']['netlink_writes']} writes"
-        )
+    lines += node.summary_lines(results.get("node") or {}, _fmt_spread)
     lines.append(
         f"(repeated figures: median (min-max) of {results.get('repeats', '?')} runs after a warm-up; double: the "
         "API double in its own process; real: kube-apiserver + etcd, a fresh one per size and client, simulated "
@@ -360,7 +351,7 @@ def _run(
         elif reason:
             results["node"] = {"skipped": reason}
         else:
-            results["node"] = {"runs": {str(n): node.node_figures(n) for n in node_sizes}}
+            results["node"] = node.node_figures(node_sizes, repeats=opts.repeats)
         _save(opts.out, results)
         for size in sizes:
             t = time.perf_counter()
