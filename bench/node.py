@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
@@ -32,6 +31,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from bench.cluster import spread
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 
@@ -183,16 +184,6 @@ def _ip_dumps(ns: str) -> float:
     return time.perf_counter() - t
 
 
-def _spread(runs: list[float]) -> dict[str, Any]:
-    return {
-        "seconds": statistics.median(runs),
-        "seconds_min": min(runs),
-        "seconds_max": max(runs),
-        "runs_seconds": runs,
-        "repeats": len(runs),
-    }
-
-
 def node_figures(sizes: list[int], repeats: int = 3, tag: str | None = None) -> dict[str, Any]:
     """For each N in ``sizes``: agent vs ``ip -batch`` and a no-op pass vs ``ip -j`` dumps, ``repeats`` times
     each, under the protocol of the module docstring. Returns ``{"runs": {N: figures}, "protocol": ...}``."""
@@ -251,13 +242,13 @@ def _one_size(
         "bridges": n,
         "links": links.pop(),
         "agent": {
-            **_spread([a["seconds"] for a in agent]),
+            **spread([a["seconds"] for a in agent]),
             "steps": agent[0]["steps"],
             "netlink_writes": max(a["netlink_writes"] for a in agent),
         },
-        "noop": {**_spread([a["seconds"] for a in noop]), "netlink_writes": max(a["netlink_writes"] for a in noop)},
-        "ip_batch": {**_spread(ip_runs), "commands": 6 * n},
-        "ip_dumps": _spread(dumps),
+        "noop": {**spread([a["seconds"] for a in noop]), "netlink_writes": max(a["netlink_writes"] for a in noop)},
+        "ip_batch": {**spread(ip_runs), "commands": 6 * n},
+        "ip_dumps": spread(dumps),
     }
     out["ratio_agent_to_ip"] = out["agent"]["seconds"] / out["ip_batch"]["seconds"]
     out["ratio_noop_to_ip_dumps"] = out["noop"]["seconds"] / out["ip_dumps"]["seconds"]
