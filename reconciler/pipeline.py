@@ -23,7 +23,7 @@ from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
 from reconciler.model import ParseCache, Repo, load_repo
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
-from reconciler.render import Origin, Rendered, render
+from reconciler.render import Origin, RenderCache, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
 from reconciler.safety.nodes import NodeFacts, build_nodes
 
@@ -221,10 +221,14 @@ def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
 
 
 def _load_and_render(
-    path: Path, cluster: str | None, revision: str | None, cache: ParseCache | None = None
+    path: Path,
+    cluster: str | None,
+    revision: str | None,
+    cache: ParseCache | None = None,
+    render_cache: RenderCache | None = None,
 ) -> tuple[Repo, Rendered]:
     repo = load_repo(path, cluster, cache)
-    return repo, render(repo, revision)
+    return repo, render(repo, revision, render_cache)
 
 
 def reconcile(
@@ -242,12 +246,16 @@ def reconcile(
     kinds: tuple[str, ...] = MANAGED_KINDS,
     namespaces: tuple[str, ...] = (),
     parse_cache: ParseCache | None = None,
+    render_cache: RenderCache | None = None,
 ) -> Outcome:
     """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision,
-    ``parse_cache`` the parsing of files that did not change."""
+    ``parse_cache`` the parsing of files that did not change, ``render_cache`` the render of VMs that did not."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision, parse_cache)
+        if rendered is not None:
+            repo, result = rendered
+        else:
+            repo, result = _load_and_render(path, cluster, revision, parse_cache, render_cache)
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:

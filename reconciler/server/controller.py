@@ -36,7 +36,7 @@ from reconciler.model import ParseCache, Repo
 from reconciler.objects import display
 from reconciler.output import comment, summary
 from reconciler.pipeline import Outcome, list_scoped, reconcile
-from reconciler.render import Rendered
+from reconciler.render import RenderCache, Rendered
 from reconciler.server.metrics import Metrics
 from reconciler.server.webhooks import PullRequestEvent
 
@@ -95,6 +95,7 @@ class Controller:
             self.informers = Informers(watching, settings.watched, resync=settings.resync_seconds)
             self.reader = CachedKube(kube, self.informers)
         self.parse_cache = ParseCache()
+        self.render_cache = RenderCache()  # a VM document that did not change is not rendered again
         self.pair_memo = PairMemo()  # the last plan's items: an unchanged object is not diffed again
         self._rendered: tuple[str, Repo, Rendered] | None = None
         self.last: Outcome | None = None
@@ -125,6 +126,7 @@ class Controller:
             kinds=self.settings.kinds,
             namespaces=self.settings.namespaces,
             parse_cache=self.parse_cache,
+            render_cache=self.render_cache,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))

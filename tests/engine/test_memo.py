@@ -45,6 +45,13 @@ def test_a_memo_gives_the_same_plan_and_pairs_only_what_changed() -> None:
     assert memo.hits == hits + len(first.items) - 1
     [item] = [i for i in third.items if i.id == obj_id(vm)]
     assert item.action == Action.UPDATE
-    # a new render (other objects, same content) is paired again from scratch, with the same outcome
-    again = build_plan(render(load_repo(EXAMPLES)).objects, live, "prod", PlanOptions(memo=memo))
+    # a new commit renders new objects: the equal ones (a new revision annotation aside) that change nothing
+    # are taken from the memo, carrying the new objects; the rest is paired again, with the same outcome
+    fresh = render(load_repo(EXAMPLES), "f" * 40).objects
+    hits, misses = memo.hits, memo.misses
+    again = build_plan(fresh, live, "prod", PlanOptions(memo=memo))
     assert [(i.id, i.action) for i in again.items] == [(i.id, i.action) for i in third.items]
+    noops = [i for i in again.items if i.action == Action.NOOP]
+    assert memo.hits - hits == len(noops) and memo.misses - misses == len(again.items) - len(noops)
+    by_id = {obj_id(o): o for o in fresh}
+    assert all(i.desired is by_id[i.id] for i in noops)
