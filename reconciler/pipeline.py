@@ -252,10 +252,7 @@ def reconcile(
     ``parse_cache`` the parsing of files that did not change, ``render_cache`` the render of VMs that did not."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        if rendered is not None:
-            repo, result = rendered
-        else:
-            repo, result = _load_and_render(path, cluster, revision, parse_cache, render_cache)
+        repo, result = rendered or _load_and_render(path, cluster, revision, parse_cache, render_cache)
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.labels import PROVENANCE_ANNOTATIONS
 from reconciler.objects import Obj
 
-if TYPE_CHECKING:
-    from reconciler.engine.plan import Item
+#: ``reconciler.engine.plan.Item``: named loosely, since plan imports this module (no import cycle)
+Item = Any
 
 
 def _version(obj: Obj | None) -> tuple[str, str] | None:

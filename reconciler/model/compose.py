@@ -104,8 +104,12 @@ class Composer:
                 else:  # quoted or block
                     value = raw
                 if is_map and key is _NO_KEY:
-                    if value.__class__ is str and raw != "<<" and len(raw) <= MAX_KEY_CHARS and raw not in cur and (
-                        len(cur) < MAX_MAPPING_KEYS
+                    if (
+                        value.__class__ is str
+                        and raw != "<<"
+                        and len(raw) <= MAX_KEY_CHARS
+                        and raw not in cur
+                        and (len(cur) < MAX_MAPPING_KEYS)
                     ):
                         key = raw  # the common case, inline: every check of ``_key`` passes
                     else:

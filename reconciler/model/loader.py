@@ -288,9 +288,9 @@ class ParseCache:
     hits: int = 0
     misses: int = 0
 
-    def _parse(self, rel: str, raw: bytes, text: str, budget: _Budget, used: dict[tuple[str, str], _FileParse]) -> (
-        tuple[list[Document], list[Problem]]
-    ):
+    def _parse(
+        self, rel: str, raw: bytes, text: str, budget: _Budget, used: dict[tuple[str, str], _FileParse]
+    ) -> tuple[list[Document], list[Problem]]:
         key = (rel, hashlib.sha1(b"blob %d\0" % len(raw) + raw, usedforsecurity=False).hexdigest())
         hit = self.files.get(key)
         if hit is not None and budget.documents >= hit.documents and budget.values >= hit.values:
