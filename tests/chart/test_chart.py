@@ -406,7 +406,7 @@ def test_namespace_allowlist_moves_namespaced_kinds_into_roles() -> None:
 def test_ssh_key_secret_permission_follows_the_toggle() -> None:
     on = permissions(rbac_rules(render([DEFAULT]), "controller"))
     off = permissions(rbac_rules(render([ENFORCE]), "controller"))  # sshKeys.manageSecrets: false
-    assert {v for g, r, v in on if r == "secrets"} == {"get", "list", "create", "patch", "delete"}
+    assert {v for g, r, v in on if r == "secrets"} == {"get", "list", "watch", "create", "patch", "delete"}
     assert not {v for g, r, v in off if r == "secrets"}
     assert {x for x in on if x[1] != "secrets"} == off
 

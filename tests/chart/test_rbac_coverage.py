@@ -243,7 +243,9 @@ def controller_flows(api: ApiDouble, tmp: Path, user: str, lease: tuple[str, str
     """What the controller does in production, as ``user``: sync, change, prune, PR plan, leader election."""
     files = _example_files()
     remote = make_remote(tmp, files)
-    settings = Settings(repo_url=remote.as_uri(), cache_root=tmp / "cache", apply=ApplyOptions(poll=0.02, timeout=30))
+    settings = Settings(
+        repo_url=remote.as_uri(), cache_root=tmp / "cache", apply=ApplyOptions(poll=0.02, timeout=30), informers=True
+    )
     kube = Kube(api.api_client(user=user))
     ctl = Controller(settings, kube, Metrics())
 
@@ -307,6 +309,7 @@ def controller_flows(api: ApiDouble, tmp: Path, user: str, lease: tuple[str, str
     before = api.writes()
     planned = ctl.plan_pull_request(event)
     assert planned.plan is not None and api.writes() == before, planned.message
+    ctl.close()  # the informers' watches (virtnet run observes through them) were judged like every request
 
     # leader election in the release namespace, on the lease the ConfigMap names, as `virtnet run` builds it
     name, namespace, duration, deadline, period = lease
