@@ -127,8 +127,11 @@ class Informer:
             try:
                 if self._stale or self.clock() - self._listed_at >= self.resync:
                     self.relist()
+                started = self.clock()
                 self._watch()
                 failures = 0
+                if self.clock() - started < 0.05:  # a stream that ends at once must not become a busy loop
+                    self._stop.wait(0.2)
             except Gone:
                 log.info(
                     "informer %s: resourceVersion %s expired (410); listing again", self.key, self.resource_version
