@@ -169,19 +169,29 @@ def _root() -> str:
 # ---- validate + render in a child ---------------------------------------------------------------------
 
 
-def render_child(path: str) -> None:
-    """Child side: time load+validate+render (imports excluded) and print one JSON line."""
+def render_child(path: str, anchor: bool = False) -> None:
+    """Child side: time load+validate+render (imports excluded) and print one JSON line. ``anchor``: time
+    PyYAML's plain ``CSafeLoader`` load of the same files instead, the floor a YAML reader pays."""
     t0 = time.perf_counter()
-    from reconciler.render import render_path
+    if anchor:
+        import yaml
 
-    imported = time.perf_counter()
-    objects = render_path(Path(path))
-    done = time.perf_counter()
+        objects: list[Any] = []
+        imported, cpu = time.perf_counter(), time.process_time()
+        for file in sorted(p for p in Path(path).rglob("*") if p.suffix in (".yaml", ".yml")):
+            objects += [d for d in yaml.load_all(file.read_text(), Loader=yaml.CSafeLoader) if d is not None]
+    else:
+        from reconciler.render import render_path
+
+        imported, cpu = time.perf_counter(), time.process_time()
+        objects = render_path(Path(path))
+    done, cpu = time.perf_counter(), time.process_time() - cpu
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
                 "seconds": done - imported,
+                "cpu_seconds": cpu,
                 "import_seconds": imported - t0,
                 "objects": len(objects),
                 "self_maxrss_kib": rss_kib,
@@ -190,12 +200,12 @@ def render_child(path: str) -> None:
     )
 
 
-def measure_render(path: Path) -> dict[str, Any]:
-    """validate+render of ``path`` alone in a fresh interpreter: time, objects, peak RSS (MiB)."""
+def measure_render(path: Path, anchor: bool = False) -> dict[str, Any]:
+    """validate+render of ``path`` alone in a fresh interpreter: time, CPU time, objects, peak RSS (MiB);
+    ``anchor``: the same for a plain ``CSafeLoader`` load of its files (:func:`render_child`)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [PY, "-m", "bench.cluster", "render", str(path)], stdout=subprocess.PIPE, text=True, cwd=_root()
-    )
+    argv = [PY, "-m", "bench.cluster", "render", str(path), *(["--anchor"] if anchor else [])]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=_root())
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -205,6 +215,7 @@ def measure_render(path: Path) -> dict[str, Any]:
     data = json.loads(out.strip().splitlines()[-1])
     return {
         "seconds": data["seconds"],
+        "cpu_seconds": data["cpu_seconds"],
         "process_seconds": wall,
         "import_seconds": data["import_seconds"],
         "objects": data["objects"],
@@ -483,13 +494,17 @@ def cluster_figures(
     """Everything cluster-side for one size on one backend, each client on a fresh server of its own.
 
     On the real server kubectl runs ``apply --server-side`` cold and no-op only (each pass sends every object
-    to a real apiserver; diff and the one-VM change stay on the double).
+    to a real apiserver; diff and the one-VM change stay on the double). ``virtnet run``'s figures
+    (:mod:`bench.controller`) follow virtnet's on the same server.
     """
     nodes = worker_nodes(size)
     result: dict[str, Any] = {}
     with open_server(backend, workdir / "virtnet", nodes, simulate=True, sim_interval=sim_interval) as server:
         result["server"] = dict(server.info)
         figures, objects, changed_objects = virtnet_figures(repo, changed, server, repeats)
+        from bench.controller import controller_figures  # it builds on this module
+
+        result["controller"] = controller_figures(repo, changed, server, workdir / "controller", repeats)
     result["virtnet"] = figures
     if kubectl:
         with open_server(backend, workdir / "kubectl", nodes, simulate=False) as server:
@@ -509,11 +524,12 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--nodes")
     r = sub.add_parser("render")
     r.add_argument("path")
+    r.add_argument("--anchor", action="store_true", help="a plain CSafeLoader load of the files instead")
     opts = parser.parse_args(argv)
     if opts.cmd == "serve":
         serve(opts.nodes, opts.kubeconfig)
     else:
-        render_child(opts.path)
+        render_child(opts.path, opts.anchor)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ def run_size(
     out: Results = {"repo": {k: v for k, v in summary.__dict__.items() if k != "uplinks"}}
     out["render"] = cluster.measure_render(repo)
     out["connectivity"] = connectivity.measure(repo, connectivity.merged_twin(repo, workdir / "merged"), repeats)
+    out["render"]["anchor_safe_load"] = cluster.measure_render(repo, anchor=True)
+    anchor = out["render"]["anchor_safe_load"]
+    out["render"]["ratio_to_safe_load"] = out["render"]["seconds"] / anchor["seconds"]
+    out["render"]["cpu_ratio_to_safe_load"] = out["render"]["cpu_seconds"] / anchor["cpu_seconds"]
     out["backends"] = {}
     for backend, skipped in backends.items():
         if skipped:
@@ -154,6 +158,11 @@ def table(results: Results) -> str:
     row("repo: VMs / networks / namespaces", lambda r, b: "{vms}/{networks}/{namespaces}".format(**r["repo"]))
     row("rendered objects", lambda r, b: str(r["render"]["objects"]))
     row("1 validate+render time", lambda r, b: _fmt_s(r["render"]["seconds"]))
+    row("1   CSafeLoader load of the same files", lambda r, b: _fmt_s(r["render"]["anchor_safe_load"]["seconds"]))
+    row(
+        "1   ratio (time; CPU time)",
+        lambda r, b: f"{_fmt_x(r['render']['ratio_to_safe_load'])}; {_fmt_x(r['render']['cpu_ratio_to_safe_load'])}",
+    )
     row("1 validate+render peak RSS", lambda r, b: f"{r['render']['peak_rss_mib']:.0f} MiB")
     row("1b render (in-process, median)", lambda r, b: _fmt_s(r["connectivity"]["render"]))
     row("1b connectivity diff (median)", lambda r, b: _fmt_s(r["connectivity"]["compare"]))
@@ -172,6 +181,12 @@ def table(results: Results) -> str:
     row("3 no-op observe+plan only", lambda r, b: _fmt_spread(v(b)["noop_plan_only"]))
     row("4 one-VM change time", lambda r, b: _fmt_spread(v(b)["one_vm_change"]))
     row("4   writes", lambda r, b: str(v(b)["one_vm_change"]["writes"]))
+    c = lambda b: b["controller"]  # noqa: E731
+    row("9 virtnet run no-op, unchanged commit", lambda r, b: _fmt_spread(c(b)["noop"]))
+    row("9   requests (writes)", lambda r, b: f"{_verbs(c(b)['noop']['by_verb'])} ({c(b)['noop']['writes']})")
+    row("9 virtnet run one-VM commit: push to write", lambda r, b: _fmt_spread(c(b)["one_vm_commit"]["push_to_write"]))
+    row("9   whole run", lambda r, b: _fmt_spread(c(b)["one_vm_commit"]))
+    row("9   writes", lambda r, b: str(c(b)["one_vm_commit"]["writes"]))
     row(
         "5 plan text: cold / one-VM",
         lambda r, b: f"{v(b)['cold']['plan_text_bytes']} / {v(b)['one_vm_change']['plan_text_bytes']} B",
@@ -230,16 +245,7 @@ def table(results: Results) -> str:
         )
     else:
         lines.append(f"6 push webhook latency: skipped ({wh.get('skipped', 'not run')})")
-    nodes = results.get("node") or {}
-    if "skipped" in nodes:
-        lines.append(f"8 node: skipped ({nodes['skipped']})")
-    for n, r in sorted((nodes.get("runs") or {}).items(), key=lambda kv: int(kv[0])):
-        lines.append(
-            f"8 node N={n}: agent {_fmt_s(r['agent']['seconds'])} ({r['agent']['netlink_writes']} writes) vs "
-            f"ip -batch {_fmt_s(r['ip_batch']['seconds'])} ({r['ip_batch']['commands']} commands) = "
-            f"{r['ratio_agent_to_ip']:.2f}x; no-op pass {_fmt_s(r['noop']['seconds'])}, "
-            f"{r['noop']['netlink_writes']} writes"
-        )
+    lines += node.summary_lines(results.get("node") or {}, _fmt_spread)
     lines.append(
         f"(repeated figures: median (min-max) of {results.get('repeats', '?')} runs after a warm-up; double: the "
         "API double in its own process; real: kube-apiserver + etcd, a fresh one per size and client, simulated "
@@ -358,7 +364,7 @@ def _run(
         elif reason:
             results["node"] = {"skipped": reason}
         else:
-            results["node"] = {"runs": {str(n): node.node_figures(n) for n in node_sizes}}
+            results["node"] = node.node_figures(node_sizes, repeats=opts.repeats)
         _save(opts.out, results)
         for size in sizes:
             t = time.perf_counter()

@@ -252,6 +252,13 @@ def plan_command(
 @click.option("--force-conflicts", is_flag=True, help="take over fields another manager owns (server-side apply force)")
 @click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds to wait for health")
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--parallel",
+    type=click.IntRange(1, 64),
+    default=ApplyOptions.parallel,
+    show_default=True,
+    help="writes in flight at once inside a wave (fewer while the API server answers 429)",
+)
 @accept_risk_option
 def apply_command(
     path: Path,
@@ -263,6 +270,7 @@ def apply_command(
     force_conflicts: bool,
     timeout: float,
     fmt: str,
+    parallel: int,
     accept_risk: bool,
 ) -> None:
     """Apply the repository to the cluster: ordered waves, health waits, guarded prune. Progress goes to
@@ -270,7 +278,11 @@ def apply_command(
     what was done as one JSON document on stdout."""
     shown = Progress(sys.stderr)
     options = ApplyOptions(
-        timeout=timeout, force_conflicts=force_conflicts, poll=0.1 if api_double else 1.0, on_step=shown.step
+        timeout=timeout,
+        force_conflicts=force_conflicts,
+        poll=0.1 if api_double else 1.0,
+        on_step=shown.step,
+        parallel=parallel,
     )
     with connect(kubeconfig, context, api_double) as kube:
         outcome = reconcile(

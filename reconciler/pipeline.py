@@ -22,10 +22,10 @@ from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
-from reconciler.model import Repo, load_repo
+from reconciler.model import ParseCache, Repo, load_repo
 from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
-from reconciler.render import Origin, Rendered, render
+from reconciler.render import Origin, RenderCache, Rendered, render
 from reconciler.safety import SafetyReport, analyze, needs_node_facts
 from reconciler.safety.connectivity import compare
 from reconciler.safety.nodes import NodeFacts, build_nodes
@@ -231,6 +231,7 @@ def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) 
         # an apply that will force takes other managers' fields over: the plan warns instead of blocking
         force_conflicts=force_conflicts or (given or PlanOptions()).force_conflicts,
         server_dry_run=(given or PlanOptions()).server_dry_run,
+        memo=(given or PlanOptions()).memo,
     )
 
 
@@ -242,10 +243,15 @@ def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
 
 
 def _load_and_render(
-    path: Path, cluster: str | None, revision: str | None, keys: KeySource = keys_from_env
+    path: Path,
+    cluster: str | None,
+    revision: str | None,
+    keys: KeySource = keys_from_env,
+    cache: ParseCache | None = None,
+    render_cache: RenderCache | None = None,
 ) -> tuple[Repo, Rendered]:
-    repo = load_repo(path, cluster, keys)
-    return repo, render(repo, revision)
+    repo = load_repo(path, cluster, keys, cache)
+    return repo, render(repo, revision, render_cache)
 
 
 def _safety(outcome: Outcome, plan: Plan, kube: Kube, repo: Repo, accept_risk: bool, base: Repo | None) -> SafetyReport:
@@ -286,15 +292,18 @@ def reconcile(
     namespaces: tuple[str, ...] = (),
     base: Repo | None = None,
     keys: KeySource = keys_from_env,
+    parse_cache: ParseCache | None = None,
+    render_cache: RenderCache | None = None,
 ) -> Outcome:
-    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision.
+    """One reconcile of the repository at ``path``; ``rendered`` skips load+render for an unchanged revision,
+    ``parse_cache`` the parsing of files that did not change, ``render_cache`` the render of VMs that did not.
 
     ``base`` is the current revision (the last one reconciled, a pull request's target, ``plan --base``):
     the plan then says which VMs gain or lose reachability (``reconciler.safety.connectivity``). ``keys``
     gives the age identities for SOPS-encrypted Secrets (``reconciler.model.sops``)."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo, result = rendered if rendered is not None else _load_and_render(path, cluster, revision, keys)
+        repo, result = rendered or _load_and_render(path, cluster, revision, keys, parse_cache, render_cache)
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:

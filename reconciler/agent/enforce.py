@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.agent.capabilities import Capabilities
-from reconciler.agent.netlink import Netlink
+from reconciler.agent.netlink import Netlink, WriteError
 from reconciler.agent.probes import AddressesKept, Probe, ProbeResult, kept_addresses
 from reconciler.agent.rollback import Checkpoint, restore
 from reconciler.agent.state import TYPE_TO_KIND, current_state, default_gateways, interfaces_by_name
@@ -169,6 +169,51 @@ def apply_step(nl: Netlink, step: Step, current: dict[str, dict[str, Any]] | Non
     return None
 
 
+def _apply_steps(
+    nl: Netlink,
+    steps: list[Step],
+    cp: Checkpoint,
+    cur: dict[str, dict[str, Any]],
+    deadline: float,
+    timeout: float,
+    clock: Callable[[], float],
+) -> tuple[list[Step], str | None]:
+    """Apply ``steps`` in order, their writes batched (``Netlink.batch``: the kernel still answers each one);
+    returns the steps applied and the first failure. Every link a create made, even in the batch after a
+    refused write, is recorded in ``cp`` so the rollback deletes it."""
+    applied: list[Step] = []
+    failure: str | None = None
+    made = len(nl.created)
+
+    def failed(i: int, e: BaseException) -> str:
+        if isinstance(e, WriteError) and isinstance(e.tag, int):  # refused when its batch went out
+            i = e.tag
+            del applied[i - 1 :]
+        what = str(e) if isinstance(e, AgentError) else f"{type(e).__name__}: {e}"
+        return f"step {i}/{len(steps)} ({steps[i - 1]}) failed: {what}"
+
+    try:
+        with nl.batch():
+            for i, step in enumerate(steps, 1):
+                if clock() > deadline:
+                    failure = f"timed out after {timeout:g}s at step {i}/{len(steps)} ({step})"
+                    break
+                nl.tag = i
+                try:
+                    apply_step(nl, step, cur)
+                    applied.append(step)
+                except Exception as e:  # an injected or unexpected error still must not leave the node half-done
+                    failure = failed(i, e)
+                    break
+    except Exception as e:  # the batch sent as the block ended: its writes came before any step that broke the loop
+        failure = failed(len(steps), e) if failure is None or isinstance(e, WriteError) else failure
+    finally:
+        nl.tag = None
+        for index, name in nl.created[made:]:  # only a create that succeeded makes a link ours to roll back
+            cp.record_created(index, name)
+    return applied, failure
+
+
 # --------------------------------------------------------------------------- enforce
 def enforce(
     nl: Netlink,
@@ -197,24 +242,7 @@ def enforce(
     baseline = {p.name: p.run().ok for p in probes if p.only_if_ok_before}
     # always first: the addresses the change did not mean to remove are still there (IPv6 included)
     probes = [AddressesKept(kept_addresses(observed, steps), lambda: current_state(nl.observe())), *probes]
-    applied: list[Step] = []
-    failure: str | None = None
-    cur = interfaces_by_name(observed)
-    for i, step in enumerate(steps, 1):
-        if clock() > deadline:
-            failure = f"timed out after {timeout:g}s at step {i}/{len(steps)} ({step})"
-            break
-        try:
-            created = apply_step(nl, step, cur)
-            if created is not None:  # only a create that succeeded makes a link ours to roll back
-                cp.record_created(created, step.target)
-            applied.append(step)
-        except AgentError as e:
-            failure = f"step {i}/{len(steps)} ({step}) failed: {e}"
-            break
-        except Exception as e:  # an injected or unexpected error still must not leave the node half-done
-            failure = f"step {i}/{len(steps)} ({step}) failed: {type(e).__name__}: {e}"
-            break
+    applied, failure = _apply_steps(nl, steps, cp, interfaces_by_name(observed), deadline, timeout, clock)
     if failure is None:
         for probe in probes:
             if probe.only_if_ok_before and not baseline.get(probe.name):

@@ -3,7 +3,7 @@
 Why: the controller, the diff and the reports all speak nmstate (the same shape a NodeNetworkState
 carries), while the kernel speaks rtnetlink. This module is the one translation between them.
 
-It is PURE: it never talks to the kernel. ``netlink.py`` turns pyroute2 messages into the plain
+It is PURE: it never talks to the kernel. ``rtnl.py`` decodes the kernel's messages into the plain
 records of :class:`Dumps` (one dump per kind: links, addresses, routes), and :func:`current_state`
 maps those records to nmstate. Recorded dumps (JSON) therefore make it unit-testable.
 

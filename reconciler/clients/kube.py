@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ import urllib3
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from reconciler import labels
@@ -34,6 +36,10 @@ from reconciler.objects import API_RESOURCES, MANAGED_KINDS, ApiResource, Obj, d
 __all__ = ["MANAGED_KINDS", "RESOURCES", "Kube", "Resource", "resource_of", "segment"]
 
 log = logging.getLogger(__name__)
+
+Objects = list[Obj]
+#: connections kept per host: at least the most writes ``reconciler.engine.apply`` keeps in flight
+POOL_SIZE = 16
 
 
 def segment(value: str) -> str:
@@ -85,15 +91,20 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
 
+def _retry_after(headers: Any, default: float) -> float:
+    """The server's ``Retry-After`` in seconds, at most 10 (a broken or hostile value must not stall a run)."""
+    try:
+        return min(float((headers or {}).get("Retry-After", default)), 10.0)
+    except (TypeError, ValueError):
+        return default
+
+
 def _wait(state: RetryCallState) -> float:
     """Backoff with jitter, but never shorter than the server's ``Retry-After``."""
     base = wait_exponential_jitter(multiplier=0.05, max=2.0)(state)
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, ApiException) and exc.headers:
-        try:
-            return max(base, min(float(exc.headers.get("Retry-After", 0)), 10.0))
-        except ValueError:
-            return base
+        return max(base, _retry_after(exc.headers, 0.0))
     return base
 
 
@@ -109,10 +120,19 @@ class Kube:
         pool = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
         if pool is not None:  # urllib3 would retry 429/503 GETs itself (3 times, full Retry-After) under ours
             pool.connection_pool_kw["retries"] = urllib3.Retry(total=False)
+            # a wave writes in parallel (``ApplyOptions.parallel``): keep that many connections open for reuse
+            pool.connection_pool_kw["maxsize"] = max(pool.connection_pool_kw.get("maxsize") or 1, POOL_SIZE)
             pool.clear()
         self.field_manager = field_manager
         self.attempts = attempts
         self.timeout = (5.0, 30.0)
+        self._throttle_listeners: list[Callable[[float], None]] = []
+
+    def listen_for_throttling(self, listener: Callable[[float], None]) -> Callable[[], None]:
+        """Call ``listener(retry_after)`` on every 429 (before the retry waits), until the returned function
+        is called: the parallel apply's window (``reconciler.engine.window``) backs off on it."""
+        self._throttle_listeners.append(listener)
+        return lambda: self._throttle_listeners.remove(listener)
 
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> Kube:
@@ -177,6 +197,8 @@ class Kube:
                     response = self.api.call_api(method_, url, header_params, body_, _request_timeout=self.timeout)
                     response.read()
                     if not 200 <= response.status <= 299:
+                        if response.status == 429:
+                            self._throttled(response.headers)
                         raise ApiException(http_resp=response)
         except (urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
             # out of retries without any response: an ApiException (status 0, as the client reports it) so every
@@ -184,12 +206,23 @@ class Kube:
             raise ApiException(status=0, reason=f"no response from the API server: {exc}") from exc
         return json.loads(response.data) if response.data else None
 
+    def _throttled(self, headers: Any) -> None:
+        retry_after = _retry_after(headers, 1.0)
+        for listener in list(self._throttle_listeners):
+            listener(retry_after)
+
     # ---- verbs -----------------------------------------------------------------------------------------
 
     def list(
         self, kind: str, label_selector: str | None = None, page_size: int = 500, namespace: str | None = None
     ) -> list[Obj]:
         """Objects of ``kind`` matching the selector, across namespaces or in one, following ``continue``."""
+        return self.list_at(kind, label_selector, page_size, namespace)[0]
+
+    def list_at(
+        self, kind: str, label_selector: str | None = None, page_size: int = 500, namespace: str | None = None
+    ) -> tuple[Objects, str]:
+        """:meth:`list`, and the resourceVersion the list is at (where a watch of the same objects starts)."""
         res = RESOURCES[kind]
         items: list[Obj] = []
         token: str | None = None
@@ -201,9 +234,39 @@ class Kube:
                 item.setdefault("apiVersion", res.api_version)
                 item.setdefault("kind", kind)
                 items.append(item)
-            token = (page.get("metadata") or {}).get("continue")
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
             if not token:
-                return items
+                return items, str(meta.get("resourceVersion") or "")
+
+    def watch(
+        self, kind: str, label_selector: str | None, namespace: str | None, resource_version: str, timeout: int
+    ) -> Iterator[dict[str, Any]]:
+        """The events of a watch from ``resource_version`` (with bookmarks), for at most ``timeout`` seconds.
+
+        Not retried here: the caller (``reconciler.clients.informer``) decides between resuming and
+        listing again. A 410 Gone comes as an ``ERROR`` event or as an ApiException with status 410."""
+        query = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "labelSelector": label_selector,
+            "resourceVersion": resource_version or None,
+            "timeoutSeconds": timeout,
+        }
+        url_path = RESOURCES[kind].path(namespace) + "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        method, url, headers, body, _ = self.api.param_serialize(
+            "GET", url_path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = self.api.call_api(method, url, headers, body, _request_timeout=(5.0, timeout + 30.0))
+        try:
+            if not 200 <= response.status <= 299:
+                response.read()
+                raise ApiException(http_resp=response)
+            for line in iter_resp_lines(response.response):
+                if line:
+                    yield json.loads(line)
+        finally:
+            response.response.release_conn()
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         try:

@@ -6,13 +6,20 @@ is touched), then networks and cluster settings, then VMs and Services, then hea
 reverse order. A node network that leaves the repository is first applied with its interfaces
 ``state: absent`` (nmstate does not revert nodes when a policy is deleted), and deleted only once that
 succeeded. On failure the ChangeSet still lists everything done before it.
+
+Inside a stage the writes go out in parallel, at most ``ApplyOptions.parallel`` at once and fewer while the
+API server answers 429 (``reconciler.engine.window``); kinds still follow each other in ``KIND_ORDER``
+(a stage's Services only after its VMs), and a stage ends only when all its writes have answered, so
+the order between waves and the health waits are what they were.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import groupby
 
 from reconciler import nmstate
 from reconciler.engine import sriov
@@ -20,7 +27,8 @@ from reconciler.engine.changes import ChangeSet
 from reconciler.engine.health import Status, health_of
 from reconciler.engine.kubevirt import migration, migration_phase, reported_interfaces, spec_interfaces
 from reconciler.engine.plan import Action, Item, Plan, VMChange
-from reconciler.engine.ports import ClusterWriter
+from reconciler.engine.ports import ClusterWriter, ReportsThrottling
+from reconciler.engine.window import Window
 from reconciler.errors import ApplyError, HealthError
 from reconciler.objects import LAST_WAVE, Obj, display
 
@@ -31,6 +39,7 @@ class ApplyOptions:
     poll: float = 1.0
     force_conflicts: bool = False
     wait_for_vms: bool = True
+    parallel: int = 12  # writes in flight at once inside a stage (fewer while the server answers 429)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     #: progress for people watching a long apply: (what, done, of); after each write, and each health poll
@@ -57,6 +66,8 @@ def apply_plan(
     def tick() -> None:
         step("applying", len(changes.results), writes)
 
+    window = Window(options.parallel)
+    unlisten = kube.listen_for_throttling(window.throttled) if isinstance(kube, ReportsThrottling) else None
     try:
         for wave in range(LAST_WAVE + 1):
             items = [i for i in plan.items if i.wave == wave and i.action in (Action.CREATE, Action.UPDATE)]
@@ -65,7 +76,7 @@ def apply_plan(
             for stage in node_stages(items):
                 _wait_sriov(stage, plan, kube, options, say)
                 say(f"wave {wave}: applying {len(stage)} object(s)")
-                _apply_items(stage, kube, options, changes, tick)
+                _apply_items(stage, kube, options, changes, window, tick)
                 if not changes.ok:
                     changes.error = f"wave {wave} failed; later waves were not applied"
                     return changes
@@ -77,6 +88,9 @@ def apply_plan(
             _prune(deletes, kube, options, changes, say, tick)
     except ApplyError as exc:
         changes.error = str(exc)
+    finally:
+        if unlisten is not None:
+            unlisten()
     return changes
 
 
@@ -131,22 +145,50 @@ def node_stages(items: list[Item]) -> list[list[Item]]:
 
 
 def _apply_items(
-    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, tick: Callable[[], None]
+    items: list[Item],
+    kube: ClusterWriter,
+    options: ApplyOptions,
+    changes: ChangeSet,
+    window: Window,
+    tick: Callable[[], None],
 ) -> None:
-    for item in items:
-        assert item.desired is not None
-        try:
-            if item.waits_for is not None:
-                _wait_gone(kube, item.waits_for, options)
-            # take_back: virt-controller rewrote the interface lists when it finished an unplug (plan.Item)
-            kube.apply(item.desired, force=options.force_conflicts or bool(item.take_back))
-            if item.vm_change == VMChange.RESTART:
-                meta = item.desired["metadata"]
-                kube.restart_vm(meta["namespace"], meta["name"])
-            changes.add(item, True, item.vm_change.value or item.reason)
-        except ApplyError as exc:
-            changes.add(item, False, exc.message)
-        tick()
+    """Write ``items``, one kind after the other, each kind's objects in parallel through ``window``; the
+    results join ``changes`` in the items' order, whatever order the answers came in."""
+    if window.limit == 1:
+        for item in items:
+            changes.add(item, *_apply_one(item, kube, options))
+            tick()
+        return
+    with ThreadPoolExecutor(max_workers=window.limit, thread_name_prefix="apply") as pool:
+        for _kind, group in groupby(items, key=lambda i: i.desired["kind"] if i.desired else ""):
+            batch = list(group)
+            results = list(pool.map(lambda item: _through(window, item, kube, options), batch))
+            for item, (ok, message) in zip(batch, results, strict=True):
+                changes.add(item, ok, message)
+                tick()
+
+
+def _through(window: Window, item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
+    ticket = window.acquire()
+    try:
+        return _apply_one(item, kube, options)
+    finally:
+        window.release(ticket)
+
+
+def _apply_one(item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
+    assert item.desired is not None
+    try:
+        if item.waits_for is not None:
+            _wait_gone(kube, item.waits_for, options)
+        # take_back: virt-controller rewrote the interface lists when it finished an unplug (plan.Item)
+        kube.apply(item.desired, force=options.force_conflicts or bool(item.take_back))
+        if item.vm_change == VMChange.RESTART:
+            meta = item.desired["metadata"]
+            kube.restart_vm(meta["namespace"], meta["name"])
+        return True, item.vm_change.value or item.reason
+    except ApplyError as exc:
+        return False, exc.message
 
 
 def _wait_sriov(

@@ -21,6 +21,7 @@ from reconciler.engine.diff import Change, Conflict, conflicts, diff_object
 from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prune
 from reconciler.engine.kubevirt import LIVE_UPDATE, housekeeping
 from reconciler.engine.live import LiveState
+from reconciler.engine.memo import PairMemo
 from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
 
 
@@ -109,6 +110,7 @@ class PlanOptions:
     prune: PruneOptions = field(default_factory=PruneOptions)
     force_conflicts: bool = False  # another manager's fields are taken over (warned), not a blocking error
     server_dry_run: bool = True  # the pipeline asks the server (schema, webhooks) about every write first
+    memo: PairMemo | None = None  # the last plan's items (``reconciler.engine.memo``; ``virtnet run`` keeps one)
 
 
 def _template(vm: Obj) -> dict[str, Any]:
@@ -225,7 +227,9 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             items.append(item)
             (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
             continue
-        items.append(_pair(obj, current, vmis.get(_vmi_key(obj)), live.rollout))
+        items.append(_paired(obj, current, vmis.get(_vmi_key(obj)), live.rollout, options.memo, key))
+    if options.memo is not None:
+        options.memo.keep({f"{i.id}\0{live.rollout}" for i in items})
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents)
     errors += decision.errors
     for obj, why in decision.kept:
@@ -328,6 +332,17 @@ def _recreate(obj: Obj, gone: Obj) -> Item:
 def _vmi_key(obj: Obj) -> str:
     meta = obj["metadata"]
     return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+def _paired(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str, memo: PairMemo | None, key: str) -> Item:
+    if memo is None:
+        return _pair(obj, live, vmi, rollout)
+    memo_key = f"{key}\0{rollout}"  # the cluster's rollout strategy decides what a hot-plug item says
+    item = memo.get(memo_key, obj, live, vmi)
+    if item is None:
+        item = _pair(obj, live, vmi, rollout)
+        memo.put(memo_key, obj, live, vmi, item)
+    return item
 
 
 def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:

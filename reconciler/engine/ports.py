@@ -7,7 +7,8 @@ any object with these methods. Errors: ``apply``/``delete`` raise ``reconciler.e
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from reconciler.objects import Obj
 
@@ -24,3 +25,12 @@ class ClusterWriter(Protocol):
     def delete(self, obj: Obj) -> None: ...
 
     def restart_vm(self, namespace: str, name: str) -> None: ...
+
+
+@runtime_checkable
+class ReportsThrottling(Protocol):
+    """A writer that says when the API server answered 429 (``reconciler.engine.window``): ``listen`` adds a
+    listener called with the ``Retry-After`` in seconds, and returns the function that removes it again.
+    Optional: a writer without it is simply never told to slow down."""
+
+    def listen_for_throttling(self, listener: Callable[[float], None]) -> Callable[[], None]: ...

@@ -5,6 +5,7 @@ with every problem found (schema, references, conflicts), each located by file, 
 """
 
 from reconciler.model.load import load_repo
+from reconciler.model.loader import ParseCache
 from reconciler.model.repo import API_VERSION, Entry, Raw, Repo
 
-__all__ = ["API_VERSION", "Entry", "Raw", "Repo", "load_repo"]
+__all__ = ["API_VERSION", "Entry", "ParseCache", "Raw", "Repo", "load_repo"]

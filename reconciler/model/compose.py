@@ -104,7 +104,16 @@ class Composer:
                 else:  # quoted or block
                     value = raw
                 if is_map and key is _NO_KEY:
-                    key = self._key(value, raw, event, cur, path)
+                    if (
+                        value.__class__ is str
+                        and raw != "<<"
+                        and len(raw) <= MAX_KEY_CHARS
+                        and raw not in cur
+                        and (len(cur) < MAX_MAPPING_KEYS)
+                    ):
+                        key = raw  # the common case, inline: every check of ``_key`` passes
+                    else:
+                        key = self._key(value, raw, event, cur, path)
                     lines[(*path, key)] = event.start_mark.line + 1
                     event = get_event()
                     continue

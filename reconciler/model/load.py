@@ -13,7 +13,7 @@ from typing import Any
 from reconciler import labels
 from reconciler.errors import ModelError, Problem, SourceRef
 from reconciler.model.cluster import ClusterSpec
-from reconciler.model.loader import paused_gc, read_documents
+from reconciler.model.loader import Document, ParseCache, paused_gc, read_documents
 from reconciler.model.repo import Entry, Raw, Repo, parse_document
 from reconciler.model.rules import validate_repo
 from reconciler.model.sops import KeySource, keys_from_env, open_documents
@@ -26,20 +26,34 @@ def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
     return [c.strip() for c in value.split(",") if c.strip()]
 
 
-def load_repo(root: Path, cluster: str | None = None, keys: KeySource = keys_from_env) -> Repo:
+def load_repo(
+    root: Path, cluster: str | None = None, keys: KeySource = keys_from_env, cache: ParseCache | None = None
+) -> Repo:
     """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
 
     The whole repository is schema-checked even when it describes several clusters: a typo in another
     cluster's file still blocks, because one commit must not be half valid. SOPS-encrypted Secrets are
     decrypted with the age identities ``keys`` gives (``reconciler.model.sops``; by default the ones the
-    ``sops`` tool would use), and plaintext Secret data is refused unless marked deliberate.
+    ``sops`` tool would use), and plaintext Secret data is refused unless marked deliberate. ``cache`` (kept
+    by the caller across loads) skips parsing and schema-checking the files whose bytes did not change.
     """
     with paused_gc():
-        return _load(root, cluster, keys)
+        return _load(root, cluster, keys, cache)
 
 
-def _load(root: Path, cluster: str | None, keys: KeySource) -> Repo:
-    docs, problems = read_documents(root)
+def _parse_document(doc: Document, cache: ParseCache | None) -> tuple[Entry[Any] | Raw | None, list[Problem]]:
+    if cache is None:
+        return parse_document(doc)
+    # by identity, and the document kept beside its result: an id alone may be reused by a later object
+    # (a decrypted Secret is a fresh document on every load)
+    found = cache.parsed.get(id(doc))
+    if found is None or found[0] is not doc:
+        found = cache.parsed[id(doc)] = (doc, parse_document(doc))
+    return found[1]
+
+
+def _load(root: Path, cluster: str | None, keys: KeySource, cache: ParseCache | None) -> Repo:
+    docs, problems = read_documents(root, cache=cache)
     problems += open_documents(docs, keys)
     items: list[Entry[Any] | Raw] = []
     # names of documents that failed their schema: not "undefined" elsewhere ("*": a file did not even
@@ -47,7 +61,7 @@ def _load(root: Path, cluster: str | None, keys: KeySource) -> Repo:
     broken: set[str] = {"*"} if problems else set()
     cluster_broken = False  # a Cluster document failed its schema (that problem is reported already)
     for doc in docs:
-        item, found = parse_document(doc)
+        item, found = _parse_document(doc, cache)
         problems += found
         if item is not None:
             items.append(item)

@@ -22,6 +22,7 @@ Only ``kind: Secret`` may be encrypted: any other kind's values would be printed
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import re
@@ -272,7 +273,8 @@ def open_documents(docs: list[Document], key_source: KeySource) -> list[Problem]
                 problems.append(Problem(doc.ref(("kind",)), message))
                 docs.remove(doc)
                 continue
-            doc.data = clear
+            # a copy, never the document itself: a parse cache (``virtnet run``) keeps it for the next load
+            docs[docs.index(doc)] = dataclasses.replace(doc, data=clear)
         elif isinstance(data, dict) and data.get("kind") == "Secret" and str(data.get("apiVersion")) == "v1":
             problems += _plaintext(doc)
     return problems

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from reconciler.model.types import DNSLabel, IfName, InterfaceCIDR, IPAddress, Mac, Model, Port
+from reconciler.model.types import (
+    DNSLabel,
+    IfName,
+    InterfaceCIDR,
+    IPAddress,
+    Mac,
+    Model,
+    Port,
+    ip_address,
+    ip_interface,
+)
 
 SERVICE_SUFFIX = {"ClusterIP": "svc", "NodePort": "nodeport", "LoadBalancer": "lb"}
 RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted", "Once"]
@@ -69,10 +78,10 @@ class Interface(Model):
     @model_validator(mode="after")
     def _families(self) -> Interface:
         for field, value, version in (("ipv4", self.ipv4, 4), ("ipv6", self.ipv6, 6)):
-            if value and ipaddress.ip_interface(value).version != version:
+            if value and ip_interface(value).version != version:
                 raise ValueError(f"{field} {value} is not an IPv{version} address")
         for field, value, version in (("gateway4", self.gateway4, 4), ("gateway6", self.gateway6, 6)):
-            if value and ipaddress.ip_address(value).version != version:
+            if value and ip_address(value).version != version:
                 raise ValueError(f"{field} {value} is not an IPv{version} address")
         if (self.gateway4 or self.gateway6 or self.dns) and not (self.ipv4 or self.ipv6):
             raise ValueError("gateway and dns need a static ipv4 or ipv6 address on the interface")

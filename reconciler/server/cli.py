@@ -91,7 +91,8 @@ def _settings(cfg: Config, allow_mass_prune: bool, namespace: str) -> Settings:
         prune=PruneOptions(
             enabled=cfg.prune.enabled, allow_mass_prune=allow_mass_prune, max_deletions=cfg.prune.max_deletions
         ),
-        apply=ApplyOptions(),
+        apply=ApplyOptions(parallel=cfg.apply.parallel),
+        informers=True,
         manage_secrets=cfg.ssh_keys.manage_secrets,
         namespaces=tuple(cfg.namespaces),
         keys=_keys(cfg),

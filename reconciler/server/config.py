@@ -112,6 +112,10 @@ class LoggingConfig(Model):
     format: Literal["text", "json"] = "text"
 
 
+class ApplyConfig(Model):
+    parallel: int = Field(default=12, ge=1, le=64, description="writes in flight at once inside a wave")
+
+
 class Config(Model):
     cluster: str = ""
     repo: RepoConfig
@@ -121,6 +125,7 @@ class Config(Model):
     interval_seconds: float = Field(default=180, gt=0)
     status: StatusConfig = StatusConfig()
     prune: PruneConfig = PruneConfig()
+    apply: ApplyConfig = ApplyConfig()
     forge: ForgeConfig = ForgeConfig()
     webhook: WebhookConfig = WebhookConfig()
     signing: SigningConfig = SigningConfig()

@@ -4,6 +4,10 @@ Side effects: git (fetch, status pushes), the Kubernetes API, the forge API. One
 both triggers: the scheduler (poll and push webhooks) calls ``reconcile``; pull-request webhooks call
 ``plan_pull_request``, which never applies. A revision that did not change is not rendered again, but
 the cluster is still observed and planned so drift is corrected.
+
+With ``Settings.informers`` (``virtnet run``) the cluster is observed through list-and-watch caches
+(``reconciler.clients.informer``) instead of a LIST per kind per run, and files whose git blob did not
+change since the last load are not parsed again (``reconciler.model.ParseCache``).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kubernetes import client
+
 from reconciler import labels
 from reconciler.clients.forge import Forge
+from reconciler.clients.informer import CachedKube, Informers
 from reconciler.clients.kube import MANAGED_KINDS, Kube
 from reconciler.clients.notify import Event, Notifier
 from reconciler.clients.source import Auth, GitSource, SignaturePolicy
@@ -23,17 +30,18 @@ from reconciler.clients.status import publish_status
 from reconciler.clients.syncstatus import Switches, SyncObject
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
+from reconciler.engine.memo import PairMemo
 from reconciler.engine.plan import PlanOptions
 from reconciler.errors import SourceError, VirtnetError
-from reconciler.labels import VM, selector
+from reconciler.labels import AGENT_SELECTOR, ANY_CLUSTER, VM, selector
 from reconciler.logs import redact
-from reconciler.model import Repo
+from reconciler.model import ParseCache, Repo
 from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import display
 from reconciler.output import summary
 from reconciler.output.connectivity import matrix_files
 from reconciler.pipeline import Outcome, list_scoped, reconcile
-from reconciler.render import Rendered
+from reconciler.render import RenderCache, Rendered
 from reconciler.server import pullrequests
 from reconciler.server.announce import Announcer, repo_slug
 from reconciler.server.metrics import Metrics
@@ -62,6 +70,17 @@ class Settings:
     keys: KeySource = keys_from_env  # age identities for SOPS-encrypted Secrets (config decryption.ageKeyFile)
     sync_namespace: str = ""  # where the ClusterSync object lives (switches and status); "" = none
     notifier: Notifier | None = None  # webhook / Slack / Teams providers (config notifications)
+    informers: bool = False  # observe through list-and-watch caches (``virtnet run``)
+    resync_seconds: float = 300.0  # the caches list again this often, whatever their watches said
+
+    @property
+    def watched(self) -> set[tuple[str, str | None]]:
+        """The (kind, label selector) pairs a reconcile LISTs (``reconciler.pipeline.observe``): the owned
+        kinds, the VMIs, and the node agents' drift reports (ConfigMaps of their own)."""
+        return {(k, ANY_CLUSTER) for k in self.kinds} | {
+            ("VirtualMachineInstance", VM),
+            ("ConfigMap", AGENT_SELECTOR),
+        }
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -81,6 +100,15 @@ class Controller:
             auth=settings.auth,
             verify=settings.signatures,
         )
+        self.informers: Informers | None = None
+        self.reader: Kube = kube  # what reconciles read the cluster through
+        if settings.informers:  # the watches hold connections of their own, apart from the writes'
+            watching = Kube(client.ApiClient(kube.api.configuration), kube.field_manager)
+            self.informers = Informers(watching, settings.watched, resync=settings.resync_seconds)
+            self.reader = CachedKube(kube, self.informers)
+        self.parse_cache = ParseCache()
+        self.render_cache = RenderCache()  # a VM document that did not change is not rendered again
+        self.pair_memo = PairMemo()  # the last plan's items: an unchanged object is not diffed again
         self._rendered: tuple[str, Repo, Rendered] | None = None
         self._matrix: tuple[Repo, dict[str, str]] | None = None  # the last revision's reachability files
         self.last: Outcome | None = None
@@ -115,7 +143,7 @@ class Controller:
         self._commit_message = revision.message
         outcome = reconcile(
             revision.path / self.settings.subdir,
-            self.kube,
+            self.reader,
             cluster=self.settings.cluster,
             revision=revision.sha,
             plan_options=self._plan_options(),
@@ -125,6 +153,8 @@ class Controller:
             namespaces=self.settings.namespaces,
             base=self._current(),
             keys=self.settings.keys,
+            parse_cache=self.parse_cache,
+            render_cache=self.render_cache,
         )
         if outcome.repo is not None and outcome.failed != "ValidationFailed":
             self._rendered = (revision.sha, outcome.repo, Rendered(outcome.desired, outcome.origins))
@@ -173,8 +203,14 @@ class Controller:
         if sync is not None:
             report_run(sync, outcome, result, switches, f"{redact(self.settings.repo_url)}@{self.settings.branch}")
 
-    def _plan_options(self) -> PlanOptions | None:
-        return PlanOptions(prune=self.settings.prune)
+    def close(self) -> None:
+        """Stop the informers' watches (the process is ending, or this replica stopped leading)."""
+        if self.informers is not None:
+            self.informers.stop()
+
+    def _plan_options(self, memo: bool = True) -> PlanOptions | None:
+        """Pull-request plans pair without the memo: their objects are another commit's."""
+        return PlanOptions(prune=self.settings.prune, memo=self.pair_memo if memo else None)
 
     def _current(self) -> Repo | None:
         """The revision last reconciled from the tracked branch: what the connectivity diff of the next

@@ -86,7 +86,9 @@ class Controller(Protocol):
     def forge(self) -> Forge | None: ...
     @property
     def last(self) -> Outcome | None: ...
-    def _plan_options(self) -> PlanOptions | None: ...
+    def _plan_options(self, memo: bool = True) -> PlanOptions | None: ...
+    @property
+    def reader(self) -> Kube: ...
     def _current(self) -> Repo | None: ...
 
 
@@ -144,11 +146,11 @@ def plan_pull_request(ctl: Controller, event: PullRequestEvent) -> Outcome:
         revision = source(ctl, event).fetch()
         outcome = reconcile(
             revision.path / settings.subdir,
-            ctl.kube,
+            ctl.reader,
             cluster=settings.cluster,
             revision=revision.sha,
             apply=False,
-            plan_options=ctl._plan_options(),  # the loop's own prune settings
+            plan_options=ctl._plan_options(memo=False),  # the loop's prune settings, no memo: another commit's
             kinds=settings.kinds,
             namespaces=settings.namespaces,
             base=ctl._current(),  # the connectivity diff: against what the tracked branch last had

@@ -69,6 +69,7 @@ class Runtime:
         if self.elector is not None:
             self.elector.stop(release=True)
         self.scheduler.stop()
+        self.controller.close()
 
 
 def start(

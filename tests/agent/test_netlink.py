@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.agent import netlink
+from reconciler.agent import netlink, rtnl
 from reconciler.agent.netlink import Netlink
 from reconciler.errors import AgentError
 from tests.agent.conftest import ip_json
@@ -18,17 +18,16 @@ def links(ns: str) -> dict[str, dict[str, object]]:
 
 def test_observe_is_three_dumps_and_no_writes(scratch_ns: str) -> None:
     with Netlink(scratch_ns) as nl:
-        calls: list[str] = []
-        for name in ("get_links", "get_addr", "get_routes"):
-            orig = getattr(nl._ipr, name)
+        calls: list[int] = []
+        orig = nl._sock.dump
 
-            def wrapped(*a: object, _o=orig, _n=name, **k: object) -> object:
-                calls.append(_n)
-                return _o(*a, **k)
+        def wrapped(msg_type: int, family: int = 0) -> list[dict[str, object]]:
+            calls.append(msg_type)
+            return orig(msg_type, family)
 
-            setattr(nl._ipr, name, wrapped)
+        nl._sock.dump = wrapped  # type: ignore[method-assign]
         dumps = nl.observe()
-        assert sorted(calls) == ["get_addr", "get_links", "get_routes"]
+        assert calls == [rtnl.RTM_GETLINK, rtnl.RTM_GETADDR, rtnl.RTM_GETROUTE]
         assert [link["name"] for link in dumps.links] == ["lo"]
         assert nl.writes == 0
 

@@ -89,6 +89,11 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     assert set(virtnet["noop"]["by_verb"]) <= {"list", "get"}
     assert virtnet["one_vm_change"]["writes_per_run"] == [1, 1]
     assert len(virtnet["one_vm_change"]["runs_seconds"]) == 2
+    controller = double["controller"]  # virtnet run: informers, caches
+    assert controller["noop"]["writes_per_run"] == [0, 0] and "list" not in controller["noop"]["by_verb"]
+    assert controller["one_vm_commit"]["writes_per_run"] == [1, 1]
+    assert 0 < controller["one_vm_commit"]["push_to_write"]["seconds"] <= controller["one_vm_commit"]["seconds"]
+    assert xs["render"]["anchor_safe_load"]["seconds"] > 0 and xs["render"]["ratio_to_safe_load"] > 0
     if kubectl is not None:
         assert double["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
         assert double["kubectl"]["diff"]["writes"] == 0

@@ -189,6 +189,9 @@ def test_xs_on_the_real_server_counts(tmp_path: Path) -> None:
     assert set(virtnet["noop"]["by_verb"]) <= {"list", "get"}
     assert virtnet["one_vm_change"]["writes_per_run"] == [1, 1]  # bump, then un-bump: one VM each time
     assert len(virtnet["noop"]["runs_seconds"]) == 2
+    controller = figures["controller"]  # virtnet run: informers, caches
+    assert controller["noop"]["writes_per_run"] == [0, 0] and "list" not in controller["noop"]["by_verb"]
+    assert controller["one_vm_commit"]["writes_per_run"] == [1, 1]
     if _kubectl_available():
         kubectl = figures["kubectl"]
         assert kubectl["cold"]["writes"] == xs["render"]["objects"]

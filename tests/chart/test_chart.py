@@ -271,7 +271,7 @@ def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manife
     assert cfg["cluster"] == values["clusterName"]
     assert cfg["repo"]["url"] == values["repo"]["url"]
     assert set(cfg) == {
-        "cluster", "repo", "intervalSeconds", "status", "prune", "forge", "webhook", "signing",
+        "cluster", "repo", "intervalSeconds", "status", "prune", "apply", "forge", "webhook", "signing",
         "sshKeys", "leaderElection", "http", "logging", "namespaces", "decryption", "notifications",
     }
     for provider, want in zip(cfg["notifications"]["providers"], values.get("notifications", {}).get("providers", []),
@@ -286,6 +286,7 @@ def test_config_map_holds_the_reconciler_config(rendered: tuple[str, list[Manife
         [volume] = [v for v in pod["volumes"] if v.get("secret", {}).get("secretName") == sops]
         [mount] = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
         assert mount["mountPath"] == "/etc/virtnet/sops" and mount["readOnly"] is True
+    assert cfg["apply"] == {"parallel": values.get("apply", {}).get("parallel", 12)}
     assert cfg["repo"]["credentialsDir"] == ("/etc/virtnet/git" if values["repo"].get("existingSecret") else "")
     assert (cfg["webhook"]["secretFile"] != "") == bool(values.get("webhook", {}).get("existingSecret"))
     # the config names mount paths, never secret material
@@ -440,7 +441,7 @@ def test_namespace_allowlist_moves_namespaced_kinds_into_roles() -> None:
 def test_ssh_key_secret_permission_follows_the_toggle() -> None:
     on = permissions(rbac_rules(render([DEFAULT]), "controller"))
     off = permissions(rbac_rules(render([ENFORCE]), "controller"))  # sshKeys.manageSecrets: false
-    assert {v for g, r, v in on if r == "secrets"} == {"get", "list", "create", "patch", "delete"}
+    assert {v for g, r, v in on if r == "secrets"} == {"get", "list", "watch", "create", "patch", "delete"}
     assert not {v for g, r, v in off if r == "secrets"}
     assert {x for x in on if x[1] != "secrets"} == off
 

@@ -187,8 +187,12 @@ def controller_flows(kube: Kube, answers: Answers, tmp: Path, lease: tuple[str, 
     Returns the remote."""
     files = _example_files()
     remote = make_remote(tmp, files)
-    settings = Settings(repo_url=remote.as_uri(), cache_root=tmp / "cache", apply=ApplyOptions(poll=0.05, timeout=30))
+    settings = Settings(
+        repo_url=remote.as_uri(), cache_root=tmp / "cache", apply=ApplyOptions(poll=0.05, timeout=30), informers=True
+    )
     ctl = Controller(settings, kube, Metrics())
+    assert ctl.informers is not None
+    answers.attach(ctl.informers.kube.api)  # the informers' LISTs and WATCHes, on a client of their own
     first = ctl.reconcile("create everything")
     assert first.ok and first.changes is not None, first.message
     assert ctl.last_status_commit, "the status was committed"
@@ -227,6 +231,9 @@ def controller_flows(kube: Kube, answers: Answers, tmp: Path, lease: tuple[str, 
                                                      "infra/net", "d1"))
     assert planned.plan is not None, planned.message
     assert not [a for a in answers.since(before) if a.method != "GET" and not a.dry_run], "a plan wrote"
+    ctl.close()
+    watched = {a.path for a in answers.seen if "watch=true" in a.query and a.status == 200}
+    assert any(p.endswith("/virtualmachines") for p in watched), sorted(watched)  # the informers ran, allowed
 
     name, duration, deadline, period = lease
     now = [dt.datetime(2030, 1, 1, tzinfo=dt.UTC)]

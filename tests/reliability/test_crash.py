@@ -62,10 +62,11 @@ print(outcome.failed or "ok", outcome.message)
 
 
 class KillAt:
-    """Fault hook: once ``k`` writes were served, holds the next one until released, then drops it.
+    """Fault hook: once ``k`` writes were served, holds every later one until released, then drops them.
 
-    The held request is the one in flight when the reconciler dies; dropping it makes "k writes landed" exact
-    (whether a real apiserver would still serve it depends on how much of the body it had read).
+    The held requests are the ones in flight when the reconciler dies (several: a wave's writes go out in
+    parallel); dropping them makes "k writes landed" exact (whether a real apiserver would still serve one
+    depends on how much of its body it had read).
     """
 
     def __init__(self, k: int) -> None:
@@ -78,8 +79,8 @@ class KillAt:
             return None
         with self.lock:
             self.seen += 1
-            mine = self.seen == self.k + 1
-        if not mine:
+            late = self.seen > self.k
+        if not late:
             return None
         self.reached.set()
         self.release.wait(60)

@@ -97,7 +97,8 @@ class ControlPlane:
     @classmethod
     def start(cls, directory: Path | str, *, nodes: Sequence[dict[str, Any]] | None = None,
               install_crds: bool = True, seed_objects: bool = True, hooks: Sequence[Hook] = (),
-              simulate: Sequence[str] = (), timeout: float = 120.0, detach: bool = False) -> ControlPlane:
+              simulate: Sequence[str] = (), timeout: float = 120.0, detach: bool = False,
+              apiserver_flags: Sequence[str] = ()) -> ControlPlane:
         """Build if needed, start etcd + kube-apiserver, install CRDs, seed, start the ``simulate`` controllers
         (``"nmstate"``, ``"kubevirt"``; with kubevirt also KubeMacPool and virt-api), run ``hooks``; stop all on
         failure.
@@ -105,7 +106,8 @@ class ControlPlane:
         The processes run in their own session so they can outlive this one: ``detach=True`` (kube-up) leaves
         them running at exit; otherwise an ``atexit`` hook stops them if :meth:`stop` was never reached.
         Raises :class:`ControlPlaneUnavailable` (skip) where it cannot run here, :class:`ControlPlaneError`
-        when it should have run and did not.
+        when it should have run and did not. ``apiserver_flags`` are added to kube-apiserver's command line
+        (e.g. ``--watch-cache=false``, so a watch from a compacted revision meets etcd's 410).
         """
         directory = Path(directory).resolve()
         directory.mkdir(parents=True, exist_ok=True)
@@ -117,7 +119,7 @@ class ControlPlane:
         etcd_port, peer_port, port = procs.free_ports(3)
         cp = cls(directory, port, etcd_port, bin_dir, pki)
         try:
-            cp._boot(peer_port, timeout)
+            cp._boot(peer_port, timeout, list(apiserver_flags))
             if install_crds:
                 crds.install(cp.rest(), crds.load(), timeout=timeout)
             if seed_objects:
@@ -132,16 +134,29 @@ class ControlPlane:
             cp.on_stop.append(lambda: atexit.unregister(cp.stop))
         return cp
 
-    def _boot(self, peer_port: int, timeout: float) -> None:
+    def _boot(self, peer_port: int, timeout: float, flags: list[str]) -> None:
         argv = _etcd_argv(self.bin_dir, self.dir, self.etcd_port, peer_port)
         self._children[_ETCD] = procs.spawn(_ETCD, argv, self.dir)
         poll("etcd /health", self._etcd_healthy, timeout=timeout, alive=self._dead)
-        argv = _apiserver_argv(self.bin_dir, self.pki, self.etcd_port, self.port)
+        argv = _apiserver_argv(self.bin_dir, self.pki, self.etcd_port, self.port) + flags
         self._children[_APISERVER] = procs.spawn(_APISERVER, argv, self.dir)
         rest = self.rest()
         poll("kube-apiserver /readyz", lambda: True if rest.get("/readyz")[0] == 200 else None,
              timeout=timeout, interval=0.2, alive=self._dead)
         self._write_state()
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to now (what etcd does on a schedule): a watch from an older revision
+        then gets 410 Gone. Returns the revision compacted to."""
+        def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            request = urllib.request.Request(f"http://127.0.0.1:{self.etcd_port}{path}", json.dumps(body).encode(),
+                                             method="POST")
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return dict(json.load(resp))
+
+        revision = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
 
     def _etcd_healthy(self) -> bool | None:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.etcd_port}/health", timeout=2) as resp:

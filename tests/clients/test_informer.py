@@ -1,0 +1,201 @@
+"""The informer cache (clients/informer.py) on both API servers: list, then follow the watch; list again on 410.
+
+On the double and on a real kube-apiserver (``backend``, tests/backends.py), because resourceVersions,
+bookmarks and the 410 a too-old resourceVersion gets are exactly where a double could be kinder than the
+real thing. The controller test shows what the cache is for: a no-op reconcile that sends no LIST at all,
+and drift made meanwhile still seen and corrected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backends import DOUBLE, REAL, Backend, backend_fixture, eventually
+from gitutil import isolate_git, make_remote, push_commit
+from repos import BASE, VM
+
+from reconciler.clients.informer import Informer
+from reconciler.clients.kube import Kube
+from reconciler.engine.apply import ApplyOptions
+from reconciler.labels import ANY_CLUSTER
+from reconciler.objects import display
+from reconciler.server.controller import Controller, Settings
+from reconciler.server.metrics import Metrics
+from reconciler.testing import ApiDouble
+from reconciler.testing.controlplane import ControlPlane, ControlPlaneUnavailable
+from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
+
+backend = backend_fixture()
+NS = "informer-test"
+SELECTOR = "app.kubernetes.io/part-of=informer-test"
+
+
+def cm(name: str, value: str = "1") -> dict[str, object]:
+    labels = {"app.kubernetes.io/part-of": "informer-test"}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "data": {"v": value},
+    }
+
+
+def names(informer: Informer) -> dict[str, str]:
+    return {o["metadata"]["name"]: o["data"]["v"] for o in informer.items()}
+
+
+@contextlib.contextmanager
+def running(informer: Informer) -> Iterator[Informer]:
+    try:
+        yield informer
+    finally:
+        informer.stop()
+
+
+def test_the_informer_lists_once_then_follows_the_watch(backend: Backend) -> None:
+    admin = backend.admin
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    admin.apply(cm("a"))
+    admin.apply(cm("b"))
+    # kube-apiserver sends a bookmark a little before a watch's timeoutSeconds; the double each second
+    timeout = 8 if backend.real else 2
+    with running(Informer(backend.kube, ("ConfigMap", SELECTOR, NS), watch_timeout=timeout)) as informer:
+        assert names(informer) == {"a": "1", "b": "1"}
+        admin.apply(cm("c"))
+        admin.apply(cm("a", "2"))
+        admin.delete(cm("b"))
+        assert eventually(lambda: names(informer) == {"a": "2", "c": "1"}, timeout=20), names(informer)
+        assert informer.lists == 1 and informer.events >= 3  # no LIST after the first: the watch said it all
+        # bookmarks keep the resourceVersion current while nothing matches
+        assert eventually(lambda: informer.bookmarks > 0, timeout=30)
+        assert informer.lists == 1
+
+
+@contextlib.contextmanager
+def server_with_history_limits(name: str, tmp: Path) -> Iterator[tuple[Kube, Callable[[], None]]]:
+    """A client of ``name``'s server, and a function that makes every older resourceVersion expire.
+
+    The real server gets a control plane of its own without the watch cache (with it, kube-apiserver 1.37
+    answers a too-old watch with the current state instead of 410), whose etcd history is then compacted;
+    the double remembers the last 1,000 writes, so 1,001 writes the informer does not watch do it."""
+    if name == DOUBLE:
+        with ApiDouble() as api:
+
+            def flood() -> None:
+                for i in range(1001):
+                    api.store.put(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "ConfigMap",
+                            "metadata": {"name": f"f{i % 3}", "namespace": NS},
+                            "data": {"v": str(i)},
+                        }
+                    )
+
+            yield Kube(api.api_client()), flood
+        return
+    try:
+        plane = ControlPlane.start(
+            tmp / "cp", install_crds=False, seed_objects=False, apiserver_flags=["--watch-cache=false"]
+        )
+    except ControlPlaneUnavailable as exc:
+        pytest.skip(exc.reason)
+    with plane:
+        kube = Kube.from_kubeconfig(str(plane.kubeconfig))
+
+        def compact() -> None:
+            kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f", "namespace": NS}})
+            kube.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "f", "namespace": NS},
+                    "data": {"v": "2"},
+                }
+            )
+            plane.compact_etcd()  # history up to the last write is gone: a watch from before it gets 410
+
+        yield kube, compact
+
+
+@pytest.mark.parametrize("name", [DOUBLE, pytest.param(REAL, marks=pytest.mark.realapi)])
+def test_a_410_gone_makes_the_informer_list_again(name: str, tmp_path: Path) -> None:
+    with server_with_history_limits(name, tmp_path) as (kube, expire):
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+        kube.apply(cm("a"))
+        informer = Informer(kube, ("ConfigMap", SELECTOR, NS), watch_timeout=1)
+        informer.relist()  # listed, and no watch yet: nothing moves its resourceVersion on
+        listed_at = informer.resource_version
+        kube.apply(cm("late", "9"))
+        expire()
+        with running(informer):
+            assert names(informer) == {"a": "1"}  # the watch starts here, from the expired resourceVersion
+            assert eventually(lambda: informer.lists >= 2, timeout=30), "no relist after the 410"
+            assert eventually(lambda: names(informer) == {"a": "1", "late": "9"}, timeout=20)
+            assert informer.resource_version != listed_at
+
+
+def test_resync_lists_again_after_the_period(backend: Backend) -> None:
+    admin = backend.admin
+    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    with running(Informer(backend.kube, ("ConfigMap", SELECTOR, NS), resync=1.0, watch_timeout=1)) as informer:
+        informer.items()
+        assert eventually(lambda: informer.lists >= 3, timeout=20)
+
+
+# ---- the controller ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    isolate_git(monkeypatch, tmp_path / "home")
+    return make_remote(tmp_path, dict(BASE))
+
+
+def test_a_no_op_reconcile_reads_the_cluster_from_the_cache(tmp_path: Path, remote: Path) -> None:
+    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(workers=2, control_plane=0)) as api:
+        seed_hyperconverged(api.store)
+        settings = Settings(
+            repo_url=remote.as_uri(),
+            cache_root=tmp_path / "cache",
+            apply=ApplyOptions(poll=0.02, timeout=20),
+            status_branch=None,
+            events=False,
+            informers=True,
+        )
+        controller = Controller(settings, Kube(api.api_client()), Metrics())
+        try:
+            assert controller.reconcile("first").ok
+            assert controller.reconcile("settle").ok  # status written by the simulated controllers since
+            api.reset_counts()
+            again = controller.reconcile("poll")
+            assert again.ok and not again.plan.has_changes  # type: ignore[union-attr]
+            lists = [r for r in api.requests if r.verb == "list"]
+            assert lists == [] and api.writes() == 0, [(r.verb, r.path) for r in api.requests]
+            # drift made meanwhile (an owned object deleted) reaches the cache through the watch and is undone
+            victim = next(o for o in again.desired if o["kind"] == "NetworkAttachmentDefinition")
+            admin = Kube(api.api_client())
+            admin.delete(victim)
+            assert eventually(lambda: not _cached(controller, victim), timeout=20)
+            fixed = controller.reconcile("poll")
+            assert fixed.ok and fixed.changes is not None
+            assert [r.name for r in fixed.changes.results] == [display(victim)]
+            # a new commit parses only the file that changed
+            before = controller.parse_cache.misses
+            push_commit(remote, {"vms/web.yaml": VM.replace("192.168.100.10/24", "192.168.100.11/24")}, "new address")
+            pushed = controller.reconcile("push")
+            assert pushed.ok and pushed.changes is not None, pushed.message
+            assert controller.parse_cache.misses - before == 1
+        finally:
+            controller.close()
+
+
+def _cached(controller: Controller, obj: dict[str, Any]) -> bool:
+    assert controller.informers is not None
+    informer = controller.informers.get(obj["kind"], ANY_CLUSTER, None)
+    assert informer is not None
+    return any(o["metadata"]["name"] == obj["metadata"]["name"] for o in informer.items())

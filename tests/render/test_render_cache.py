@@ -1,0 +1,36 @@
+"""The render cache (render.RenderCache) with the parse cache: the same objects as a fresh render, byte for byte,
+and a changed VM document rendered again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from reconciler.model import ParseCache, load_repo
+from reconciler.render import RenderCache, render
+
+
+def as_json(objects: list[dict[str, object]]) -> str:
+    return json.dumps(objects, sort_keys=True)
+
+
+def test_cached_renders_are_the_fresh_renders(tmp_path: Path) -> None:
+    repo = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", tmp_path / "repo"))
+    parses, renders = ParseCache(), RenderCache()
+    first = render(load_repo(repo, cache=parses), "a" * 40, renders)
+    assert renders.hits == 0 and as_json(first.objects) == as_json(render(load_repo(repo), "a" * 40).objects)
+    vms = len(renders.vms)
+    assert vms >= 3
+    # a new commit (another revision) that changes one VM document: the others come from the cache
+    text = (repo / "vms" / "db.yaml").read_text()
+    (repo / "vms" / "db.yaml").write_text(text.replace("cpu: 4", "cpu: 6", 1))
+    second = render(load_repo(repo, cache=parses), "b" * 40, renders)
+    fresh = render(load_repo(repo), "b" * 40)
+    assert as_json(second.objects) == as_json(fresh.objects)
+    assert 0 < renders.hits < vms  # every VM but the changed one
+    db = next(o for o in second.objects if o["kind"] == "VirtualMachine" and o["metadata"]["name"] == "db-1")
+    assert db["spec"]["template"]["spec"]["domain"]["cpu"]["cores"] == 6  # type: ignore[index]
+    # and without a revision, no object keeps the old one
+    third = render(load_repo(repo, cache=parses), None, renders)
+    assert as_json(third.objects) == as_json(render(load_repo(repo), None).objects)
