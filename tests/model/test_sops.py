@@ -216,3 +216,17 @@ def test_a_file_encrypted_whole_masks_its_payload_not_its_name_and_namespace(
     secret = secret_of(root, keyring(age))
     assert secret["metadata"] == {"name": "db-credentials", "namespace": "apps"} | secret["metadata"]  # type: ignore[operator]
     assert redact(f"Secret/apps/db-credentials: {password}") == f"Secret/apps/db-credentials: {MASK}"
+
+
+def test_a_parse_cache_never_keeps_a_decrypted_secret(tmp_path: Path, age: AgeKey, canary: tuple[str, str]) -> None:
+    """``virtnet run`` keeps a parse cache across loads: the second load of an unchanged encrypted file must
+    decrypt it again, not find the first load's clear text in the cache (and refuse it as plaintext)."""
+    from reconciler.model import ParseCache
+
+    root = encrypted_repo(tmp_path, age, canary)
+    cache, keys = ParseCache(), keyring(age)
+    for _ in range(2):
+        repo = load_repo(root, keys=lambda: keys, cache=cache)
+        secret = next(o for o in render(repo).objects if o["metadata"]["name"] == "db-credentials")
+        assert secret["stringData"]["password"] == canary[0]
+    assert cache.hits > 0  # the file itself was served from the cache the second time
