@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from backends import Backend, backend_fixture
+from kubernetes.client.exceptions import ApiException
 
 from engine.conftest import edit, run
 from reconciler.clients.kube import Kube
+from reconciler.model import Repo
 from reconciler.objects import Obj
 from reconciler.output.summary import vm_access
 from reconciler.testing import ApiDouble
@@ -50,8 +53,9 @@ def dns_config(domain: str) -> Obj:
     }
 
 
-def web_1_fqdn(repo_outcome_repo: object) -> str:
-    [web] = [v for v in vm_access(repo_outcome_repo, [VMI], []) if v["vm"] == "apps/web-1"]  # type: ignore[arg-type]
+def web_1_fqdn(repo: Repo) -> str:
+    """The FQDN the status document gives web-1's vlan100 (``reconciler.output.summary``)."""
+    [web] = [v for v in vm_access(repo, [VMI], []) if v["vm"] == "apps/web-1"]
     [vlan100] = [i for i in web["interfaces"] if i["name"] == "vlan100"]
     return str(vlan100.get("fqdn"))
 
@@ -111,3 +115,21 @@ def test_the_cluster_is_not_asked_when_secondary_dns_is_off(api: ApiDouble, kube
     outcome = run(repo, kube, apply=False)
     assert outcome.ok, outcome.message
     assert api.counts[DNS_GET] == 0
+
+
+def test_a_dns_config_the_controller_may_not_read_stops_the_run(
+    api: ApiDouble, kube: Kube, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """403 (a chart older than this code) is not "not OpenShift": rendering with an unchecked domain is refused."""
+    answered = kube.get
+
+    def get(kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        if kind == "DNS":
+            raise ApiException(status=403, reason="Forbidden")
+        return answered(kind, name, namespace)
+
+    monkeypatch.setattr(kube, "get", get)
+    api.reset_counts()
+    outcome = run(repo, kube)
+    assert outcome.failed == "ObserveFailed" and "base domain" in outcome.message and "403" in outcome.message
+    assert outcome.plan is None and api.writes() == 0
