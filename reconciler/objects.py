@@ -52,6 +52,7 @@ API_RESOURCES: dict[str, ApiResource] = {
         ApiResource("kubevirt.io/v1", "KubeVirt", "kubevirts", True),
         ApiResource("sriovnetwork.openshift.io/v1", "SriovNetworkNodeState", "sriovnetworknodestates", True),
         ApiResource("hco.kubevirt.io/v1beta1", "HyperConverged", "hyperconvergeds", True),
+        ApiResource("config.openshift.io/v1", "DNS", "dnses", False),  # read only: the cluster's base domain
     )
 }
 #: kinds whose owned objects are listed on every reconcile (everything virtnet may create and prune)

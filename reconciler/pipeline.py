@@ -23,6 +23,7 @@ from reconciler.engine.live import LiveState
 from reconciler.engine.plan import Plan, PlanOptions, build_plan
 from reconciler.errors import ModelError, Problem
 from reconciler.model import ParseCache, Repo, load_repo
+from reconciler.model.basedomain import ClusterDomain
 from reconciler.model.sops import KeySource, keys_from_env
 from reconciler.objects import Obj, is_owned, is_patch_only, obj_id
 from reconciler.render import Origin, RenderCache, Rendered, render
@@ -198,6 +199,20 @@ def read_rollout(kube: Kube) -> str:
         return rollout_strategy(())
 
 
+def read_base_domain(kube: Kube) -> ClusterDomain:
+    """The cluster's base domain from OpenShift's DNS config (``dnses.config.openshift.io/cluster``): one GET.
+
+    A 404, whether the group is not served or the object is absent, means the cluster is not OpenShift and
+    has no base domain to give; any other error (403: the chart's RBAC is older than this code) is raised,
+    so the run stops as ObserveFailed instead of rendering with a domain nobody checked.
+    """
+    dns = kube.get("DNS", "cluster")
+    if dns is None:
+        return ClusterDomain(None, openshift=False)
+    value = (dns.get("spec") or {}).get("baseDomain")
+    return ClusterDomain(str(value) if value else None, openshift=True)
+
+
 def plan_cluster(
     desired: list[Obj], cluster: str, kube: Kube, options: PlanOptions, live: LiveState | None = None
 ) -> Plan:
@@ -247,10 +262,13 @@ def _load_and_render(
     cluster: str | None,
     revision: str | None,
     keys: KeySource = keys_from_env,
+    kube: Kube | None = None,
     cache: ParseCache | None = None,
     render_cache: RenderCache | None = None,
 ) -> tuple[Repo, Rendered]:
-    repo = load_repo(path, cluster, keys, cache)
+    """Load (checking ``baseDomain`` against the cluster's through ``kube`` when secondary DNS is on) and render."""
+    domains = (lambda: read_base_domain(kube)) if kube is not None else None
+    repo = load_repo(path, cluster, keys, domains, cache)
     return repo, render(repo, revision, render_cache)
 
 
@@ -303,12 +321,19 @@ def reconcile(
     gives the age identities for SOPS-encrypted Secrets (``reconciler.model.sops``)."""
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
-        repo, result = rendered or _load_and_render(path, cluster, revision, keys, parse_cache, render_cache)
+        repo, result = (
+            rendered
+            if rendered is not None
+            else _load_and_render(path, cluster, revision, keys, kube, parse_cache, render_cache)
+        )
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
     except ModelError as exc:
         outcome.problems, outcome.failed = exc.problems, "ValidationFailed"
         outcome.message = str(exc)
+        return outcome
+    except ApiException as exc:  # the cluster's base domain could not be read (the GET in load_repo)
+        outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster's base domain failed: {exc}"
         return outcome
     options = _plan_options(repo, plan_options, bool(apply_options and apply_options.force_conflicts))
     if "Secret" not in kinds and any(o["kind"] == "Secret" for o in outcome.desired):

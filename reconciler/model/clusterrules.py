@@ -85,11 +85,7 @@ def rule_secondary_dns(repo: Repo, facts: Facts) -> Iterator[Problem]:
     dns = spec.secondary_dns
     if dns is None or not dns.enabled:
         return
-    if spec.base_domain is None:
-        yield Problem(
-            repo.cluster.ref("spec", "secondaryDNS"),
-            "secondary DNS serves vm.<the cluster's base domain>: set spec.baseDomain",
-        )
+    # a missing or mismatched baseDomain is decided in reconciler.model.basedomain, against the live cluster
     if dns.pool is None:
         return
     pool = next((p for p in spec.load_balancer_pools if p.name == dns.pool), None)

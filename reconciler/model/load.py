@@ -7,11 +7,13 @@ both, so the rules can know the ``Repo`` type without the loader knowing the rul
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from reconciler import labels
 from reconciler.errors import ModelError, Problem, SourceRef
+from reconciler.model.basedomain import DomainSource, resolve_base_domain
 from reconciler.model.cluster import ClusterSpec
 from reconciler.model.loader import Document, ParseCache, paused_gc, read_documents
 from reconciler.model.repo import Entry, Raw, Repo, parse_document
@@ -27,18 +29,25 @@ def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
 
 
 def load_repo(
-    root: Path, cluster: str | None = None, keys: KeySource = keys_from_env, cache: ParseCache | None = None
+    root: Path,
+    cluster: str | None = None,
+    keys: KeySource = keys_from_env,
+    domains: DomainSource | None = None,
+    cache: ParseCache | None = None,
 ) -> Repo:
     """Load, schema-check and cross-check the repository for one cluster; raise ModelError on any problem.
 
     The whole repository is schema-checked even when it describes several clusters: a typo in another
     cluster's file still blocks, because one commit must not be half valid. SOPS-encrypted Secrets are
     decrypted with the age identities ``keys`` gives (``reconciler.model.sops``; by default the ones the
-    ``sops`` tool would use), and plaintext Secret data is refused unless marked deliberate. ``cache`` (kept
-    by the caller across loads) skips parsing and schema-checking the files whose bytes did not change.
+    ``sops`` tool would use), and plaintext Secret data is refused unless marked deliberate. ``domains`` reads
+    the live cluster's base domain (``reconciler.model.basedomain``); it is called only when the selected
+    cluster enables secondary DNS, and without it (offline) the repository must state ``baseDomain``.
+    ``cache`` (kept by the caller across loads) skips parsing and schema-checking the files whose bytes did
+    not change.
     """
     with paused_gc():
-        return _load(root, cluster, keys, cache)
+        return _load(root, cluster, keys, domains, cache)
 
 
 def _parse_document(doc: Document, cache: ParseCache | None) -> tuple[Entry[Any] | Raw | None, list[Problem]]:
@@ -52,7 +61,9 @@ def _parse_document(doc: Document, cache: ParseCache | None) -> tuple[Entry[Any]
     return found[1]
 
 
-def _load(root: Path, cluster: str | None, keys: KeySource, cache: ParseCache | None) -> Repo:
+def _load(
+    root: Path, cluster: str | None, keys: KeySource, domains: DomainSource | None, cache: ParseCache | None
+) -> Repo:
     docs, problems = read_documents(root, cache=cache)
     problems += open_documents(docs, keys)
     items: list[Entry[Any] | Raw] = []
@@ -79,6 +90,7 @@ def _load(root: Path, cluster: str | None, keys: KeySource, cache: ParseCache | 
     selected = _select_cluster(root, clusters, cluster, problems, cluster_broken)
     if selected is None:
         raise ModelError(problems)
+    selected = _with_base_domain(selected, domains, problems)
     chosen = [i for i in items if i is not selected and (not _clusters_of(i) or selected.name in _clusters_of(i))]
     repo = Repo(
         root=root,
@@ -92,6 +104,24 @@ def _load(root: Path, cluster: str | None, keys: KeySource, cache: ParseCache | 
     if any(p.severity == "error" for p in problems):
         raise ModelError(problems)
     return repo
+
+
+def _with_base_domain(
+    selected: Entry[ClusterSpec], domains: DomainSource | None, problems: list[Problem]
+) -> Entry[ClusterSpec]:
+    """The Cluster with the base domain secondary DNS serves (the cluster's when the repository omits it)."""
+    spec = selected.spec
+    if spec.secondary_dns is None or not spec.secondary_dns.enabled:
+        return selected  # nothing depends on the domain: the cluster is not asked
+    found = domains() if domains is not None else None
+    base_ref, dns_ref = selected.ref("spec", "baseDomain"), selected.ref("spec", "secondaryDNS")
+    decided = resolve_base_domain(spec.base_domain, found, base_ref, dns_ref)
+    if isinstance(decided, Problem):
+        problems.append(decided)
+        return selected
+    if decided == spec.base_domain:
+        return selected
+    return replace(selected, spec=spec.model_copy(update={"base_domain": decided}))
 
 
 def _select_cluster(

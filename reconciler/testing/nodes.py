@@ -72,3 +72,17 @@ def seed_hyperconverged(store: Any, name: str = "kubevirt-hyperconverged", names
             "spec": {},  # the CRD's defaults, which no manager owns
         }
     )
+
+
+def seed_cluster_dns(store: Any, base_domain: str) -> None:
+    """OpenShift's cluster DNS config (``dnses.config.openshift.io/cluster``) with ``base_domain``: what the
+    installer writes, and where virtnet reads the domain secondary DNS serves. Unseeded, the cluster is not
+    OpenShift (the GET answers 404), as the double is by default."""
+    store.put(
+        {
+            "apiVersion": "config.openshift.io/v1",
+            "kind": "DNS",
+            "metadata": {"name": "cluster"},
+            "spec": {"baseDomain": base_domain},
+        }
+    )

@@ -110,6 +110,7 @@ REGISTRY: tuple[ResourceType, ...] = (
     _r("sriovnetwork.openshift.io/v1", "SriovNetworkNodeState", "sriovnetworknodestates", NS, "", "status"),
     _r("hco.kubevirt.io/v1beta1", "HyperConverged", "hyperconvergeds", NS, "hco", "status"),
     _r("hco.kubevirt.io/v1", "HyperConverged", "hyperconvergeds", NS, "hco", "status", storage=False),
+    _r("config.openshift.io/v1", "DNS", "dnses", CLUSTER),  # OpenShift's DNS config: the cluster's base domain
     _r("metallb.io/v1beta1", "IPAddressPool", "ipaddresspools", NS),
     _r("metallb.io/v1beta1", "L2Advertisement", "l2advertisements", NS),
     _r("virtnet.io/v1alpha1", "ClusterSync", "clustersyncs", NS, "csync", "status"),  # charts/virtnet/crds

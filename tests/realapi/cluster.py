@@ -35,7 +35,8 @@ SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 #: namespaced kinds a test may leave behind (virtnet's, look-alikes of them, and the simulators' VMIs)
 NAMESPACED = tuple(k for k in (*MANAGED_KINDS, "VirtualMachineInstance", "VirtualMachineInstanceMigration", "KubeVirt",
                                 "SriovNetworkNodeState") if RESOURCES[k].namespaced)
-CLUSTER_SCOPED = ("NodeNetworkConfigurationPolicy", "NodeNetworkConfigurationEnactment")
+#: cluster-scoped kinds a test may leave behind (DNS: a test that seeded OpenShift's base domain)
+CLUSTER_SCOPED = ("NodeNetworkConfigurationPolicy", "NodeNetworkConfigurationEnactment", "DNS")
 
 
 @contextlib.contextmanager

@@ -47,8 +47,12 @@ def load(shared: Path | None = None) -> list[dict[str, Any]]:
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 out.append(doc)
     out.extend(kubevirt.crds(crd_dir))
-    if not any(crd["metadata"]["name"] == SRIOV_NODE_STATES for crd in out):
-        out.append(sriov_node_state_crd())
+    have = {crd["metadata"]["name"] for crd in out}
+    out += [
+        make()
+        for name, make in ((SRIOV_NODE_STATES, sriov_node_state_crd), (DNSES, dns_config_crd))
+        if name not in have
+    ]
     return [store_as(crd, "hyperconvergeds.hco.kubevirt.io", "v1beta1") for crd in out]
 
 
@@ -63,36 +67,52 @@ def sriov_node_state_crd() -> dict[str, Any]:
     per-interface lists kept free-form.
     """
     free: dict[str, Any] = {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    spec = {"dpConfigVersion": {"type": "string"}, "interfaces": free}
+    status = {"interfaces": free, "syncStatus": {"type": "string"}, "lastSyncError": {"type": "string"}}
+    return _generated_crd(
+        "sriovnetwork.openshift.io", "Namespaced", "SriovNetworkNodeState", "sriovnetworknodestates", spec, status
+    )
+
+
+DNSES = "dnses.config.openshift.io"
+
+
+def dns_config_crd() -> dict[str, Any]:
+    """OpenShift's cluster DNS config (``DNS``, cluster-scoped, one object named ``cluster``), from which virtnet
+    reads the base domain secondary DNS serves.
+
+    ``shared/crds`` holds no copy of it (it is part of OpenShift's config API, not of an operator), so this is
+    written from ``config.openshift.io/v1`` ``DNSSpec``: ``spec.baseDomain`` typed, the zones and platform
+    settings virtnet never reads kept free-form.
+    """
+    free: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    spec = {"baseDomain": {"type": "string"}, "privateZone": free, "publicZone": free, "platform": free}
+    return _generated_crd("config.openshift.io", "Cluster", "DNS", "dnses", spec, {})
+
+
+def _generated_crd(
+    group: str, scope: str, kind: str, plural: str, spec: dict[str, Any], status: dict[str, Any]
+) -> dict[str, Any]:
+    """A one-version (``v1``) CRD whose ``spec`` and ``status`` have the given properties, marked as written by
+    virtnet rather than taken from upstream."""
     schema = {
         "type": "object",
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": {"type": "object", "properties": {"dpConfigVersion": {"type": "string"}, "interfaces": free}},
-            "status": {
-                "type": "object",
-                "properties": {
-                    "interfaces": free,
-                    "syncStatus": {"type": "string"},
-                    "lastSyncError": {"type": "string"},
-                },
-            },
+            "spec": {"type": "object", "properties": spec},
+            "status": {"type": "object", "properties": status},
         },
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": SRIOV_NODE_STATES, "labels": {"app.kubernetes.io/generated-by": "virtnet"}},
+        "metadata": {"name": f"{plural}.{group}", "labels": {"app.kubernetes.io/generated-by": "virtnet"}},
         "spec": {
-            "group": "sriovnetwork.openshift.io",
-            "scope": "Namespaced",
-            "names": {
-                "kind": "SriovNetworkNodeState",
-                "listKind": "SriovNetworkNodeStateList",
-                "plural": "sriovnetworknodestates",
-                "singular": "sriovnetworknodestate",
-            },
+            "group": group,
+            "scope": scope,
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
             "versions": [
                 {
                     "name": "v1",

@@ -23,7 +23,8 @@ KUBELET = "kubelet"
 
 # kind -> (plural, namespaced): the few kinds seeded here, so paths need no discovery round-trip.
 _PLURALS = {"Namespace": ("namespaces", False), "Node": ("nodes", False),
-            "NodeNetworkState": ("nodenetworkstates", False), "HyperConverged": ("hyperconvergeds", True)}
+            "NodeNetworkState": ("nodenetworkstates", False), "HyperConverged": ("hyperconvergeds", True),
+            "DNS": ("dnses", False)}
 
 
 def path_of(obj: dict[str, Any], subresource: str = "") -> str:
