@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -141,9 +142,14 @@ def run_command(
         register_secret(secret)
     settings = _settings(cfg, allow_mass_prune, leader_namespace)
     kube = Kube.from_kubeconfig(kubeconfig, context)
+    if once:  # one run lists once anyway: watches would only be opened to be closed
+        settings = dataclasses.replace(settings, informers=False)
     controller = Controller(settings, kube, Metrics(), _forge(cfg))
     if once:
-        outcome = controller.reconcile("once")
+        try:
+            outcome = controller.reconcile("once")
+        finally:
+            controller.close()  # its informers' watches: nothing follows a single run
         click.echo(f"{controller.last_result}: {outcome.message}".rstrip(": "))
         sys.exit(1 if outcome.failed else 2 if outcome.changes else 0)
     elector_factory = None

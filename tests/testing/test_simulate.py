@@ -248,8 +248,9 @@ def test_restart_goes_through_the_aggregated_api_to_the_simulated_virt_api(
     first = wait("VMI reboot", lambda: get_vmi(custom, "reboot"))
     kube.restart_vm(NS, "reboot")  # PUT .../virtualmachines/reboot/restart: 202 or ApplyError
     wait("a new VMI", lambda: (v := get_vmi(custom, "reboot")) and v["metadata"]["uid"] != first["metadata"]["uid"])
-    live = custom.get_namespaced_custom_object(*VM, "reboot")
-    assert "stateChangeRequests" not in live["status"]  # virt-controller consumed virt-api's request
+    # virt-controller consumes virt-api's request (its own status write, which may follow the new VMI)
+    wait("the request consumed", lambda: "stateChangeRequests" not in custom.get_namespaced_custom_object(
+        *VM, "reboot")["status"])
     apply_vm(custom, vm("halted", [], run="Halted"))
     path = f"/apis/subresources.kubevirt.io/v1/namespaces/{NS}/virtualmachines/{{name}}/restart"
     for name, status, words in (("halted", 409, "RunStategy Halted does not support manual restart requests"),
@@ -348,7 +349,7 @@ def test_a_restart_allowed_vm_is_restarted_through_the_aggregated_api(applied: t
         assert result.exit_code == 0, result.output
         assert "restart" in result.output
         after = wait("a new vrouter-1 VMI", lambda: (v := custom.get_namespaced_custom_object(*vmi_of)) and
-                     v["metadata"]["uid"] != before["metadata"]["uid"] and v)
+                     v["metadata"]["uid"] != before["metadata"]["uid"] and v, timeout=60)
         assert after["spec"]["domain"]["memory"]["guest"] == "6Gi"
 
 
