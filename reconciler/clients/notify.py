@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 
@@ -139,8 +140,14 @@ def provider_from_files(kind: str, name: str, address_file: Path, secret_file: P
     with the redactor before anything could print them."""
     url = address_file.read_text().strip()
     register_secret(url)
+    parts = urlsplit(url)
+    # requests names only the path and query of a URL it could not reach ("Max retries exceeded with url:
+    # /services/T0/B0/<token>"), and a Slack or Teams URL's credential is exactly that part
+    register_secret(parts.path + (f"?{parts.query}" if parts.query else ""))
     if kind == "generic":
         secret = secret_file.read_text().strip() if secret_file and secret_file.exists() else ""
+        if secret_file and not secret:  # optional, but a misspelled Secret key must not pass unnoticed
+            log.warning("notification provider %s: no HMAC key at %s; its requests are not signed", name, secret_file)
         register_secret(secret)
         return WebhookProvider(name, url, secret)
     return PROVIDERS[kind](name, url)

@@ -78,6 +78,15 @@ class NotificationsConfig(Model):
     burst: int = Field(default=5, ge=1)
     per_seconds: float = Field(default=60, gt=0)
 
+    @model_validator(mode="after")
+    def _unique(self) -> NotificationsConfig:
+        """A name keys each provider's rate limit and, in the chart, its mounted Secret's volume."""
+        names = [p.name for p in self.providers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"notification provider names must be unique: {', '.join(twice)} given twice")
+        return self
+
 
 class LeaderConfig(Model):
     """Lease timings, related as client-go's leader election requires: a leader gives up (renew deadline)

@@ -124,3 +124,17 @@ def test_lease_timings_that_would_crash_the_controller_are_refused(timings: dict
     with pytest.raises(ValidationError, match=re.escape(message)):
         LeaderConfig(**{python[k]: v for k, v in timings.items()})  # type: ignore[arg-type]
     assert template(values=REQUIRED).returncode == 0  # the defaults hold the relations
+
+
+def test_notification_providers_with_one_name_are_refused_by_the_chart() -> None:
+    """Two providers named alike would mount two volumes of one name: the API server refuses the Deployment."""
+    twice = [
+        {"name": "ops", "type": "slack", "existingSecret": "a"},
+        {"name": "ops", "type": "generic", "existingSecret": "b"},
+    ]
+    config = {**REQUIRED["config"], "notifications": {"providers": twice}}
+    result = template(values={**REQUIRED, "config": config})
+    message = "notification provider names must be unique: ops given twice"
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    once = {**config, "notifications": {"providers": twice[:1]}}
+    assert template(values={**REQUIRED, "config": once}).returncode == 0

@@ -215,8 +215,14 @@ def test_the_run_command_builds_the_providers_from_the_mounted_files(tmp_path: P
     [provider] = notifier.providers
     assert isinstance(provider, SlackProvider) and provider.url.endswith("canary-slack-path-93")
     assert "canary-slack-path-93" not in redact(f"POST {provider.url} failed")
+    # what requests says when the host cannot be reached names the path only
+    unreachable = "Max retries exceeded with url: /services/T0/B0/canary-slack-path-93 (Caused by ...)"
+    assert "canary-slack-path-93" not in redact(unreachable)
     limit = notifier.limits["chat"]
     assert (limit.burst, limit.per_seconds) == (1, 3600)
+    twice = [{"name": "a", "type": "slack", "addressFile": "f"}, {"name": "a", "type": "msteams", "addressFile": "g"}]
+    with pytest.raises(ValueError, match="names must be unique: a given twice"):
+        Config.model_validate({"repo": {"url": "x"}, "notifications": {"providers": twice}})
     with pytest.raises(ValueError, match="type"):
         Config.model_validate(
             {"repo": {"url": "x"}, "notifications": {"providers": [{"name": "a", "type": "pager", "addressFile": "f"}]}}

@@ -119,3 +119,14 @@ and renewDeadline > 1.2 x retryPeriod (its jitter factor).
 {{- if not $unit -}}{{- fail (printf "%q: give a duration in one unit (90s, 30m, 2h, 1d)" .) -}}{{- end -}}
 {{- mul (trimSuffix $unit . | int) (get $units $unit) -}}
 {{- end -}}
+
+{{- /* Each notification provider's name keys its mounted Secret's volume and its rate limit: unique. */ -}}
+{{- define "virtnet.checkNotifications" -}}
+{{- $seen := dict -}}
+{{- range .Values.config.notifications.providers -}}
+{{- if hasKey $seen .name -}}
+{{- fail (printf "config.notifications.providers: notification provider names must be unique: %s given twice" .name) -}}
+{{- end -}}
+{{- $_ := set $seen .name true -}}
+{{- end -}}
+{{- end -}}
