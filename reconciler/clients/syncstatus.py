@@ -60,18 +60,28 @@ class SyncObject:
         self.kube, self.namespace, self.name = kube, namespace, name
         self.field_manager = field_manager
         self.available = True
+        self._last: dict[str, Any] | None = None  # the object as the last read (or write) left it
+        self._read = False
 
     def read(self) -> dict[str, Any] | None:
         """The object, or None when it does not exist yet. Raises :class:`SyncObjectError`."""
         try:
-            return self.kube.request("GET", _path(self.namespace, self.name))
+            found = self.kube.request("GET", _path(self.namespace, self.name))
         except ApiException as exc:
             if exc.status == 404 and _crd_missing(exc):
                 self._unavailable()
-                return None
-            if exc.status == 404:
-                return None
-            raise SyncObjectError(f"{self} could not be read: {exc.status} {exc.reason}") from None
+                found = None
+            elif exc.status == 404:
+                found = None
+            else:
+                raise SyncObjectError(f"{self} could not be read: {exc.status} {exc.reason}") from None
+        self._last, self._read = found, True
+        return found
+
+    def known(self) -> dict[str, Any] | None:
+        """The object as this run's read of the switches found it (read now if nothing read it yet): only this
+        controller writes the status, so the report needs no second GET for the previous one."""
+        return self._last if self._read else self.read()
 
     def switches(self) -> Switches:
         """The operator's switches (all off when the object or its CRD does not exist)."""
@@ -103,11 +113,11 @@ class SyncObject:
         """Write the controller's report (creating the object with an empty spec first if needed)."""
         if not self.available:
             return
-        if self.read() is None:
+        if self.known() is None:
             if not self.available:
                 return
             self._apply(_object(self.namespace, self.name, spec={}), "")
-        self._apply(_object(self.namespace, self.name, status=status), "status")
+        self._last = self._apply(_object(self.namespace, self.name, status=status), "status") or self._last
 
     def _apply(self, obj: dict[str, Any], sub: str) -> dict[str, Any]:
         query = {"fieldManager": self.field_manager, "force": "true", "fieldValidation": "Strict"}

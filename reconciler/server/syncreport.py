@@ -49,7 +49,7 @@ def report_run(sync: SyncObject, outcome: Outcome, result: str, switches: Switch
     )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        previous = (sync.read() or {}).get("status")
+        previous = (sync.known() or {}).get("status")  # read at the run's start, with the switches
         sync.report(sync_status(report, previous, now))
     except VirtnetError as exc:
         log.warning("%s", exc)

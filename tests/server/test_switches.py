@@ -93,6 +93,8 @@ def test_suspend_stops_writes_within_one_run_and_resume_restarts_them(
     suspended = ctl.reconcile("poll")
     assert suspended.ok and suspended.changes is None and suspended.message == "suspended by the operator: incident 42"
     assert cluster_writes(api) == Counter()  # not one write to the cluster, not one Event
+    # the switches' GET at the run's start is the only read of the object: the report reuses it
+    assert [n for (verb, res), n in api.counts.items() if verb == "get" and "clustersyncs" in res] == [1]
     assert vm_mac(api).endswith("00:00:10")
     obj = sync_of(api)
     assert obj["status"]["suspended"] is True and obj["status"]["result"] == labels.SUSPENDED
