@@ -165,7 +165,8 @@ def read_node_drift(kube: Kube, namespaces: tuple[str, ...] = ()) -> list[dict[s
             return rows
         raise
     for cm in sorted(reports, key=lambda o: (o["metadata"].get("labels") or {}).get(labels.AGENT_NODE, "")):
-        node = (cm["metadata"].get("labels") or {}).get(labels.AGENT_NODE) or (cm.get("data") or {}).get("node")
+        # the data holds the whole name; the label may be shortened (a label value has 63 characters at most)
+        node = (cm.get("data") or {}).get("node") or (cm["metadata"].get("labels") or {}).get(labels.AGENT_NODE)
         raw = (cm.get("data") or {}).get(labels.AGENT_DRIFT_KEY)
         try:
             report = json.loads(raw) if raw else {}

@@ -16,6 +16,7 @@ PURE: builds dicts; ``now`` is passed in (an RFC 3339 string) so output is deter
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -140,9 +141,18 @@ def condition_of(nnce: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _fit(value: str, limit: int) -> str:
+    """``value`` within ``limit`` characters, still valid and still unique: a long one keeps its start and ends
+    with a hash of the whole (a plain cut could end in "." or "-", which no name or label value may)."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[: limit - 9].rstrip('.-_')}-{digest}"
+
+
 def report_name(node: str) -> str:
     """The agent's ConfigMap for ``node`` (a node name is a DNS subdomain, so the result is one too)."""
-    return f"virtnet-agent-{node}"[:253]
+    return _fit(f"virtnet-agent-{node}", 253)
 
 
 def node_report(
@@ -169,7 +179,7 @@ def node_report(
         "metadata": {
             "name": report_name(node),
             "namespace": namespace,
-            "labels": {**MANAGED_BY, labels.AGENT_NODE: node[:63]},
+            "labels": {**MANAGED_BY, labels.AGENT_NODE: _fit(node, 63)},  # the node itself is in data
         },
         "data": {
             "node": node,

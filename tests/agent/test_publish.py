@@ -92,3 +92,20 @@ def test_drift_report() -> None:
         "drift": [{"interface": "br1", "field": "mtu", "desired": 1500, "actual": 1400}],
     }
     assert drift_report("n", [], [], NOW, "enforce")["inSync"] is True
+
+
+def test_a_long_node_name_still_gives_a_valid_unique_name_and_label() -> None:
+    """Node names are DNS subdomains of up to 253 characters: a plain cut could end in "." or "-" (the agent's
+    only write refused every pass) or make two nodes one."""
+    from reconciler.render.syntax import dns_subdomain, label_value
+
+    stem = "worker-" + "a" * 49 + "." + "b" * 185  # 242 characters: the label cut would end on the "."
+    nodes = [stem + ".x1", stem + ".x2"]
+    reports = [node_report(n, "virtnet-system", {}, [], {}) for n in nodes]
+    names = [r["metadata"]["name"] for r in reports]
+    values = [r["metadata"]["labels"][labels.AGENT_NODE] for r in reports]
+    assert len(set(names)) == 2 and len(set(values)) == 2
+    for name, value in zip(names, values, strict=True):
+        assert dns_subdomain(name) is None  # None: no problem
+        assert label_value(value) is None
+    assert [r["data"]["node"] for r in reports] == nodes  # the whole name, for the controller
