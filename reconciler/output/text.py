@@ -21,7 +21,6 @@ from reconciler.errors import Problem
 from reconciler.output import markdown as md
 from reconciler.output.budget import Budget, fit, more_rows, more_table_row
 from reconciler.output.safety import safety_markdown as safety_markdown  # re-exported: the "Blast radius" section
-from reconciler.output.safety import safety_mermaid as safety_mermaid
 from reconciler.output.safety import safety_text as safety_text
 from reconciler.safety import SafetyReport
 

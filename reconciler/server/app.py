@@ -163,16 +163,11 @@ class WebhookApp:
             self.metrics.webhook(provider, kind, "accepted")
             log.info("webhook %s delivery %s: push %s -> reconcile", provider, event.delivery, event.after)
             return _json(202, status="triggered")
-        if isinstance(event, PullRequestEvent):
+        if isinstance(event, PullRequestEvent | PlanCommand):
             self.on_pull_request(event)
             self.metrics.webhook(provider, kind, "accepted")
-            log.info("webhook %s delivery %s: PR #%d -> plan", provider, event.delivery, event.number)
-            return _json(202, status="planning")
-        if isinstance(event, PlanCommand):
-            self.on_pull_request(event)
-            self.metrics.webhook(provider, kind, "accepted")
-            log.info("webhook %s delivery %s: %s on PR #%d -> plan", provider, event.delivery, webhooks.COMMAND,
-                     event.number)  # fmt: skip
+            what = webhooks.COMMAND + " on " if isinstance(event, PlanCommand) else ""
+            log.info("webhook %s delivery %s: %sPR #%d -> plan", provider, event.delivery, what, event.number)
             return _json(202, status="planning")
         assert isinstance(event, Ignored)
         return self._ignored(provider, kind, event.delivery, event.reason)

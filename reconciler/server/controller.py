@@ -259,8 +259,7 @@ class Controller:
         return outcome
 
     def _publish(self, outcome: Outcome, result: str) -> None:
-        # a run that failed before the repository loaded has no cluster name: report where the last one was
-        self._cluster = outcome.cluster or self._cluster
+        # a run that failed before the repository loaded has no cluster name: _finish kept the last one
         cluster = self._cluster or "default"
         access = []
         if outcome.repo is not None:
