@@ -178,8 +178,15 @@ class RateLimit:
 class Notifier:
     """Decides which runs are worth an event and hands them to every provider within its rate limit."""
 
-    def __init__(self, providers: list[Provider], limit: Callable[[], RateLimit] = RateLimit) -> None:
+    def __init__(
+        self,
+        providers: list[Provider],
+        limit: Callable[[], RateLimit] = RateLimit,
+        counted: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``counted(provider, outcome)`` is told of every event sent, dropped or failed (the metrics)."""
         self.providers = providers
+        self.counted = counted
         self.limits = {p.name: limit() for p in providers}
         self.sent: dict[str, int] = dict.fromkeys(self.limits, 0)
         self.dropped: dict[str, int] = dict.fromkeys(self.limits, 0)
@@ -205,15 +212,20 @@ class Notifier:
             return
         for provider in self.providers:
             if not self.limits[provider.name].allow():
-                self.dropped[provider.name] += 1
+                self._count(provider.name, self.dropped, "dropped")
                 log.warning("notification to %s dropped: over its rate limit", provider.name)
                 continue
             try:
                 provider.send(event)
-                self.sent[provider.name] += 1
+                self._count(provider.name, self.sent, "sent")
             except (requests.RequestException, OSError) as exc:
-                self.failed[provider.name] += 1
+                self._count(provider.name, self.failed, "failed")
                 log.warning("notification to %s failed: %s", provider.name, redact(str(exc)))
+
+    def _count(self, name: str, tally: dict[str, int], outcome: str) -> None:
+        tally[name] += 1
+        if self.counted is not None:
+            self.counted(name, outcome)
 
     def stats(self) -> dict[str, Any]:
         return {"sent": dict(self.sent), "dropped": dict(self.dropped), "failed": dict(self.failed)}

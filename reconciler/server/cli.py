@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -60,14 +61,14 @@ def _forge(cfg: Config) -> Forge | None:
         raise click.ClickException(f"forge: {exc}") from None
 
 
-def _notifier(cfg: Config) -> Notifier:
+def _notifier(cfg: Config, counted: Callable[[str, str], None] | None = None) -> Notifier:
     """The configured providers, their addresses read (and registered as secrets) from the mounted files."""
     n = cfg.notifications
     providers = [
         provider_from_files(p.type, p.name, Path(p.address_file), Path(p.secret_file) if p.secret_file else None)
         for p in n.providers
     ]
-    return Notifier(providers, limit=lambda: RateLimit(burst=n.burst, per_seconds=n.per_seconds))
+    return Notifier(providers, limit=lambda: RateLimit(burst=n.burst, per_seconds=n.per_seconds), counted=counted)
 
 
 def _keys(cfg: Config) -> KeySource:
@@ -78,7 +79,7 @@ def _keys(cfg: Config) -> KeySource:
     return lambda: Keyring.from_file(path)
 
 
-def _settings(cfg: Config, allow_mass_prune: bool, namespace: str) -> Settings:
+def _settings(cfg: Config, allow_mass_prune: bool, namespace: str, metrics: Metrics | None = None) -> Settings:
     """The controller's settings from the config file (and the flags that override it)."""
     return Settings(
         repo_url=cfg.repo.url,
@@ -98,7 +99,7 @@ def _settings(cfg: Config, allow_mass_prune: bool, namespace: str) -> Settings:
         namespaces=tuple(cfg.namespaces),
         keys=_keys(cfg),
         sync_namespace=namespace,  # the ClusterSync object lives beside the controller
-        notifier=_notifier(cfg),
+        notifier=_notifier(cfg, metrics.notification if metrics is not None else None),
     )
 
 
@@ -140,11 +141,12 @@ def run_command(
     if cfg.webhook.secret_file:
         secret = Path(cfg.webhook.secret_file).read_text().strip()
         register_secret(secret)
-    settings = _settings(cfg, allow_mass_prune, leader_namespace)
+    metrics = Metrics()
+    settings = _settings(cfg, allow_mass_prune, leader_namespace, metrics)
     kube = Kube.from_kubeconfig(kubeconfig, context)
     if once:  # one run lists once anyway: watches would only be opened to be closed
         settings = dataclasses.replace(settings, informers=False)
-    controller = Controller(settings, kube, Metrics(), _forge(cfg))
+    controller = Controller(settings, kube, metrics, _forge(cfg))
     if once:
         try:
             outcome = controller.reconcile("once")

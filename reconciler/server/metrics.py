@@ -41,6 +41,7 @@ RESULTS = frozenset(
 )
 ACTIONS = frozenset({"create", "update", "delete", "prune", "restart", "unchanged"})
 PROVIDERS = frozenset({"github", "gitea", "gitlab"})
+NOTIFY_OUTCOMES = frozenset({"sent", "dropped", "failed"})
 EVENTS = frozenset({"push", "pull_request", "comment", "other"})
 OUTCOMES = frozenset(
     {"accepted", "ignored", "duplicate", "unauthorized", "too_large", "bad_request", "disabled", "busy", "error"}
@@ -97,6 +98,12 @@ class Metrics:
             "virtnet_webhook_deliveries",
             "Webhook deliveries by provider, event and outcome",
             ["provider", "event", "outcome"],
+            registry=r,
+        )
+        self.notifications = Counter(
+            "virtnet_notifications",
+            "Notifications by provider and outcome: sent, dropped (over the rate limit) or failed",
+            ["provider", "outcome"],
             registry=r,
         )
         self.trigger_latency = Histogram(
@@ -157,6 +164,10 @@ class Metrics:
         self.webhook_deliveries.labels(
             provider=_pick(provider, PROVIDERS), event=_pick(event, EVENTS), outcome=_pick(outcome, OUTCOMES)
         ).inc()
+
+    def notification(self, provider: str, outcome: str) -> None:
+        """``provider`` is a configured name (bounded by the config), ``outcome`` sent, dropped or failed."""
+        self.notifications.labels(provider=provider, outcome=_pick(outcome, NOTIFY_OUTCOMES)).inc()
 
     def render(self) -> bytes:
         """The text exposition format (content type ``CONTENT_TYPE``)."""

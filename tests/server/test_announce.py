@@ -101,7 +101,12 @@ def test_what_is_worth_sending_and_the_rate_limit() -> None:
             sent.append(event)
 
     clock = [0.0]
-    notifier = Notifier([Recorder()], limit=lambda: RateLimit(burst=2, per_seconds=60, clock=lambda: clock[0]))
+    metrics = Metrics()
+    notifier = Notifier(
+        [Recorder()],
+        limit=lambda: RateLimit(burst=2, per_seconds=60, clock=lambda: clock[0]),
+        counted=metrics.notification,
+    )
     runs = [
         (labels.IN_SYNC, "a"),  # nothing happened: no event
         (labels.APPLIED, "b"),
@@ -117,6 +122,9 @@ def test_what_is_worth_sending_and_the_rate_limit() -> None:
     clock[0] += 60  # one token back
     notifier.notify(Event("prod", "ApplyFailed", "e", "1 failed"))
     assert [e.result for e in sent][-1] == "ApplyFailed" and notifier.stats()["sent"] == {"rec": 3}
+    exposed = metrics.render().decode()  # what /metrics says agrees with the counts
+    assert 'virtnet_notifications_total{outcome="sent",provider="rec"} 3.0' in exposed
+    assert 'virtnet_notifications_total{outcome="dropped",provider="rec"} 1.0' in exposed
 
 
 def test_providers_post_what_each_service_takes(receiver: Receiver, tmp_path: Path) -> None:

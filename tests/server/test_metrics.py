@@ -82,6 +82,7 @@ def test_names_follow_the_prometheus_conventions() -> None:
     m.set_revision("a" * 40, 1.0)
     m.record_changes("create")
     m.webhook("github", "push", "accepted")
+    m.notification("ops", "sent")
     stamps = [f.name for f in m.registry.collect() if "unix time" in f.documentation.lower()]
     assert len(stamps) == 3  # applied, handled, success: the check below has something to check
     for family in m.registry.collect():
