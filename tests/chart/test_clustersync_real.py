@@ -34,10 +34,17 @@ def kubectl(cp: ControlPlane, *args: str) -> str:
     return proc.stdout
 
 
-def test_kubectl_get_shows_the_clustersync(control_plane: ControlPlane, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def installed(control_plane: ControlPlane) -> ControlPlane:
+    """The shared control plane with the chart's CRD and a namespace for the objects."""
     kubectl(control_plane, "apply", "--server-side", "-f", str(CRD))
     kubectl(control_plane, "wait", "--for=condition=Established", "crd/clustersyncs.virtnet.io", "--timeout=60s")
     kubectl(control_plane, "create", "namespace", NS)
+    return control_plane
+
+
+def test_kubectl_get_shows_the_clustersync(installed: ControlPlane, tmp_path: Path) -> None:
+    control_plane = installed
     kube = Kube(config.new_client_from_config(config_file=str(control_plane.kubeconfig)))
     sync = SyncObject(kube, NS, "prod")
     counts = {"objects": 30, "inSync": 30, "changed": 30, "failed": 0, "drifted": 0, "blocking": 0}
@@ -70,3 +77,24 @@ def test_kubectl_get_shows_the_clustersync(control_plane: ControlPlane, tmp_path
         'jsonpath={.status.conditions[?(@.type=="Reconciling")].reason}',
     )  # fmt: skip
     assert reconciling == "Suspended"
+
+
+def test_the_commands_keep_and_drop_fields_as_a_real_server_applies_them(installed: ControlPlane) -> None:
+    """The switches are server-side applied as a whole spec: a real server removes a field the operator's
+    manager leaves out, so ``resume`` must keep the pin and ``pin --clear`` must drop it (the double's
+    ``test_the_commands_set_the_switches`` judged by the real server)."""
+    runner = CliRunner()
+    args = ["staging", "-n", NS, "--kubeconfig", str(installed.kubeconfig)]
+    sync = SyncObject(Kube(config.new_client_from_config(config_file=str(installed.kubeconfig))), NS, "staging")
+
+    def spec() -> dict[str, object]:
+        return dict((sync.read() or {}).get("spec") or {})
+
+    assert runner.invoke(main, ["suspend", *args, "--reason", "change freeze"]).exit_code == 0
+    assert spec() == {"suspend": True, "suspendReason": "change freeze"}
+    assert runner.invoke(main, ["pin", *args, "0123abcd"]).exit_code == 0
+    resumed = runner.invoke(main, ["resume", *args])
+    assert resumed.exit_code == 0 and resumed.output.endswith("resumed; still pinned at 0123abcd\n")
+    assert spec() == {"suspend": False, "pinnedRevision": "0123abcd"}
+    assert runner.invoke(main, ["pin", *args, "--clear"]).exit_code == 0
+    assert spec() == {"suspend": False}
