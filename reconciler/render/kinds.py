@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler import nmstate
 from reconciler.model.loader import Path_
+from reconciler.model.vm import hugepages_problem
 from reconciler.objects import Obj
 from reconciler.render import syntax
 
@@ -190,6 +191,7 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
         for block in ("requests", "limits"):
             value = _dig(domain, "resources", block, "memory")
             yield from _positive_quantity(value, (*vmi, "domain", "resources", block, "memory"), "memory")
+    yield from _hugepages(domain, vmi)
     yield from label_map(vmi_spec.get("nodeSelector"), (*vmi, "nodeSelector"), "nodeSelector")
     cpu = _mapping(domain.get("cpu"))
     if "guestMappingPassthrough" in _mapping(cpu.get("numa")) and not (
@@ -209,6 +211,20 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
         for spec_key in ("storage", "pvc"):
             size = _dig(dv, "spec", spec_key, "resources", "requests", "storage")
             yield from _positive_quantity(size, (*path, "spec", spec_key, "resources", "requests", "storage"), "size")
+
+
+def _hugepages(domain: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
+    """KubeVirt checks the memory request against the page size, or the guest memory when nothing is requested."""
+    page = _dig(domain, "memory", "hugepages", "pageSize")
+    requested = _dig(domain, "resources", "requests", "memory")
+    path: Path_ = (*vmi, "domain", "resources", "requests", "memory")
+    if requested is None:
+        requested, path = _dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest")
+    if not isinstance(page, str) or not isinstance(requested, str | int) or isinstance(requested, bool):
+        return
+    problem = hugepages_problem(requested, page)
+    if problem:
+        yield Finding(path, problem, requested)
 
 
 def _nncp(obj: Obj) -> Iterator[Finding]:

@@ -193,6 +193,23 @@ def test_vm_memory_and_disk_sizes(memory: str, fragment: str) -> None:
     ]
 
 
+def test_vm_memory_must_be_whole_hugepages() -> None:
+    """KubeVirt's validateHugepagesMemoryRequests: the memory request (else the guest memory) is at least one
+    page and a whole number of pages."""
+    pages = {"hugepages": {"pageSize": "1Gi"}}
+    assert messages(vm_obj(memory={"guest": "1536Mi", **pages})) == [
+        "spec.template.spec.domain.memory.guest: memory 1536Mi is not a whole number of 1Gi hugepages: "
+        "KubeVirt refuses it"
+    ]
+    requested = vm_obj(memory={"guest": "2Gi", **pages}, resources={"requests": {"memory": "512Mi"}})
+    assert messages(requested) == [
+        "spec.template.spec.domain.resources.requests.memory: memory 512Mi is smaller than one 1Gi hugepage: "
+        "KubeVirt refuses it"
+    ]
+    assert messages(vm_obj(memory={"guest": "3Gi", **pages})) == []
+    assert messages(vm_obj(memory={"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}})) != []
+
+
 def test_quantities() -> None:
     assert quantity("2Gi") == 2 * 2**30 and quantity("1.5G") == 1_500_000_000 and quantity("100m") == Decimal("0.1")
     assert quantity("1e3") == 1000 and quantity(0) == 0
