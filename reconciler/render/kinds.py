@@ -192,6 +192,7 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
             value = _dig(domain, "resources", block, "memory")
             yield from _positive_quantity(value, (*vmi, "domain", "resources", block, "memory"), "memory")
     yield from _hugepages(domain, vmi)
+    yield from _cloud_init_sizes(vmi_spec, vmi)
     yield from label_map(vmi_spec.get("nodeSelector"), (*vmi, "nodeSelector"), "nodeSelector")
     cpu = _mapping(domain.get("cpu"))
     if "guestMappingPassthrough" in _mapping(cpu.get("numa")) and not (
@@ -225,6 +226,33 @@ def _hugepages(domain: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
     problem = hugepages_problem(requested, page)
     if problem:
         yield Finding(path, problem, requested)
+
+
+#: KubeVirt refuses inline cloud-init userData or networkData longer than this (bytes); a Secret reference
+#: (userDataSecretRef) has no such limit
+CLOUD_INIT_INLINE_MAX = 2048
+#: the virtnet VM field that fills each cloud-init key most (where a finding on a rendered VM points), and how
+#: to shrink it
+_CLOUD_INIT_SOURCE = {
+    "userData": ("sshKeys", "fewer or shorter SSH keys, or sshKeyDelivery accessCredentials or guestAgent"),
+    "networkData": ("interfaces", "fewer addresses, routes or DNS servers"),
+}
+
+
+def _cloud_init_sizes(vmi_spec: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
+    volumes = vmi_spec.get("volumes")
+    for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        for source in ("cloudInitNoCloud", "cloudInitConfigDrive"):
+            for key, (origin, hint) in _CLOUD_INIT_SOURCE.items():
+                text = _dig(volume, source, key)
+                size = len(text.encode()) if isinstance(text, str) else 0
+                if size > CLOUD_INIT_INLINE_MAX:
+                    yield Finding(
+                        (*vmi, "volumes", i, source, key),
+                        f"cloud-init {key} is {size} bytes: KubeVirt refuses inline {key} over "
+                        f"{CLOUD_INIT_INLINE_MAX} bytes ({hint})",
+                        origin,
+                    )
 
 
 def _nncp(obj: Obj) -> Iterator[Finding]:

@@ -210,6 +210,20 @@ def test_vm_memory_must_be_whole_hugepages() -> None:
     assert messages(vm_obj(memory={"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}})) != []
 
 
+def test_inline_cloud_init_over_2048_bytes_is_refused() -> None:
+    machine = vm_obj(memory={"guest": "1Gi"})
+    fits, big = "#cloud-config\n" + "x" * 2000, "x" * 2049
+    volumes = [
+        {"name": "a", "cloudInitNoCloud": {"userData": fits, "networkData": big}},
+        {"name": "b", "cloudInitConfigDrive": {"userData": "é" * 1025}},  # 2050 bytes in 1025 characters
+    ]
+    machine["spec"]["template"]["spec"]["volumes"] = volumes
+    assert [m.split(" bytes")[0] for m in messages(machine)] == [
+        "spec.template.spec.volumes.0.cloudInitNoCloud.networkData: cloud-init networkData is 2049",
+        "spec.template.spec.volumes.1.cloudInitConfigDrive.userData: cloud-init userData is 2050",
+    ]
+
+
 def test_quantities() -> None:
     assert quantity("2Gi") == 2 * 2**30 and quantity("1.5G") == 1_500_000_000 and quantity("100m") == Decimal("0.1")
     assert quantity("1e3") == 1000 and quantity(0) == 0
@@ -291,6 +305,10 @@ def test_a_value_the_loader_let_through_is_refused_at_its_line(tmp_path: Path) -
         (
             {"vms/web.yaml": VM + "  memory: 0Mi\n"},
             "vms/web.yaml:13: spec.memory: VirtualMachine/apps/web-1: memory '0Mi' must be more than zero",
+        ),
+        (
+            {"vms/web.yaml": VM + "  sshKeys:\n" + "".join(f"    - ssh-rsa {'A' * 400} key{i}@x\n" for i in range(6))},
+            "vms/web.yaml:13: spec.sshKeys: VirtualMachine/apps/web-1: cloud-init userData is ",
         ),
         (
             {"vms/web.yaml": VM + "  nodeSelector:\n    bad key: x\n"},
