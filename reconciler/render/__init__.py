@@ -49,7 +49,7 @@ class Rendered:
 @dataclass
 class RenderCache:
     """The objects of each VM document as last rendered, for a document that did not change (the parse
-    cache gives back the very same entry) rendered against the very same Cluster and networks: a commit
+    cache gives back the very same entry) rendered against an equal Cluster and the very same networks: a commit
     that changes one VM renders one VM (``virtnet run`` keeps one). The objects are re-stamped with the new
     revision; nothing else about them can differ, since a VM's objects depend on nothing else. A hit gives back
     copies (the stamp goes on them): the cached objects are those an earlier render returned, which a caller
@@ -57,8 +57,19 @@ class RenderCache:
 
     vms: dict[int, tuple[Entry[Any], Any, tuple[Any, ...], list[Obj]]] = field(default_factory=dict)
     hits: int = 0
+    #: the last Cluster spec given, and the cached one it equals (or itself): a spec whose base domain comes
+    #: from the cluster is a new but equal object on every load, compared once per render rather than per VM
+    _given: Any = field(default=None, repr=False)
+    _cluster: Any = field(default=None, repr=False)
+
+    def _same_cluster(self, cluster: Any) -> Any:
+        if cluster is not self._given:
+            self._cluster = self._cluster if self._cluster is not None and self._cluster == cluster else cluster
+            self._given = cluster
+        return self._cluster
 
     def objects(self, entry: Entry[Any], cluster: Any, networks: dict[str, Entry[Any]]) -> list[Obj]:
+        cluster = self._same_cluster(cluster)
         used = tuple(networks.get(i.network) for i in entry.spec.interfaces)
         found = self.vms.get(id(entry))
         if (

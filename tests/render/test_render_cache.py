@@ -9,6 +9,7 @@ from pathlib import Path
 
 from reconciler import labels
 from reconciler.model import ParseCache, load_repo
+from reconciler.model.basedomain import ClusterDomain
 from reconciler.render import RenderCache, render
 
 
@@ -50,3 +51,23 @@ def test_a_cache_hit_leaves_the_objects_of_an_earlier_render_alone(tmp_path: Pat
     assert vms and {o["metadata"]["annotations"][labels.REVISION] for o in vms} == {"a" * 40}  # type: ignore[index]
     assert as_json(first.objects) == before
     assert {o["metadata"]["annotations"][labels.REVISION] for o in second.objects} == {"b" * 40}  # type: ignore[index]
+
+
+def test_a_base_domain_from_the_cluster_still_hits_the_cache(tmp_path: Path) -> None:
+    """Each load derives a new (equal) Cluster spec carrying the cluster's base domain."""
+    repo = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", tmp_path / "repo"))
+    cluster = repo / "clusters" / "prod.yaml"
+    cluster.write_text(cluster.read_text().replace("  baseDomain: prod.example.com\n", "", 1))
+    parses, renders = ParseCache(), RenderCache()
+
+    def domains() -> ClusterDomain:
+        return ClusterDomain("prod.example.com", openshift=True)
+
+    first = load_repo(repo, domains=domains, cache=parses)
+    assert first.cluster.spec.base_domain == "prod.example.com"
+    render(first, "a" * 40, renders)
+    assert renders.hits == 0
+    second = load_repo(repo, domains=domains, cache=parses)
+    assert second.cluster.spec is not first.cluster.spec
+    render(second, "b" * 40, renders)
+    assert renders.hits == len(renders.vms) >= 3
