@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import SourceRef
-from reconciler.model.segments import segment_label
+from reconciler.model.segments import SEGMENT_FIELDS, segment_label
 from reconciler.safety.dataplane import POD, DataPlane, DomainKey, Endpoint
 
 EXAMPLES = 5  # pairs named per change
@@ -137,13 +137,6 @@ class _Cohort:
         return self._vms
 
 
-_SEGMENT_FIELDS = {
-    "BridgeNetwork": ("bridge", "vlan"),
-    "OvnNetwork": ("topology", "physical_network_name", "vlan"),
-    "SriovNetwork": ("pf_names", "vlan"),
-}
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
@@ -160,7 +153,7 @@ def network_cause(name: str, base: DataPlane, plane: DataPlane) -> Cause:
         return Cause(f"network {name} is added on {label}", after.ref("metadata", "name"))
     if before.kind != after.kind:
         return Cause(text, after.ref("kind"))
-    for attr in _SEGMENT_FIELDS.get(after.kind, ()):
+    for attr in SEGMENT_FIELDS.get(after.kind, ()):
         if getattr(before.spec, attr, None) != getattr(after.spec, attr, None):
             return Cause(text, after.ref("spec", _camel(attr)))
     return Cause(text, after.ref("spec"))
