@@ -67,6 +67,9 @@ def quantity(value: str | int) -> Decimal | None:
         return None
 
 
+#: a PCI vendor or device id (nicSelector.vendor, deviceID): lower-case, as the SR-IOV operator compares it with
+#: the ids sysfs reports (``15B3`` would select no NIC at all)
+PCI_ID = re.compile(r"^[0-9a-f]{4}$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")

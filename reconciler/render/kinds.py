@@ -17,6 +17,7 @@ from typing import Any
 
 from reconciler import nmstate
 from reconciler.model.loader import Path_
+from reconciler.model.types import PCI_ID
 from reconciler.model.vm import hugepages_problem
 from reconciler.objects import Obj
 from reconciler.render import syntax
@@ -297,8 +298,9 @@ def _sriov_policy(obj: Obj) -> Iterator[Finding]:
     selector = _mapping(spec.get("nicSelector"))
     for key in ("vendor", "deviceID"):
         value = selector.get(key)
-        if value is not None and not (isinstance(value, str) and syntax.PCI_ID.match(value)):
-            yield Finding(("spec", "nicSelector", key), f"nicSelector.{key} {value!r} must be 4 hex digits", value)
+        if value is not None and not (isinstance(value, str) and PCI_ID.match(value)):
+            message = f"nicSelector.{key} {value!r} must be 4 lower-case hex digits (as sysfs spells PCI ids)"
+            yield Finding(("spec", "nicSelector", key), message, value)
 
 
 def _json_object(spec: dict[str, Any], key: str) -> Iterator[Finding]:

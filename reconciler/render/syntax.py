@@ -29,7 +29,6 @@ _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _PORT_NAME = re.compile(r"^[-a-z0-9]+$")
 _IFNAME_BAD = re.compile(r"[\s/:]")
 RESOURCE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-PCI_ID = re.compile(r"^[0-9a-fA-F]{4}$")  # a PCI vendor or device id
 
 
 @functools.lru_cache(maxsize=8192)

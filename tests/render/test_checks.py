@@ -394,3 +394,14 @@ def test_sriov_bounds_are_the_crds_bounds(base: dict[str, Any], field: str, good
         obj["spec"][field] = value
         assert bool(schemas.errors(obj)) is refused, (field, value, schemas.errors(obj))
         assert bool(messages(obj)) is refused, (field, value, messages(obj))
+
+
+def test_pci_ids_are_lower_case_as_in_the_network_model() -> None:
+    """The operator compares nicSelector ids with sysfs's lower-case ones: ``15B3`` would select no NIC; the
+    model of a virtnet SriovNetwork refuses it too (one pattern)."""
+    obj = json.loads(json.dumps(SRIOV_POLICY))
+    obj["spec"]["nicSelector"] = {"vendor": "15b3", "deviceID": "101D"}
+    assert messages(obj) == [
+        "spec.nicSelector.deviceID: nicSelector.deviceID '101D' must be 4 lower-case hex digits "
+        "(as sysfs spells PCI ids)"
+    ]
