@@ -106,7 +106,7 @@ def _dns_label(value: str) -> str:
     return value
 
 
-def _dns_subdomain(value: str) -> str:
+def dns_subdomain(value: str) -> str:
     if len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
         raise ValueError(f"{value!r} is not a DNS-1123 subdomain (lower-case, digits, '-', '.')")
     return value
@@ -161,7 +161,7 @@ def _ip(value: str) -> str:
 
 
 DNSLabel = Annotated[str, AfterValidator(_dns_label)]
-DNSSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+DNSSubdomain = Annotated[str, AfterValidator(dns_subdomain)]
 IfName = Annotated[str, AfterValidator(_ifname)]
 Mac = Annotated[str, AfterValidator(_mac)]
 ResourceName = Annotated[str, AfterValidator(_resource_name)]
