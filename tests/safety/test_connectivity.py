@@ -17,7 +17,8 @@ from reconciler.output.safety import MD_WARNINGS, safety_markdown, safety_text
 from reconciler.safety import SafetyReport, connectivity
 from reconciler.safety.connectivity import compare
 from reconciler.safety.dataplane import build
-from reconciler.safety.reach import MAX_CAUSES, namespace_matrix
+from reconciler.safety.matrix import namespace_matrix
+from reconciler.safety.reach import MAX_CAUSES
 from tests.gitutil import git, isolate_git
 from tests.repos import write_repo
 

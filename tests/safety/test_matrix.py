@@ -1,4 +1,4 @@
-"""The reachability matrix (safety.reach.namespace_matrix) pairs positions, not VMs: the same rows, peers in
+"""The reachability matrix (safety.matrix.namespace_matrix) pairs positions, not VMs: the same rows, peers in
 the same order and pair counts as pairing every two interfaces of a namespace and domain one by one."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.model import load_repo
-from reconciler.safety import reach
+from reconciler.safety import matrix
 from reconciler.safety.dataplane import POD, DataPlane, build
-from reconciler.safety.reach import MatrixRow, _add, namespace_matrix, positions, reaches
+from reconciler.safety.matrix import MatrixRow, _add, namespace_matrix
+from reconciler.safety.reach import positions, reaches
 from tests.repos import write_repo
 
 CLUSTER = (
@@ -127,8 +128,8 @@ def test_one_network_of_many_vms_pairs_its_positions_not_its_vms(
     }
     plane = build(load_repo(write_repo(tmp_path, files, base=False)))
     calls = Counter[str]()
-    real = reach.reaches
-    monkeypatch.setattr(reach, "reaches", lambda p, q: calls.update(["reaches"]) or real(p, q))
+    real = matrix.reaches
+    monkeypatch.setattr(matrix, "reaches", lambda p, q: calls.update(["reaches"]) or real(p, q))
     rows = namespace_matrix(plane)["apps"]
     assert calls["reaches"] <= 4 and all(len(r.peers) == 299 for r in rows)
     assert rows[0].peers["apps/v1"] == ["n1"]
