@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.errors import Problem, SourceRef
+from reconciler.model.types import dns_subdomain
 
 #: the OpenShift object the cluster's base domain is read from
 DNS_CONFIG = "dnses.config.openshift.io/cluster"
@@ -47,15 +48,24 @@ def resolve_base_domain(
     not read, as offline); ``dns_ref`` is ``spec.secondaryDNS``, where a missing domain is reported.
     """
     if found is not None and found.value:
+        cluster = found.value.rstrip(".").lower()  # the cluster's spelling is not checked by anyone else
+        try:
+            dns_subdomain(cluster)
+        except ValueError as exc:
+            return Problem(
+                base_ref if stated is not None else dns_ref,
+                f"the cluster's base domain ({DNS_CONFIG} spec.baseDomain) {exc}: secondary DNS cannot serve "
+                "names under it",
+            )
         if stated is None:
-            return found.value
-        if _same(stated, found.value):
+            return cluster
+        if _same(stated, cluster):
             return stated
         return Problem(
             base_ref,
-            f"baseDomain {stated!r} is not the cluster's base domain {found.value!r} ({DNS_CONFIG} "
-            f"spec.baseDomain): secondary DNS serves vm.{found.value}, so FQDNs under vm.{stated} would not "
-            f"resolve; write baseDomain: {found.value} or leave it out to use the cluster's",
+            f"baseDomain {stated!r} is not the cluster's base domain {cluster!r} ({DNS_CONFIG} "
+            f"spec.baseDomain): secondary DNS serves vm.{cluster}, so FQDNs under vm.{stated} would not "
+            f"resolve; write baseDomain: {cluster} or leave it out to use the cluster's",
         )
     if stated is not None:
         return stated

@@ -28,6 +28,8 @@ KUBEMACPOOL_IGNORE = ("mutatevirtualmachines.kubemacpool.io", "ignore")
 #: Namespace labels that make a namespace a member of the Istio / OpenShift Service Mesh data plane
 ISTIO_INJECTION = "istio-injection"
 ISTIO_REVISION = "istio.io/rev"
+#: the Service annotation that makes MetalLB take a LoadBalancer's address from one named pool
+METALLB_ADDRESS_POOL = "metallb.io/address-pool"
 
 
 class MacPool(Model):

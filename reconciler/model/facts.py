@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from reconciler.errors import SourceRef
 from reconciler.model.repo import Raw, Repo
+from reconciler.model.segments import pf_name
 
 #: a bridge or bond port belongs to one master; a VLAN base or an SR-IOV PF may carry several users
 Use = Literal["port", "base", "pf"]
@@ -126,7 +127,7 @@ def _from_documents(repo: Repo, facts: Facts) -> None:
     for net in repo.of("SriovNetwork"):
         for k, pf in enumerate(net.spec.pf_names):
             ref = net.ref("spec", "pfNames", k)
-            facts.claims.append(Claim(pf.split("#")[0], "pf", f"SR-IOV PF of {net.name}", net.spec.node_selector, ref))
+            facts.claims.append(Claim(pf_name(pf), "pf", f"SR-IOV PF of {net.name}", net.spec.node_selector, ref))
     for vm in repo.of("VM"):
         ns = vm.meta.namespace
         if vm.spec.pod_mac is not None:
@@ -188,7 +189,7 @@ def _raw_sriov_policy(raw: Raw, facts: Facts) -> None:
     for k, pf in _items(_dig(raw.obj, "spec", "nicSelector", "pfNames")):
         if isinstance(pf, str):
             ref = raw.ref("spec", "nicSelector", "pfNames", k)
-            facts.claims.append(Claim(pf.split("#")[0], "pf", f"SR-IOV PF of {name}", sel, ref))
+            facts.claims.append(Claim(pf_name(pf), "pf", f"SR-IOV PF of {name}", sel, ref))
 
 
 def _raw_sriov_network(raw: Raw, facts: Facts) -> None:

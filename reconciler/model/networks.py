@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from reconciler.model.types import (
+    PCI_ID,
     DNSLabel,
     IfName,
     InterfaceCIDR,
@@ -188,12 +189,11 @@ class NodeNetworkSpec(Model):
         return self
 
 
-_PCI_ID = re.compile(r"^[0-9a-f]{4}$")
 _PCI_ADDRESS = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
 def _pci_id(value: str) -> str:
-    if not _PCI_ID.match(value):
+    if not PCI_ID.match(value):
         raise ValueError(f"{value!r} is not a PCI id: 4 lower-case hex digits, like 8086 (vendor) or 1592 (device)")
     return value
 

@@ -289,7 +289,8 @@ def rule_services(repo: Repo, facts: Facts) -> Iterator[Problem]:
 
 def rule_vm_interface_names(repo: Repo, facts: Facts) -> Iterator[Problem]:
     """Two interfaces whose names share their first 15 characters are one name in the guest (cloud-init
-    renames a NIC to at most 15 characters, Linux's IFNAMSIZ)."""
+    renames a NIC to at most 15 characters, Linux's IFNAMSIZ); and networkData keys the pod interface by its
+    guest name when it has no MAC, so a secondary interface of that name would lose its own entry."""
     for vm in repo.of("VM"):
         first: dict[str, tuple[int, str]] = {}
         for i, iface in enumerate(vm.spec.interfaces):
@@ -303,6 +304,13 @@ def rule_vm_interface_names(repo: Repo, facts: Facts) -> Iterator[Problem]:
                     f"({vm.ref('spec', 'interfaces', j)}): in the guest both would be {short}",
                 )
             first.setdefault(short, (i, iface.ifname))
+            if vm.spec.pod_network and not vm.spec.pod_mac and iface.ifname == vm.spec.pod_guest_name:
+                yield Problem(
+                    vm.ref("spec", "interfaces", i, "name" if iface.name else "network"),
+                    f"interface name {iface.ifname} is the pod interface's guest name (podGuestName): its "
+                    "networkData entry would be replaced by the pod network's DHCP one; rename it, or set "
+                    "podMac or podGuestName",
+                )
 
 
 def rule_ssh_keys(repo: Repo, facts: Facts) -> Iterator[Problem]:

@@ -41,6 +41,15 @@ def segment(net: Entry[Any] | None, name: str) -> tuple[Any, ...]:
     return ("network", name)
 
 
+#: the spec fields :func:`segment` reads, per kind, in the order a moved segment is blamed on them (the safety
+#: analysis names the field that moved a network to another segment); keep the two together
+SEGMENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "BridgeNetwork": ("bridge", "vlan"),
+    "OvnNetwork": ("topology", "physical_network_name", "vlan"),
+    "SriovNetwork": ("pf_names", "root_devices", "vlan", "resource_name"),
+}
+
+
 def segment_text(net: Entry[Any] | None) -> str:
     """What makes two networks one segment, in words (for messages naming a second network)."""
     if net is None or (net.kind == "OvnNetwork" and net.spec.topology == "layer2"):

@@ -254,15 +254,22 @@ def open_documents(docs: list[Document], key_source: KeySource) -> list[Problem]
     """Decrypt the SOPS documents in place and refuse plaintext Secret data that is not marked deliberate.
 
     The keys are asked for once, at the first encrypted document, so a repository without any never
-    reads a key file. A document that cannot be decrypted is left out with its problem.
+    reads a key file (and one whose key file is unreadable reads it once: each encrypted document reports that
+    first error). A document that cannot be decrypted is left out with its problem.
     """
     problems: list[Problem] = []
-    keys: Keyring | None = None
+    keys: Keyring | SopsError | None = None
     for doc in list(docs):
         data = doc.data
         if is_encrypted(data):
             try:
-                keys = keys if keys is not None else key_source()
+                if keys is None:
+                    try:
+                        keys = key_source()
+                    except SopsError as exc:  # kept: every other document gets the same answer, not another read
+                        keys = exc
+                if isinstance(keys, SopsError):
+                    raise keys
                 clear = decrypt_document(data, keys)
             except SopsError as exc:
                 problems.append(Problem(doc.ref(("sops",)), str(exc)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import AfterValidator, ConfigDict, Field
@@ -28,6 +29,47 @@ def ip_address(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(value)
 
 
+#: ``resource.Quantity`` syntax, here because the models (VM memory against its page size) and the render
+#: checks both read quantities
+_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([KMGTPE]i|[mkMGTPE]|[eE][-+]?[0-9]+)?$")
+_SUFFIX: dict[str, Decimal | int] = {
+    "": 1,
+    "m": Decimal("0.001"),
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+@functools.lru_cache(maxsize=1024)
+def quantity(value: str | int) -> Decimal | None:
+    """A Kubernetes quantity (``512Mi``, ``2Gi``, ``1.5G``, ``100m``, ``1e3``) as a number, or None."""
+    if isinstance(value, int):
+        return Decimal(value)
+    m = _QUANTITY.match(value)
+    if not m:
+        return None
+    number, suffix = m.group(1), m.group(2) or ""
+    try:
+        if suffix[:1] in ("e", "E"):
+            return Decimal(number) * (Decimal(10) ** int(suffix[1:]))
+        return Decimal(number) * _SUFFIX[suffix]
+    except (ArithmeticError, ValueError, KeyError):  # decimal's InvalidOperation and Overflow among them
+        return None
+
+
+#: a PCI vendor or device id (nicSelector.vendor, deviceID): lower-case, as the SR-IOV operator compares it with
+#: the ids sysfs reports (``15B3`` would select no NIC at all)
+PCI_ID = re.compile(r"^[0-9a-f]{4}$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAC = re.compile(r"^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$")
@@ -64,7 +106,7 @@ def _dns_label(value: str) -> str:
     return value
 
 
-def _dns_subdomain(value: str) -> str:
+def dns_subdomain(value: str) -> str:
     if len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
         raise ValueError(f"{value!r} is not a DNS-1123 subdomain (lower-case, digits, '-', '.')")
     return value
@@ -119,7 +161,7 @@ def _ip(value: str) -> str:
 
 
 DNSLabel = Annotated[str, AfterValidator(_dns_label)]
-DNSSubdomain = Annotated[str, AfterValidator(_dns_subdomain)]
+DNSSubdomain = Annotated[str, AfterValidator(dns_subdomain)]
 IfName = Annotated[str, AfterValidator(_ifname)]
 Mac = Annotated[str, AfterValidator(_mac)]
 ResourceName = Annotated[str, AfterValidator(_resource_name)]

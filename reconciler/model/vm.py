@@ -16,10 +16,25 @@ from reconciler.model.types import (
     Port,
     ip_address,
     ip_interface,
+    quantity,
 )
 
 SERVICE_SUFFIX = {"ClusterIP": "svc", "NodePort": "nodeport", "LoadBalancer": "lb"}
 RunStrategy = Literal["Always", "RerunOnFailure", "Manual", "Halted", "Once"]
+
+
+def hugepages_problem(memory: str | int, page_size: str) -> str | None:
+    """Why KubeVirt refuses this guest memory on pages of this size (``validateHugepagesMemoryRequests``:
+    at least one page, a whole number of pages), or None; the VM model and the checks of hand-written
+    VirtualMachines share it. Unparseable values are left to the quantity checks."""
+    amount, page = quantity(memory), quantity(page_size)
+    if amount is None or page is None or amount <= 0 or page <= 0:
+        return None
+    if amount < page:
+        return f"memory {memory} is smaller than one {page_size} hugepage: KubeVirt refuses it"
+    if amount % page:
+        return f"memory {memory} is not a whole number of {page_size} hugepages: KubeVirt refuses it"
+    return None
 
 
 class HttpSource(Model):
@@ -190,6 +205,26 @@ class VMSpec(Model):
         if self.dpdk and self.hugepages == "2Mi":
             raise ValueError("dpdk uses 1Gi hugepages")
         return self
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str, info: ValidationInfo) -> str:
+        """On the field, so the error points at ``memory`` (hugepages is declared before it)."""
+        page = info.data.get("hugepages")
+        problem = hugepages_problem(value, page) if page else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("dpdk")
+    @classmethod
+    def _dpdk_pages(cls, value: bool, info: ValidationInfo) -> bool:
+        """dpdk implies 1Gi pages; an explicit page size is checked on ``memory`` already."""
+        memory = info.data.get("memory")
+        problem = hugepages_problem(memory, "1Gi") if value and memory and not info.data.get("hugepages") else None
+        if problem:
+            raise ValueError(f"dpdk uses 1Gi hugepages: {problem}")
+        return value
 
     @field_validator("numa")
     @classmethod

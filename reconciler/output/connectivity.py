@@ -12,7 +12,8 @@ from reconciler.model import Repo
 from reconciler.output import markdown as md
 from reconciler.safety.connectivity import ConnectivityReport
 from reconciler.safety.dataplane import build
-from reconciler.safety.reach import Cause, MatrixRow, ReachChange, namespace_matrix
+from reconciler.safety.matrix import MatrixRow, namespace_matrix
+from reconciler.safety.reach import Cause, ReachChange
 
 TEXT_GROUPS = 20  # change groups listed in the terminal
 MD_GROUPS = 10  # ... and in a PR comment

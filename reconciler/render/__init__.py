@@ -49,14 +49,27 @@ class Rendered:
 @dataclass
 class RenderCache:
     """The objects of each VM document as last rendered, for a document that did not change (the parse
-    cache gives back the very same entry) rendered against the very same Cluster and networks: a commit
+    cache gives back the very same entry) rendered against an equal Cluster and the very same networks: a commit
     that changes one VM renders one VM (``virtnet run`` keeps one). The objects are re-stamped with the new
-    revision; nothing else about them can differ, since a VM's objects depend on nothing else."""
+    revision; nothing else about them can differ, since a VM's objects depend on nothing else. A hit gives back
+    copies (the stamp goes on them): the cached objects are those an earlier render returned, which a caller
+    may still hold (the controller keeps the last good revision's) and must not see restamped."""
 
     vms: dict[int, tuple[Entry[Any], Any, tuple[Any, ...], list[Obj]]] = field(default_factory=dict)
     hits: int = 0
+    #: the last Cluster spec given, and the cached one it equals (or itself): a spec whose base domain comes
+    #: from the cluster is a new but equal object on every load, compared once per render rather than per VM
+    _given: Any = field(default=None, repr=False)
+    _cluster: Any = field(default=None, repr=False)
+
+    def _same_cluster(self, cluster: Any) -> Any:
+        if cluster is not self._given:
+            self._cluster = self._cluster if self._cluster is not None and self._cluster == cluster else cluster
+            self._given = cluster
+        return self._cluster
 
     def objects(self, entry: Entry[Any], cluster: Any, networks: dict[str, Entry[Any]]) -> list[Obj]:
+        cluster = self._same_cluster(cluster)
         used = tuple(networks.get(i.network) for i in entry.spec.interfaces)
         found = self.vms.get(id(entry))
         if (
@@ -66,16 +79,7 @@ class RenderCache:
             and all(a is b for a, b in zip(found[2], used, strict=True))
         ):
             self.hits += 1
-            for obj in found[3]:  # back to what render_vm made: the stamp is added again, with this revision
-                meta = obj["metadata"]
-                kept = {
-                    k: v for k, v in (meta.get("annotations") or {}).items() if k not in labels.PROVENANCE_ANNOTATIONS
-                }
-                if kept:
-                    meta["annotations"] = kept
-                else:
-                    meta.pop("annotations", None)
-            return found[3]
+            return [_unstamped(obj) for obj in found[3]]
         objects = render_vm(entry, networks, cluster)
         self.vms[id(entry)] = (entry, cluster, used, objects)
         return objects
@@ -83,6 +87,16 @@ class RenderCache:
     def keep(self, entries: list[Entry[Any]]) -> None:
         alive = {id(e) for e in entries}
         self.vms = {k: v for k, v in self.vms.items() if k in alive}
+
+
+def _unstamped(obj: Obj) -> Obj:
+    """``obj`` back to what render_vm made, as a copy sharing everything below ``metadata`` (never mutated)."""
+    meta = obj["metadata"]
+    kept = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in labels.PROVENANCE_ANNOTATIONS}
+    fresh = {k: v for k, v in meta.items() if k != "annotations"}
+    if kept:
+        fresh["annotations"] = kept
+    return {**obj, "metadata": fresh}
 
 
 def _node_interfaces(repo: Repo) -> frozenset[str]:

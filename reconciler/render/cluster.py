@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler import labels
-from reconciler.model.cluster import ISTIO_INJECTION, ISTIO_REVISION, KUBEMACPOOL_IGNORE, ClusterSpec
+from reconciler.model.cluster import (
+    ISTIO_INJECTION,
+    ISTIO_REVISION,
+    KUBEMACPOOL_IGNORE,
+    METALLB_ADDRESS_POOL,
+    ClusterSpec,
+)
 from reconciler.objects import Obj
 from reconciler.render.networks import migration_nad_name
 
@@ -58,7 +64,7 @@ def secondary_dns_service(cluster: ClusterSpec) -> list[Obj]:
         return []
     annotations = {"metallb.io/loadBalancerIPs": dns.name_server_ip}
     if dns.pool is not None:
-        annotations["metallb.io/address-pool"] = dns.pool
+        annotations[METALLB_ADDRESS_POOL] = dns.pool
     port = {"name": "dns", "port": 53, "targetPort": SECONDARY_DNS_PORT, "protocol": "UDP"}
     return [
         {

@@ -17,6 +17,8 @@ from typing import Any
 
 from reconciler import nmstate
 from reconciler.model.loader import Path_
+from reconciler.model.types import PCI_ID
+from reconciler.model.vm import hugepages_problem
 from reconciler.objects import Obj
 from reconciler.render import syntax
 
@@ -190,6 +192,8 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
         for block in ("requests", "limits"):
             value = _dig(domain, "resources", block, "memory")
             yield from _positive_quantity(value, (*vmi, "domain", "resources", block, "memory"), "memory")
+    yield from _hugepages(domain, vmi)
+    yield from _cloud_init_sizes(vmi_spec, vmi)
     yield from label_map(vmi_spec.get("nodeSelector"), (*vmi, "nodeSelector"), "nodeSelector")
     cpu = _mapping(domain.get("cpu"))
     if "guestMappingPassthrough" in _mapping(cpu.get("numa")) and not (
@@ -209,6 +213,47 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
         for spec_key in ("storage", "pvc"):
             size = _dig(dv, "spec", spec_key, "resources", "requests", "storage")
             yield from _positive_quantity(size, (*path, "spec", spec_key, "resources", "requests", "storage"), "size")
+
+
+def _hugepages(domain: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
+    """KubeVirt checks the memory request against the page size, or the guest memory when nothing is requested."""
+    page = _dig(domain, "memory", "hugepages", "pageSize")
+    requested = _dig(domain, "resources", "requests", "memory")
+    path: Path_ = (*vmi, "domain", "resources", "requests", "memory")
+    if requested is None:
+        requested, path = _dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest")
+    if not isinstance(page, str) or not isinstance(requested, str | int) or isinstance(requested, bool):
+        return
+    problem = hugepages_problem(requested, page)
+    if problem:
+        yield Finding(path, problem, requested)
+
+
+#: KubeVirt refuses inline cloud-init userData or networkData longer than this (bytes); a Secret reference
+#: (userDataSecretRef) has no such limit
+CLOUD_INIT_INLINE_MAX = 2048
+#: the virtnet VM field that fills each cloud-init key most (where a finding on a rendered VM points), and how
+#: to shrink it
+_CLOUD_INIT_SOURCE = {
+    "userData": ("sshKeys", "fewer or shorter SSH keys, or sshKeyDelivery accessCredentials or guestAgent"),
+    "networkData": ("interfaces", "fewer addresses, routes or DNS servers"),
+}
+
+
+def _cloud_init_sizes(vmi_spec: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
+    volumes = vmi_spec.get("volumes")
+    for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
+        for source in ("cloudInitNoCloud", "cloudInitConfigDrive"):
+            for key, (origin, hint) in _CLOUD_INIT_SOURCE.items():
+                text = _dig(volume, source, key)
+                size = len(text.encode()) if isinstance(text, str) else 0
+                if size > CLOUD_INIT_INLINE_MAX:
+                    yield Finding(
+                        (*vmi, "volumes", i, source, key),
+                        f"cloud-init {key} is {size} bytes: KubeVirt refuses inline {key} over "
+                        f"{CLOUD_INIT_INLINE_MAX} bytes ({hint})",
+                        origin,
+                    )
 
 
 def _nncp(obj: Obj) -> Iterator[Finding]:
@@ -253,8 +298,9 @@ def _sriov_policy(obj: Obj) -> Iterator[Finding]:
     selector = _mapping(spec.get("nicSelector"))
     for key in ("vendor", "deviceID"):
         value = selector.get(key)
-        if value is not None and not (isinstance(value, str) and syntax.PCI_ID.match(value)):
-            yield Finding(("spec", "nicSelector", key), f"nicSelector.{key} {value!r} must be 4 hex digits", value)
+        if value is not None and not (isinstance(value, str) and PCI_ID.match(value)):
+            message = f"nicSelector.{key} {value!r} must be 4 lower-case hex digits (as sysfs spells PCI ids)"
+            yield Finding(("spec", "nicSelector", key), message, value)
 
 
 def _json_object(spec: dict[str, Any], key: str) -> Iterator[Finding]:

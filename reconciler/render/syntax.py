@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from decimal import Decimal
+
+from reconciler.model.types import quantity as quantity  # the one parser, re-exported for the checks
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_LABEL = re.compile(rf"^{_LABEL}$")
@@ -28,24 +29,6 @@ _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 _PORT_NAME = re.compile(r"^[-a-z0-9]+$")
 _IFNAME_BAD = re.compile(r"[\s/:]")
 RESOURCE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-PCI_ID = re.compile(r"^[0-9a-fA-F]{4}$")  # a PCI vendor or device id
-_QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([KMGTPE]i|[mkMGTPE]|[eE][-+]?[0-9]+)?$")
-_SUFFIX: dict[str, Decimal | int] = {
-    "": 1,
-    "m": Decimal("0.001"),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
 
 
 @functools.lru_cache(maxsize=8192)
@@ -139,20 +122,3 @@ def ifname(value: str) -> str | None:
     if _IFNAME_BAD.search(value) or value in (".", ".."):
         return "must not contain whitespace, '/' or ':'"
     return None
-
-
-@functools.lru_cache(maxsize=1024)
-def quantity(value: str | int) -> Decimal | None:
-    """A Kubernetes quantity (``512Mi``, ``2Gi``, ``1.5G``, ``100m``, ``1e3``) as a number, or None."""
-    if isinstance(value, int):
-        return Decimal(value)
-    m = _QUANTITY.match(value)
-    if not m:
-        return None
-    number, suffix = m.group(1), m.group(2) or ""
-    try:
-        if suffix[:1] in ("e", "E"):
-            return Decimal(number) * (Decimal(10) ** int(suffix[1:]))
-        return Decimal(number) * _SUFFIX[suffix]
-    except (ArithmeticError, ValueError, KeyError):  # decimal's InvalidOperation and Overflow among them
-        return None

@@ -21,7 +21,7 @@ try:  # libyaml: the same bytes for these plain documents, ~10x faster than the 
     from yaml import CSafeDumper as _Dumper
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
-from reconciler.model.cluster import ClusterSpec
+from reconciler.model.cluster import METALLB_ADDRESS_POOL, ClusterSpec
 from reconciler.model.repo import Entry
 from reconciler.model.vm import DataVolumeBoot, Interface, VMSpec
 from reconciler.objects import Obj
@@ -355,5 +355,5 @@ def render_services(entry: Entry[VMSpec]) -> list[Obj]:
             port["nodePort"] = exp.node_port
         svc["spec"]["ports"].append(port)
         if exp.pool:
-            svc["metadata"]["annotations"] = {"metallb.io/address-pool": exp.pool}
+            svc["metadata"]["annotations"] = {METALLB_ADDRESS_POOL: exp.pool}
     return list(services.values())

@@ -243,8 +243,15 @@ def _isolated_findings(plane: DataPlane) -> list[Finding]:
 
 
 def findings(plane: DataPlane) -> list[Finding]:
-    """The danger checks of one revision's data plane (merges need two revisions: see :func:`compare`)."""
-    return _address_findings(plane) + _overlap_findings(plane) + _isolated_findings(plane)
+    """The danger checks of one revision's data plane (merges need two revisions: see :func:`compare`).
+
+    Kept on the plane (memoised by ``build``): every no-op reconcile compares a revision with itself and needs
+    them only to count, and the next revision's comparison needs this one's again as its base."""
+    cached: list[Finding] | None = plane.cache.get("findings")
+    if cached is None:
+        cached = _address_findings(plane) + _overlap_findings(plane) + _isolated_findings(plane)
+        plane.cache["findings"] = cached
+    return list(cached)
 
 
 def _key(f: Finding) -> tuple[str, str]:

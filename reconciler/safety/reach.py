@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.errors import SourceRef
-from reconciler.model.segments import segment_label
+from reconciler.model.segments import SEGMENT_FIELDS, segment_label
 from reconciler.safety.dataplane import POD, DataPlane, DomainKey, Endpoint
 
 EXAMPLES = 5  # pairs named per change
@@ -137,13 +137,6 @@ class _Cohort:
         return self._vms
 
 
-_SEGMENT_FIELDS = {
-    "BridgeNetwork": ("bridge", "vlan"),
-    "OvnNetwork": ("topology", "physical_network_name", "vlan"),
-    "SriovNetwork": ("pf_names", "vlan"),
-}
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
@@ -160,7 +153,7 @@ def network_cause(name: str, base: DataPlane, plane: DataPlane) -> Cause:
         return Cause(f"network {name} is added on {label}", after.ref("metadata", "name"))
     if before.kind != after.kind:
         return Cause(text, after.ref("kind"))
-    for attr in _SEGMENT_FIELDS.get(after.kind, ()):
+    for attr in SEGMENT_FIELDS.get(after.kind, ()):
         if getattr(before.spec, attr, None) != getattr(after.spec, attr, None):
             return Cause(text, after.ref("spec", _camel(attr)))
     return Cause(text, after.ref("spec"))
@@ -336,53 +329,4 @@ def reachable_vms(plane: DataPlane) -> set[str]:
             if p.routed or reach_count[p] > sum(1 for q in own if reaches(p, q)):
                 out.add(vm)
                 break
-    return out
-
-
-@dataclass
-class MatrixRow:
-    """One VM of a namespace: the VMs of the same namespace it reaches (by network), and what else."""
-
-    vm: str
-    peers: dict[str, list[str]] = field(default_factory=dict)  # VM name -> networks it is reached over
-    elsewhere: int = 0  # interface pairs with VMs of other namespaces
-    pod: bool = False
-    gateway: bool = False
-
-
-def _add(row: MatrixRow, peer: str, network: str) -> None:
-    nets = row.peers.setdefault(peer, [])
-    if network not in nets:
-        nets.append(network)
-
-
-def namespace_matrix(plane: DataPlane) -> dict[str, list[MatrixRow]]:
-    """Per namespace, who reaches whom on the secondary networks (the pod network joins every VM that has
-    it and is a flag, not a column). Pairs are looked at within one namespace and one domain only; pairs
-    with other namespaces are counted from position counts, never listed."""
-    where = positions(plane)
-    total: dict[DomainKey, Counter[Position]] = {}
-    local: dict[tuple[str, DomainKey], Counter[Position]] = {}
-    groups: dict[tuple[str, DomainKey], list[tuple[Endpoint, Position]]] = {}
-    rows: dict[str, MatrixRow] = {vm: MatrixRow(vm) for vm in sorted(plane.vms)}
-    for key, ep in plane.endpoints.items():
-        p = where[key]
-        if ep.domain == POD:
-            rows[ep.vm].pod = True
-            continue
-        rows[ep.vm].gateway = rows[ep.vm].gateway or p.routed
-        total.setdefault(ep.domain, Counter())[p] += 1
-        local.setdefault((ep.namespace, ep.domain), Counter())[p] += 1
-        groups.setdefault((ep.namespace, ep.domain), []).append((ep, p))
-    for (ns, domain), members in groups.items():
-        for i, (a, pa) in enumerate(members):
-            for b, pb in members[i + 1 :]:
-                if a.vm != b.vm and reaches(pa, pb):
-                    _add(rows[a.vm], b.vm, a.network)
-                    _add(rows[b.vm], a.vm, b.network)
-            near = total[domain]
-            rows[a.vm].elsewhere += sum(n - local[(ns, domain)].get(q, 0) for q, n in near.items() if reaches(pa, q))
-    out: dict[str, list[MatrixRow]] = {}
-    for vm, row in rows.items():
-        out.setdefault(vm.partition("/")[0], []).append(row)
     return out

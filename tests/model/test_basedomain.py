@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reconciler.errors import Problem, SourceRef
-from reconciler.model.basedomain import MISSING, ClusterDomain, resolve_base_domain
+from reconciler.model.basedomain import DNS_CONFIG, MISSING, ClusterDomain, resolve_base_domain
 
 BASE = SourceRef("clusters/prod.yaml", 23, "spec.baseDomain")
 DNS = SourceRef("clusters/prod.yaml", 37, "spec.secondaryDNS")
@@ -45,3 +45,12 @@ def test_neither_is_the_model_error_saying_why_the_cluster_could_not_help() -> N
     assert not_openshift.message.startswith(MISSING) and "not OpenShift" in not_openshift.message
     empty = decide(None, ClusterDomain(None, openshift=True))
     assert isinstance(empty, Problem) and "not OpenShift" not in empty.message and "no " in empty.message
+
+
+def test_the_clusters_domain_is_normalised_and_must_be_a_dns_subdomain() -> None:
+    assert decide(None, ClusterDomain("Prod.Example.COM.", openshift=True)) == "prod.example.com"
+    assert decide("prod.example.com", ClusterDomain("PROD.example.com.", openshift=True)) == "prod.example.com"
+    for stated, ref in ((None, DNS), ("prod.example.com", BASE)):
+        bad = decide(stated, ClusterDomain("prod_example.com", openshift=True))
+        assert isinstance(bad, Problem) and bad.ref == ref
+        assert "'prod_example.com' is not a DNS-1123 subdomain" in bad.message and DNS_CONFIG in bad.message

@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.errors import ModelError
 from reconciler.model import load_repo
-from reconciler.model.sops import Keyring, keys_from_env
+from reconciler.model.sops import Keyring, SopsError, keys_from_env
 from reconciler.render import render
 from tests.repos import write_repo
 from tests.sopstools import AgeKey, age_keygen, sops_encrypt
@@ -230,3 +230,24 @@ def test_a_parse_cache_never_keeps_a_decrypted_secret(tmp_path: Path, age: AgeKe
         secret = next(o for o in render(repo).objects if o["metadata"]["name"] == "db-credentials")
         assert secret["stringData"]["password"] == canary[0]
     assert cache.hits > 0  # the file itself was served from the cache the second time
+
+
+def test_a_key_source_that_fails_is_asked_once_and_its_error_given_to_every_document(
+    tmp_path: Path, age: AgeKey, canary: tuple[str, str]
+) -> None:
+    root = encrypted_repo(tmp_path, age, canary)
+    second = root / "secrets" / "db2.yaml"
+    second.write_text(secret_doc(*canary).replace("name: db-credentials", "name: db-other"))
+    sops_encrypt(second, age.recipient)
+    calls: list[int] = []
+
+    def unreadable() -> Keyring:
+        calls.append(1)
+        raise SopsError("the age key file keys.txt cannot be read")
+
+    with pytest.raises(ModelError) as err:
+        load_repo(root, keys=unreadable)
+    messages = [str(p) for p in err.value.problems]
+    assert [m.split(":")[0] for m in messages] == ["secrets/db.yaml", "secrets/db2.yaml"]
+    assert all(m.endswith("sops: the age key file keys.txt cannot be read") for m in messages)
+    assert len(calls) == 1

@@ -193,6 +193,37 @@ def test_vm_memory_and_disk_sizes(memory: str, fragment: str) -> None:
     ]
 
 
+def test_vm_memory_must_be_whole_hugepages() -> None:
+    """KubeVirt's validateHugepagesMemoryRequests: the memory request (else the guest memory) is at least one
+    page and a whole number of pages."""
+    pages = {"hugepages": {"pageSize": "1Gi"}}
+    assert messages(vm_obj(memory={"guest": "1536Mi", **pages})) == [
+        "spec.template.spec.domain.memory.guest: memory 1536Mi is not a whole number of 1Gi hugepages: "
+        "KubeVirt refuses it"
+    ]
+    requested = vm_obj(memory={"guest": "2Gi", **pages}, resources={"requests": {"memory": "512Mi"}})
+    assert messages(requested) == [
+        "spec.template.spec.domain.resources.requests.memory: memory 512Mi is smaller than one 1Gi hugepage: "
+        "KubeVirt refuses it"
+    ]
+    assert messages(vm_obj(memory={"guest": "3Gi", **pages})) == []
+    assert messages(vm_obj(memory={"guest": "3Mi", "hugepages": {"pageSize": "2Mi"}})) != []
+
+
+def test_inline_cloud_init_over_2048_bytes_is_refused() -> None:
+    machine = vm_obj(memory={"guest": "1Gi"})
+    fits, big = "#cloud-config\n" + "x" * 2000, "x" * 2049
+    volumes = [
+        {"name": "a", "cloudInitNoCloud": {"userData": fits, "networkData": big}},
+        {"name": "b", "cloudInitConfigDrive": {"userData": "é" * 1025}},  # 2050 bytes in 1025 characters
+    ]
+    machine["spec"]["template"]["spec"]["volumes"] = volumes
+    assert [m.split(" bytes")[0] for m in messages(machine)] == [
+        "spec.template.spec.volumes.0.cloudInitNoCloud.networkData: cloud-init networkData is 2049",
+        "spec.template.spec.volumes.1.cloudInitConfigDrive.userData: cloud-init userData is 2050",
+    ]
+
+
 def test_quantities() -> None:
     assert quantity("2Gi") == 2 * 2**30 and quantity("1.5G") == 1_500_000_000 and quantity("100m") == Decimal("0.1")
     assert quantity("1e3") == 1000 and quantity(0) == 0
@@ -274,6 +305,10 @@ def test_a_value_the_loader_let_through_is_refused_at_its_line(tmp_path: Path) -
         (
             {"vms/web.yaml": VM + "  memory: 0Mi\n"},
             "vms/web.yaml:13: spec.memory: VirtualMachine/apps/web-1: memory '0Mi' must be more than zero",
+        ),
+        (
+            {"vms/web.yaml": VM + "  sshKeys:\n" + "".join(f"    - ssh-rsa {'A' * 400} key{i}@x\n" for i in range(6))},
+            "vms/web.yaml:13: spec.sshKeys: VirtualMachine/apps/web-1: cloud-init userData is ",
         ),
         (
             {"vms/web.yaml": VM + "  nodeSelector:\n    bad key: x\n"},
@@ -359,3 +394,14 @@ def test_sriov_bounds_are_the_crds_bounds(base: dict[str, Any], field: str, good
         obj["spec"][field] = value
         assert bool(schemas.errors(obj)) is refused, (field, value, schemas.errors(obj))
         assert bool(messages(obj)) is refused, (field, value, messages(obj))
+
+
+def test_pci_ids_are_lower_case_as_in_the_network_model() -> None:
+    """The operator compares nicSelector ids with sysfs's lower-case ones: ``15B3`` would select no NIC; the
+    model of a virtnet SriovNetwork refuses it too (one pattern)."""
+    obj = json.loads(json.dumps(SRIOV_POLICY))
+    obj["spec"]["nicSelector"] = {"vendor": "15b3", "deviceID": "101D"}
+    assert messages(obj) == [
+        "spec.nicSelector.deviceID: nicSelector.deviceID '101D' must be 4 lower-case hex digits "
+        "(as sysfs spells PCI ids)"
+    ]

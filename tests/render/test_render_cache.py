@@ -7,7 +7,9 @@ import json
 import shutil
 from pathlib import Path
 
+from reconciler import labels
 from reconciler.model import ParseCache, load_repo
+from reconciler.model.basedomain import ClusterDomain
 from reconciler.render import RenderCache, render
 
 
@@ -34,3 +36,38 @@ def test_cached_renders_are_the_fresh_renders(tmp_path: Path) -> None:
     # and without a revision, no object keeps the old one
     third = render(load_repo(repo, cache=parses), None, renders)
     assert as_json(third.objects) == as_json(render(load_repo(repo), None).objects)
+
+
+def test_a_cache_hit_leaves_the_objects_of_an_earlier_render_alone(tmp_path: Path) -> None:
+    """The controller keeps the last good revision's objects; a later render (even one that then fails its
+    checks) must not restamp them through the cache."""
+    repo = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", tmp_path / "repo"))
+    parses, renders = ParseCache(), RenderCache()
+    first = render(load_repo(repo, cache=parses), "a" * 40, renders)
+    before = as_json(first.objects)
+    second = render(load_repo(repo, cache=parses), "b" * 40, renders)
+    assert renders.hits >= 3
+    vms = [o for o in first.objects if o["kind"] == "VirtualMachine"]
+    assert vms and {o["metadata"]["annotations"][labels.REVISION] for o in vms} == {"a" * 40}  # type: ignore[index]
+    assert as_json(first.objects) == before
+    assert {o["metadata"]["annotations"][labels.REVISION] for o in second.objects} == {"b" * 40}  # type: ignore[index]
+
+
+def test_a_base_domain_from_the_cluster_still_hits_the_cache(tmp_path: Path) -> None:
+    """Each load derives a new (equal) Cluster spec carrying the cluster's base domain."""
+    repo = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", tmp_path / "repo"))
+    cluster = repo / "clusters" / "prod.yaml"
+    cluster.write_text(cluster.read_text().replace("  baseDomain: prod.example.com\n", "", 1))
+    parses, renders = ParseCache(), RenderCache()
+
+    def domains() -> ClusterDomain:
+        return ClusterDomain("prod.example.com", openshift=True)
+
+    first = load_repo(repo, domains=domains, cache=parses)
+    assert first.cluster.spec.base_domain == "prod.example.com"
+    render(first, "a" * 40, renders)
+    assert renders.hits == 0
+    second = load_repo(repo, domains=domains, cache=parses)
+    assert second.cluster.spec is not first.cluster.spec
+    render(second, "b" * 40, renders)
+    assert renders.hits == len(renders.vms) >= 3

@@ -14,10 +14,11 @@ from reconciler.cli import main
 from reconciler.model import Repo, load_repo
 from reconciler.output.connectivity import MD_GROUPS, connectivity_markdown, connectivity_text, matrix_files
 from reconciler.output.safety import MD_WARNINGS, safety_markdown, safety_text
-from reconciler.safety import SafetyReport
+from reconciler.safety import SafetyReport, connectivity
 from reconciler.safety.connectivity import compare
 from reconciler.safety.dataplane import build
-from reconciler.safety.reach import MAX_CAUSES, namespace_matrix
+from reconciler.safety.matrix import namespace_matrix
+from reconciler.safety.reach import MAX_CAUSES
 from tests.gitutil import git, isolate_git
 from tests.repos import write_repo
 
@@ -228,6 +229,20 @@ def test_danger_checks_address_outside_the_domain_and_overlapping_subnets(tmp_pa
     assert checks["ip-outside-domain"].ref is not None
     assert checks["ip-outside-domain"].ref.line == line_of(root, "vms.yaml", "ipv4: 10.7.0.5/24")
     assert "n1 (10.0.0.0/24) and n2 (10.0.0.0/25)" in checks["subnet-overlap"].message
+
+
+def test_a_no_op_reconcile_counts_the_findings_of_its_plane_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nets = bridge("n1", 100, "  subnet: 10.0.0.0/24\n") + "---\n" + bridge("n2", 100, "  subnet: 10.0.0.0/25\n", False)
+    nets += "---\n" + bridge("n3", 100, uplink=False)
+    repo = repo_at(tmp_path, {"nets.yaml": nets, "vms.yaml": vm("a", [("n3", "10.7.0.5/24", "")])})
+    calls: list[object] = []
+    checks = connectivity._overlap_findings
+    monkeypatch.setattr(connectivity, "_overlap_findings", lambda plane: calls.append(plane) or checks(plane))
+    counts = [compare(repo, repo).preexisting for _ in range(3)]
+    assert counts == [3, 3, 3] and len(calls) == 1  # every poll after the first reads the plane's findings
+    assert len(compare(None, repo).findings) == 3 and len(calls) == 1
 
 
 # -------------------------------------------------------------------------------------------------------- output
