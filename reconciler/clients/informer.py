@@ -111,9 +111,9 @@ class Informer:
             if self._stale:
                 self.relist()
             items = list(self._objects.values())
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"informer-{self.key[0]}", daemon=True)
-            self._thread.start()
+            if self._thread is None:  # under the lock: two first readers (the PR-plan thread, the loop) start one
+                self._thread = threading.Thread(target=self._run, name=f"informer-{self.key[0]}", daemon=True)
+                self._thread.start()
         return items
 
     def relist(self) -> None:

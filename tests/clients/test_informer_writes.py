@@ -3,11 +3,14 @@ the watch thread when two readers share one informer. Server-free: a stub ``Kube
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from reconciler.clients import informer as informer_module
 from reconciler.clients.informer import Informers, matches
 from reconciler.labels import AGENT_SELECTOR, ANY_CLUSTER, MANAGED_BY, MANAGER
 
@@ -64,3 +67,30 @@ def test_selector_matching_follows_the_servers_equality_rules(
     selector: str | None, labels: dict[str, str], expected: bool
 ) -> None:
     assert matches(selector, labels) is expected
+
+
+def test_two_first_readers_start_one_watch_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[str] = []
+
+    class SlowThread(threading.Thread):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.2)  # widens the gap between the check and the assignment for the other reader
+            super().__init__(*args, **kwargs)
+
+        def start(self) -> None:
+            started.append(self.name)
+            super().start()
+
+    informers = Informers(StubKube(), {("ConfigMap", ANY_CLUSTER)})  # type: ignore[arg-type]
+    informer = informers.get("ConfigMap", ANY_CLUSTER, None)
+    assert informer is not None
+    readers = [threading.Thread(target=informer.items) for _ in range(2)]
+    monkeypatch.setattr(informer_module.threading, "Thread", SlowThread)  # the informer's threads only
+    try:
+        for reader in readers:
+            reader.start()
+        for reader in readers:
+            reader.join()
+        assert len(started) == 1, started
+    finally:
+        informers.stop()
