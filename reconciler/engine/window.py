@@ -16,6 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 
+#: the most writes a wave may keep in flight (``--parallel``, ``apply.parallel``); the client's connection pool
+#: (``reconciler.clients.kube``) keeps that many open, so no write at the maximum opens and drops its own
+MAX_PARALLEL = 64
+
 
 class Window:
     """A counting semaphore whose size adapts: ``acquire`` before a write, ``release`` after it."""
