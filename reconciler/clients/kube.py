@@ -268,7 +268,8 @@ class Kube:
             for line in iter_resp_lines(response.response):
                 if line:
                     yield json.loads(line)
-        finally:
+        finally:  # closed first: a consumer that stopped early leaves a half-read stream, not one to reuse
+            response.response.close()
             response.response.release_conn()
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:

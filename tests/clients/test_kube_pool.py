@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from types import SimpleNamespace
+
 import click
 import pytest
 from kubernetes import client
@@ -25,3 +28,34 @@ def test_the_cli_allows_no_more_parallel_writes_than_the_pool_holds() -> None:
     assert option.type.max == MAX_PARALLEL
     with pytest.raises(click.BadParameter):
         option.type.convert(MAX_PARALLEL + 1, option, None)
+
+
+class Stream:
+    """A urllib3 response that streams two watch events and records what is done to it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def stream(self, *args: object, **kwargs: object) -> Iterator[bytes]:
+        yield b'{"type": "ADDED", "object": {}}\n{"type": "ADDED", "object": {}}\n'
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def release_conn(self) -> None:
+        self.calls.append("release_conn")
+
+
+def test_a_watch_left_early_closes_its_stream_before_giving_the_connection_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = Stream()
+    kube = Kube(client.ApiClient(client.Configuration()))
+    monkeypatch.setattr(kube.api, "call_api", lambda *a, **k: SimpleNamespace(status=200, response=stream))
+    try:
+        events = kube.watch("ConfigMap", None, "ns", "1", 5)
+        assert next(events)["type"] == "ADDED"
+        events.close()  # the consumer stops after one event
+        assert stream.calls[:1] == ["close"], stream.calls
+    finally:
+        kube.api.close()
