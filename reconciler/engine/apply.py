@@ -169,11 +169,12 @@ def _apply_items(
 
 
 def _through(window: Window, item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
-    ticket = window.acquire()
+    ticket, result = window.acquire(), (False, "")
     try:
-        return _apply_one(item, kube, options)
+        result = _apply_one(item, kube, options)
+        return result
     finally:
-        window.release(ticket)
+        window.release(ticket, ok=result[0])
 
 
 def _apply_one(item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:

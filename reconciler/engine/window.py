@@ -49,10 +49,12 @@ class Window:
             self.peak = max(self.peak, self.in_flight)
             return self.throttles
 
-    def release(self, ticket: int) -> None:
+    def release(self, ticket: int, ok: bool = True) -> None:
+        """A write is done; ``ok``: it went through (a refused or failed write says nothing about the
+        server's room, so it does not count toward growing back)."""
         with self._cond:
             self.in_flight -= 1
-            if ticket == self.throttles:  # sent after the latest 429
+            if ok and ticket == self.throttles:  # went through, sent after the latest 429
                 self._successes += 1
             if self.size < self.limit and self._successes >= self.limit:
                 self.size += 1
