@@ -80,7 +80,7 @@ def apply_plan(
                 if not changes.ok:
                     changes.error = f"wave {wave} failed; later waves were not applied"
                     return changes
-                migrations = _migrate([i for i in stage if i.migrate], kube, options, changes, say)
+                migrations = _migrate([i for i in stage if i.migrate], kube, options, say)
                 _wait_healthy(stage, kube, options, changes, say, migrations)
         deletes = [i for i in plan.items if i.action == Action.DELETE]
         if deletes:
@@ -226,12 +226,13 @@ def _wait_sriov(
 
 
 def _migrate(
-    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, say: Callable[[str], None]
 ) -> dict[str, Obj]:
     """Live-migrate each VM whose plugged interfaces reach the guest only in a new launcher pod (a cluster
     without LiveUpdate, ``reconciler.engine.kubevirt``). Waits until virt-controller has carried the plug into
     the VMI spec first: a migration started before would build its target pod without the new attachment.
-    Returns the migrations by item name, for the health wait to follow."""
+    Returns the migrations by item name, for the health wait to follow. A migration refused, or a plug that
+    never reaches the VMI spec, raises: the item's write already has its one result in ``changes``."""
     started: dict[str, Obj] = {}
     for item in items:
         assert item.desired is not None
@@ -247,9 +248,8 @@ def _migrate(
         say(f"{item.name}: live migration {obj['metadata']['name']} so the guest gets {', '.join(item.plugs)}")
         try:
             kube.apply(obj)
-        except ApplyError as exc:
-            changes.add(item, False, f"migration not created: {exc.message}")
-            raise
+        except ApplyError as exc:  # the VM's write already has its result: the run's error says this one
+            raise ApplyError(item.name, f"migration not created: {exc.message}") from exc
         started[item.name] = obj
     return started
 
