@@ -292,7 +292,7 @@ def _wait_healthy(
     say(f"waiting for {len(watched)} object(s) to become healthy")
     deadline = options.clock() + options.timeout
     pending = {i.name: i for i in watched}
-    waiting_for = ""
+    waiting_for: dict[str, str] = {}  # why a Ready item is still pending (a hot-plug the guest lacks)
     step = options.on_step or _noop_step
     while pending:
         step("waiting for health", len(watched) - len(pending), len(watched))
@@ -307,11 +307,15 @@ def _wait_healthy(
                 detail = _enactment_failures(kube, obj) if obj["kind"] == "NodeNetworkConfigurationPolicy" else ""
                 raise HealthError(name, f"Degraded: {health.message}{detail}")
             if health.status in (Status.HEALTHY, Status.SUSPENDED):
-                waiting_for = _guest_missing(kube, item, (migrations or {}).get(name))
-                if not waiting_for:
+                waiting_for[name] = _guest_missing(kube, item, (migrations or {}).get(name))
+                if not waiting_for[name]:
                     del pending[name]
         if pending and options.clock() >= deadline:
-            detail = f" ({waiting_for})" if waiting_for else ""
+            details = [(n, waiting_for[n]) for n in sorted(pending) if waiting_for.get(n)]
+            if len(pending) == 1:
+                detail = f" ({details[0][1]})" if details else ""
+            else:
+                detail = f" ({'; '.join(f'{n}: {why}' for n, why in details)})" if details else ""
             raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s{detail}")
         if pending:
             options.sleep(options.poll)
