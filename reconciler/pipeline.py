@@ -250,9 +250,9 @@ def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) 
     )
 
 
-def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
+def _dry_run(plan: Plan, kube: Kube, force: bool, parallel: int) -> list[str]:
     try:
-        return dry_run(plan, kube, force)
+        return dry_run(plan, kube, force, parallel)
     except (ApiException, OSError) as exc:  # the server did not answer: say so rather than guess
         return [f"the server-side dry run could not be made: {exc}"]
 
@@ -361,7 +361,8 @@ def reconcile(
         outcome.failed, outcome.message = "PlanBlocked", outcome.safety.blocked_message()
         return outcome
     if options.server_dry_run and outcome.plan.has_changes:
-        refused = _dry_run(outcome.plan, kube, options.force_conflicts)
+        parallel = (apply_options or ApplyOptions()).parallel
+        refused = _dry_run(outcome.plan, kube, options.force_conflicts, parallel)
         if refused:
             outcome.failed, outcome.message = "PlanBlocked", "; ".join(refused)
             return outcome

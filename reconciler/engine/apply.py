@@ -94,9 +94,11 @@ def apply_plan(
     return changes
 
 
-def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False) -> list[str]:
+def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False, parallel: int = ApplyOptions.parallel) -> list[str]:
     """Server-side dry-run of every object the plan writes: schema, admission webhooks and quota answer
-    now, at plan time, instead of half way through an apply. Returns one message per refused object.
+    now, at plan time, instead of half way through an apply. Returns one message per refused object, in
+    plan order. The requests go out as an apply's writes do: at most ``parallel`` at once, fewer while the
+    server answers 429 (one at a time, a thousand VMs' dry run cost a round trip each).
 
     An object in a namespace this plan creates cannot be dry-run (the server answers 404 for a namespace
     that does not exist yet); it is checked when its wave runs, after the namespace exists.
@@ -106,17 +108,30 @@ def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False) -> list[str]:
         for i in plan.items
         if i.action == Action.CREATE and i.desired is not None and i.desired["kind"] == "Namespace"
     }
-    refused: list[str] = []
-    for item in plan.items:
-        if item.action not in (Action.CREATE, Action.UPDATE) or item.desired is None or item.waits_for is not None:
-            continue
-        if item.desired["metadata"].get("namespace") in new_namespaces:
-            continue
+    checked = [
+        i
+        for i in plan.items
+        if i.action in (Action.CREATE, Action.UPDATE)
+        and i.desired is not None
+        and i.waits_for is None
+        and i.desired["metadata"].get("namespace") not in new_namespaces
+    ]
+
+    def check(item: Item) -> tuple[bool, str]:
+        assert item.desired is not None
         try:
             kube.apply(item.desired, force=force or bool(item.take_back), dry_run=True)
+            return True, ""
         except ApplyError as exc:
-            refused.append(f"{item.name}: the API server refuses it: {exc.message}")
-    return refused
+            return False, f"{item.name}: the API server refuses it: {exc.message}"
+
+    window = Window(parallel)
+    unlisten = kube.listen_for_throttling(window.throttled) if isinstance(kube, ReportsThrottling) else None
+    try:
+        return [message for ok, message in _bounded(window, checked, check) if not ok]
+    finally:
+        if unlisten is not None:
+            unlisten()
 
 
 def node_stages(items: list[Item]) -> list[list[Item]]:
@@ -154,27 +169,36 @@ def _apply_items(
 ) -> None:
     """Write ``items``, one kind after the other, each kind's objects in parallel through ``window``; the
     results join ``changes`` in the items' order, whatever order the answers came in."""
-    if window.limit == 1:
-        for item in items:
-            changes.add(item, *_apply_one(item, kube, options))
-            tick()
-        return
-    with ThreadPoolExecutor(max_workers=window.limit, thread_name_prefix="apply") as pool:
-        for _kind, group in groupby(items, key=lambda i: i.desired["kind"] if i.desired else ""):
-            batch = list(group)
-            results = list(pool.map(lambda item: _through(window, item, kube, options), batch))
-            for item, (ok, message) in zip(batch, results, strict=True):
-                changes.add(item, ok, message)
+    for _kind, group in groupby(items, key=lambda i: i.desired["kind"] if i.desired else ""):
+        batch = list(group)
+        if window.limit == 1:  # one at a time: each result as soon as it is known
+            for item in batch:
+                changes.add(item, *_apply_one(item, kube, options))
                 tick()
+            continue
+        for item, (ok, message) in zip(
+            batch, _bounded(window, batch, lambda i: _apply_one(i, kube, options)), strict=True
+        ):
+            changes.add(item, ok, message)
+            tick()
 
 
-def _through(window: Window, item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
-    ticket, result = window.acquire(), (False, "")
-    try:
-        result = _apply_one(item, kube, options)
-        return result
-    finally:
-        window.release(ticket, ok=result[0])
+def _bounded(window: Window, items: list[Item], work: Callable[[Item], tuple[bool, str]]) -> list[tuple[bool, str]]:
+    """``work`` on each of ``items``, at most ``window`` at once (one at a time without threads when its limit
+    is 1); the answers in the items' order."""
+    if window.limit == 1:
+        return [work(item) for item in items]
+
+    def through(item: Item) -> tuple[bool, str]:
+        ticket, result = window.acquire(), (False, "")
+        try:
+            result = work(item)
+            return result
+        finally:
+            window.release(ticket, ok=result[0])
+
+    with ThreadPoolExecutor(max_workers=window.limit, thread_name_prefix="apply") as pool:
+        return list(pool.map(through, items))
 
 
 def _apply_one(item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
