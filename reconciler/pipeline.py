@@ -20,7 +20,7 @@ from reconciler.engine.changes import ChangeSet
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState
-from reconciler.engine.plan import Plan, PlanOptions, build_plan
+from reconciler.engine.plan import Plan, PlanOptions, build_plan, with_rollout
 from reconciler.errors import ModelError, Problem
 from reconciler.model import ParseCache, Repo, load_repo
 from reconciler.model.basedomain import ClusterDomain
@@ -221,8 +221,8 @@ def plan_cluster(
     live = live if live is not None else observe(kube, cluster, desired)
     plan = build_plan(desired, live, cluster, options)
     if any(item.plugs for item in plan.items):
-        live.rollout = read_rollout(kube)
-        plan = build_plan(desired, live, cluster, options)
+        built_for, live.rollout = live.rollout, read_rollout(kube)
+        plan = with_rollout(plan, built_for, live.rollout)
     return plan
 
 

@@ -227,9 +227,9 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             items.append(item)
             (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
             continue
-        items.append(_paired(obj, current, vmis.get(_vmi_key(obj)), live.rollout, options.memo, key))
+        items.append(for_rollout(_paired(obj, current, vmis.get(_vmi_key(obj)), options.memo, key), live.rollout))
     if options.memo is not None:
-        options.memo.keep({f"{i.id}\0{live.rollout}" for i in items})
+        options.memo.keep({i.id for i in items})
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents)
     errors += decision.errors
     for obj, why in decision.kept:
@@ -305,7 +305,7 @@ def _adopt(obj: Obj, existing: Obj) -> tuple[Item, str | None]:
     marked = copy.deepcopy(obj)
     marked["metadata"].setdefault("annotations", {})[labels.ADOPTED] = "true"
     reason = f"adopting an existing object ({labels.ADOPT}); prune will never delete it"
-    return replace(_pair(marked, existing, None, ""), reason=reason), None
+    return replace(for_rollout(_pair(marked, existing, None), ""), reason=reason), None
 
 
 def _deleting(obj: Obj) -> bool:
@@ -334,18 +334,19 @@ def _vmi_key(obj: Obj) -> str:
     return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
-def _paired(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str, memo: PairMemo | None, key: str) -> Item:
+def _paired(obj: Obj, live: Obj | None, vmi: Obj | None, memo: PairMemo | None, key: str) -> Item:
+    """The pairing of ``obj`` with ``live``, from the memo when neither changed: independent of the cluster's
+    rollout strategy (:func:`for_rollout` adds that), so a plan made again for another strategy hits it."""
     if memo is None:
-        return _pair(obj, live, vmi, rollout)
-    memo_key = f"{key}\0{rollout}"  # the cluster's rollout strategy decides what a hot-plug item says
-    item = memo.get(memo_key, obj, live, vmi)
+        return _pair(obj, live, vmi)
+    item = memo.get(key, obj, live, vmi)
     if item is None:
-        item = _pair(obj, live, vmi, rollout)
-        memo.put(memo_key, obj, live, vmi, item)
+        item = _pair(obj, live, vmi)
+        memo.put(key, obj, live, vmi, item)
     return item
 
 
-def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
+def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
     key, name = obj_id(obj), display(obj)
     if live is not None and (live["metadata"].get("annotations") or {}).get(labels.ADOPTED) == "true":
         obj = copy.deepcopy(obj)  # keep the mark: an adopted object stays adopted
@@ -354,11 +355,10 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
         return Item(Action.CREATE, key, name, wave(obj), "not in the cluster", obj, None, tuple(diff_object(obj, None)))
     to_apply, vm_change, reason = obj, VMChange.NONE, ""
     plugs: tuple[str, ...] = ()
-    migrate = False
     if obj["kind"] == "VirtualMachine":
         vm_change, to_apply, reason = classify_vm(obj, live, vmi)
         if vm_change == VMChange.HOTPLUG:
-            plugs, migrate, reason = _plugs(obj, live, vmi, rollout, reason)
+            plugs = _plugs(obj, live)
     changes = tuple(diff_object(to_apply, live))
     if not changes:
         return Item(Action.NOOP, key, name, wave(obj), reason or "in sync", to_apply, live)
@@ -377,20 +377,40 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
         vm_change,
         tuple(others),
         plugs=plugs,
-        migrate=migrate,
         take_back=tuple(taken),
     )
 
 
-def _plugs(desired: Obj, live: Obj, vmi: Obj | None, rollout: str, reason: str) -> tuple[tuple[str, ...], bool, str]:
-    """The interfaces a hot-plug adds, whether virtnet must migrate the VM for the guest to see them, and the
-    plan's reason saying so. Without ``LiveUpdate`` nothing else moves the VM into a pod with the new
-    attachment (``reconciler.engine.kubevirt``)."""
+def _plugs(desired: Obj, live: Obj) -> tuple[str, ...]:
+    """The interfaces a hot-plug adds."""
     have = _interfaces(live)
-    plugs = tuple(n for n in _interfaces(desired) if n not in have)
-    if not plugs:
-        return (), False, reason
+    return tuple(n for n in _interfaces(desired) if n not in have)
+
+
+def _rollout_note(rollout: str) -> str:
+    """What a hot-plug item's reason adds for the cluster's rollout strategy."""
     if rollout == LIVE_UPDATE:
-        return plugs, False, f"{reason}; KubeVirt migrates the VM itself (vmRolloutStrategy LiveUpdate)"
-    strategy = rollout or "Stage"
-    return plugs, True, f"{reason}; a live migration follows (vmRolloutStrategy {strategy}: virtnet migrates the VM)"
+        return "; KubeVirt migrates the VM itself (vmRolloutStrategy LiveUpdate)"
+    return f"; a live migration follows (vmRolloutStrategy {rollout or 'Stage'}: virtnet migrates the VM)"
+
+
+def for_rollout(item: Item, rollout: str) -> Item:
+    """A paired hot-plug item for the cluster's rollout strategy: whether virtnet must migrate the VM for the
+    guest to see the plugged interfaces, and the reason saying so. Without ``LiveUpdate`` nothing else moves
+    the VM into a pod with the new attachment (``reconciler.engine.kubevirt``). Other items as they are."""
+    if not item.plugs:
+        return item
+    return replace(item, migrate=rollout != LIVE_UPDATE, reason=item.reason + _rollout_note(rollout))
+
+
+def with_rollout(plan: Plan, built_for: str, rollout: str) -> Plan:
+    """``plan``, built for the rollout strategy ``built_for``, as :func:`build_plan` makes it for ``rollout``:
+    only the hot-plug items differ (what they do and say), so this relabels them instead of planning again."""
+    was = _rollout_note(built_for)
+    if was == _rollout_note(rollout):
+        return plan
+    items = tuple(
+        for_rollout(replace(i, reason=i.reason.removesuffix(was)), rollout) if i.plugs and i.reason.endswith(was) else i
+        for i in plan.items
+    )
+    return replace(plan, items=items)
