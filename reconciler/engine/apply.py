@@ -222,14 +222,24 @@ def _wait_sriov(
     """Hold back VMs on SR-IOV networks until the SR-IOV operator reports the nodes their policies select
     synced (``reconciler.engine.sriov``); a failed sync stops the run before such a VM is written. A halted VM
     asks for no VF, so it does not wait."""
+    vms = [
+        i
+        for i in items
+        if i.desired is not None
+        and i.desired["kind"] == "VirtualMachine"
+        and i.desired["spec"].get("runStrategy") != "Halted"
+    ]
+    if not vms:
+        return
     objects = [i.desired for i in plan.items if i.desired is not None]
+    resources = sriov.network_resources(objects)  # once per stage, not once per VM
+    all_policies = [o for o in objects if o["kind"] == sriov.POLICY]
     needed: list[tuple[Item, list[Obj]]] = []
-    for item in items:
-        vm = item.desired
-        if vm is not None and vm["kind"] == "VirtualMachine" and vm["spec"].get("runStrategy") != "Halted":
-            policies = sriov.policies_for(vm, objects)
-            if policies:
-                needed.append((item, policies))
+    for item in vms:
+        assert item.desired is not None
+        policies = sriov.policies_for(item.desired, resources, all_policies)
+        if policies:
+            needed.append((item, policies))
     if not needed:
         return
     deadline = options.clock() + options.timeout
