@@ -19,7 +19,7 @@ from typing import Any
 from reconciler import labels
 from reconciler.engine.diff import Change, Conflict, conflicts, diff_object
 from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prune
-from reconciler.engine.kubevirt import LIVE_UPDATE, housekeeping
+from reconciler.engine.kubevirt import LIVE_UPDATE, housekeeping, reported_interfaces
 from reconciler.engine.live import LiveState
 from reconciler.engine.memo import PairMemo
 from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
@@ -146,8 +146,14 @@ def _running(live: Obj, vmi: Obj | None) -> bool:
 
 def classify_vm(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj, str]:
     """How a VM update lands on the running VM, and the object to apply (with unplug markers)."""
+    kind, apply, reason, _plugs = _classify(desired, live, vmi)
+    return kind, apply, reason
+
+
+def _classify(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj, str, tuple[str, ...]]:
+    """:func:`classify_vm`, and the interfaces a hot-plug adds (what the item waits to see in the guest)."""
     if not _running(live, vmi):
-        return VMChange.NONE, desired, "VM is not running: the change applies at its next start"
+        return VMChange.NONE, desired, "VM is not running: the change applies at its next start", ()
     want, have = _interfaces(desired), _interfaces(live)
     have_active = {n for n, i in have.items() if i.get("state") != "absent"}
     added = [n for n in want if n not in have]
@@ -170,7 +176,7 @@ def classify_vm(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj
     if restart_reasons:
         allowed = (desired["metadata"].get("annotations") or {}).get(labels.RESTART) == "allowed"
         kind = VMChange.RESTART if allowed else VMChange.RESTART_REQUIRED
-        return kind, desired, "; ".join(restart_reasons)
+        return kind, desired, "; ".join(restart_reasons), ()
     apply = copy.deepcopy(desired)
     pending = _pending_unplugs(live, vmi, want, have)
     unplug = sorted(set(removed) | pending)
@@ -180,16 +186,16 @@ def classify_vm(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj
             spec["domain"]["devices"]["interfaces"].append({**have[name], "state": "absent"})
             spec["networks"].append(_networks(live)[name])
     if not added and not removed:
-        return VMChange.NONE, apply, "unplug still in progress" if pending else ""
+        return VMChange.NONE, apply, "unplug still in progress" if pending else "", ()
     parts = [f"plug {n}" for n in added] + [f"unplug {n}" for n in removed]
-    return VMChange.HOTPLUG, apply, ", ".join(parts)
+    return VMChange.HOTPLUG, apply, ", ".join(parts), tuple(added)
 
 
 def _pending_unplugs(live: Obj, vmi: Obj | None, want: dict[str, Any], have: dict[str, Any]) -> set[str]:
     """Interfaces marked absent that the guest still has: keep the marker until KubeVirt is done."""
     if vmi is None:
         return set()
-    in_guest = {i.get("name") for i in (vmi.get("status") or {}).get("interfaces") or []}
+    in_guest = reported_interfaces(vmi)
     return {n for n, i in have.items() if i.get("state") == "absent" and n not in want and n in in_guest}
 
 
@@ -356,9 +362,7 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
     to_apply, vm_change, reason = obj, VMChange.NONE, ""
     plugs: tuple[str, ...] = ()
     if obj["kind"] == "VirtualMachine":
-        vm_change, to_apply, reason = classify_vm(obj, live, vmi)
-        if vm_change == VMChange.HOTPLUG:
-            plugs = _plugs(obj, live)
+        vm_change, to_apply, reason, plugs = _classify(obj, live, vmi)
     changes = tuple(diff_object(to_apply, live))
     if not changes:
         return Item(Action.NOOP, key, name, wave(obj), reason or "in sync", to_apply, live)
@@ -379,12 +383,6 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
         plugs=plugs,
         take_back=tuple(taken),
     )
-
-
-def _plugs(desired: Obj, live: Obj) -> tuple[str, ...]:
-    """The interfaces a hot-plug adds."""
-    have = _interfaces(live)
-    return tuple(n for n in _interfaces(desired) if n not in have)
 
 
 def _rollout_note(rollout: str) -> str:
