@@ -15,8 +15,9 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler import labels
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
-from reconciler.engine.apply import ApplyOptions, apply_plan, dry_run
+from reconciler.engine.apply import ApplyOptions, apply_plan
 from reconciler.engine.changes import ChangeSet
+from reconciler.engine.dryrun import dry_run
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -28,7 +27,7 @@ from reconciler.engine.health import Status, health_of
 from reconciler.engine.kubevirt import migration, migration_phase, reported_interfaces, spec_interfaces
 from reconciler.engine.plan import Action, Item, Plan, VMChange
 from reconciler.engine.ports import ClusterWriter, ReportsThrottling
-from reconciler.engine.window import Window
+from reconciler.engine.window import Window, bounded
 from reconciler.errors import ApplyError, HealthError
 from reconciler.objects import LAST_WAVE, Obj, display
 
@@ -94,46 +93,6 @@ def apply_plan(
     return changes
 
 
-def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False, parallel: int = ApplyOptions.parallel) -> list[str]:
-    """Server-side dry-run of every object the plan writes: schema, admission webhooks and quota answer
-    now, at plan time, instead of half way through an apply. Returns one message per refused object, in
-    plan order. The requests go out as an apply's writes do: at most ``parallel`` at once, fewer while the
-    server answers 429 (one at a time, a thousand VMs' dry run cost a round trip each).
-
-    An object in a namespace this plan creates cannot be dry-run (the server answers 404 for a namespace
-    that does not exist yet); it is checked when its wave runs, after the namespace exists.
-    """
-    new_namespaces = {
-        i.desired["metadata"]["name"]
-        for i in plan.items
-        if i.action == Action.CREATE and i.desired is not None and i.desired["kind"] == "Namespace"
-    }
-    checked = [
-        i
-        for i in plan.items
-        if i.action in (Action.CREATE, Action.UPDATE)
-        and i.desired is not None
-        and i.waits_for is None
-        and i.desired["metadata"].get("namespace") not in new_namespaces
-    ]
-
-    def check(item: Item) -> tuple[bool, str]:
-        assert item.desired is not None
-        try:
-            kube.apply(item.desired, force=force or bool(item.take_back), dry_run=True)
-            return True, ""
-        except ApplyError as exc:
-            return False, f"{item.name}: the API server refuses it: {exc.message}"
-
-    window = Window(parallel)
-    unlisten = kube.listen_for_throttling(window.throttled) if isinstance(kube, ReportsThrottling) else None
-    try:
-        return [message for ok, message in _bounded(window, checked, check) if not ok]
-    finally:
-        if unlisten is not None:
-            unlisten()
-
-
 def node_stages(items: list[Item]) -> list[list[Item]]:
     """Split a wave so a policy runs only after the policies that create the interfaces it builds on
     (``reconciler.nmstate.dependencies``: nmstate would take a bridge over a not-yet-made VLAN Degraded).
@@ -177,28 +136,10 @@ def _apply_items(
                 tick()
             continue
         for item, (ok, message) in zip(
-            batch, _bounded(window, batch, lambda i: _apply_one(i, kube, options)), strict=True
+            batch, bounded(window, batch, lambda i: _apply_one(i, kube, options)), strict=True
         ):
             changes.add(item, ok, message)
             tick()
-
-
-def _bounded(window: Window, items: list[Item], work: Callable[[Item], tuple[bool, str]]) -> list[tuple[bool, str]]:
-    """``work`` on each of ``items``, at most ``window`` at once (one at a time without threads when its limit
-    is 1); the answers in the items' order."""
-    if window.limit == 1:
-        return [work(item) for item in items]
-
-    def through(item: Item) -> tuple[bool, str]:
-        ticket, result = window.acquire(), (False, "")
-        try:
-            result = work(item)
-            return result
-        finally:
-            window.release(ticket, ok=result[0])
-
-    with ThreadPoolExecutor(max_workers=window.limit, thread_name_prefix="apply") as pool:
-        return list(pool.map(through, items))
 
 
 def _apply_one(item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:

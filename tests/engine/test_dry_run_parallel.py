@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from engine.test_apply_parallel import Recording, obj
-from reconciler.engine.apply import dry_run
+from reconciler.engine.dryrun import dry_run
 from reconciler.engine.live import LiveState
 from reconciler.engine.plan import build_plan
 from reconciler.errors import ApplyError
