@@ -25,6 +25,7 @@ from reconciler.clients.revision import export_revision
 from reconciler.engine.apply import ApplyOptions
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.plan import PlanOptions
+from reconciler.engine.window import MAX_PARALLEL
 from reconciler.errors import ModelError, SourceError, VirtnetError
 from reconciler.model import Repo, load_repo
 from reconciler.output import text as report
@@ -254,7 +255,7 @@ def plan_command(
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
     "--parallel",
-    type=click.IntRange(1, 64),
+    type=click.IntRange(1, MAX_PARALLEL),
     default=ApplyOptions.parallel,
     show_default=True,
     help="writes in flight at once inside a wave (fewer while the API server answers 429)",

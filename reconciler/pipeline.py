@@ -15,12 +15,13 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler import labels
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES, Kube
-from reconciler.engine.apply import ApplyOptions, apply_plan, dry_run
+from reconciler.engine.apply import ApplyOptions, apply_plan
 from reconciler.engine.changes import ChangeSet
+from reconciler.engine.dryrun import dry_run
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState
-from reconciler.engine.plan import Plan, PlanOptions, build_plan
+from reconciler.engine.plan import Plan, PlanOptions, build_plan, with_rollout
 from reconciler.errors import ModelError, Problem
 from reconciler.model import ParseCache, Repo, load_repo
 from reconciler.model.basedomain import ClusterDomain
@@ -222,8 +223,8 @@ def plan_cluster(
     live = live if live is not None else observe(kube, cluster, desired)
     plan = build_plan(desired, live, cluster, options)
     if any(item.plugs for item in plan.items):
-        live.rollout = read_rollout(kube)
-        plan = build_plan(desired, live, cluster, options)
+        built_for, live.rollout = live.rollout, read_rollout(kube)
+        plan = with_rollout(plan, built_for, live.rollout)
     return plan
 
 
@@ -251,9 +252,9 @@ def _plan_options(repo: Repo, given: PlanOptions | None, force_conflicts: bool) 
     )
 
 
-def _dry_run(plan: Plan, kube: Kube, force: bool) -> list[str]:
+def _dry_run(plan: Plan, kube: Kube, force: bool, parallel: int) -> list[str]:
     try:
-        return dry_run(plan, kube, force)
+        return dry_run(plan, kube, force, parallel)
     except (ApiException, OSError) as exc:  # the server did not answer: say so rather than guess
         return [f"the server-side dry run could not be made: {exc}"]
 
@@ -362,7 +363,8 @@ def reconcile(
         outcome.failed, outcome.message = "PlanBlocked", outcome.safety.blocked_message()
         return outcome
     if options.server_dry_run and outcome.plan.has_changes:
-        refused = _dry_run(outcome.plan, kube, options.force_conflicts)
+        parallel = (apply_options or ApplyOptions()).parallel
+        refused = _dry_run(outcome.plan, kube, options.force_conflicts, parallel)
         if refused:
             outcome.failed, outcome.message = "PlanBlocked", "; ".join(refused)
             return outcome

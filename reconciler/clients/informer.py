@@ -56,6 +56,27 @@ def _newer(candidate: Obj, current: Obj | None) -> bool:
     return True
 
 
+def matches(selector: str | None, labels: dict[str, str]) -> bool:
+    """Whether ``labels`` satisfy the equality-based label ``selector`` (``k=v``, ``k==v``, ``k!=v``, ``k``,
+    ``!k``, comma-joined; ``None`` or empty: everything), as the server would judge it: a write of ours
+    must reach only the caches whose LIST would have returned it."""
+    for term in filter(None, (t.strip() for t in (selector or "").split(","))):
+        if "!=" in term:
+            key, value = (part.strip() for part in term.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = (part.strip() for part in term.replace("==", "=", 1).split("=", 1))
+            if labels.get(key) != value:
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
 class Informer:
     """The objects of one (kind, label selector, namespace), kept current by a watch in a thread of its own."""
 
@@ -90,9 +111,9 @@ class Informer:
             if self._stale:
                 self.relist()
             items = list(self._objects.values())
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"informer-{self.key[0]}", daemon=True)
-            self._thread.start()
+            if self._thread is None:  # under the lock: two first readers (the PR-plan thread, the loop) start one
+                self._thread = threading.Thread(target=self._run, name=f"informer-{self.key[0]}", daemon=True)
+                self._thread.start()
         return items
 
     def relist(self) -> None:
@@ -204,9 +225,14 @@ class Informers:
             return list(self._informers.values())
 
     def observed(self, obj: Obj) -> None:
+        labels = obj["metadata"].get("labels") or {}
         for informer in self.all():
-            kind, _selector, namespace = informer.key
-            if kind == obj["kind"] and namespace in (None, obj["metadata"].get("namespace")):
+            kind, selector, namespace = informer.key
+            if (
+                kind == obj["kind"]
+                and namespace in (None, obj["metadata"].get("namespace"))
+                and matches(selector, labels)
+            ):
                 informer.observed(obj)  # a selector it no longer matches: the watch removes it (DELETED)
 
     def mark_stale(self, kind: str) -> None:

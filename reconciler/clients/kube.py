@@ -30,6 +30,7 @@ from kubernetes.watch.watch import iter_resp_lines
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from reconciler import labels
+from reconciler.engine.window import MAX_PARALLEL
 from reconciler.errors import ApplyError, VirtnetError
 from reconciler.objects import API_RESOURCES, MANAGED_KINDS, ApiResource, Obj, display
 
@@ -38,8 +39,8 @@ __all__ = ["MANAGED_KINDS", "RESOURCES", "Kube", "Resource", "resource_of", "seg
 log = logging.getLogger(__name__)
 
 Objects = list[Obj]
-#: connections kept per host: at least the most writes ``reconciler.engine.apply`` keeps in flight
-POOL_SIZE = 16
+#: connections kept per host: the most writes ``reconciler.engine.apply`` may keep in flight
+POOL_SIZE = MAX_PARALLEL
 
 
 def segment(value: str) -> str:
@@ -69,6 +70,8 @@ class Resource(ApiResource):
 RESOURCES: dict[str, Resource] = {
     kind: Resource(r.api_version, r.kind, r.plural, r.namespaced) for kind, r in API_RESOURCES.items()
 }
+
+
 def resource_of(obj: Obj) -> Resource:
     found = RESOURCES.get(obj["kind"])
     if found is None or found.api_version != obj["apiVersion"]:
@@ -79,7 +82,7 @@ def resource_of(obj: Obj) -> Resource:
 
 
 # kube-apiserver's wording when a webhook answered allowed=false (a webhook it could not reach is "failed calling")
-_ADMISSION_DENIED = "\" denied the request"
+_ADMISSION_DENIED = '" denied the request'
 
 
 def _transient(exc: BaseException) -> bool:
@@ -265,7 +268,8 @@ class Kube:
             for line in iter_resp_lines(response.response):
                 if line:
                     yield json.loads(line)
-        finally:
+        finally:  # closed first: a consumer that stopped early leaves a half-read stream, not one to reuse
+            response.response.close()
             response.response.release_conn()
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -28,7 +27,7 @@ from reconciler.engine.health import Status, health_of
 from reconciler.engine.kubevirt import migration, migration_phase, reported_interfaces, spec_interfaces
 from reconciler.engine.plan import Action, Item, Plan, VMChange
 from reconciler.engine.ports import ClusterWriter, ReportsThrottling
-from reconciler.engine.window import Window
+from reconciler.engine.window import Window, bounded
 from reconciler.errors import ApplyError, HealthError
 from reconciler.objects import LAST_WAVE, Obj, display
 
@@ -80,7 +79,7 @@ def apply_plan(
                 if not changes.ok:
                     changes.error = f"wave {wave} failed; later waves were not applied"
                     return changes
-                migrations = _migrate([i for i in stage if i.migrate], kube, options, changes, say)
+                migrations = _migrate([i for i in stage if i.migrate], kube, options, say)
                 _wait_healthy(stage, kube, options, changes, say, migrations)
         deletes = [i for i in plan.items if i.action == Action.DELETE]
         if deletes:
@@ -92,31 +91,6 @@ def apply_plan(
         if unlisten is not None:
             unlisten()
     return changes
-
-
-def dry_run(plan: Plan, kube: ClusterWriter, force: bool = False) -> list[str]:
-    """Server-side dry-run of every object the plan writes: schema, admission webhooks and quota answer
-    now, at plan time, instead of half way through an apply. Returns one message per refused object.
-
-    An object in a namespace this plan creates cannot be dry-run (the server answers 404 for a namespace
-    that does not exist yet); it is checked when its wave runs, after the namespace exists.
-    """
-    new_namespaces = {
-        i.desired["metadata"]["name"]
-        for i in plan.items
-        if i.action == Action.CREATE and i.desired is not None and i.desired["kind"] == "Namespace"
-    }
-    refused: list[str] = []
-    for item in plan.items:
-        if item.action not in (Action.CREATE, Action.UPDATE) or item.desired is None or item.waits_for is not None:
-            continue
-        if item.desired["metadata"].get("namespace") in new_namespaces:
-            continue
-        try:
-            kube.apply(item.desired, force=force or bool(item.take_back), dry_run=True)
-        except ApplyError as exc:
-            refused.append(f"{item.name}: the API server refuses it: {exc.message}")
-    return refused
 
 
 def node_stages(items: list[Item]) -> list[list[Item]]:
@@ -154,26 +128,18 @@ def _apply_items(
 ) -> None:
     """Write ``items``, one kind after the other, each kind's objects in parallel through ``window``; the
     results join ``changes`` in the items' order, whatever order the answers came in."""
-    if window.limit == 1:
-        for item in items:
-            changes.add(item, *_apply_one(item, kube, options))
-            tick()
-        return
-    with ThreadPoolExecutor(max_workers=window.limit, thread_name_prefix="apply") as pool:
-        for _kind, group in groupby(items, key=lambda i: i.desired["kind"] if i.desired else ""):
-            batch = list(group)
-            results = list(pool.map(lambda item: _through(window, item, kube, options), batch))
-            for item, (ok, message) in zip(batch, results, strict=True):
-                changes.add(item, ok, message)
+    for _kind, group in groupby(items, key=lambda i: i.desired["kind"] if i.desired else ""):
+        batch = list(group)
+        if window.limit == 1:  # one at a time: each result as soon as it is known
+            for item in batch:
+                changes.add(item, *_apply_one(item, kube, options))
                 tick()
-
-
-def _through(window: Window, item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
-    ticket = window.acquire()
-    try:
-        return _apply_one(item, kube, options)
-    finally:
-        window.release(ticket)
+            continue
+        for item, (ok, message) in zip(
+            batch, bounded(window, batch, lambda i: _apply_one(i, kube, options)), strict=True
+        ):
+            changes.add(item, ok, message)
+            tick()
 
 
 def _apply_one(item: Item, kube: ClusterWriter, options: ApplyOptions) -> tuple[bool, str]:
@@ -197,14 +163,24 @@ def _wait_sriov(
     """Hold back VMs on SR-IOV networks until the SR-IOV operator reports the nodes their policies select
     synced (``reconciler.engine.sriov``); a failed sync stops the run before such a VM is written. A halted VM
     asks for no VF, so it does not wait."""
+    vms = [
+        i
+        for i in items
+        if i.desired is not None
+        and i.desired["kind"] == "VirtualMachine"
+        and i.desired["spec"].get("runStrategy") != "Halted"
+    ]
+    if not vms:
+        return
     objects = [i.desired for i in plan.items if i.desired is not None]
+    resources = sriov.network_resources(objects)  # once per stage, not once per VM
+    all_policies = [o for o in objects if o["kind"] == sriov.POLICY]
     needed: list[tuple[Item, list[Obj]]] = []
-    for item in items:
-        vm = item.desired
-        if vm is not None and vm["kind"] == "VirtualMachine" and vm["spec"].get("runStrategy") != "Halted":
-            policies = sriov.policies_for(vm, objects)
-            if policies:
-                needed.append((item, policies))
+    for item in vms:
+        assert item.desired is not None
+        policies = sriov.policies_for(item.desired, resources, all_policies)
+        if policies:
+            needed.append((item, policies))
     if not needed:
         return
     deadline = options.clock() + options.timeout
@@ -225,12 +201,13 @@ def _wait_sriov(
 
 
 def _migrate(
-    items: list[Item], kube: ClusterWriter, options: ApplyOptions, changes: ChangeSet, say: Callable[[str], None]
+    items: list[Item], kube: ClusterWriter, options: ApplyOptions, say: Callable[[str], None]
 ) -> dict[str, Obj]:
     """Live-migrate each VM whose plugged interfaces reach the guest only in a new launcher pod (a cluster
     without LiveUpdate, ``reconciler.engine.kubevirt``). Waits until virt-controller has carried the plug into
     the VMI spec first: a migration started before would build its target pod without the new attachment.
-    Returns the migrations by item name, for the health wait to follow."""
+    Returns the migrations by item name, for the health wait to follow. A migration refused, or a plug that
+    never reaches the VMI spec, raises: the item's write already has its one result in ``changes``."""
     started: dict[str, Obj] = {}
     for item in items:
         assert item.desired is not None
@@ -246,9 +223,8 @@ def _migrate(
         say(f"{item.name}: live migration {obj['metadata']['name']} so the guest gets {', '.join(item.plugs)}")
         try:
             kube.apply(obj)
-        except ApplyError as exc:
-            changes.add(item, False, f"migration not created: {exc.message}")
-            raise
+        except ApplyError as exc:  # the VM's write already has its result: the run's error says this one
+            raise ApplyError(item.name, f"migration not created: {exc.message}") from exc
         started[item.name] = obj
     return started
 
@@ -291,7 +267,7 @@ def _wait_healthy(
     say(f"waiting for {len(watched)} object(s) to become healthy")
     deadline = options.clock() + options.timeout
     pending = {i.name: i for i in watched}
-    waiting_for = ""
+    waiting_for: dict[str, str] = {}  # why a Ready item is still pending (a hot-plug the guest lacks)
     step = options.on_step or _noop_step
     while pending:
         step("waiting for health", len(watched) - len(pending), len(watched))
@@ -306,11 +282,15 @@ def _wait_healthy(
                 detail = _enactment_failures(kube, obj) if obj["kind"] == "NodeNetworkConfigurationPolicy" else ""
                 raise HealthError(name, f"Degraded: {health.message}{detail}")
             if health.status in (Status.HEALTHY, Status.SUSPENDED):
-                waiting_for = _guest_missing(kube, item, (migrations or {}).get(name))
-                if not waiting_for:
+                waiting_for[name] = _guest_missing(kube, item, (migrations or {}).get(name))
+                if not waiting_for[name]:
                     del pending[name]
         if pending and options.clock() >= deadline:
-            detail = f" ({waiting_for})" if waiting_for else ""
+            details = [(n, waiting_for[n]) for n in sorted(pending) if waiting_for.get(n)]
+            if len(pending) == 1:
+                detail = f" ({details[0][1]})" if details else ""
+            else:
+                detail = f" ({'; '.join(f'{n}: {why}' for n, why in details)})" if details else ""
             raise HealthError(", ".join(sorted(pending)), f"not healthy after {options.timeout:.0f}s{detail}")
         if pending:
             options.sleep(options.poll)

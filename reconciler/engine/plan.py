@@ -1,11 +1,9 @@
 """Plan: pair desired and live objects, classify each pair, and order the result by wave (pure).
 
 ``build_plan`` is the dry run: printing a ``Plan`` tells exactly what ``apply`` will do and why. VM
-updates are classified the way KubeVirt will treat them on a running VM: adding a bridge (or SR-IOV)
-interface and removing a bridge interface are hot-plugs when the repository marks the interface
-``hotplug: true``; anything else in the VM template needs a restart, which happens only when the VM
-allows it. Unmarked interface changes are restart-class on purpose: the user did not ask for a live
-change of that network.
+updates are classified the way KubeVirt will treat them on a running VM (``reconciler.engine.vmchange``:
+hot-plug, restart, or nothing until the next start); the cluster's VM rollout strategy only decides whether
+a hot-plug needs a migration from virtnet (:func:`for_rollout`).
 """
 
 from __future__ import annotations
@@ -22,6 +20,8 @@ from reconciler.engine.inventory import PruneDecision, PruneOptions, decide_prun
 from reconciler.engine.kubevirt import LIVE_UPDATE, housekeeping
 from reconciler.engine.live import LiveState
 from reconciler.engine.memo import PairMemo
+from reconciler.engine.vmchange import VMChange, classify
+from reconciler.engine.vmchange import classify_vm as classify_vm  # its home until it moved to vmchange
 from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
 
 
@@ -31,13 +31,6 @@ class Action(StrEnum):
     DELETE = "delete"
     NOOP = "no-op"
     SKIP = "skip"
-
-
-class VMChange(StrEnum):
-    NONE = ""
-    HOTPLUG = "hot-plug"
-    RESTART_REQUIRED = "restart-required"  # applied; the VM keeps running the old spec until restarted
-    RESTART = "restart"  # applied, then restarted because the VM allows it
 
 
 @dataclass(frozen=True)
@@ -113,90 +106,6 @@ class PlanOptions:
     memo: PairMemo | None = None  # the last plan's items (``reconciler.engine.memo``; ``virtnet run`` keeps one)
 
 
-def _template(vm: Obj) -> dict[str, Any]:
-    return vm.get("spec", {}).get("template", {}).get("spec", {}) or {}
-
-
-def _interfaces(vm: Obj) -> dict[str, dict[str, Any]]:
-    return {i["name"]: i for i in _template(vm).get("domain", {}).get("devices", {}).get("interfaces", [])}
-
-
-def _networks(vm: Obj) -> dict[str, dict[str, Any]]:
-    return {n["name"]: n for n in _template(vm).get("networks", [])}
-
-
-def _without_interfaces(vm: Obj) -> Obj:
-    out = copy.deepcopy(vm)
-    spec = _template(out)
-    spec.pop("networks", None)
-    spec.get("domain", {}).get("devices", {}).pop("interfaces", None)
-    return out
-
-
-def _hotplug_names(vm: Obj) -> set[str]:
-    """Interfaces the repository marked ``hotplug: true`` (recorded on the VM so removals know it too)."""
-    value = (vm.get("metadata", {}).get("annotations") or {}).get(labels.HOTPLUG, "")
-    return {n for n in value.split(",") if n}
-
-
-def _running(live: Obj, vmi: Obj | None) -> bool:
-    status = live.get("status") or {}
-    return vmi is not None or status.get("printableStatus") == "Running" or bool(status.get("ready"))
-
-
-def classify_vm(desired: Obj, live: Obj, vmi: Obj | None) -> tuple[VMChange, Obj, str]:
-    """How a VM update lands on the running VM, and the object to apply (with unplug markers)."""
-    if not _running(live, vmi):
-        return VMChange.NONE, desired, "VM is not running: the change applies at its next start"
-    want, have = _interfaces(desired), _interfaces(live)
-    have_active = {n for n, i in have.items() if i.get("state") != "absent"}
-    added = [n for n in want if n not in have]
-    removed = [n for n in have_active if n not in want]
-    changed = [n for n in want if n in have and diff_object(_as_obj(want[n]), _as_obj(have[n]))]
-    other = [
-        c
-        for c in diff_object(_without_interfaces(desired), _without_interfaces(live))
-        if c.path.startswith("spec.template")
-    ]
-    pluggable = _hotplug_names(desired) | _hotplug_names(live)
-    restart_reasons = [f"interface {n} changed" for n in changed]
-    restart_reasons += [f"interface {n} added without hotplug: true" for n in added if n not in pluggable]
-    restart_reasons += [f"{c.path} changed" for c in other]
-    for n in removed:
-        if "sriov" in have[n]:
-            restart_reasons.append(f"SR-IOV interface {n} removed")  # SR-IOV cannot be unplugged at all
-        elif n not in pluggable:
-            restart_reasons.append(f"interface {n} removed without hotplug: true")
-    if restart_reasons:
-        allowed = (desired["metadata"].get("annotations") or {}).get(labels.RESTART) == "allowed"
-        kind = VMChange.RESTART if allowed else VMChange.RESTART_REQUIRED
-        return kind, desired, "; ".join(restart_reasons)
-    apply = copy.deepcopy(desired)
-    pending = _pending_unplugs(live, vmi, want, have)
-    unplug = sorted(set(removed) | pending)
-    if unplug:
-        spec = _template(apply)
-        for name in unplug:
-            spec["domain"]["devices"]["interfaces"].append({**have[name], "state": "absent"})
-            spec["networks"].append(_networks(live)[name])
-    if not added and not removed:
-        return VMChange.NONE, apply, "unplug still in progress" if pending else ""
-    parts = [f"plug {n}" for n in added] + [f"unplug {n}" for n in removed]
-    return VMChange.HOTPLUG, apply, ", ".join(parts)
-
-
-def _pending_unplugs(live: Obj, vmi: Obj | None, want: dict[str, Any], have: dict[str, Any]) -> set[str]:
-    """Interfaces marked absent that the guest still has: keep the marker until KubeVirt is done."""
-    if vmi is None:
-        return set()
-    in_guest = {i.get("name") for i in (vmi.get("status") or {}).get("interfaces") or []}
-    return {n for n, i in have.items() if i.get("state") == "absent" and n not in want and n in in_guest}
-
-
-def _as_obj(fields: dict[str, Any]) -> Obj:
-    return {"metadata": {}, **fields}
-
-
 def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanOptions | None = None) -> Plan:
     """The whole plan for ``cluster``: every desired object paired with its live counterpart, prunes, and
     every warning and refusal that depends only on what was observed (node drift, another cluster's
@@ -227,9 +136,9 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             items.append(item)
             (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
             continue
-        items.append(_paired(obj, current, vmis.get(_vmi_key(obj)), live.rollout, options.memo, key))
+        items.append(for_rollout(_paired(obj, current, vmis.get(_vmi_key(obj)), options.memo, key), live.rollout))
     if options.memo is not None:
-        options.memo.keep({f"{i.id}\0{live.rollout}" for i in items})
+        options.memo.keep({i.id for i in items})
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents)
     errors += decision.errors
     for obj, why in decision.kept:
@@ -305,7 +214,7 @@ def _adopt(obj: Obj, existing: Obj) -> tuple[Item, str | None]:
     marked = copy.deepcopy(obj)
     marked["metadata"].setdefault("annotations", {})[labels.ADOPTED] = "true"
     reason = f"adopting an existing object ({labels.ADOPT}); prune will never delete it"
-    return replace(_pair(marked, existing, None, ""), reason=reason), None
+    return replace(for_rollout(_pair(marked, existing, None), ""), reason=reason), None
 
 
 def _deleting(obj: Obj) -> bool:
@@ -334,18 +243,19 @@ def _vmi_key(obj: Obj) -> str:
     return f"{meta.get('namespace', '')}/{meta['name']}"
 
 
-def _paired(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str, memo: PairMemo | None, key: str) -> Item:
+def _paired(obj: Obj, live: Obj | None, vmi: Obj | None, memo: PairMemo | None, key: str) -> Item:
+    """The pairing of ``obj`` with ``live``, from the memo when neither changed: independent of the cluster's
+    rollout strategy (:func:`for_rollout` adds that), so a plan made again for another strategy hits it."""
     if memo is None:
-        return _pair(obj, live, vmi, rollout)
-    memo_key = f"{key}\0{rollout}"  # the cluster's rollout strategy decides what a hot-plug item says
-    item = memo.get(memo_key, obj, live, vmi)
+        return _pair(obj, live, vmi)
+    item = memo.get(key, obj, live, vmi)
     if item is None:
-        item = _pair(obj, live, vmi, rollout)
-        memo.put(memo_key, obj, live, vmi, item)
+        item = _pair(obj, live, vmi)
+        memo.put(key, obj, live, vmi, item)
     return item
 
 
-def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
+def _pair(obj: Obj, live: Obj | None, vmi: Obj | None) -> Item:
     key, name = obj_id(obj), display(obj)
     if live is not None and (live["metadata"].get("annotations") or {}).get(labels.ADOPTED) == "true":
         obj = copy.deepcopy(obj)  # keep the mark: an adopted object stays adopted
@@ -354,11 +264,8 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
         return Item(Action.CREATE, key, name, wave(obj), "not in the cluster", obj, None, tuple(diff_object(obj, None)))
     to_apply, vm_change, reason = obj, VMChange.NONE, ""
     plugs: tuple[str, ...] = ()
-    migrate = False
     if obj["kind"] == "VirtualMachine":
-        vm_change, to_apply, reason = classify_vm(obj, live, vmi)
-        if vm_change == VMChange.HOTPLUG:
-            plugs, migrate, reason = _plugs(obj, live, vmi, rollout, reason)
+        vm_change, to_apply, reason, plugs = classify(obj, live, vmi)
     changes = tuple(diff_object(to_apply, live))
     if not changes:
         return Item(Action.NOOP, key, name, wave(obj), reason or "in sync", to_apply, live)
@@ -377,20 +284,34 @@ def _pair(obj: Obj, live: Obj | None, vmi: Obj | None, rollout: str) -> Item:
         vm_change,
         tuple(others),
         plugs=plugs,
-        migrate=migrate,
         take_back=tuple(taken),
     )
 
 
-def _plugs(desired: Obj, live: Obj, vmi: Obj | None, rollout: str, reason: str) -> tuple[tuple[str, ...], bool, str]:
-    """The interfaces a hot-plug adds, whether virtnet must migrate the VM for the guest to see them, and the
-    plan's reason saying so. Without ``LiveUpdate`` nothing else moves the VM into a pod with the new
-    attachment (``reconciler.engine.kubevirt``)."""
-    have = _interfaces(live)
-    plugs = tuple(n for n in _interfaces(desired) if n not in have)
-    if not plugs:
-        return (), False, reason
+def _rollout_note(rollout: str) -> str:
+    """What a hot-plug item's reason adds for the cluster's rollout strategy."""
     if rollout == LIVE_UPDATE:
-        return plugs, False, f"{reason}; KubeVirt migrates the VM itself (vmRolloutStrategy LiveUpdate)"
-    strategy = rollout or "Stage"
-    return plugs, True, f"{reason}; a live migration follows (vmRolloutStrategy {strategy}: virtnet migrates the VM)"
+        return "; KubeVirt migrates the VM itself (vmRolloutStrategy LiveUpdate)"
+    return f"; a live migration follows (vmRolloutStrategy {rollout or 'Stage'}: virtnet migrates the VM)"
+
+
+def for_rollout(item: Item, rollout: str) -> Item:
+    """A paired hot-plug item for the cluster's rollout strategy: whether virtnet must migrate the VM for the
+    guest to see the plugged interfaces, and the reason saying so. Without ``LiveUpdate`` nothing else moves
+    the VM into a pod with the new attachment (``reconciler.engine.kubevirt``). Other items as they are."""
+    if not item.plugs:
+        return item
+    return replace(item, migrate=rollout != LIVE_UPDATE, reason=item.reason + _rollout_note(rollout))
+
+
+def with_rollout(plan: Plan, built_for: str, rollout: str) -> Plan:
+    """``plan``, built for the rollout strategy ``built_for``, as :func:`build_plan` makes it for ``rollout``:
+    only the hot-plug items differ (what they do and say), so this relabels them instead of planning again."""
+    was = _rollout_note(built_for)
+    if was == _rollout_note(rollout):
+        return plan
+    items = tuple(
+        for_rollout(replace(i, reason=i.reason.removesuffix(was)), rollout) if i.plugs and i.reason.endswith(was) else i
+        for i in plan.items
+    )
+    return replace(plan, items=items)

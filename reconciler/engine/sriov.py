@@ -34,17 +34,27 @@ def vm_sriov_networks(vm: Obj) -> set[tuple[str, str]]:
     return out
 
 
-def policies_for(vm: Obj, objects: Iterable[Obj]) -> list[Obj]:
-    """The SriovNetworkNodePolicies that provide the VFs of ``vm``'s SR-IOV networks (matched by resourceName
-    through the SriovNetworks, whose NADs appear in ``spec.networkNamespace`` under their own name)."""
-    objs = list(objects)
-    wanted = vm_sriov_networks(vm)
-    resources = {
-        (n.get("spec") or {}).get("resourceName")
-        for n in objs
-        if n["kind"] == NETWORK and ((n.get("spec") or {}).get("networkNamespace", ""), n["metadata"]["name"]) in wanted
+def network_resources(objects: Iterable[Obj]) -> dict[tuple[str, str], str | None]:
+    """(namespace, name) of each SriovNetwork's NAD (it appears in ``spec.networkNamespace`` under the network's
+    own name) → the ``resourceName`` whose VFs it hands out: how a VM's interface leads to a node policy."""
+    return {
+        ((n.get("spec") or {}).get("networkNamespace", ""), n["metadata"]["name"]): (n.get("spec") or {}).get(
+            "resourceName"
+        )
+        for n in objects
+        if n["kind"] == NETWORK
     }
-    return [p for p in objs if p["kind"] == POLICY and (p.get("spec") or {}).get("resourceName") in resources]
+
+
+def policies_for(vm: Obj, resources: dict[tuple[str, str], str | None], policies: Iterable[Obj]) -> list[Obj]:
+    """The SriovNetworkNodePolicies (among ``policies``) that provide the VFs of ``vm``'s SR-IOV networks,
+    matched by resourceName through ``resources`` (:func:`network_resources`). A VM without an SR-IOV
+    network costs no scan."""
+    wanted = vm_sriov_networks(vm)
+    if not wanted:
+        return []
+    names = {resources[key] for key in wanted if key in resources}
+    return [p for p in policies if (p.get("spec") or {}).get("resourceName") in names]
 
 
 def unsynced(policies: Iterable[Obj], nodes: Iterable[Obj], states: Iterable[Obj]) -> tuple[list[str], list[str]]:

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+#: the most writes a wave may keep in flight (``--parallel``, ``apply.parallel``); the client's connection pool
+#: (``reconciler.clients.kube``) keeps that many open, so no write at the maximum opens and drops its own
+MAX_PARALLEL = 64
 
 
 class Window:
@@ -45,10 +53,12 @@ class Window:
             self.peak = max(self.peak, self.in_flight)
             return self.throttles
 
-    def release(self, ticket: int) -> None:
+    def release(self, ticket: int, ok: bool = True) -> None:
+        """A write is done; ``ok``: it went through (a refused or failed write says nothing about the
+        server's room, so it does not count toward growing back)."""
         with self._cond:
             self.in_flight -= 1
-            if ticket == self.throttles:  # sent after the latest 429
+            if ok and ticket == self.throttles:  # went through, sent after the latest 429
                 self._successes += 1
             if self.size < self.limit and self._successes >= self.limit:
                 self.size += 1
@@ -63,3 +73,21 @@ class Window:
             self._successes = 0
             self._resume_at = max(self._resume_at, self._clock() + max(0.0, retry_after))
             self._cond.notify_all()
+
+
+def bounded(window: Window, items: Sequence[T], work: Callable[[T], tuple[bool, str]]) -> list[tuple[bool, str]]:
+    """``work`` (answering ``(ok, message)``) on each of ``items``, at most ``window`` at once (one at a time,
+    without threads, when its limit is 1); the answers in the items' order, whatever order they came in."""
+    if window.limit == 1:
+        return [work(item) for item in items]
+
+    def through(item: T) -> tuple[bool, str]:
+        ticket, result = window.acquire(), (False, "")
+        try:
+            result = work(item)
+            return result
+        finally:
+            window.release(ticket, ok=result[0])
+
+    with ThreadPoolExecutor(max_workers=window.limit, thread_name_prefix="write") as pool:
+        return list(pool.map(through, items))

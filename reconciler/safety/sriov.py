@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.engine.plan import Action, Item
-from reconciler.engine.sriov import vm_sriov_networks
+from reconciler.engine.sriov import NETWORK, POLICY, network_resources, vm_sriov_networks
 from reconciler.nmstate import selects
 from reconciler.objects import Obj
 from reconciler.safety.nodes import NodeFacts
 
-POLICY = "SriovNetworkNodePolicy"
 DRAIN_FIELDS = ("numVfs", "deviceType", "mtu", "isRdma", "linkType", "eSwitchMode", "nicSelector", "needVhostNet")
 REBOOT_FIELDS = ("isRdma", "linkType", "eSwitchMode")
 MELLANOX = "15b3"
@@ -85,7 +84,7 @@ def sriov_impacts(
     items: Iterable[Item], nodes: list[NodeFacts], vms: list[Item], after: Iterable[Obj]
 ) -> list[SriovImpact]:
     """Per changed SR-IOV node policy: the disruption, its nodes, and the VMs on the networks it provides."""
-    networks = [o for o in after if o["kind"] == "SriovNetwork"]
+    networks = [o for o in after if o["kind"] == NETWORK]
     out = []
     for item in items:
         if item.action not in (Action.CREATE, Action.UPDATE, Action.DELETE) or not item.name.startswith(f"{POLICY}/"):
@@ -102,11 +101,7 @@ def sriov_impacts(
 def _vms_on(policy_spec: dict[str, Any], networks: list[Obj], vms: list[Item]) -> tuple[str, ...]:
     """VMs with an interface on a SriovNetwork of the policy's resource (they run where its VFs are)."""
     resource = policy_spec.get("resourceName")
-    keys = {
-        ((n.get("spec") or {}).get("networkNamespace", ""), n["metadata"]["name"])
-        for n in networks
-        if (n.get("spec") or {}).get("resourceName") == resource
-    }
+    keys = {key for key, provides in network_resources(networks).items() if provides == resource}
     found = set()
     for vm in vms:
         obj = vm.desired or vm.live or {}

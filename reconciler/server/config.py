@@ -13,6 +13,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from reconciler.clients.source import Auth, SignaturePolicy, SSHAuth, TokenAuth
+from reconciler.engine.window import MAX_PARALLEL
 from reconciler.errors import VirtnetError
 from reconciler.model.types import Model
 
@@ -122,7 +123,7 @@ class LoggingConfig(Model):
 
 
 class ApplyConfig(Model):
-    parallel: int = Field(default=12, ge=1, le=64, description="writes in flight at once inside a wave")
+    parallel: int = Field(default=12, ge=1, le=MAX_PARALLEL, description="writes in flight at once inside a wave")
 
 
 class Config(Model):

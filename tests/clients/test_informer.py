@@ -9,6 +9,7 @@ and drift made meanwhile still seen and corrected.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,19 @@ from backends import DOUBLE, REAL, Backend, backend_fixture, eventually
 from gitutil import isolate_git, make_remote, push_commit
 from repos import BASE, VM
 
-from reconciler.clients.informer import Informer
+from reconciler.clients.informer import CachedKube, Informer, Informers
 from reconciler.clients.kube import Kube
-from reconciler.engine.apply import ApplyOptions
 from reconciler.labels import ANY_CLUSTER
 from reconciler.objects import display
 from reconciler.server.controller import Controller, Settings
 from reconciler.server.metrics import Metrics
 from reconciler.testing import ApiDouble
 from reconciler.testing.controlplane import ControlPlane, ControlPlaneUnavailable
-from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
+from reconciler.testing.nodes import demo_nodes
 
 backend = backend_fixture()
+#: the controller's tests: the BASE repository's node policies fit two workers and no control-plane node
+workers = backend_fixture(demo_nodes(workers=2, control_plane=0), name="workers")
 NS = "informer-test"
 SELECTOR = "app.kubernetes.io/part-of=informer-test"
 
@@ -156,42 +158,93 @@ def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return make_remote(tmp_path, dict(BASE))
 
 
-def test_a_no_op_reconcile_reads_the_cluster_from_the_cache(tmp_path: Path, remote: Path) -> None:
-    with ApiDouble(controllers=("nmstate", "kubevirt"), nodes=demo_nodes(workers=2, control_plane=0)) as api:
-        seed_hyperconverged(api.store)
-        settings = Settings(
-            repo_url=remote.as_uri(),
-            cache_root=tmp_path / "cache",
-            apply=ApplyOptions(poll=0.02, timeout=20),
-            status_branch=None,
-            events=False,
-            informers=True,
-        )
-        controller = Controller(settings, Kube(api.api_client()), Metrics())
-        try:
-            assert controller.reconcile("first").ok
-            assert controller.reconcile("settle").ok  # status written by the simulated controllers since
-            api.reset_counts()
-            again = controller.reconcile("poll")
-            assert again.ok and not again.plan.has_changes  # type: ignore[union-attr]
-            lists = [r for r in api.requests if r.verb == "list"]
-            assert lists == [] and api.writes() == 0, [(r.verb, r.path) for r in api.requests]
-            # drift made meanwhile (an owned object deleted) reaches the cache through the watch and is undone
-            victim = next(o for o in again.desired if o["kind"] == "NetworkAttachmentDefinition")
-            admin = Kube(api.api_client())
-            admin.delete(victim)
-            assert eventually(lambda: not _cached(controller, victim), timeout=20)
-            fixed = controller.reconcile("poll")
-            assert fixed.ok and fixed.changes is not None
-            assert [r.name for r in fixed.changes.results] == [display(victim)]
-            # a new commit parses only the file that changed
-            before = controller.parse_cache.misses
-            push_commit(remote, {"vms/web.yaml": VM.replace("192.168.100.10/24", "192.168.100.11/24")}, "new address")
-            pushed = controller.reconcile("push")
-            assert pushed.ok and pushed.changes is not None, pushed.message
-            assert controller.parse_cache.misses - before == 1
-        finally:
-            controller.close()
+def controller_on(backend: Backend, remote: Path, tmp: Path) -> Controller:
+    settings = Settings(
+        repo_url=remote.as_uri(),
+        cache_root=tmp / "cache",
+        apply=backend.options(),
+        status_branch=None,
+        events=False,
+        informers=True,
+    )
+    return Controller(settings, backend.client(), Metrics())
+
+
+def settled(backend: Backend, controller: Controller) -> None:
+    assert controller.reconcile("first").ok
+    backend.quiesce()
+    assert controller.reconcile("settle").ok  # status written by the simulated controllers since
+    backend.log.reset()
+
+
+def test_a_no_op_reconcile_reads_the_cluster_from_the_cache(workers: Backend, tmp_path: Path, remote: Path) -> None:
+    backend = workers
+    controller = controller_on(backend, remote, tmp_path)
+    try:
+        settled(backend, controller)
+        again = controller.reconcile("poll")
+        assert again.ok and not again.plan.has_changes  # type: ignore[union-attr]
+        lists = [c for c in backend.log.calls if c.verb == "list"]
+        assert lists == [] and backend.log.writes() == 0, [(c.verb, c.path) for c in backend.log.calls]
+        # drift made meanwhile (an owned object deleted) reaches the cache through the watch and is undone
+        victim = next(o for o in again.desired if o["kind"] == "NetworkAttachmentDefinition")
+        backend.admin.delete(victim)
+        assert eventually(lambda: not _cached(controller, victim), timeout=20)
+        fixed = controller.reconcile("poll")
+        assert fixed.ok and fixed.changes is not None
+        assert [r.name for r in fixed.changes.results] == [display(victim)]
+        # a new commit parses only the file that changed
+        before = controller.parse_cache.misses
+        push_commit(remote, {"vms/web.yaml": VM.replace("192.168.100.10/24", "192.168.100.11/24")}, "new address")
+        pushed = controller.reconcile("push")
+        assert pushed.ok and pushed.changes is not None, pushed.message
+        assert controller.parse_cache.misses - before == 1
+    finally:
+        controller.close()
+
+
+def test_an_apply_through_the_cache_is_seen_at_once(backend: Backend) -> None:
+    """Write-through: the object an apply returned is in the cache when the apply returns, not when (or if) the
+    watch brings it; the watch is stopped first, so only the write can have put it there."""
+    backend.admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    informers = Informers(backend.client(), {("ConfigMap", SELECTOR)})
+    cached = CachedKube(backend.client(), informers)
+    try:
+        assert cached.list("ConfigMap", SELECTOR, namespace=NS) == []
+        informers.stop()
+        backend.log.reset()
+        written = cached.apply(cm("a", "2"))
+        [seen] = cached.list("ConfigMap", SELECTOR, namespace=NS)
+        assert seen["data"] == {"v": "2"}
+        assert seen["metadata"]["resourceVersion"] == written["metadata"]["resourceVersion"]
+        assert [c.verb for c in backend.log.calls] == ["apply"]  # the list after it asked nothing
+    finally:
+        informers.stop()
+
+
+def test_a_delete_through_the_cache_costs_one_list_on_the_next_reconcile(
+    workers: Backend, tmp_path: Path, remote: Path
+) -> None:
+    backend = workers
+    controller = controller_on(backend, remote, tmp_path)
+    try:
+        settled(backend, controller)
+        victim = next(o for o in controller.last.desired if o["kind"] == "NetworkAttachmentDefinition")  # type: ignore[union-attr]
+        # the reads of a reconcile that re-creates an object deleted by someone else (the watch told the cache)
+        backend.admin.delete(victim)
+        assert eventually(lambda: not _cached(controller, victim), timeout=20)
+        backend.log.reset()
+        assert controller.reconcile("poll").ok
+        baseline = Counter(c.resource for c in backend.log.calls if c.verb == "list")
+        # the same, deleted through the cache (as prune does): its kind is listed again, once
+        controller.reader.delete(victim)
+        backend.log.reset()
+        again = controller.reconcile("poll")
+        assert again.ok and again.changes is not None, again.message
+        lists = Counter(c.resource for c in backend.log.calls if c.verb == "list")
+        assert lists == baseline + Counter({"k8s.cni.cncf.io/network-attachment-definitions": 1}), (lists, baseline)
+    finally:
+        controller.close()
 
 
 def _cached(controller: Controller, obj: dict[str, Any]) -> bool:

@@ -150,6 +150,9 @@ def test_window_halves_waits_and_grows_back() -> None:
     for _ in range(7):
         window.release(window.acquire())
     assert window.size == 2
+    for _ in range(8):
+        window.release(window.acquire(), ok=False)  # failed writes say nothing about the server's room
+    assert window.size == 2
     window.release(window.acquire())  # eight successes (the limit) grow it by one
     assert window.size == 3
     window.throttled(0)
