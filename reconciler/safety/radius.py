@@ -7,7 +7,7 @@ per node; per changed network (NAD, SR-IOV network, bridge-creating policy) the 
 affected (from the plan items' ``vm_change``); Services whose endpoints change. No side effects.
 
 VM impacts: ``created``/``deleted``; ``hot-plug``, ``restart``, ``restart-required`` (the VM itself changes,
-see ``reconciler.engine.plan.classify_vm``); ``next-start`` (a NAD's config changed: it reaches the VM when its
+see ``reconciler.engine.vmchange.classify_vm``); ``next-start`` (a NAD's config changed: it reaches the VM when its
 launcher pod is recreated); ``in-place`` (the bridge under the running VM is reconfigured on its node).
 """
 
