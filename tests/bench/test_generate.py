@@ -68,9 +68,11 @@ def test_worker_nodes_carry_every_uplink(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)  # a whole bench run (kubectl passes, node namespaces): minutes on a loaded machine
 def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     """The double only: the real server's run is ``test_real.py``'s (``realapi``)."""
-    from bench import run
+    from bench import cluster, run
 
-    kubectl = shutil.which("kubectl") or (Path("/usr/bin/kubectl") if Path("/usr/bin/kubectl").exists() else None)
+    # the bench's own rule (tests/tools.py's extracted kubectl first), so the kubectl assertions run where it does
+    found = Path(cluster._kubectl())
+    kubectl = found if found.exists() else None
     root = os.geteuid() == 0 and shutil.which("ip") is not None
     args = ["--sizes", "XS", "--backends", "double", "--repeats", "2", "--out", str(tmp_path / "r.json")]
     args += ["--webhook-deliveries", "3", "--node-sizes", "2" if root else ""]
