@@ -223,6 +223,25 @@ def measure_render(path: Path, anchor: bool = False) -> dict[str, Any]:
     }
 
 
+def measure_renders(path: Path, repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """validate+render of ``path`` and its ``CSafeLoader`` anchor, ``repeats`` fresh children each, alternating
+    (so a slow spell of the machine falls on both): each figure is the median with its min-max (:func:`spread`),
+    CPU time, import time and peak RSS their medians too."""
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for _ in range(max(1, repeats)):
+        for anchor in (False, True):
+            runs[anchor].append(measure_render(path, anchor=anchor))
+
+    def summary(figures: list[dict[str, Any]]) -> dict[str, Any]:
+        out = spread([f["seconds"] for f in figures])
+        for key in ("cpu_seconds", "process_seconds", "import_seconds", "peak_rss_mib"):
+            out[key] = statistics.median(f[key] for f in figures)
+        out["objects"] = figures[0]["objects"]  # the same files every run
+        return out
+
+    return summary(runs[False]), summary(runs[True])
+
+
 # ---- the protocol: one server per size and client, warm-up excluded, medians of repeated runs ------------
 
 

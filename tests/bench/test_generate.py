@@ -96,6 +96,9 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     assert controller["one_vm_commit"]["writes_per_run"] == [1, 1]
     assert 0 < controller["one_vm_commit"]["push_to_write"]["seconds"] <= controller["one_vm_commit"]["seconds"]
     assert xs["render"]["anchor_safe_load"]["seconds"] > 0 and xs["render"]["ratio_to_safe_load"] > 0
+    assert xs["render"]["anchor_safe_load"]["objects"] > 0  # the anchor loaded the same files
+    for fig in (xs["render"], xs["render"]["anchor_safe_load"]):  # repeated runs, not one
+        assert len(fig["runs_seconds"]) == fig["repeats"] == 2 and fig["seconds_min"] <= fig["seconds_max"]
     if kubectl is not None:
         assert double["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
         assert double["kubectl"]["diff"]["writes"] == 0
