@@ -163,9 +163,9 @@ def table(results: Results) -> str:
         lambda r, b: f"{_fmt_x(r['render']['ratio_to_safe_load'])}; {_fmt_x(r['render']['cpu_ratio_to_safe_load'])}",
     )
     row("1 validate+render peak RSS", lambda r, b: f"{r['render']['peak_rss_mib']:.0f} MiB")
-    row("1b render (in-process, median)", lambda r, b: _fmt_s(r["connectivity"]["render"]))
-    row("1b connectivity diff (median)", lambda r, b: _fmt_s(r["connectivity"]["compare"]))
-    row("1b   same revision again", lambda r, b: _fmt_s(r["connectivity"]["same_revision"]))
+    row("1b render (in-process, median)", lambda r, b: _fmt_spread(r["connectivity"]["spread"]["render"]))
+    row("1b connectivity diff (median)", lambda r, b: _fmt_spread(r["connectivity"]["spread"]["compare"]))
+    row("1b   same revision again", lambda r, b: _fmt_spread(r["connectivity"]["spread"]["same_revision"]))
     row("server start (in no figure)", lambda r, b: _fmt_s(b["server"]["start_seconds"]))
     row("  simulator start (in no figure)", lambda r, b: _fmt_s(b["server"]["simulator_start_seconds"]))
     row("  simulated nmstate polls every", lambda r, b: _fmt_s(b["server"]["simulator_interval_seconds"]))

@@ -119,3 +119,8 @@ def test_connectivity_bench_measures_a_diff_that_finds_something(tmp_path: Path)
     figures = connectivity.measure(tmp_path / "current", twin, repeats=1)
     assert figures["found"]["domains_merged"] == 1 and figures["found"]["findings"] >= 1
     assert len(figures["runs"]["compare"]) == 1 and figures["render"] > 0
+    assert figures["spread"]["compare"]["runs_seconds"] == figures["runs"]["compare"]
+    # a reused --workdir: the twin is made again from the repository, not refused nor moved twice
+    again = connectivity.merged_twin(tmp_path / "current", tmp_path / "proposed")
+    before = (tmp_path / "current" / "networks" / "bridges.yaml").read_text().count("  vlan: 100\n")
+    assert (again / "networks" / "bridges.yaml").read_text().count("  vlan: 100\n") == before + 1
