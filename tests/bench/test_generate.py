@@ -101,6 +101,7 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
         assert len(fig["runs_seconds"]) == fig["repeats"] == 2 and fig["seconds_min"] <= fig["seconds_max"]
     if kubectl is not None:
         assert double["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
+        assert double["kubectl_server"]["simulator"] == []  # kubectl waits for nothing: no nmstate ticking
         assert double["kubectl"]["diff"]["writes"] == 0
         assert set(xs["ratios"]["virtnet_to_kubectl_double"]) == {"cold", "noop", "plan_vs_diff", "one_vm_change"}
     assert "real" not in xs["backends"] and "real_to_double" not in xs["ratios"]
