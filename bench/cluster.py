@@ -12,8 +12,9 @@ commands (``counts``, ``reset``, ``quit``): see :func:`serve` and :class:`Double
 Why validate+render in a child: peak RSS is a per-process high-water mark, so each size is measured in a
 fresh interpreter and read back with ``os.wait4`` (the rusage of exactly that child).
 
-The double runs the simulated nmstate controller only (nodes from :func:`bench.generate.worker_nodes`):
-``apply`` always waits for NNCPs to become Available, so without it a cold apply could not finish. The
+virtnet's double runs the simulated nmstate controller only (nodes from :func:`bench.generate.worker_nodes`):
+``apply`` always waits for NNCPs to become Available, so without it a cold apply could not finish. kubectl's
+double runs none (kubectl waits for nothing), as kubectl's real server. The
 KubeVirt controller is off and ``ApplyOptions(wait_for_vms=False)``, so VM health waits (which would time
 the simulation, not virtnet) are not part of the figures. The time spent sleeping in health waits is
 reported separately.
@@ -48,8 +49,12 @@ COMMAND_TIMEOUT = 120.0
 # ---- the API double as a separate process ---------------------------------------------------------------
 
 
-def serve(nodes_file: str | None, kubeconfig: str) -> None:
-    """Serve an ApiDouble (nmstate controller when nodes are given, HyperConverged seeded) until ``quit``."""
+def serve(nodes_file: str | None, kubeconfig: str, simulate: bool = True) -> None:
+    """Serve an ApiDouble (HyperConverged seeded; nodes and their NodeNetworkStates when given) until ``quit``.
+
+    ``simulate``: the nmstate controller ticks (a thread of this process). Without it the controller only
+    seeds the nodes and never ticks, as on kubectl's real server, which runs no simulator (kubectl waits for
+    nothing)."""
     import yaml
 
     from reconciler.testing import ApiDouble
@@ -57,11 +62,12 @@ def serve(nodes_file: str | None, kubeconfig: str) -> None:
 
     nodes = yaml.safe_load(Path(nodes_file).read_text()) if nodes_file else []
     controllers = ("nmstate",) if nodes else ()
-    with ApiDouble(controllers=controllers, nodes=nodes) as api:
+    # tick_interval None: no tick thread, and nothing here calls tick()
+    with ApiDouble(controllers=controllers, nodes=nodes, tick_interval=0.02 if simulate else None) as api:
         seed_hyperconverged(api.store)
         api.kubeconfig(kubeconfig)
         tick = api.tick_interval if api.controllers else None
-        ready = {"simulator": list(controllers), "simulator_interval_seconds": tick}
+        ready = {"simulator": list(controllers) if tick else [], "simulator_interval_seconds": tick}
         print(f"READY {api.url} {json.dumps(ready)}", flush=True)
         for line in sys.stdin:
             cmd = line.strip()
@@ -108,11 +114,13 @@ class DoubleProcess:
     name = "double"
     kubectl_log_counts = False  # the double counts kubectl's requests itself
 
-    def __init__(self, workdir: Path, nodes: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, workdir: Path, nodes: list[dict[str, Any]] | None = None, *, simulate: bool = True) -> None:
         started = time.perf_counter()
         self.workdir = workdir
         self.kubeconfig = workdir / "kubeconfig.yaml"
         args = [PY, "-m", "bench.cluster", "serve", "--kubeconfig", str(self.kubeconfig)]
+        if not simulate:
+            args.append("--no-controllers")
         if nodes:
             nodes_file = workdir / "nodes.json"
             nodes_file.write_text(json.dumps(nodes))
@@ -221,6 +229,25 @@ def measure_render(path: Path, anchor: bool = False) -> dict[str, Any]:
         "objects": data["objects"],
         "peak_rss_mib": usage.ru_maxrss / 1024,
     }
+
+
+def measure_renders(path: Path, repeats: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """validate+render of ``path`` and its ``CSafeLoader`` anchor, ``repeats`` fresh children each, alternating
+    (so a slow spell of the machine falls on both): each figure is the median with its min-max (:func:`spread`),
+    CPU time, import time and peak RSS their medians too."""
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for _ in range(max(1, repeats)):
+        for anchor in (False, True):
+            runs[anchor].append(measure_render(path, anchor=anchor))
+
+    def summary(figures: list[dict[str, Any]]) -> dict[str, Any]:
+        out = spread([f["seconds"] for f in figures])
+        for key in ("cpu_seconds", "process_seconds", "import_seconds", "peak_rss_mib"):
+            out[key] = statistics.median(f[key] for f in figures)
+        out["objects"] = figures[0]["objects"]  # the same files every run
+        return out
+
+    return summary(runs[False]), summary(runs[True])
 
 
 # ---- the protocol: one server per size and client, warm-up excluded, medians of repeated runs ------------
@@ -473,7 +500,7 @@ def open_server(
     controller (virtnet's apply waits for node policies; kubectl waits for nothing)."""
     workdir.mkdir(parents=True, exist_ok=True)
     if backend == "double":
-        return DoubleProcess(workdir, nodes)
+        return DoubleProcess(workdir, nodes, simulate=simulate)
     from bench import real
 
     interval = real.DEFAULT_SIM_INTERVAL if sim_interval is None else sim_interval
@@ -522,12 +549,13 @@ def main(argv: list[str] | None = None) -> None:
     s = sub.add_parser("serve")
     s.add_argument("--kubeconfig", required=True)
     s.add_argument("--nodes")
+    s.add_argument("--no-controllers", action="store_true", help="seed the nodes, run no simulated controller")
     r = sub.add_parser("render")
     r.add_argument("path")
     r.add_argument("--anchor", action="store_true", help="a plain CSafeLoader load of the files instead")
     opts = parser.parse_args(argv)
     if opts.cmd == "serve":
-        serve(opts.nodes, opts.kubeconfig)
+        serve(opts.nodes, opts.kubeconfig, simulate=not opts.no_controllers)
     else:
         render_child(opts.path, opts.anchor)
 

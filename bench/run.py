@@ -48,10 +48,9 @@ def run_size(
     summary = generate(size, repo, seed=seed)
     generate(size, changed, seed=seed, bump_cpu_of=SIZES[size].vms // 2)
     out: Results = {"repo": {k: v for k, v in summary.__dict__.items() if k != "uplinks"}}
-    out["render"] = cluster.measure_render(repo)
+    out["render"], anchor = cluster.measure_renders(repo, repeats)
     out["connectivity"] = connectivity.measure(repo, connectivity.merged_twin(repo, workdir / "merged"), repeats)
-    out["render"]["anchor_safe_load"] = cluster.measure_render(repo, anchor=True)
-    anchor = out["render"]["anchor_safe_load"]
+    out["render"]["anchor_safe_load"] = anchor
     out["render"]["ratio_to_safe_load"] = out["render"]["seconds"] / anchor["seconds"]
     out["render"]["cpu_ratio_to_safe_load"] = out["render"]["cpu_seconds"] / anchor["cpu_seconds"]
     out["backends"] = {}
@@ -157,16 +156,16 @@ def table(results: Results) -> str:
 
     row("repo: VMs / networks / namespaces", lambda r, b: "{vms}/{networks}/{namespaces}".format(**r["repo"]))
     row("rendered objects", lambda r, b: str(r["render"]["objects"]))
-    row("1 validate+render time", lambda r, b: _fmt_s(r["render"]["seconds"]))
-    row("1   CSafeLoader load of the same files", lambda r, b: _fmt_s(r["render"]["anchor_safe_load"]["seconds"]))
+    row("1 validate+render time", lambda r, b: _fmt_spread(r["render"]))
+    row("1   CSafeLoader load of the same files", lambda r, b: _fmt_spread(r["render"]["anchor_safe_load"]))
     row(
         "1   ratio (time; CPU time)",
         lambda r, b: f"{_fmt_x(r['render']['ratio_to_safe_load'])}; {_fmt_x(r['render']['cpu_ratio_to_safe_load'])}",
     )
     row("1 validate+render peak RSS", lambda r, b: f"{r['render']['peak_rss_mib']:.0f} MiB")
-    row("1b render (in-process, median)", lambda r, b: _fmt_s(r["connectivity"]["render"]))
-    row("1b connectivity diff (median)", lambda r, b: _fmt_s(r["connectivity"]["compare"]))
-    row("1b   same revision again", lambda r, b: _fmt_s(r["connectivity"]["same_revision"]))
+    row("1b render (in-process, median)", lambda r, b: _fmt_spread(r["connectivity"]["spread"]["render"]))
+    row("1b connectivity diff (median)", lambda r, b: _fmt_spread(r["connectivity"]["spread"]["compare"]))
+    row("1b   same revision again", lambda r, b: _fmt_spread(r["connectivity"]["spread"]["same_revision"]))
     row("server start (in no figure)", lambda r, b: _fmt_s(b["server"]["start_seconds"]))
     row("  simulator start (in no figure)", lambda r, b: _fmt_s(b["server"]["simulator_start_seconds"]))
     row("  simulated nmstate polls every", lambda r, b: _fmt_s(b["server"]["simulator_interval_seconds"]))

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from reconciler.labels import PLAINTEXT_SECRET
 from reconciler.model import load_repo
 from reconciler.model.sops import Keyring
-from tests.model.test_sops import secret_doc
 from tests.repos import write_repo
-from tests.sopstools import age_keygen, sops_encrypt
+from tests.sopstools import age_keygen, secret_doc, sops_encrypt
 
-MARK = '\n  annotations:\n    virtnet.io/plaintext-secret: "true"'
+MARK = f'\n  annotations:\n    {PLAINTEXT_SECRET}: "true"'
 
 
 def _best(fn: Callable[[], object], runs: int = 15) -> float:

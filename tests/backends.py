@@ -222,12 +222,14 @@ def _double(tmp: Path, nodes: Sequence[dict[str, Any]], controllers: Sequence[st
     return run()
 
 
-def _real(request: pytest.FixtureRequest, nodes: Sequence[dict[str, Any]], log: RequestLog,
-          ) -> contextlib.AbstractContextManager[Backend]:
+def _real(request: pytest.FixtureRequest, nodes: Sequence[dict[str, Any]], controllers: Sequence[str],
+          log: RequestLog) -> contextlib.AbstractContextManager[Backend]:
     @contextlib.contextmanager
     def run() -> Iterator[Backend]:
         cp = shared_plane(request)
-        reset(cp, nodes)
+        # the caller's simulators, as on the double, plus the garbage collector: without it a real server's
+        # Foreground deletes never finish
+        reset(cp, nodes, tuple(dict.fromkeys((*controllers, "gc"))))
         kube = Kube.from_kubeconfig(str(cp.kubeconfig))
         admin = uncounted(Kube.from_kubeconfig(str(cp.kubeconfig)))
         try:
@@ -250,7 +252,10 @@ def backend_for(request: pytest.FixtureRequest, name: str, tmp: Path, nodes: Seq
     """
     nodes = demo_nodes() if nodes is None else nodes
     log = RequestLog()
-    server = _double(tmp, nodes, controllers, log, stepped) if name == DOUBLE else _real(request, nodes, log)
+    if name == DOUBLE:
+        server = _double(tmp, nodes, controllers, log, stepped)
+    else:
+        server = _real(request, nodes, controllers, log)
     with server as backend, log.recording():
         yield backend
 

@@ -6,6 +6,7 @@ format the tools write, not against a copy of it. Without Go the tests skip and 
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import shutil
@@ -78,3 +79,24 @@ def sops_encrypt(
     proc = subprocess.run([*args, *extra, str(path)], capture_output=True, text=True, env=env)
     if proc.returncode:
         raise AssertionError(f"sops encrypt failed ({proc.returncode}): {proc.stderr}")
+
+
+def secret_doc(password: str, key_line: str, extra: str = "") -> str:
+    """A Secret ``apps/db-credentials`` carrying ``password`` and ``key_line`` in stringData and data (the
+    canaries a test looks for in output); ``extra`` is appended to its metadata (an annotations block)."""
+    return f"""\
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db-credentials
+  namespace: apps{extra}
+type: Opaque
+stringData:
+  password: {password}
+  id_ed25519: |
+    -----BEGIN OPENSSH PRIVATE KEY-----
+    {key_line}
+    -----END OPENSSH PRIVATE KEY-----
+data:
+  token: {base64.b64encode(password.encode()).decode()}
+"""

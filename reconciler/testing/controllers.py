@@ -246,10 +246,13 @@ class KubevirtController:
             key = (vmi["metadata"]["namespace"], vmi["metadata"]["name"])
             if key not in names:
                 self.store.delete(vmi_rt, *key)
+        # read once per tick, not per VM: on a real server each read is an HTTP LIST
+        live = bool(vms) and self.live_update()
         for vm in vms:
-            self._reconcile(vm, vmi_rt)
+            self._reconcile(vm, vmi_rt, live)
 
-    def _reconcile(self, vm: Obj, vmi_rt: _RT) -> None:
+    def _reconcile(self, vm: Obj, vmi_rt: _RT, live: bool) -> None:
+        """One VM's pass; ``live``: the cluster's rollout strategy is LiveUpdate (see ``live_update``)."""
         ns, name = vm["metadata"]["namespace"], vm["metadata"]["name"]
         vmi = self.store.find(KUBEVIRT, "VirtualMachineInstance", name, ns)
         prev = (vm.get("status") or {}).get("conditions") or []
@@ -279,7 +282,7 @@ class KubevirtController:
             restart = vmspec.cold_part(desired, hot) != vmspec.cold_part(vmi_spec, hot)
             vmi_spec = vmspec.with_hot_parts(vmi_spec, desired)
             # without LiveUpdate a plugged interface waits in the VMI spec for a migration to a pod that has it
-            reported = None if self.live_update() else vmspec.reported_names(vmi)
+            reported = None if live else vmspec.reported_names(vmi)
         self._write_vmi(vm, vmi_spec, vmi, reported)
         conds = [condition(prev, "Ready", True, "", "")]
         if restart:

@@ -238,10 +238,9 @@ class ForgeDouble:
     def _on_comments(self, request: Request, provider: str, repo: str, num: int, payload: Any) -> Response:
         key = (provider, repo, num)
         if request.method == "POST":
-            if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
-                return _json({"message": "body is required"}, 422)
-            if provider == "github" and len(payload["body"]) > GITHUB_MAX_BODY:
-                return _json({"message": "Validation Failed", "errors": ["Body is too long"]}, 422)
+            refused = _body_refused(provider, payload)
+            if refused is not None:
+                return refused
             cid = self._add(provider, repo, num, payload["body"], self.login)
             return _json(self._view(self._find(cid)[1]), 201)
         if request.method != "GET":
@@ -273,10 +272,9 @@ class ForgeDouble:
         key, item = self._find(args["cid"])
         if item is None or key[0] != provider or key[1] != repo or ("num" in args and key[2] != args["num"]):
             return _json({"message": "Not Found"}, 404)
-        if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
-            return _json({"message": "body is required"}, 422)
-        if provider == "github" and len(payload["body"]) > GITHUB_MAX_BODY:
-            return _json({"message": "Validation Failed", "errors": ["Body is too long"]}, 422)
+        refused = _body_refused(provider, payload)
+        if refused is not None:
+            return refused
         item["body"] = payload["body"]
         item["updated"] += 1
         return _json(self._view(item), 200)
@@ -344,6 +342,18 @@ def _int(value: str | None, default: int) -> int:
 
 def _json(data: Any, status: int) -> Response:
     return Response(json.dumps(data), status=status, mimetype="application/json")
+
+
+def _body_refused(provider: str, payload: Any) -> Response | None:
+    """The forge's answer to a comment body it refuses (missing, or over GitHub's limit), or None.
+
+    Creating and editing a comment validate the body alike, so the rule lives once here.
+    """
+    if not isinstance(payload, dict) or not isinstance(payload.get("body"), str):
+        return _json({"message": "body is required"}, 422)
+    if provider == "github" and len(payload["body"]) > GITHUB_MAX_BODY:
+        return _json({"message": "Validation Failed", "errors": ["Body is too long"]}, 422)
+    return None
 
 
 __all__ = ["Call", "ForgeDouble"]

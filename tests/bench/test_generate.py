@@ -68,9 +68,11 @@ def test_worker_nodes_carry_every_uplink(tmp_path: Path) -> None:
 @pytest.mark.timeout(900)  # a whole bench run (kubectl passes, node namespaces): minutes on a loaded machine
 def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     """The double only: the real server's run is ``test_real.py``'s (``realapi``)."""
-    from bench import run
+    from bench import cluster, run
 
-    kubectl = shutil.which("kubectl") or (Path("/usr/bin/kubectl") if Path("/usr/bin/kubectl").exists() else None)
+    # the bench's own rule (tests/tools.py's extracted kubectl first), so the kubectl assertions run where it does
+    found = Path(cluster._kubectl())
+    kubectl = found if found.exists() else None
     root = os.geteuid() == 0 and shutil.which("ip") is not None
     args = ["--sizes", "XS", "--backends", "double", "--repeats", "2", "--out", str(tmp_path / "r.json")]
     args += ["--webhook-deliveries", "3", "--node-sizes", "2" if root else ""]
@@ -94,8 +96,12 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     assert controller["one_vm_commit"]["writes_per_run"] == [1, 1]
     assert 0 < controller["one_vm_commit"]["push_to_write"]["seconds"] <= controller["one_vm_commit"]["seconds"]
     assert xs["render"]["anchor_safe_load"]["seconds"] > 0 and xs["render"]["ratio_to_safe_load"] > 0
+    assert xs["render"]["anchor_safe_load"]["objects"] > 0  # the anchor loaded the same files
+    for fig in (xs["render"], xs["render"]["anchor_safe_load"]):  # repeated runs, not one
+        assert len(fig["runs_seconds"]) == fig["repeats"] == 2 and fig["seconds_min"] <= fig["seconds_max"]
     if kubectl is not None:
         assert double["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
+        assert double["kubectl_server"]["simulator"] == []  # kubectl waits for nothing: no nmstate ticking
         assert double["kubectl"]["diff"]["writes"] == 0
         assert set(xs["ratios"]["virtnet_to_kubectl_double"]) == {"cold", "noop", "plan_vs_diff", "one_vm_change"}
     assert "real" not in xs["backends"] and "real_to_double" not in xs["ratios"]
@@ -114,3 +120,8 @@ def test_connectivity_bench_measures_a_diff_that_finds_something(tmp_path: Path)
     figures = connectivity.measure(tmp_path / "current", twin, repeats=1)
     assert figures["found"]["domains_merged"] == 1 and figures["found"]["findings"] >= 1
     assert len(figures["runs"]["compare"]) == 1 and figures["render"] > 0
+    assert figures["spread"]["compare"]["runs_seconds"] == figures["runs"]["compare"]
+    # a reused --workdir: the twin is made again from the repository, not refused nor moved twice
+    again = connectivity.merged_twin(tmp_path / "current", tmp_path / "proposed")
+    before = (tmp_path / "current" / "networks" / "bridges.yaml").read_text().count("  vlan: 100\n")
+    assert (again / "networks" / "bridges.yaml").read_text().count("  vlan: 100\n") == before + 1

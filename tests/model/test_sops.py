@@ -15,26 +15,7 @@ from reconciler.model import load_repo
 from reconciler.model.sops import Keyring, SopsError, keys_from_env
 from reconciler.render import render
 from tests.repos import write_repo
-from tests.sopstools import AgeKey, age_keygen, sops_encrypt
-
-
-def secret_doc(password: str, key_line: str, extra: str = "") -> str:
-    return f"""\
-apiVersion: v1
-kind: Secret
-metadata:
-  name: db-credentials
-  namespace: apps{extra}
-type: Opaque
-stringData:
-  password: {password}
-  id_ed25519: |
-    -----BEGIN OPENSSH PRIVATE KEY-----
-    {key_line}
-    -----END OPENSSH PRIVATE KEY-----
-data:
-  token: {base64.b64encode(password.encode()).decode()}
-"""
+from tests.sopstools import AgeKey, age_keygen, secret_doc, sops_encrypt
 
 
 @pytest.fixture

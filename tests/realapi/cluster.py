@@ -152,9 +152,9 @@ def _wipe(rest: Rest, wanted: set[str]) -> None:
                 _delete(rest, kind, obj)
 
 
-def reset(cp: ControlPlane, nodes: Sequence[dict[str, Any]] | None = None) -> None:
-    """Back to the seed state with ``nodes`` (default the demo cluster) and fresh simulators; raises if
-    anything is left over."""
+def reset(cp: ControlPlane, nodes: Sequence[dict[str, Any]] | None = None, simulate: Sequence[str] = SIMULATE) -> None:
+    """Back to the seed state with ``nodes`` (default the demo cluster) and fresh ``simulate`` simulators; raises
+    if anything is left over."""
     rest, nodes = cp.rest(), demo_nodes() if nodes is None else nodes
     wanted = {n["name"] for n in nodes}
     launch.stop(cp.dir)  # SIGTERM: it unregisters its webhook and APIService
@@ -169,4 +169,4 @@ def reset(cp: ControlPlane, nodes: Sequence[dict[str, Any]] | None = None) -> No
         poll("a reset control plane", lambda: None if _leftovers(rest, wanted) else True, timeout=30)
     except ControlPlaneError as exc:
         raise ControlPlaneError(f"{exc}; left over: {_leftovers(rest, wanted)}") from exc
-    launch.start(cp, SIMULATE)
+    launch.start(cp, simulate)

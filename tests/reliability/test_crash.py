@@ -169,7 +169,9 @@ def kill_after(backend: Backend, k: int, cmd: tuple[str, ...]) -> None:
         backend.double.faults = None
         assert backend.double.writes() == k
         return
-    proc = spawn("-c", SELF_KILLING_CLI, *cmd, env={"VIRTNET_TEST_KILL_AFTER": str(k)})
+    # one write in flight: with the default parallelism the writes counted before the kill would still be on
+    # the wire, and "k writes landed" would only be approximate; serial, write k has returned when k+1 starts
+    proc = spawn("-c", SELF_KILLING_CLI, *cmd, "--parallel", "1", env={"VIRTNET_TEST_KILL_AFTER": str(k)})
     code, out = finish(proc)
     assert code == -signal.SIGKILL, f"not killed after write {k} (exit {code}): {out[-2000:]}"
 

@@ -27,9 +27,8 @@ from reconciler.server.metrics import Metrics
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
 from tests.gitutil import isolate_git, make_remote, preserved_logging, push_commit
-from tests.model.test_sops import secret_doc
 from tests.repos import BASE
-from tests.sopstools import age_keygen, sops_encrypt
+from tests.sopstools import age_keygen, secret_doc, sops_encrypt
 
 
 def test_decrypted_values_reach_the_cluster_and_nothing_else(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
