@@ -14,6 +14,7 @@ launcher pod is recreated); ``in-place`` (the bridge under the running VM is rec
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,8 +181,19 @@ def bridges_of(policy: Obj | None) -> set[str]:
     return {str(i.get("name")) for i in policy_interfaces(policy or {}) if i.get("type") == "linux-bridge"}
 
 
+def users_by_network(vms: list[Item]) -> dict[tuple[str, str], list[Item]]:
+    """Network key -> the VMs attached to it, before or after the change (one pass over the VMs, so a plan
+    that changes many networks does not walk every VM once per network)."""
+    users: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    for vm in vms:
+        for key in set(vm_networks(vm.desired).values()) | set(vm_networks(vm.live).values()):
+            users[key].append(vm)
+    return users
+
+
 def networks(plan: Plan, nads: dict[str, Obj], vms: list[Item]) -> list[NetworkImpact]:
     out = []
+    users = users_by_network(vms)
     for item in plan.changes:
         kind = item.name.split("/")[0]
         obj = item.desired or item.live
@@ -204,12 +216,9 @@ def networks(plan: Plan, nads: dict[str, Obj], vms: list[Item]) -> list[NetworkI
         else:
             continue
         attached = []
-        for vm in vms:
-            used = set(vm_networks(vm.desired).values()) | set(vm_networks(vm.live).values())
-            if used & keys:
-                vm_obj = vm.desired or vm.live or {}
-                meta = vm_obj.get("metadata") or {}
-                attached.append(VMImpact(f"{meta.get('namespace')}/{meta.get('name')}", vm.id, vm_impact(vm, default)))
+        for vm in {vm.id: vm for key in keys for vm in users.get(key, ())}.values():
+            meta = (vm.desired or vm.live or {}).get("metadata") or {}
+            attached.append(VMImpact(f"{meta.get('namespace')}/{meta.get('name')}", vm.id, vm_impact(vm, default)))
         out.append(
             NetworkImpact(item.name, item.id, item.action.value, via, tuple(sorted(attached, key=lambda v: v.name)))
         )
@@ -225,6 +234,10 @@ def services(plan: Plan, vms: list[Item]) -> list[ServiceImpact]:
             moving[vm.id] = (vm, "VM restarts")
         elif vm.vm_change == VMChange.RESTART_REQUIRED:
             moving[vm.id] = (vm, "VM needs a restart (endpoints drop when it happens)")
+    in_namespace: dict[str, list[tuple[Obj, str]]] = defaultdict(list)  # a Service selects in its namespace only
+    for vm, why in moving.values():
+        obj = vm.desired or vm.live or {}
+        in_namespace[obj.get("metadata", {}).get("namespace", "")].append((obj, why))
     out = []
     for item in plan.items:
         svc = item.desired or item.live
@@ -233,11 +246,9 @@ def services(plan: Plan, vms: list[Item]) -> list[ServiceImpact]:
         selector = (svc.get("spec") or {}).get("selector") or {}
         if not selector:
             continue
-        for vm, why in moving.values():
-            obj = vm.desired or vm.live or {}
+        for obj, why in in_namespace.get(svc["metadata"].get("namespace", ""), ()):
             labels = ((obj.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
-            same_ns = obj.get("metadata", {}).get("namespace") == svc["metadata"].get("namespace")
-            if same_ns and all(labels.get(k) == v for k, v in selector.items()):
+            if all(labels.get(k) == v for k, v in selector.items()):
                 vm_name = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
                 out.append(ServiceImpact(display(svc), vm_name, why))
     return out
