@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ from bench.generate import worker_nodes
 PY = sys.executable
 READY_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 120.0
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---- the API double as a separate process ---------------------------------------------------------------
@@ -91,6 +93,7 @@ class Counts:
     by_key: dict[str, int] = field(default_factory=dict)
     nonresource: dict[str, int] = field(default_factory=dict)
     writes: int = 0
+    server_cpu_seconds: float = 0.0  # CPU time the server's processes spent between the two resets
 
     def by_verb(self) -> dict[str, int]:
         out: Counter[str] = Counter()
@@ -104,7 +107,29 @@ class Counts:
         return sum(self.by_key.values()) + sum(self.nonresource.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"by_verb": self.by_verb(), "writes": self.writes, "total": self.total(), "by_resource": self.by_key}
+        return {
+            "by_verb": self.by_verb(),
+            "writes": self.writes,
+            "total": self.total(),
+            "server_cpu_seconds": self.server_cpu_seconds,
+            "by_resource": self.by_key,
+        }
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time of ``pids`` so far, from ``/proc/<pid>/stat`` (0 for a process that is gone).
+
+    Why: on a 2-core machine the client and the server share the CPUs, so a wall-clock figure alone cannot
+    say whether a client is slow or the server is busy; the server's CPU time per figure can.
+    """
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    return total
 
 
 class DoubleProcess:
@@ -129,6 +154,7 @@ class DoubleProcess:
         url, ready = self._line(READY_TIMEOUT).removeprefix("READY ").strip().split(" ", 1)
         self.url = url
         self.info: dict[str, Any] = {"start_seconds": time.perf_counter() - started, **json.loads(ready)}
+        self._cpu_at_reset = cpu_seconds([self.proc.pid])
 
     def _line(self, timeout: float) -> str:
         assert self.proc.stdout is not None
@@ -148,10 +174,12 @@ class DoubleProcess:
 
     def counts(self) -> Counts:
         data = json.loads(self._ask("counts"))
-        return Counts(data["counts"], data["nonresource"], data["writes"])
+        cpu = cpu_seconds([self.proc.pid]) - self._cpu_at_reset
+        return Counts(data["counts"], data["nonresource"], data["writes"], cpu)
 
     def reset(self) -> None:
         self._ask("reset")
+        self._cpu_at_reset = cpu_seconds([self.proc.pid])
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -329,14 +357,16 @@ def virtnet_figures(
 
     kube = Kube.from_kubeconfig(str(server.kubeconfig))
     meter = SleepMeter()
+    cpus: list[float] = []  # this process's CPU time per reconcile: the client's (the server is another process)
     options = ApplyOptions(wait_for_vms=False, poll=0.05, timeout=300.0, sleep=meter)
 
     def once(path: Path, what: str) -> tuple[float, Outcome, Counts]:
         server.reset()
         meter.slept = 0.0
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         outcome = reconcile(path, kube, apply_options=options)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+        cpus.append(cpu)
         if not outcome.ok or outcome.plan is None:
             failed = [
                 f"{r.name}: {r.message}" for r in (outcome.changes.results if outcome.changes else []) if not r.ok
@@ -359,6 +389,7 @@ def virtnet_figures(
         "health_wait_sleep_seconds": meter.slept,
         # what is left once the sleeps in health waits are taken out: the client and the server working
         "seconds_without_health_wait": seconds - meter.slept,
+        "client_cpu_seconds": cpus[-1],
         **counts.as_dict(),
         "objects": len(cold.desired),
         "plan_text_bytes": len(report.plan_text(cold.plan).encode()),
@@ -423,6 +454,11 @@ def _kubectl() -> str:
         return "/usr/bin/kubectl"
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for children: the kubectl processes
+    return usage.ru_utime + usage.ru_stime
+
+
 def _run_kubectl(
     args: list[str], server: Server, cache: Path, ok_codes: tuple[int, ...] | None = (0,)
 ) -> dict[str, Any]:
@@ -430,19 +466,21 @@ def _run_kubectl(
     verbosity = ["-v=6"] if server.kubectl_log_counts else []
     cmd = [_kubectl(), "--kubeconfig", str(server.kubeconfig), "--cache-dir", str(cache), *verbosity, *args]
     server.reset()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, _children_cpu() - cpu
     if ok_codes is not None and proc.returncode not in ok_codes:
         raise RuntimeError(f"kubectl {' '.join(args[:2])} exited {proc.returncode}: {proc.stderr[-2000:]}")
     if server.kubectl_log_counts:
         from bench.real import kubectl_counts
 
         counts = kubectl_counts(proc.stderr)
+        counts.server_cpu_seconds = server.counts().server_cpu_seconds
     else:
         counts = server.counts()
     return {
         "seconds": seconds,
+        "client_cpu_seconds": cpu,
         "exit_code": proc.returncode,
         "stdout_bytes": len(proc.stdout.encode()),
         **counts.as_dict(),

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bench.cluster import Counts
+from bench.cluster import Counts, cpu_seconds
 
 SIM_CONTROLLERS = ("nmstate",)
 DEFAULT_SIM_INTERVAL = 0.1  # seconds between the simulator's passes (the double ticks every 0.02 s)
@@ -242,6 +242,7 @@ class RealServer:
                     simulator=list(SIM_CONTROLLERS),
                     simulator_interval_seconds=sim_interval,
                 )
+            self._cpu_at_reset = cpu_seconds(self.plane.pids().values())
             self._counting = contextlib.ExitStack()
             self._counting.enter_context(counting_requests(self.tally))
         except BaseException:
@@ -254,9 +255,12 @@ class RealServer:
 
     def reset(self) -> None:
         self.tally.reset()
+        self._cpu_at_reset = cpu_seconds(self.plane.pids().values())
 
     def counts(self) -> Counts:
-        return self.tally.snapshot()
+        counts = self.tally.snapshot()
+        counts.server_cpu_seconds = cpu_seconds(self.plane.pids().values()) - self._cpu_at_reset
+        return counts
 
     def close(self) -> None:
         if self._counting is not None:

@@ -91,6 +91,8 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     assert set(virtnet["noop"]["by_verb"]) <= {"list", "get"}
     assert virtnet["one_vm_change"]["writes_per_run"] == [1, 1]
     assert len(virtnet["one_vm_change"]["runs_seconds"]) == 2
+    # the double spends CPU serving the cold apply; the client's own CPU is counted apart
+    assert virtnet["cold"]["server_cpu_seconds"] > 0 and virtnet["cold"]["client_cpu_seconds"] > 0
     controller = double["controller"]  # virtnet run: informers, caches
     assert controller["noop"]["writes_per_run"] == [0, 0] and "list" not in controller["noop"]["by_verb"]
     assert controller["one_vm_commit"]["writes_per_run"] == [1, 1]
@@ -103,6 +105,8 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
         assert double["kubectl"]["noop"]["writes"] == xs["render"]["objects"]
         assert double["kubectl_server"]["simulator"] == []  # kubectl waits for nothing: no nmstate ticking
         assert double["kubectl"]["diff"]["writes"] == 0
+        cold = double["kubectl"]["cold"]
+        assert cold["server_cpu_seconds"] > 0 and cold["client_cpu_seconds"] > 0
         assert set(xs["ratios"]["virtnet_to_kubectl_double"]) == {"cold", "noop", "plan_vs_diff", "one_vm_change"}
     assert "real" not in xs["backends"] and "real_to_double" not in xs["ratios"]
     if root:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +122,8 @@ def _backend(scale: float, full: bool) -> dict[str, Any]:
             health_wait_sleep_seconds=0.5,
             seconds_without_health_wait=2 * scale - 0.5,
             plan_text_bytes=100,
+            client_cpu_seconds=0.7 * scale,
+            server_cpu_seconds=3.0 * scale,
         ),
         "noop": _fig(0.2 * scale, runs=3),
         "noop_plan_only": _fig(0.1 * scale, runs=3),
@@ -145,6 +150,7 @@ def test_ratios_and_table_put_the_backends_side_by_side() -> None:
     }
     results = {
         "repeats": 3,
+        "cpus": 2,
         "sizes": {
             "XS": {**sized, "backends": backends, "ratios": ratios},
             "S": {**sized, "backends": {"double": backends["double"], "real": {"skipped": "no Go"}}, "ratios": {}},
@@ -156,6 +162,10 @@ def test_ratios_and_table_put_the_backends_side_by_side() -> None:
     assert "S on the real: skipped (no Go)" in text
     noop = next(line for line in text.splitlines() if line.startswith("3 virtnet no-op reconcile time"))
     assert "0.40 s (0.40 s-0.40 s)" in noop  # the real column's median (min-max)
+    cpu = next(line for line in text.splitlines() if line.startswith("2   CPU: client / server"))
+    assert [c.strip() for c in cpu.split("|")[1:3]] == ["0.70 s / 3.00 s", "1.40 s / 6.00 s"]
+    floor = next(line for line in text.splitlines() if line.startswith("2   server CPU / CPUs"))
+    assert [c.strip() for c in floor.split("|")[1:3]] == ["1.50 s", "3.00 s"]  # the server's CPU over 2 CPUs
     kubectl_diff = next(line for line in text.splitlines() if line.startswith("7 kubectl diff"))
     assert kubectl_diff.split("|")[2].strip() == "-"  # not measured on the real server
 
@@ -185,6 +195,7 @@ def test_xs_on_the_real_server_counts(tmp_path: Path) -> None:
     assert server["service_cidr"] == real.SERVICE_CIDR  # room for L's 2,300 ClusterIPs
     virtnet = figures["virtnet"]
     assert virtnet["cold"]["writes"] == xs["render"]["objects"]
+    assert virtnet["cold"]["server_cpu_seconds"] > 0  # kube-apiserver's and etcd's, read from /proc
     assert virtnet["noop"]["writes_per_run"] == [0, 0] and virtnet["noop_plan_only"]["writes_per_run"] == [0, 0]
     assert set(virtnet["noop"]["by_verb"]) <= {"list", "get"}
     assert virtnet["one_vm_change"]["writes_per_run"] == [1, 1]  # bump, then un-bump: one VM each time
@@ -195,6 +206,22 @@ def test_xs_on_the_real_server_counts(tmp_path: Path) -> None:
     if _kubectl_available():
         kubectl = figures["kubectl"]
         assert kubectl["cold"]["writes"] == xs["render"]["objects"]
+        assert kubectl["cold"]["server_cpu_seconds"] > 0 and kubectl["cold"]["client_cpu_seconds"] > 0
         assert kubectl["noop"]["writes_per_run"] == [xs["render"]["objects"]] * 2
         assert "diff" not in kubectl and figures["kubectl_server"]["start_seconds"] > 0
         assert set(xs["ratios"]["virtnet_to_kubectl_real"]) == {"cold", "noop"}
+
+
+def test_cpu_seconds_reads_a_processes_cpu_time_and_skips_one_that_is_gone() -> None:
+    from bench.cluster import cpu_seconds
+
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\ninput()"
+    busy = subprocess.Popen([sys.executable, "-c", spin], stdin=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while cpu_seconds([busy.pid]) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cpu_seconds([busy.pid]) >= 0.3
+    finally:
+        busy.communicate(b"\n", timeout=30)
+    assert cpu_seconds([busy.pid]) == 0.0  # reaped: nothing to read, no error

@@ -90,6 +90,10 @@ class ControlPlane:
     def kubeconfig(self) -> Path:
         return self.dir / "kubeconfig"
 
+    def pids(self) -> dict[str, int]:
+        """Process ids of etcd and kube-apiserver (the bench reads their CPU time from ``/proc``)."""
+        return {name: child.pid for name, child in self._children.items()}
+
     def rest(self) -> Rest:
         """An admin client for setup-style requests (the tests use the ``kubernetes`` client on kubeconfig)."""
         return Rest("127.0.0.1", self.port, str(self.pki.ca_crt), str(self.pki.admin_crt), str(self.pki.admin_key))
