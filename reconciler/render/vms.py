@@ -131,6 +131,8 @@ def _plain(value: str) -> bool:
 
 
 def _scalar(value: object) -> str | None:
+    if type(value) is bool:  # before int: PyYAML's SafeDumper writes booleans as true/false
+        return "true" if value else "false"
     if type(value) is int:
         return str(value)
     if type(value) is str and _plain(value):

@@ -35,7 +35,11 @@ def network_data(rng: random.Random) -> dict[str, Any]:
             eth["routes"] = [{"to": "0.0.0.0/0", "via": str(v4 + 1)}, {"to": "::/0", "via": str(v6 + 1)}]
         if rng.random() < 0.5:
             eth["nameservers"] = {"addresses": [str(v4 + 2), str(v6)]}
+        if rng.random() < 0.3:
+            eth["dhcp4"] = rng.random() < 0.8  # a boolean, written true/false
         ethernets[name] = eth
+    if rng.random() < 0.5:  # the pod interface, as render adds it beside static NICs
+        ethernets["enp1s0"] = {"dhcp4": True}
     return {"version": 2, "ethernets": ethernets}
 
 
@@ -62,3 +66,11 @@ def test_scalars_pyyaml_would_quote_are_left_to_pyyaml(value: str) -> None:
 def test_user_data_with_keys_is_unchanged() -> None:
     data = {"user": "fedora", "ssh_authorized_keys": ["ssh-ed25519 AAAA key@host"]}
     assert vms._dump(data) == pyyaml(data)
+
+
+def test_booleans_take_the_fast_path() -> None:
+    """DHCP on the pod interface is in most networkData: a boolean must not send the document to PyYAML."""
+    data = {"version": 2, "ethernets": {"enp1s0": {"dhcp4": True}, "eth1": {"dhcp4": False, "set-name": "eth1"}}}
+    out: list[str] = []
+    assert vms._block(data, "", out)
+    assert "".join(out) == pyyaml(data)
