@@ -213,3 +213,25 @@ def test_parallel_apply_sends_the_same_writes_as_one_at_a_time() -> None:
     many = _requests_of_a_cold_apply(EXAMPLES, 12, faults=throttled)
     assert len(throttled.refused) >= 5, throttled.refused
     assert sum(one.values()) >= 30 and one == many
+
+
+def service(name: str, node_port: int | None = None) -> dict[str, Any]:
+    o = obj("Service", name)
+    port: dict[str, Any] = {"name": "http", "port": 80}
+    if node_port is not None:
+        port["nodePort"] = node_port
+    o["spec"] = {"type": "LoadBalancer" if node_port is None else "NodePort", "ports": [port]}
+    return o
+
+
+def test_services_naming_their_node_port_are_written_before_those_the_server_picks_ports_for() -> None:
+    """In parallel, a LoadBalancer may be given at random the port a later Service names: named ports go first,
+    in a stage of their own that ends before the first port-picking Service starts."""
+    desired = [service(f"lb{i}") for i in range(12)] + [service(f"np{i}", 30000 + i) for i in range(6)]
+    writer = Recording(seconds=0.01)
+    cold([obj("Namespace", "apps", None), *desired], writer, 8)  # results still in plan order
+    named = [c for c in writer.calls if c[1].startswith("np")]
+    picking = [c for c in writer.calls if c[1].startswith("lb")]
+    assert len(named) == 6 and len(picking) == 12
+    assert max(end for *_, end in named) <= min(start for *_, start, _end in picking)
+    assert max(c[2] for c in picking) > 1  # the rest still goes out in parallel
