@@ -23,7 +23,7 @@ manifest at the field itself, for a virtnet document at the field holding the of
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from reconciler.errors import Problem, SourceRef
@@ -39,11 +39,18 @@ _INT64 = 2**63
 _WRITABLE = {kind: API_RESOURCES[kind] for kind in MANAGED_KINDS}
 
 
-def check_objects(objects: list[Obj], origins: dict[str, Entry[Any] | Raw]) -> list[Problem]:
-    """Every problem of every rendered object, located in the document behind it."""
+def check_objects(
+    objects: list[Obj],
+    origins: dict[str, Entry[Any] | Raw],
+    skip: Callable[[Entry[Any] | Raw], bool] | None = None,
+) -> list[Problem]:
+    """Every problem of every rendered object, located in the document behind it; ``skip`` says which
+    documents' objects are known to pass (the render cache's, checked when they were rendered)."""
     problems: list[Problem] = []
     for obj in objects:
         origin = origins.get(obj_id(obj))
+        if skip is not None and origin is not None and skip(origin):
+            continue
         for finding in check_object(obj, plain=not isinstance(origin, Entry)):
             where = _locate(origin, obj, finding) if origin is not None else SourceRef(".")
             problems.append(Problem(where, f"{display(obj)}: {finding.message}"))

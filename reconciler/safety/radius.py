@@ -193,7 +193,7 @@ def users_by_network(vms: list[Item]) -> dict[tuple[str, str], list[Item]]:
 
 def networks(plan: Plan, nads: dict[str, Obj], vms: list[Item]) -> list[NetworkImpact]:
     out = []
-    users = users_by_network(vms)
+    users: dict[tuple[str, str], list[Item]] | None = None  # built when a network changes (most plans: none)
     for item in plan.changes:
         kind = item.name.split("/")[0]
         obj = item.desired or item.live
@@ -216,6 +216,7 @@ def networks(plan: Plan, nads: dict[str, Obj], vms: list[Item]) -> list[NetworkI
         else:
             continue
         attached = []
+        users = users_by_network(vms) if users is None else users
         for vm in {vm.id: vm for key in keys for vm in users.get(key, ())}.values():
             meta = (vm.desired or vm.live or {}).get("metadata") or {}
             attached.append(VMImpact(f"{meta.get('namespace')}/{meta.get('name')}", vm.id, vm_impact(vm, default)))

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from reconciler import labels
+from reconciler.errors import ModelError
 from reconciler.model import ParseCache, load_repo
 from reconciler.model.basedomain import ClusterDomain
 from reconciler.render import RenderCache, render
+from reconciler.render.kinds import Finding
 
 
 def as_json(objects: list[dict[str, object]]) -> str:
@@ -71,3 +77,39 @@ def test_a_base_domain_from_the_cluster_still_hits_the_cache(tmp_path: Path) -> 
     assert second.cluster.spec is not first.cluster.spec
     render(second, "b" * 40, renders)
     assert renders.hits == len(renders.vms) >= 3
+
+
+def test_cached_objects_that_passed_their_checks_are_not_checked_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-VM commit checks the changed VM's objects (and the non-VM ones), not every cached VM's; objects of
+    a render that failed its checks are checked again however often they come from the cache."""
+    from reconciler.render import checks
+
+    repo = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "repo", tmp_path / "repo"))
+    parses, renders = ParseCache(), RenderCache()
+    checked: list[str] = []
+    real, refuse = checks.check_object, {"db-1"}
+
+    def counting(obj: dict[str, Any], plain: bool = True) -> Iterator[Finding]:
+        checked.append(f"{obj['kind']}/{obj['metadata']['name']}")
+        if obj["kind"] == "VirtualMachine" and obj["metadata"]["name"] in refuse:
+            yield Finding(("spec",), "refused for the test")
+        yield from real(obj, plain)
+
+    monkeypatch.setattr(checks, "check_object", counting)
+    for _ in range(2):  # the second render takes every VM from the cache: db-1 is still refused
+        with pytest.raises(ModelError, match="refused for the test"):
+            render(load_repo(repo, cache=parses), "a" * 40, renders)
+    refuse.clear()
+    checked.clear()
+    first = render(load_repo(repo, cache=parses), "a" * 40, renders)
+    assert len(checked) == len(first.objects)  # never passed before: all checked
+    checked.clear()
+    text = (repo / "vms" / "db.yaml").read_text()
+    (repo / "vms" / "db.yaml").write_text(text.replace("cpu: 4", "cpu: 6", 1))
+    second = render(load_repo(repo, cache=parses), "b" * 40, renders)
+    vms = {f"VirtualMachine/{o['metadata']['name']}" for o in second.objects if o["kind"] == "VirtualMachine"}
+    assert "VirtualMachine/db-1" in checked  # the changed VM
+    assert vms - {"VirtualMachine/db-1"} and not (vms - {"VirtualMachine/db-1"}) & set(checked)  # not the cached
+    assert len(checked) < len(second.objects)

@@ -70,6 +70,8 @@ def test_vm_networks_are_read_once_per_vm_however_many_networks_change(monkeypat
     impacts = radius.networks(Plan("test", tuple(nads + vms)), {}, vms)
     assert sum(len(n.vms) for n in impacts) == 40
     assert len(calls) == 2 * len(vms)  # desired and live of each VM, not once per changed NAD
+    calls.clear()
+    assert radius.networks(Plan("test", tuple(vms)), {}, vms) == [] and calls == []  # no network changed: no reads
 
 
 def test_services_list_the_moving_vms_they_select_in_their_own_namespace() -> None:
