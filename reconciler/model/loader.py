@@ -37,7 +37,7 @@ from yaml.events import StreamEndEvent
 
 from reconciler.errors import Problem, SourceRef
 from reconciler.model import limits
-from reconciler.model.compose import Composer, Path_, Refused
+from reconciler.model.compose import Composer, Lines, Path_, Refused
 from reconciler.model.limits import MAX_FILE_BYTES
 
 try:  # libyaml makes large repositories several times faster to parse
@@ -67,12 +67,13 @@ class Document:
     index: int  # position of the document in its file, from 0
     line: int  # line of the document's first node
     data: Any
-    lines: dict[Path_, int] = field(default_factory=dict, repr=False)
+    lines: Lines = field(default_factory=dict, repr=False)
 
     def line_of(self, path: Path_) -> int:
         """Line of the deepest part of ``path`` that exists (a missing field points at its parent)."""
+        path = tuple(path)
         for end in range(len(path), 0, -1):
-            found = self.lines.get(tuple(path[:end]))
+            found = self.lines.get(path[: end - 1], {}).get(path[end - 1])
             if found is not None:
                 return found
         return self.line
@@ -154,10 +155,10 @@ def _parse(text: str, file: str, budget: _Budget) -> tuple[list[Document], list[
                     where = budget.spent = f"{limits.MAX_DOCUMENTS} in the repository"
                 problems.append(Problem(SourceRef(file, line), f"too many documents: more than {where}"))
                 break
-            data, lines, line = composer.document()
+            data, lines, line, values = composer.document()
             parser.get_event()  # DocumentEndEvent
             budget.documents -= 1
-            budget.values -= len(lines)
+            budget.values -= values
             if composer.problems:
                 problems += [Problem(SourceRef(file, n, format_path(p)), m) for n, p, m in composer.problems]
                 composer.problems = []

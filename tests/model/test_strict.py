@@ -129,8 +129,31 @@ def test_plain_manifest_without_namespace_is_left_to_the_rules() -> None:
 def test_plain_manifest_labels_map_strings_to_strings(labels: object, problem: str) -> None:
     """The loader refuses non-string keys already; a Document made another way is checked too."""
     data = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "apps", "labels": labels}}
-    doc = Document("f.yaml", 0, 1, data, {("metadata",): 3, ("metadata", "labels"): 6})
+    doc = Document("f.yaml", 0, 1, data, {(): {"metadata": 3}, ("metadata",): {"labels": 6}})
     item, problems = parse_document(doc)
     assert item is None and [(p.ref.line, p.ref.field, p.message) for p in problems] == [
         (6, "metadata.labels", problem)
     ]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "family"),
+    [
+        ("ipv4", "2001:db8::5/64", 4),
+        ("ipv6", "192.0.2.5/24", 6),
+        ("gateway4", "2001:db8::1", 4),
+        ("gateway6", "192.0.2.1", 6),
+        ("ipv6", "::ffff:192.0.2.5/120", None),  # IPv4-mapped: still an IPv6 address
+    ],
+)
+def test_an_address_of_the_other_family_is_refused(field: str, value: str, family: int | None) -> None:
+    from pydantic import ValidationError
+
+    from reconciler.model.vm import Interface
+
+    given = {"network": "n", "mac": "02:00:00:00:00:01", field: value}
+    if family is None:
+        assert getattr(Interface.model_validate(given), field) == value
+        return
+    with pytest.raises(ValidationError, match=f"{field} {value} is not an IPv{family} address"):
+        Interface.model_validate(given)
