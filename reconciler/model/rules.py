@@ -16,7 +16,7 @@ from typing import Any
 
 from reconciler.errors import Problem, SourceRef
 from reconciler.model.clusterrules import rule_namespace_settings, rule_raw_kinds, rule_secondary_dns, rule_vm_needs
-from reconciler.model.facts import Facts, facts_of
+from reconciler.model.facts import Facts, Mac, facts_of
 from reconciler.model.noderules import (
     rule_bridge_ports,
     rule_bridges,
@@ -86,6 +86,7 @@ def rule_unique_names(repo: Repo, facts: Facts) -> Iterator[Problem]:
 
 def rule_references(repo: Repo, facts: Facts) -> Iterator[Problem]:
     networks = repo.networks
+    offered = {name: frozenset(net.spec.namespaces) for name, net in networks.items()}  # not a list scan per NIC
     known = ", ".join(sorted(networks)) or "none"
     for vm in repo.of("VM"):
         for i, iface in enumerate(vm.spec.interfaces):
@@ -97,7 +98,7 @@ def rule_references(repo: Repo, facts: Facts) -> Iterator[Problem]:
                     vm.ref("spec", "interfaces", i, "network"),
                     f"network {iface.network!r} is not defined (known: {known})",
                 )
-            elif vm.meta.namespace not in net.spec.namespaces:
+            elif vm.meta.namespace not in offered[iface.network]:
                 yield Problem(
                     vm.ref("spec", "interfaces", i, "network"),
                     f"network {iface.network!r} is not offered in namespace {vm.meta.namespace!r} "
@@ -136,12 +137,12 @@ def rule_macs(repo: Repo, facts: Facts) -> Iterator[Problem]:
     opts out of KubeMacPool (``kubeMacPool: false``) is outside the pool's range rule, not the uniqueness one."""
     pool = repo.cluster.spec.mac_pool
     opted_out = {n.name for n in repo.cluster.spec.namespaces if not n.kube_mac_pool}
-    seen: dict[str, SourceRef] = {}
+    seen: dict[str, Mac] = {}
     for use in facts.macs:
         if use.mac in seen:
-            yield Problem(use.ref, f"MAC {use.mac} is already used at {seen[use.mac]}")
+            yield Problem(use.ref, f"MAC {use.mac} is already used at {seen[use.mac].ref}")
         else:
-            seen[use.mac] = use.ref
+            seen[use.mac] = use
         if use.namespace in opted_out:
             continue
         if pool is not None and _is_mac(use.mac) and not pool.contains(use.mac):
@@ -181,6 +182,8 @@ def rule_static_ips(repo: Repo, facts: Facts) -> Iterator[Problem]:
     seen: dict[tuple[Any, ...], tuple[Entry[Any], int, str, str]] = {}
     for vm in repo.of("VM"):
         for i, iface in enumerate(vm.spec.interfaces):
+            if iface.ipv4 is None and iface.ipv6 is None:
+                continue  # most interfaces: no static address
             net = networks.get(iface.network)
             for fam, gw_field in (("ipv4", "gateway4"), ("ipv6", "gateway6")):
                 value = getattr(iface, fam)
@@ -293,18 +296,20 @@ def rule_vm_interface_names(repo: Repo, facts: Facts) -> Iterator[Problem]:
     guest name when it has no MAC, so a secondary interface of that name would lose its own entry."""
     for vm in repo.of("VM"):
         first: dict[str, tuple[int, str]] = {}
+        pod_name = vm.spec.pod_guest_name if vm.spec.pod_network and not vm.spec.pod_mac else None
         for i, iface in enumerate(vm.spec.interfaces):
-            short = iface.ifname[:15]
-            if short in first and first[short][1] != iface.ifname:
+            ifname = iface.ifname
+            short = ifname[:15]
+            if short in first and first[short][1] != ifname:
                 j, other = first[short]
                 field = "name" if iface.name else "network"
                 yield Problem(
                     vm.ref("spec", "interfaces", i, field),
-                    f"interface name {iface.ifname} shares its first 15 characters with {other} "
+                    f"interface name {ifname} shares its first 15 characters with {other} "
                     f"({vm.ref('spec', 'interfaces', j)}): in the guest both would be {short}",
                 )
-            first.setdefault(short, (i, iface.ifname))
-            if vm.spec.pod_network and not vm.spec.pod_mac and iface.ifname == vm.spec.pod_guest_name:
+            first.setdefault(short, (i, ifname))
+            if ifname == pod_name:
                 yield Problem(
                     vm.ref("spec", "interfaces", i, "name" if iface.name else "network"),
                     f"interface name {iface.ifname} is the pod interface's guest name (podGuestName): its "

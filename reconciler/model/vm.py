@@ -14,8 +14,6 @@ from reconciler.model.types import (
     Mac,
     Model,
     Port,
-    ip_address,
-    ip_interface,
     quantity,
 )
 
@@ -92,11 +90,15 @@ class Interface(Model):
 
     @model_validator(mode="after")
     def _families(self) -> Interface:
-        for field, value, version in (("ipv4", self.ipv4, 4), ("ipv6", self.ipv6, 6)):
-            if value and ip_interface(value).version != version:
-                raise ValueError(f"{field} {value} is not an IPv{version} address")
-        for field, value, version in (("gateway4", self.gateway4, 4), ("gateway6", self.gateway6, 6)):
-            if value and ip_address(value).version != version:
+        # the values are valid addresses already (their types parsed them): an IPv6 one has a colon, an IPv4
+        # one never does, so the family is read without parsing each address a second time
+        for field, value, version in (
+            ("ipv4", self.ipv4, 4),
+            ("ipv6", self.ipv6, 6),
+            ("gateway4", self.gateway4, 4),
+            ("gateway6", self.gateway6, 6),
+        ):
+            if value and (6 if ":" in value else 4) != version:
                 raise ValueError(f"{field} {value} is not an IPv{version} address")
         if (self.gateway4 or self.gateway6 or self.dns) and not (self.ipv4 or self.ipv6):
             raise ValueError("gateway and dns need a static ipv4 or ipv6 address on the interface")

@@ -244,9 +244,13 @@ def _cloud_init_sizes(vmi_spec: dict[str, Any], vmi: Path_) -> Iterator[Finding]
     volumes = vmi_spec.get("volumes")
     for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
         for source in ("cloudInitNoCloud", "cloudInitConfigDrive"):
+            inline = volume.get(source) if isinstance(volume, dict) else None
+            if not isinstance(inline, dict):
+                continue  # most volumes: disks
             for key, (origin, hint) in _CLOUD_INIT_SOURCE.items():
-                text = _dig(volume, source, key)
-                size = len(text.encode()) if isinstance(text, str) else 0
+                text = inline.get(key)
+                # 4 bytes at most per character in UTF-8: a short text needs no encoding to be measured
+                size = len(text.encode()) if isinstance(text, str) and len(text) * 4 > CLOUD_INIT_INLINE_MAX else 0
                 if size > CLOUD_INIT_INLINE_MAX:
                     yield Finding(
                         (*vmi, "volumes", i, source, key),
