@@ -138,9 +138,9 @@ def _apply_items(
         for stage in _stages(batch):
             for item, result in zip(stage, bounded(window, stage, one), strict=True):
                 results[id(item)] = result
-                tick()
         for item in batch:
             changes.add(item, *results[id(item)])
+            tick()  # progress counts the results in ``changes``
 
 
 def _names_node_port(item: Item) -> bool:
