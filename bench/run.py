@@ -267,14 +267,11 @@ def table(results: Results) -> str:
     )
     if "loadavg_start" in results:
         start, end = results["loadavg_start"][0], (results.get("loadavg_end") or [None])[0]
+        # only the start says what else ran: by the end the load average is mostly this run's own servers
         lines.append(
-            f"load average (1 min) at start {start:.1f}, at end {'-' if end is None else f'{end:.1f}'}, "
-            f"on {results.get('cpus')} CPUs"
-            + (
-                ": a loaded machine, these figures are not final"
-                if max(start, end or 0.0) > 0.5 * (results.get("cpus") or 1)
-                else ""
-            )
+            f"load average (1 min) at start {start:.1f}, at end {'-' if end is None else f'{end:.1f}'} (this "
+            f"run's own servers included), on {results.get('cpus')} CPUs"
+            + (": a loaded machine, these figures are not final" if start > 0.5 * (results.get("cpus") or 1) else "")
         )
     return "\n".join(lines)
 

@@ -159,6 +159,8 @@ class Informer:
                 )
                 self.mark_stale()
             except (ApiException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                if self._stop.is_set():
+                    return  # stopped while the watch waited: its stream ending now (the server going too) is no failure
                 failures += 1
                 log.warning("informer %s: watch failed (%s); listing again", self.key, exc)
                 self.mark_stale()

@@ -166,6 +166,10 @@ def test_ratios_and_table_put_the_backends_side_by_side() -> None:
     assert [c.strip() for c in cpu.split("|")[1:3]] == ["0.70 s / 3.00 s", "1.40 s / 6.00 s"]
     floor = next(line for line in text.splitlines() if line.startswith("2   server CPU / CPUs"))
     assert [c.strip() for c in floor.split("|")[1:3]] == ["1.50 s", "3.00 s"]  # the server's CPU over 2 CPUs
+    # the end's load average is mostly the run's own servers: only a loaded start marks the figures
+    quiet = run.table({**results, "loadavg_start": [0.1], "loadavg_end": [1.7]})
+    assert "at start 0.1, at end 1.7" in quiet and "loaded machine" not in quiet
+    assert "loaded machine" in run.table({**results, "loadavg_start": [1.5], "loadavg_end": [0.2]})
     kubectl_diff = next(line for line in text.splitlines() if line.startswith("7 kubectl diff"))
     assert kubectl_diff.split("|")[2].strip() == "-"  # not measured on the real server
 

@@ -9,12 +9,15 @@ and drift made meanwhile still seen and corrected.
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 from backends import DOUBLE, REAL, Backend, backend_fixture, eventually
 from gitutil import isolate_git, make_remote, push_commit
 from repos import BASE, VM
@@ -252,3 +255,44 @@ def _cached(controller: Controller, obj: dict[str, Any]) -> bool:
     informer = controller.informers.get(obj["kind"], ANY_CLUSTER, None)
     assert informer is not None
     return any(o["metadata"]["name"] == obj["metadata"]["name"] for o in informer.items())
+
+
+class DroppingWatch:
+    """A server whose watch stream breaks when ``drop`` is set (as when the server goes away)."""
+
+    def __init__(self) -> None:
+        self.drop = threading.Event()
+        self.watches = 0
+
+    def list_at(self, kind: str, selector: str | None, namespace: str | None = None) -> tuple[list[Any], str]:
+        return [], "1"
+
+    def watch(self, kind: str, selector: str | None, namespace: str | None, version: str, timeout: int) -> Any:
+        self.watches += 1
+        self.drop.wait(30)
+        raise urllib3.exceptions.ProtocolError("Response ended prematurely")
+        yield  # a generator, as Kube.watch is
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_stream_that_breaks_after_stop_is_no_failure(stopped: bool, caplog: pytest.LogCaptureFixture) -> None:
+    """Stopping the informers and then the server (a replica shutting down) logged 'watch failed; listing
+    again' for every kind; a stream that breaks while the informer runs is still a warning."""
+    server = DroppingWatch()
+    informer = Informer(server, ("ConfigMap", SELECTOR, NS), watch_timeout=1)  # type: ignore[arg-type]
+    informer.items()
+    assert eventually(lambda: server.watches == 1, timeout=10)
+    with caplog.at_level(logging.WARNING, logger="reconciler.clients.informer"):
+        if stopped:
+            informer.stop()
+        server.drop.set()
+        thread = informer._thread
+        assert thread is not None
+        if stopped:
+            thread.join(10)
+            assert not thread.is_alive()
+        else:
+            assert eventually(lambda: "watch failed" in caplog.text, timeout=10)
+            informer.stop()
+            thread.join(10)
+    assert ("watch failed" in caplog.text) is not stopped
