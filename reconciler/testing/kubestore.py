@@ -85,6 +85,17 @@ def _raise(status: int, out: Any, what: str) -> None:
                        out.get("details") if isinstance(out, dict) else None)
 
 
+def _status_patch(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:
+    """JSON patch ops from the status as last seen to ``after``: each key set, each key of ``before`` that
+    ``after`` drops removed; keys neither names are left as the server has them."""
+    def at(key: str) -> str:
+        return "/status/" + key.replace("~", "~0").replace("/", "~1")
+
+    ops: list[dict[str, Any]] = [{"op": "add", "path": at(k), "value": v} for k, v in after.items()]
+    ops += [{"op": "remove", "path": at(k)} for k in before if k not in after]
+    return ops or [{"op": "add", "path": "/status", "value": {}}]
+
+
 def _main_view(obj: Obj) -> Obj:
     """What a replace of the main resource changes: everything but status and server-kept metadata."""
     meta = obj.get("metadata") or {}
@@ -173,10 +184,19 @@ class KubeStore:
             seen = self._seen.get(self._key(rt, ns, name))
             if seen is not None and (seen.get("status") or {}) == (body.get("status") or {}):
                 return copy.deepcopy(seen)
-            patch = [{"op": "add", "path": "/status", "value": body.get("status") or {}}]
+            status = body.get("status") or {}
             sub = "status" if rt.has_status else ""
-            code, out = self.rest.request("PATCH", resource_path(rt, ns, name, sub), patch,
-                                          content_type=JSON_PATCH, query=query)
+            path = resource_path(rt, ns, name, sub)
+            code: int = 422
+            out: Any = None
+            if seen is not None and isinstance(seen.get("status"), dict):
+                # key by key, so a field someone else added since this controller's read stays (virt-api's
+                # stateChangeRequests: replacing the whole status lost a restart asked for mid-tick)
+                code, out = self.rest.request("PATCH", path, _status_patch(seen["status"], status),
+                                              content_type=JSON_PATCH, query=query)
+            if code == 422:  # no status to patch into (or it was removed meanwhile): write it whole
+                whole = [{"op": "add", "path": "/status", "value": status}]
+                code, out = self.rest.request("PATCH", path, whole, content_type=JSON_PATCH, query=query)
             _raise(code, out, f"update {rt.resource_name} {name} status")
             return self._remember(rt, out)
         if subresource:

@@ -285,6 +285,29 @@ def test_foreground_deletion_and_a_deleted_namespace_finish(api: client.ApiClien
     wait("namespace sim-doomed gone", lambda: gone(lambda: core.read_namespace("sim-doomed")))
 
 
+def test_a_status_write_keeps_a_field_another_writer_added_after_the_read(
+    plane: ControlPlane, api: client.ApiClient
+) -> None:
+    """The simulated virt-controller writes a VM's status from its last read; virt-api's restart adds
+    ``stateChangeRequests`` in between. Replacing the whole status lost that restart (a VMI never recreated,
+    seen in CI): the write sets and removes only the keys the writer changed. Shown on a Namespace, whose
+    status no simulator writes."""
+    from reconciler.testing.kubestore import KubeStore
+    from reconciler.testing.statuswrite import set_status
+
+    core = client.CoreV1Api(api)
+    core.create_namespace({"metadata": {"name": "sim-status"}})
+    store = KubeStore(plane.rest())
+    read = store.find("v1", "Namespace", "sim-status")
+    assert read is not None and read["status"] == {"phase": "Active"}
+    condition = {"type": "Test", "status": "True", "reason": "Other", "message": "another writer"}
+    core.patch_namespace_status("sim-status", {"status": {"conditions": [condition]}})  # after the read
+    set_status(store, "v1", "Namespace", read, {"phase": "Active", "extra": "mine"}, "sim")
+    status = core.read_namespace_status("sim-status").status
+    assert status.phase == "Active" and [c.type for c in status.conditions or []] == ["Test"]
+    core.delete_namespace("sim-status")
+
+
 # ---- virtnet end to end --------------------------------------------------------------------------------------
 
 
