@@ -94,8 +94,9 @@ class RenderCache:
         return objects
 
     def proven(self, origin: Origin) -> bool:
-        """``origin``'s objects came from the cache this render and passed the checks before."""
-        return id(origin) in self._proven and self.checked.get(id(origin)) is origin
+        """``origin``'s objects came from the cache this render and passed the checks before (``objects`` records
+        only such hits; an id in the set is a live entry of this render, so it cannot name another object)."""
+        return id(origin) in self._proven
 
     def start(self) -> None:
         self._proven = set()
