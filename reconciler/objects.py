@@ -91,8 +91,8 @@ LAST_WAVE = 2
 
 
 def group_of(obj: Obj) -> str:
-    api_version: str = obj["apiVersion"]
-    return api_version.split("/")[0] if "/" in api_version else ""
+    group, slash, _ = obj["apiVersion"].partition("/")  # one call: obj_id runs 140,000 times a run at L
+    return group if slash else ""
 
 
 def obj_id(obj: Obj) -> str:
@@ -116,6 +116,14 @@ def sort_key(obj: Obj) -> tuple[int, int, str, str, str]:
     rank = _RANK.get(obj["kind"], (1, len(KIND_ORDER)))
     meta = obj["metadata"]
     return (rank[0], rank[1], obj["kind"], meta.get("namespace", ""), meta["name"])
+
+
+def with_annotation(obj: Obj, key: str, value: str) -> Obj:
+    """A copy of ``obj`` with one more annotation (annotations kept sorted, as render writes them); everything
+    below ``metadata`` is shared, not copied."""
+    meta = obj["metadata"]
+    annotations = {**(meta.get("annotations") or {}), key: value}
+    return {**obj, "metadata": {**meta, "annotations": dict(sorted(annotations.items()))}}
 
 
 def is_owned(obj: Obj, cluster: str) -> bool:

@@ -21,7 +21,7 @@ from reconciler.engine.dryrun import dry_run
 from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.kubevirt import rollout_strategy
 from reconciler.engine.live import LiveState
-from reconciler.engine.plan import Plan, PlanOptions, build_plan, with_rollout
+from reconciler.engine.plan import Plan, PlanOptions, build_plan, with_revision, with_rollout
 from reconciler.errors import ModelError, Problem
 from reconciler.model import ParseCache, Repo, load_repo
 from reconciler.model.basedomain import ClusterDomain
@@ -103,13 +103,14 @@ def _existing_unowned(kube: Kube, desired: list[Obj], state: LiveState, scope: t
     One GET per object the plan would create, skipping what cannot exist yet: objects in a namespace that is
     itself about to be created. A no-op reconcile creates nothing, so it makes none of these requests.
     """
-    seen = set(state.owned) | set(state.foreign)
+    seen = state.owned.keys() | state.foreign.keys()
     found: dict[str, Obj] = {}
     missing_namespaces: set[str] = set()
-    ordered = sorted(desired, key=lambda o: o["kind"] != "Namespace")  # namespaces first
-    for obj in ordered:
-        key, meta = obj_id(obj), obj["metadata"]
-        if key in seen or is_patch_only(obj) or obj["kind"] in state.missing_kinds:
+    unseen = [(key, o) for o in desired if (key := obj_id(o)) not in seen]
+    ordered = sorted(unseen, key=lambda pair: pair[1]["kind"] != "Namespace")  # namespaces first
+    for key, obj in ordered:
+        meta = obj["metadata"]
+        if is_patch_only(obj) or obj["kind"] in state.missing_kinds:
             continue
         namespace = meta.get("namespace")
         if namespace in missing_namespaces or (scope and namespace and namespace not in scope):
@@ -131,7 +132,7 @@ def _namespace_contents(kube: Kube, desired: list[Obj], state: LiveState) -> dic
     """What deleting each prunable Namespace would take along: every object of every namespaced kind virtnet
     can list, ours or not (no label selector). Read only for an owned, opted-in Namespace that left the
     repository, so ordinary reconciles make none of these requests."""
-    wanted = {obj_id(o) for o in desired}
+    wanted = {obj_id(o) for o in desired if o["kind"] == "Namespace"}
     leaving = [
         o["metadata"]["name"]
         for key, o in state.owned.items()
@@ -262,16 +263,18 @@ def _dry_run(plan: Plan, kube: Kube, force: bool, parallel: int) -> list[str]:
 def _load_and_render(
     path: Path,
     cluster: str | None,
-    revision: str | None,
     keys: KeySource = keys_from_env,
     kube: Kube | None = None,
     cache: ParseCache | None = None,
     render_cache: RenderCache | None = None,
 ) -> tuple[Repo, Rendered]:
-    """Load (checking ``baseDomain`` against the cluster's through ``kube`` when secondary DNS is on) and render."""
+    """Load (checking ``baseDomain`` against the cluster's through ``kube`` when secondary DNS is on) and render.
+
+    Rendered without the revision: it goes on the objects the plan writes (``with_revision``), so a cached VM's
+    objects are the last render's very objects."""
     domains = (lambda: read_base_domain(kube)) if kube is not None else None
     repo = load_repo(path, cluster, keys, domains, cache)
-    return repo, render(repo, revision, render_cache)
+    return repo, render(repo, None, render_cache)
 
 
 def _safety(outcome: Outcome, plan: Plan, kube: Kube, repo: Repo, accept_risk: bool, base: Repo | None) -> SafetyReport:
@@ -324,9 +327,7 @@ def reconcile(
     outcome = Outcome(cluster=cluster, revision=revision)
     try:
         repo, result = (
-            rendered
-            if rendered is not None
-            else _load_and_render(path, cluster, revision, keys, kube, parse_cache, render_cache)
+            rendered if rendered is not None else _load_and_render(path, cluster, keys, kube, parse_cache, render_cache)
         )
         outcome.desired, outcome.origins = result.objects, result.origins
         outcome.repo, outcome.cluster = repo, repo.cluster.name
@@ -351,7 +352,9 @@ def reconcile(
         return outcome
     try:
         outcome.live = observe(kube, repo.cluster.name, outcome.desired, kinds, namespaces)
-        outcome.plan = plan_cluster(outcome.desired, repo.cluster.name, kube, options, outcome.live)
+        outcome.plan = with_revision(
+            plan_cluster(outcome.desired, repo.cluster.name, kube, options, outcome.live), revision
+        )
     except (ApiException, OSError) as exc:
         outcome.failed, outcome.message = "ObserveFailed", f"reading the cluster failed: {exc}"
         return outcome

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "repo"
+
+
+def example_copy(root: Path) -> Path:
+    """A copy of examples/repo at ``root`` for a test to change."""
+    return Path(shutil.copytree(EXAMPLES, root))
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must occur exactly once, so a changed example fails loudly) with ``new``."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
+    path.write_text(text.replace(old, new))
 
 CLUSTER = """\
 apiVersion: virtnet.io/v1alpha1

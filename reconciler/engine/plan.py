@@ -9,6 +9,7 @@ a hot-plug needs a migration from virtnet (:func:`for_rollout`).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -22,7 +23,7 @@ from reconciler.engine.live import LiveState
 from reconciler.engine.memo import PairMemo
 from reconciler.engine.vmchange import VMChange, classify
 from reconciler.engine.vmchange import classify_vm as classify_vm  # its home until it moved to vmchange
-from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave
+from reconciler.objects import Obj, display, is_patch_only, obj_id, sort_key, wave, with_annotation
 
 
 class Action(StrEnum):
@@ -74,8 +75,9 @@ class Plan:
     warnings: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def changes(self) -> list[Item]:
+        """Asked for by every stage after the plan (7 times a run): picked from 15,000 items at L once."""
         return [i for i in self.items if i.action in (Action.CREATE, Action.UPDATE, Action.DELETE)]
 
     @property
@@ -137,9 +139,10 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
             continue
         items.append(for_rollout(_paired(obj, current, vmis.get(_vmi_key(obj)), options.memo, key), live.rollout))
+    ids = {i.id for i in items}  # every desired object's, in one set: the memo and prune both need it
     if options.memo is not None:
-        options.memo.keep({i.id for i in items})
-    decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents)
+        options.memo.keep(ids)
+    decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents, ids)
     errors += decision.errors
     for obj, why in decision.kept:
         warnings.append(f"{display(obj)} is no longer in the repository but is kept: {why}")
@@ -184,13 +187,17 @@ def drift_warnings(rows: list[dict[str, object]]) -> list[str]:
 def _observed_refusals(desired: list[Obj], live: LiveState, cluster: str) -> list[str]:
     """Errors that block the plan because of what the cluster holds, not because of the repository."""
     owners = {key: (o["metadata"].get("labels") or {}).get(labels.CLUSTER) for key, o in live.foreign.items()}
-    refusals = [
-        f"{display(o)} is managed by virtnet for cluster {owners[obj_id(o)]!r}, not {cluster!r}: refusing to "
-        "take it over (is this the right cluster and kubeconfig?)"
-        for o in desired
-        if obj_id(o) in owners
-    ]
-    versions = {o["kind"]: o["apiVersion"] for o in desired}
+    refusals = (
+        [
+            f"{display(o)} is managed by virtnet for cluster {owners[obj_id(o)]!r}, not {cluster!r}: refusing to "
+            "take it over (is this the right cluster and kubeconfig?)"
+            for o in desired
+            if obj_id(o) in owners
+        ]
+        if owners
+        else []
+    )
+    versions = {o["kind"]: o["apiVersion"] for o in desired} if live.missing_kinds else {}
     refusals += [
         f"the cluster does not serve {kind} ({versions[kind]}): is its operator installed?"
         for kind in sorted(set(versions) & live.missing_kinds)
@@ -312,6 +319,25 @@ def with_rollout(plan: Plan, built_for: str, rollout: str) -> Plan:
         return plan
     items = tuple(
         for_rollout(replace(i, reason=i.reason.removesuffix(was)), rollout) if i.plugs and i.reason.endswith(was) else i
+        for i in plan.items
+    )
+    return replace(plan, items=items)
+
+
+def with_revision(plan: Plan, revision: str | None) -> Plan:
+    """``plan`` with the commit recorded (``virtnet.io/revision``) on each object it creates or updates, so the
+    cluster says which revision last wrote an object.
+
+    Stamped here, on the writes only, rather than by render on every object: a new commit then renders each
+    unchanged VM to the very objects of the last render (``reconciler.render.RenderCache``), which the pair
+    memo recognises by identity instead of comparing 15,000 objects field by field. The diff ignores the
+    annotation either way (``reconciler.labels.PROVENANCE_ANNOTATIONS``)."""
+    if not revision or not plan.changes:
+        return plan
+    items = tuple(
+        replace(i, desired=with_annotation(i.desired, labels.REVISION, revision))
+        if i.desired is not None and i.action in (Action.CREATE, Action.UPDATE)
+        else i
         for i in plan.items
     )
     return replace(plan, items=items)

@@ -28,6 +28,7 @@ from reconciler.model.loader import paused_gc
 from reconciler.objects import Obj, display, obj_id, sort_key
 from reconciler.render.checks import check_objects
 from reconciler.render.cluster import hyperconverged, metallb, namespaces, secondary_dns_service
+from reconciler.render.delta import Snapshot, delta, merged, snapshot
 from reconciler.render.networks import bridge_nads, migration_nad, ovn_nads, sriov_objects
 from reconciler.render.nodes import bridge_policy, node_policy
 from reconciler.render.vms import render_vm
@@ -50,13 +51,17 @@ class Rendered:
 class RenderCache:
     """The objects of each VM document as last rendered, for a document that did not change (the parse
     cache gives back the very same entry) rendered against an equal Cluster and the very same networks: a commit
-    that changes one VM renders one VM (``virtnet run`` keeps one). The objects are re-stamped with the new
-    revision; nothing else about them can differ, since a VM's objects depend on nothing else. A hit gives back
-    copies (the stamp goes on them): the cached objects are those an earlier render returned, which a caller
-    may still hold (the controller keeps the last good revision's) and must not see restamped."""
+    that changes one VM renders one VM (``virtnet run`` keeps one); a VM's objects depend on nothing else.
+
+    A hit stamped as before (the same cluster name and revision: ``virtnet run`` renders without one, the
+    revision goes on what is written, ``reconciler.engine.plan.with_revision``) gives back the very objects of
+    the last render, already stamped and checked, so that the plan's memo pairs them by identity. Objects are
+    never changed once a render returned them, so sharing them with a caller that kept the last render (the
+    controller keeps the last good revision's) is safe. A hit stamped otherwise gives back copies to stamp."""
 
     vms: dict[int, tuple[Entry[Any], Any, tuple[Any, ...], list[Obj]]] = field(default_factory=dict)
     hits: int = 0
+    deltas: int = 0  # renders made from the last one (``reconciler.render.delta``)
     #: the last Cluster spec given, and the cached one it equals (or itself): a spec whose base domain comes
     #: from the cluster is a new but equal object on every load, compared once per render rather than per VM
     _given: Any = field(default=None, repr=False)
@@ -69,10 +74,15 @@ class RenderCache:
         return self._cluster
 
     #: entries whose cached objects passed ``check_objects`` in a render that succeeded (by id, with the entry
-    #: to tell a reused id apart), and those of them served from the cache in the current render: their objects
-    #: are the same but for the stamp, so they are not checked again (at 10,000 VMs, a third of a one-VM render)
-    checked: dict[int, Entry[Any]] = field(default_factory=dict, repr=False)
+    #: to tell a reused id apart), and the stamp (cluster name, revision) that render gave them; those of them
+    #: served from the cache in the current render are not checked again (``_proven``: at 10,000 VMs, a third of
+    #: a one-VM render), and those served as they are, not stamped again (``_reused``)
+    checked: dict[int, tuple[Entry[Any], tuple[str, str | None]]] = field(default_factory=dict, repr=False)
+    _stamped_as: tuple[str, str | None] = field(default=("", None), repr=False)
     _proven: set[int] = field(default_factory=set, repr=False)
+    _reused: set[int] = field(default_factory=set, repr=False)
+    #: the last successful render, for the next to start from (``reconciler.render.delta``)
+    last: Snapshot | None = field(default=None, repr=False)
 
     def objects(self, entry: Entry[Any], cluster: Any, networks: dict[str, Entry[Any]]) -> list[Obj]:
         cluster = self._same_cluster(cluster)
@@ -85,9 +95,17 @@ class RenderCache:
             and all(a is b for a, b in zip(found[2], used, strict=True))
         ):
             self.hits += 1
-            if self.checked.get(id(entry)) is entry:
+            passed = self.checked.get(id(entry))
+            if passed is not None and passed[0] is entry:
                 self._proven.add(id(entry))
-            return [_unstamped(obj) for obj in found[3]]
+                if passed[1] == self._stamped_as:
+                    self._reused.add(id(entry))
+                    return list(found[3])
+            copies = [_unstamped(obj) for obj in found[3]]
+            # what this render stamps, for the next to reuse once this one has succeeded (``passed``)
+            self.vms[id(entry)] = (*found[:3], copies)
+            self.checked.pop(id(entry), None)
+            return copies
         objects = render_vm(entry, networks, cluster)
         self.vms[id(entry)] = (entry, cluster, used, objects)
         self.checked.pop(id(entry), None)  # new objects: not checked yet
@@ -98,12 +116,16 @@ class RenderCache:
         only such hits; an id in the set is a live entry of this render, so it cannot name another object)."""
         return id(origin) in self._proven
 
-    def start(self) -> None:
-        self._proven = set()
+    def reused(self, origin: Origin) -> bool:
+        """``origin``'s objects are the last render's, stamped as this render stamps: nothing to do to them."""
+        return id(origin) in self._reused
+
+    def start(self, cluster_name: str, revision: str | None) -> None:
+        self._proven, self._reused, self._stamped_as = set(), set(), (cluster_name, revision)
 
     def passed(self) -> None:
-        """The render succeeded: every cached VM's objects passed the checks."""
-        self.checked = {k: v[0] for k, v in self.vms.items()}
+        """The render succeeded: every cached VM's objects passed the checks and carry this render's stamp."""
+        self.checked = {k: (v[0], self._stamped_as) for k, v in self.vms.items()}
 
     def keep(self, entries: list[Entry[Any]]) -> None:
         alive = {id(e) for e in entries}
@@ -168,6 +190,13 @@ def _stamp(obj: Obj, cluster: str, source: SourceRef, revision: str | None, owne
     return obj
 
 
+def _finish(obj: Obj, origin: Origin, cluster_name: str, ref: SourceRef, revision: str | None) -> Obj:
+    if isinstance(origin, Entry) and origin.meta.annotations.get(labels.ADOPT) == "true":
+        # the document's reviewed opt-in covers every object rendered from it
+        obj["metadata"].setdefault("annotations", {})[labels.ADOPT] = "true"
+    return _stamp(obj, cluster_name, ref, revision)
+
+
 def render(repo: Repo, revision: str | None = None, cache: RenderCache | None = None) -> Rendered:
     """Every object of the repository for its cluster, stamped and sorted in apply order, with its origin.
 
@@ -177,14 +206,42 @@ def render(repo: Repo, revision: str | None = None, cache: RenderCache | None = 
     repository that validates is one that applies. ``cache`` (kept across renders) renders a VM document
     that did not change only once.
     """
-    if cache is not None:
-        cache.start()
+    if cache is None:
+        with paused_gc():
+            return _render(repo, revision)
+    stamp = (repo.cluster.name, revision)
+    cache.start(*stamp)
     with paused_gc():
-        rendered = _render(repo, revision, cache)
-    if cache is not None:
-        cache.keep(repo.entries)
-        cache.passed()
-    return rendered
+        last = _render_delta(repo, revision, cache)
+        cache.deltas += last is not None
+        if last is None:
+            rendered = _render(repo, revision, cache)
+            last = snapshot(repo, stamp, rendered.objects, rendered.origins)
+    cache.keep(repo.entries)
+    cache.passed()
+    cache.last = last
+    return Rendered(last.objects, last.origins)
+
+
+def _render_delta(repo: Repo, revision: str | None, cache: RenderCache) -> Snapshot | None:
+    """The last render with the changed VMs' objects replaced (``reconciler.render.delta``), or None."""
+    change = delta(cache.last, repo, (repo.cluster.name, revision))
+    if change is None or cache.last is None:
+        return None
+    networks = repo.networks
+    added = [
+        (obj, entry, entry.ref("metadata", "name"))
+        for entry in change.new
+        for obj in cache.objects(entry, repo.cluster.spec, networks)
+    ]
+    for obj, entry, ref in added:
+        if not cache.reused(entry):
+            _finish(obj, entry, repo.cluster.name, ref, revision)
+    objects = [obj for obj, _, _ in added]
+    problems = check_objects(objects, {obj_id(obj): entry for obj, entry, _ in added}, skip=cache.proven)
+    if problems:
+        raise ModelError(problems)
+    return merged(cache.last, repo, change, [(obj, entry) for obj, entry, _ in added])
 
 
 def _produce(repo: Repo, cache: RenderCache | None = None) -> list[tuple[Obj, SourceRef, Origin]]:
@@ -214,6 +271,7 @@ def _render(repo: Repo, revision: str | None, cache: RenderCache | None = None) 
     problems: list[Problem] = []
     objects: list[Obj] = []
     origins: dict[str, Origin] = {}
+    reused = cache.reused if cache is not None else None
     for obj, ref, origin in _produce(repo, cache):
         key = obj_id(obj)
         if key in seen:
@@ -221,10 +279,10 @@ def _render(repo: Repo, revision: str | None, cache: RenderCache | None = None) 
             continue
         seen[key] = ref
         origins[key] = origin
-        if isinstance(origin, Entry) and origin.meta.annotations.get(labels.ADOPT) == "true":
-            # the document's reviewed opt-in covers every object rendered from it
-            obj["metadata"].setdefault("annotations", {})[labels.ADOPT] = "true"
-        objects.append(_stamp(obj, cluster_name, ref, revision))
+        if reused is not None and reused(origin):
+            objects.append(obj)  # stamped (and marked for adoption) by the render that made it
+        else:
+            objects.append(_finish(obj, origin, cluster_name, ref, revision))
     persistent_ips = any(net.spec.allow_persistent_ips for net in repo.of("OvnNetwork"))
     for obj in hyperconverged(repo.cluster.spec, persistent_ips):
         objects.append(_stamp(obj, cluster_name, repo.cluster.ref("spec"), revision, owned=False))

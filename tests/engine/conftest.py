@@ -19,6 +19,7 @@ from reconciler.objects import Obj
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
+from tests.repos import edit as edit  # the tests here import it from this module
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "repo"
 #: polls every 20 ms, gives up after 10 s: the simulated controllers settle within a few 20 ms ticks
@@ -66,13 +67,6 @@ def fast() -> ApplyOptions:
 def repo(tmp_path: Path) -> Path:
     """A private copy of examples/repo that a test may edit."""
     return Path(shutil.copytree(EXAMPLES, tmp_path / "repo"))
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    """Replace ``old`` (which must occur exactly once, so a changed example fails loudly) with ``new``."""
-    text = path.read_text()
-    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {path}"
-    path.write_text(text.replace(old, new))
 
 
 def run(path: Path, kube: Kube, **kwargs: object) -> Outcome:

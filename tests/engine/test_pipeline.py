@@ -16,6 +16,7 @@ from backends import Backend, backend_fixture, eventually, settle
 from click.testing import CliRunner
 
 from engine.conftest import edit, kubevirt_cr, run
+from reconciler import labels
 from reconciler.cli import main
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES
 from reconciler.engine.plan import Action, VMChange
@@ -153,6 +154,24 @@ def test_one_changed_vm_is_exactly_one_write(backend: Backend, applied_on: Path)
     assert backend.log.writes() == 1
     [write] = [c for c in backend.log.calls if c.is_write]
     assert (write.verb, write.path) == ("apply", "/apis/kubevirt.io/v1/namespaces/apps/virtualmachines/web-2")
+
+
+def test_the_revision_is_recorded_on_what_a_commit_writes(backend: Backend, applied_on: Path) -> None:
+    """``virtnet.io/revision`` names the commit that last wrote an object: it goes on the writes (the plan's
+    ``with_revision``), so a new commit alone writes nothing and leaves the other objects' revisions alone."""
+    before = backend.find("VirtualMachine", "web-1", "apps")
+    assert before is not None
+    outcome = run(applied_on, backend.kube, apply_options=backend.options(), revision="a" * 40)
+    assert outcome.ok and outcome.plan is not None and not outcome.plan.has_changes, outcome.message
+    edit(applied_on / "vms" / "db.yaml", "cpu: 4", "cpu: 6")
+    outcome = run(applied_on, backend.kube, apply_options=backend.options(), revision="b" * 40)
+    assert outcome.ok, outcome.message
+    assert backend.log.writes() == 1
+    db, web = backend.find("VirtualMachine", "db-1", "db"), backend.find("VirtualMachine", "web-1", "apps")
+    assert db is not None and web is not None
+    assert db["metadata"]["annotations"][labels.REVISION] == "b" * 40
+    assert web["metadata"].get("annotations") == before["metadata"].get("annotations")
+    assert all(labels.REVISION not in (o["metadata"].get("annotations") or {}) for o in outcome.desired)
 
 
 def test_changed_mac_is_one_write_and_a_restart_warning(backend: Backend, applied_on: Path) -> None:
