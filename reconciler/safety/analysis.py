@@ -279,7 +279,10 @@ def _nad_mtu(ctx: _Ctx) -> list[Finding]:
         if i.get("type") == "linux-bridge"
     }
     out = []
-    for key, nad in sorted(ctx.after.items()):
+    # a NAD is looked at only when it or its bridge changes: without a changed bridge, only the changed NADs
+    keys = sorted(ctx.after) if changed_bridges else sorted(k for k in changed if k in ctx.after)
+    for key in keys:
+        nad = ctx.after[key]
         config = nad_config(nad) if nad["kind"] == NAD else {}
         bridge, mtu = config.get("bridge"), config.get("mtu")
         if config.get("type") not in ("bridge", "cnv-bridge") or not mtu or not bridge:

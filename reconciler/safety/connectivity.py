@@ -32,7 +32,7 @@ from reconciler.model import Repo
 from reconciler.model.loader import paused_gc
 from reconciler.model.segments import Subnet, segment_label
 from reconciler.safety.checks import WARNING, Finding
-from reconciler.safety.dataplane import POD, DataPlane, Domain, build, host, network_key, parse_ip
+from reconciler.safety.dataplane import POD, DataPlane, Domain, build, equivalent, host, network_key, parse_ip
 from reconciler.safety.reach import Cause, ReachChange, gateway_losses, network_cause, pair_changes, reachable_vms
 
 CONNECTIVITY_CHECKS = (
@@ -259,6 +259,15 @@ def _key(f: Finding) -> tuple[str, str]:
     return (f.check, f.message)
 
 
+def finding_keys(plane: DataPlane) -> list[tuple[str, str]]:
+    """The identities of the plane's findings: all a revision's findings are needed for as a base, or to be
+    counted. A plane :func:`reconciler.safety.dataplane.equivalent` to its base has the base's."""
+    keys: list[tuple[str, str]] | None = plane.cache.get("keys")
+    if keys is None:
+        keys = plane.cache["keys"] = [_key(f) for f in findings(plane)]
+    return keys
+
+
 def compare(base: Repo | None, repo: Repo) -> ConnectivityReport:
     """The connectivity report of the proposed revision ``repo`` against the current one ``base`` (None: no
     current revision known; then only the proposed revision's checks)."""
@@ -270,16 +279,22 @@ def _compare(base: Repo | None, repo: Repo) -> ConnectivityReport:
     plane = build(repo)
     report = ConnectivityReport(compared=base is not None, domains=len(plane.domains) - 1)
     report.shared = sorted((d.label, tuple(sorted(d.networks))) for d in plane.domains.values() if len(d.networks) > 1)
-    found = findings(plane)
-    if base is None or base is repo:  # no current revision, or the same one again (a reconcile of it)
-        report.findings, report.preexisting = ([], len(found)) if base is repo else (found, 0)
+    if base is repo:  # the same revision again (a reconcile of it): nothing changes, its findings are counted
+        report.preexisting = len(finding_keys(plane))
+        return report
+    if base is None:  # no current revision: every finding is the proposed revision's
+        report.findings = findings(plane)
         return report
     old = build(base)
+    if equivalent(old, plane):  # no reachability, gateway, domain, Service or finding can differ
+        report.preexisting = len(plane.cache.setdefault("keys", finding_keys(old)))
+        return report
+    found = findings(plane)
     report.changes = pair_changes(old, plane)
     report.gateways = gateway_losses(old, plane)
     report.domain_changes = domain_changes(old, plane)
     report.services = service_changes(old, plane)
-    before = {_key(f) for f in findings(old)}
+    before = set(finding_keys(old))
     report.findings = [f for f in found if _key(f) not in before]
     report.preexisting = len(found) - len(report.findings)
     report.findings += [

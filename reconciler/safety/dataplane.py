@@ -144,6 +144,8 @@ class DataPlane:
     vms: dict[str, Entry[Any]] = field(default_factory=dict)
     domain_of: dict[str, DomainKey] = field(default_factory=dict)  # network name -> its domain
     subnets_of: dict[str, frozenset[str]] = field(default_factory=dict)  # network name -> declared subnets
+    #: each VM's endpoints and exposures, for the next revision's plane to take over where the VM did not change
+    by_vm: dict[str, tuple[tuple[Endpoint, ...], tuple[Exposure, ...]]] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)  # derived data (``reach.positions``), computed once
 
     def ref(self, ep: Endpoint, what: str = "network") -> SourceRef:
@@ -208,30 +210,57 @@ def build(repo: Repo) -> DataPlane:
     """The data plane of one revision of the repository (pure; one pass over its networks and VMs).
 
     The two most recent are kept: the controller compares each revision with the one before, so every
-    plane would otherwise be built twice. A Repo is not changed once loaded, so the memo cannot go stale."""
+    plane would otherwise be built twice. A Repo is not changed once loaded, so the memo cannot go stale.
+    The last plane built also lends its endpoints to the next: a VM whose document (the same entry, which
+    the parse cache gives back for an unchanged file) and networks did not change has the same endpoints."""
     for known, plane in _MEMO:
         if known is repo:
             return plane
-    plane = _build(repo)
+    plane = _build(repo, _MEMO[-1][1] if _MEMO else None)
     _MEMO[:] = [*_MEMO[-1:], (repo, plane)]
     return plane
 
 
-def _build(repo: Repo) -> DataPlane:
+def _build(repo: Repo, prior: DataPlane | None = None) -> DataPlane:
     plane = DataPlane()
     _domains(repo, plane)
+    # networks that are not the very same entries as in ``prior``: a VM on one of them is worked out again
+    moved = (
+        {n for n in prior.networks.keys() | plane.networks.keys() if prior.networks.get(n) is not plane.networks.get(n)}
+        if prior is not None
+        else set()
+    )
     for vm in repo.of("VM"):
         name = f"{vm.meta.namespace}/{vm.name}"
         plane.vms[name] = vm
-        for ep in _vm_endpoints(vm, plane):
+        kept = prior.by_vm.get(name) if prior is not None and prior.vms.get(name) is vm else None
+        if kept is None or (moved and any(i.network in moved for i in vm.spec.interfaces)):
+            exposures = (
+                Exposure(f"{vm.meta.namespace}/{exp.service_name(vm.name)}", exp.port, exp.protocol, exp.type, name)
+                for exp in vm.spec.expose
+            )
+            kept = (tuple(_vm_endpoints(vm, plane)), tuple(exposures))
+        plane.by_vm[name] = kept
+        for ep in kept[0]:
             plane.endpoints[(name, ep.ident)] = ep
             domain = plane.domains.get(ep.domain) or plane.domains.setdefault(
                 ep.domain, Domain(ep.domain, networks=[ep.network])
             )
             if ep.addresses:
                 domain.addresses.update(host(a) for a in ep.addresses)
-        for exp in vm.spec.expose:
-            service = f"{vm.meta.namespace}/{exp.service_name(vm.name)}"
-            found = Exposure(service, exp.port, exp.protocol, exp.type, name)
+        for found in kept[1]:
             plane.exposures[found.key] = found
     return plane
+
+
+def equivalent(a: DataPlane, b: DataPlane) -> bool:
+    """Two revisions' planes that no check can tell apart: the same domains, endpoints, exposures and VM names,
+    on the very same network documents. (A commit that changes no VM's networking, say one VM's CPU count.)"""
+    return (
+        a.networks.keys() == b.networks.keys()
+        and all(b.networks[n] is net for n, net in a.networks.items())
+        and a.vms.keys() == b.vms.keys()
+        and a.domains == b.domains
+        and a.endpoints == b.endpoints
+        and a.exposures == b.exposures
+    )
