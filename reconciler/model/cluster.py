@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Literal
 
@@ -45,8 +46,14 @@ class MacPool(Model):
         return self
 
     def contains(self, mac: str) -> bool:
-        value = int(mac.replace(":", ""), 16)
-        return int(self.start.replace(":", ""), 16) <= value <= int(self.end.replace(":", ""), 16)
+        return _mac_value(self.start) <= _mac_value(mac) <= _mac_value(self.end)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _mac_value(mac: str) -> int:
+    """A MAC as a number, worked out once per spelling (a 10,000-VM repository checks 12,000 against the pool
+    on every load)."""
+    return int(mac.replace(":", ""), 16)
 
 
 class LiveMigration(Model):

@@ -1,5 +1,5 @@
 """Cross-document rules about the Cluster document's settings (pure): the kinds it lets plain manifests have,
-its namespace settings, and what VMs need from it (mesh membership, DPDK's runtime class, secondary DNS).
+its namespace settings, and secondary DNS (what one VM needs from it is ``reconciler.model.vmrules``).
 
 Each rule yields every finding with the file, line and field at fault; ``reconciler.model.rules`` runs them.
 """
@@ -59,25 +59,6 @@ def rule_namespace_settings(repo: Repo, facts: Facts) -> Iterator[Problem]:
                     repo.cluster.ref("spec", "namespaces", i, "labels", key),
                     f"label {key} is not set by hand here: it is {owner}",
                 )
-
-
-def rule_vm_needs(repo: Repo, facts: Facts) -> Iterator[Problem]:
-    """What a VM asks of its cluster: a mesh member namespace for the sidecar, DPDK's runtime class."""
-    spec = repo.cluster.spec
-    for vm in repo.of("VM"):
-        ns = vm.meta.namespace or ""
-        if vm.spec.service_mesh and spec.manage_namespaces and not spec.namespace(ns).service_mesh:
-            yield Problem(
-                vm.ref("spec", "serviceMesh"),
-                f"namespace {ns} is not a service mesh member, so the sidecar would never be injected: set "
-                f"serviceMesh: true in the Cluster's spec.namespaces entry for {ns}",
-            )
-        if vm.spec.dpdk and spec.dpdk is None:
-            yield Problem(
-                vm.ref("spec", "dpdk"),
-                "dpdk VMs run under the performance profile's runtime class: set the Cluster's "
-                "spec.dpdk.runtimeClass (HyperConverged defaultRuntimeClass)",
-            )
 
 
 def rule_secondary_dns(repo: Repo, facts: Facts) -> Iterator[Problem]:

@@ -19,6 +19,7 @@ from reconciler.model.loader import Document, ParseCache, paused_gc, read_docume
 from reconciler.model.repo import Entry, Raw, Repo, parse_document
 from reconciler.model.rules import validate_repo
 from reconciler.model.sops import KeySource, keys_from_env, open_documents
+from reconciler.model.vmrules import VmMemo
 
 
 def _clusters_of(item: Entry[Any] | Raw) -> list[str]:
@@ -100,7 +101,9 @@ def _load(
         broken=broken,
     )
     # cross-document rules run even when some documents failed, so one round lists everything
-    problems += validate_repo(repo)
+    if cache is not None and cache.rules is None:
+        cache.rules = VmMemo()
+    problems += validate_repo(repo, cache.rules if cache is not None else None)
     if any(p.severity == "error" for p in problems):
         raise ModelError(problems)
     return repo

@@ -286,6 +286,9 @@ class ParseCache:
 
     files: dict[tuple[str, str], _FileParse] = field(default_factory=dict)
     parsed: dict[int, Any] = field(default_factory=dict)
+    #: the VM rules' findings of the last load (``reconciler.model.vmrules.VmMemo``, set by ``load``: the
+    #: loader does not know the rules), so an unchanged VM document is not checked again either
+    rules: Any = None
     hits: int = 0
     misses: int = 0
 
