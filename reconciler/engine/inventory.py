@@ -39,14 +39,15 @@ def decide_prune(
     cluster: str,
     options: PruneOptions,
     namespace_contents: dict[str, set[str]] | None = None,
+    desired_ids: set[str] | None = None,
 ) -> PruneDecision:
-    """``namespace_contents``: every object id in each Namespace that may be pruned (read by observe)."""
-    desired_ids = {obj_id(o) for o in desired}
+    """``namespace_contents``: every object id in each Namespace that may be pruned (read by observe);
+    ``desired_ids``: the ids of ``desired`` when the caller has them already (the plan does)."""
+    desired_ids = desired_ids if desired_ids is not None else {obj_id(o) for o in desired}
     decision = PruneDecision()
     stale: list[Obj] = []
-    for key, obj in sorted(live_owned.items()):
-        if key in desired_ids:
-            continue
+    for key in sorted(live_owned.keys() - desired_ids):  # sorting the few left, not every object
+        obj = live_owned[key]
         # a finalizer (KubeVirt's on a VM, foregroundDeletion) holds it: a second DELETE would change nothing
         (decision.going if obj["metadata"].get("deletionTimestamp") else stale).append(obj)
     if not stale:
