@@ -59,6 +59,8 @@ PATCH_TYPES = {
 CR_PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml")
 BODY_TYPES = ("application/json", "application/yaml")
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-virtnet-double", "gitCommit": "double",
                   "gitTreeState": "clean", "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23",
                   "compiler": "gc", "platform": "linux/amd64"}
@@ -363,6 +365,16 @@ class Handler:
         if verb in ("create", "update") and request.mimetype not in ("", *BODY_TYPES):
             raise unsupported_media(BODY_TYPES)
         try:
-            return yaml.safe_load(raw) if yaml_ok else json.loads(raw)
+            return _yaml_or_json(raw) if yaml_ok else json.loads(raw)
         except (ValueError, yaml.YAMLError) as e:
             raise ApiError(400, "BadRequest", f"the request body does not parse: {e}") from e
+
+
+def _yaml_or_json(raw: bytes) -> Any:
+    """A YAML body (apply, application/yaml): JSON first, as the clients send it (the same document, since JSON
+    is YAML, parsed in C), else YAML through libyaml where present. PyYAML's pure-Python parser was most of
+    the double's time per apply at 10,000 VMs, growing with the store (``bench``: the per-write CPU row)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return yaml.load(raw, Loader=_LOADER)  # a safe loader (CSafeLoader or SafeLoader)

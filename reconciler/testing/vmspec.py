@@ -63,7 +63,7 @@ def static_addresses(spec: dict[str, Any]) -> dict[str, str]:
         if not data:
             continue
         try:
-            doc = yaml.safe_load(data) or {}
+            doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # a safe loader
         except yaml.YAMLError:
             continue
         for ifname, eth in (doc.get("ethernets") or {}).items():
