@@ -81,11 +81,13 @@ class RenderCache:
     _stamped_as: tuple[str, str | None] = field(default=("", None), repr=False)
     _proven: set[int] = field(default_factory=set, repr=False)
     _reused: set[int] = field(default_factory=set, repr=False)
+    _touched: set[int] = field(default_factory=set, repr=False)  # entries whose objects this render asked for
     #: the last successful render, for the next to start from (``reconciler.render.delta``)
     last: Snapshot | None = field(default=None, repr=False)
 
     def objects(self, entry: Entry[Any], cluster: Any, networks: dict[str, Entry[Any]]) -> list[Obj]:
         cluster = self._same_cluster(cluster)
+        self._touched.add(id(entry))
         used = tuple(networks.get(i.network) for i in entry.spec.interfaces)
         found = self.vms.get(id(entry))
         if (
@@ -121,15 +123,20 @@ class RenderCache:
         return id(origin) in self._reused
 
     def start(self, cluster_name: str, revision: str | None) -> None:
-        self._proven, self._reused, self._stamped_as = set(), set(), (cluster_name, revision)
+        self._proven, self._reused, self._touched = set(), set(), set()
+        self._stamped_as = (cluster_name, revision)
 
     def passed(self) -> None:
-        """The render succeeded: every cached VM's objects passed the checks and carry this render's stamp."""
-        self.checked = {k: (v[0], self._stamped_as) for k, v in self.vms.items()}
+        """The render succeeded: the objects it asked for passed the checks and carry its stamp. Only those: a
+        render made from the last one asks for the changed VMs' alone, and another VM's cached objects may be
+        copies a failed render stamped otherwise (they are not marked, so they are never reused as they are)."""
+        for key in self._touched:
+            self.checked[key] = (self.vms[key][0], self._stamped_as)
 
     def keep(self, entries: list[Entry[Any]]) -> None:
         alive = {id(e) for e in entries}
         self.vms = {k: v for k, v in self.vms.items() if k in alive}
+        self.checked = {k: v for k, v in self.checked.items() if k in alive}
 
 
 def _unstamped(obj: Obj) -> Obj:
@@ -191,6 +198,7 @@ def _stamp(obj: Obj, cluster: str, source: SourceRef, revision: str | None, owne
 
 
 def _finish(obj: Obj, origin: Origin, cluster_name: str, ref: SourceRef, revision: str | None) -> Obj:
+    """A produced object marked for adoption when its document opts in, and stamped (in place)."""
     if isinstance(origin, Entry) and origin.meta.annotations.get(labels.ADOPT) == "true":
         # the document's reviewed opt-in covers every object rendered from it
         obj["metadata"].setdefault("annotations", {})[labels.ADOPT] = "true"
@@ -204,7 +212,8 @@ def render(repo: Repo, revision: str | None = None, cache: RenderCache | None = 
     with a generated NAD): silently letting one win would make the result depend on file order; and when
     an object would not serialise or the API server would refuse it (``reconciler.render.checks``), so a
     repository that validates is one that applies. ``cache`` (kept across renders) renders a VM document
-    that did not change only once.
+    that did not change only once, and a commit that changed only VM documents from the last successful
+    render (``reconciler.render.delta``: the same result).
     """
     if cache is None:
         with paused_gc():
@@ -220,11 +229,13 @@ def render(repo: Repo, revision: str | None = None, cache: RenderCache | None = 
     cache.keep(repo.entries)
     cache.passed()
     cache.last = last
-    return Rendered(last.objects, last.origins)
+    return Rendered(list(last.objects), dict(last.origins))  # the caller's to keep or change, not the cache's
 
 
 def _render_delta(repo: Repo, revision: str | None, cache: RenderCache) -> Snapshot | None:
-    """The last render with the changed VMs' objects replaced (``reconciler.render.delta``), or None."""
+    """The last render with the changed VMs' objects replaced (``reconciler.render.delta``), or None: also when
+    a new object takes a name already produced or fails a check, so the full render words every problem as it
+    always does (which producer came first, which objects it then leaves unchecked)."""
     change = delta(cache.last, repo, (repo.cluster.name, revision))
     if change is None or cache.last is None:
         return None
@@ -237,11 +248,13 @@ def _render_delta(repo: Repo, revision: str | None, cache: RenderCache) -> Snaps
     for obj, entry, ref in added:
         if not cache.reused(entry):
             _finish(obj, entry, repo.cluster.name, ref, revision)
+    result = merged(cache.last, repo, change, [(obj, entry) for obj, entry, _ in added])
+    if result is None:
+        return None
     objects = [obj for obj, _, _ in added]
-    problems = check_objects(objects, {obj_id(obj): entry for obj, entry, _ in added}, skip=cache.proven)
-    if problems:
-        raise ModelError(problems)
-    return merged(cache.last, repo, change, [(obj, entry) for obj, entry, _ in added])
+    if check_objects(objects, {obj_id(obj): entry for obj, entry, _ in added}, skip=cache.proven):
+        return None
+    return result
 
 
 def _produce(repo: Repo, cache: RenderCache | None = None) -> list[tuple[Obj, SourceRef, Origin]]:

@@ -6,8 +6,8 @@ in a handful of objects. When every document but some VMs is the very same entry
 render (the parse cache gives back the same entry for an unchanged file), the result is the last one with
 those VMs' objects taken out and their new ones put in at their sorted place: the same list, in the same
 order, a full render would give. Anything else (a network, the Cluster, a plain manifest, many VMs changed,
-two objects of one name, an order that is not unique) goes through the full render, which also words the
-errors.
+two objects of one name, an order that is not unique, an object that fails a check) goes through the full
+render, which also words the errors.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def snapshot(repo: Repo, stamp: tuple[str, str | None], objects: list[Obj], orig
 
 
 def _split(repo: Repo) -> tuple[list[Entry[Any]], tuple[Entry[Any] | Raw, ...]]:
+    """The VM entries, and every other document (entries, then plain manifests) in repository order."""
     vms: list[Entry[Any]] = []
     others: list[Entry[Any] | Raw] = []
     for e in repo.entries:
