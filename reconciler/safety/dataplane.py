@@ -206,17 +206,19 @@ def _vm_endpoints(vm: Entry[Any], plane: DataPlane) -> list[Endpoint]:
 _MEMO: list[tuple[Repo, DataPlane]] = []  # the last planes built: a reconcile's revision is the next one's base
 
 
-def build(repo: Repo) -> DataPlane:
+def build(repo: Repo, prior: DataPlane | None = None) -> DataPlane:
     """The data plane of one revision of the repository (pure; one pass over its networks and VMs).
 
     The two most recent are kept: the controller compares each revision with the one before, so every
     plane would otherwise be built twice. A Repo is not changed once loaded, so the memo cannot go stale.
-    The last plane built also lends its endpoints to the next: a VM whose document (the same entry, which
-    the parse cache gives back for an unchanged file) and networks did not change has the same endpoints."""
+    ``prior`` (the current revision's plane, when the proposed one is compared with it) lends its endpoints:
+    a VM whose document (the same entry, which the parse cache gives back for an unchanged file) and
+    networks did not change has the same endpoints. Given, not taken from the memo: pull-request plans build
+    planes on other threads."""
     for known, plane in _MEMO:
         if known is repo:
             return plane
-    plane = _build(repo, _MEMO[-1][1] if _MEMO else None)
+    plane = _build(repo, prior)
     _MEMO[:] = [*_MEMO[-1:], (repo, plane)]
     return plane
 

@@ -44,19 +44,33 @@ def fresh_report(base: Path, path: Path) -> ConnectivityReport:
 def test_a_plane_built_from_the_last_one_is_the_plane_built_from_scratch(repo: Path, tmp_path: Path) -> None:
     cache = ParseCache()
     first = load_repo(repo, cache=cache)
-    build(first)
+    prior = build(first)
     edit(repo / "vms" / "db.yaml", "cpu: 4", "cpu: 6")  # nothing about networking
     second = load_repo(repo, cache=cache)
-    lent = build(second)
+    lent = build(second, prior)
     same_plane(lent, scratch(second))
-    assert lent.by_vm["apps/web-1"] is build(first).by_vm["apps/web-1"]  # lent, not worked out again
+    assert lent.by_vm["apps/web-1"] is prior.by_vm["apps/web-1"]  # lent, not worked out again
     edit(repo / "vms" / "db.yaml", "ipv4: 10.30.0.21/24", "ipv4: 10.30.0.22/24")  # db-1 moves address
     third = load_repo(repo, cache=cache)
-    same_plane(build(third), scratch(third))
+    same_plane(build(third, lent), scratch(third))
     storage = repo / "networks" / "storage.yaml"
     storage.write_text("# a new line: a new network entry\n" + storage.read_text())
     fourth = load_repo(repo, cache=cache)
-    same_plane(build(fourth), scratch(fourth))
+    same_plane(build(fourth, build(third)), scratch(fourth))
+
+
+def test_the_plane_lends_from_the_base_it_is_compared_with_not_the_last_built(repo: Path, tmp_path: Path) -> None:
+    """Pull-request plans build planes on other threads: the push's comparison lends from its own base."""
+    cache = ParseCache()
+    current = load_repo(repo, cache=cache)
+    compare(None, current)
+    base = build(current)
+    other = load_repo(Path(shutil.copytree(repo, tmp_path / "pull-request")))
+    compare(current, other)  # the last plane built is now another repository's
+    edit(repo / "vms" / "db.yaml", "cpu: 4", "cpu: 6")
+    proposed = load_repo(repo, cache=cache)
+    compare(current, proposed)
+    assert build(proposed).by_vm["apps/web-1"] is base.by_vm["apps/web-1"]
 
 
 def test_equivalent_revisions_compare_as_planes_built_from_scratch(repo: Path, tmp_path: Path) -> None:
