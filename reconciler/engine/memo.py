@@ -4,9 +4,10 @@ Why: pairing every desired object with its live one (``reconciler.engine.diff``)
 and between two runs of ``virtnet run`` on the same commit almost nothing changes: the render is cached
 (the same desired objects), the informers keep every live object that did not change (the same
 resourceVersion). An item is reused only when the live object and the VMI are at the same uid and
-resourceVersion and its desired object is the very same object, or, after a new commit rendered everything
-anew, an equal one apart from the provenance annotations (source line, revision) for an item that changes
-nothing (the item then carries the new object). Anything else is paired again.
+resourceVersion (or are the very objects paired last time) and its desired object is the very same object
+(the render cache hands back an unchanged VM's), or, after a render made every object anew, an equal one
+apart from the provenance annotations (the source line moves when a file grows above a document) for an
+item that changes nothing (the item then carries the new object). Anything else is paired again.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class PairMemo:
 
 
 def _same(a: Obj, b: Obj) -> bool:
-    """Equal but for the provenance annotations (a new commit stamps every object with its revision)."""
+    """Equal but for the provenance annotations (``virtnet render --revision`` and a moved source line)."""
     if a.keys() != b.keys() or any(a[k] != b[k] for k in a if k != "metadata"):
         return False
     ma, mb = a["metadata"], b["metadata"]

@@ -118,8 +118,10 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
     items: list[Item] = []
     errors: list[str] = []
     warnings: list[str] = []
+    ids: set[str] = set()  # every desired object's: the memo and prune both need them
     for obj in sorted(desired, key=sort_key):
         key = obj_id(obj)
+        ids.add(key)
         if is_patch_only(obj):
             current = patch_live.get(key)
             if current is None:
@@ -139,7 +141,6 @@ def build_plan(desired: list[Obj], live: LiveState, cluster: str, options: PlanO
             (warnings if refusal is None else errors).append(refusal or f"{item.name}: {item.reason}")
             continue
         items.append(for_rollout(_paired(obj, current, vmis.get(_vmi_key(obj)), options.memo, key), live.rollout))
-    ids = {i.id for i in items}  # every desired object's, in one set: the memo and prune both need it
     if options.memo is not None:
         options.memo.keep(ids)
     decision: PruneDecision = decide_prune(desired, live_owned, cluster, options.prune, live.namespace_contents, ids)

@@ -19,9 +19,9 @@ from reconciler.objects import Obj
 from reconciler.pipeline import Outcome, reconcile
 from reconciler.testing import ApiDouble
 from reconciler.testing.nodes import demo_nodes, seed_hyperconverged
-from tests.repos import edit as edit  # the tests here import it from this module
+from tests.repos import EXAMPLES as EXAMPLES  # the tests here import both from this module
+from tests.repos import edit as edit
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "repo"
 #: polls every 20 ms, gives up after 10 s: the simulated controllers settle within a few 20 ms ticks
 FAST = ApplyOptions(poll=0.02, timeout=10)
 

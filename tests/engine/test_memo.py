@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from engine.conftest import EXAMPLES
+from reconciler.engine.inventory import PruneOptions
 from reconciler.engine.live import LiveState
 from reconciler.engine.memo import PairMemo
 from reconciler.engine.plan import Action, PlanOptions, build_plan
@@ -55,3 +56,19 @@ def test_a_memo_gives_the_same_plan_and_pairs_only_what_changed() -> None:
     assert memo.hits - hits == len(noops) and memo.misses - misses == len(again.items) - len(noops)
     by_id = {obj_id(o): o for o in fresh}
     assert all(i.desired is by_id[i.id] for i in noops)
+
+
+def test_new_copies_of_unchanged_live_objects_hit_through_their_versions_and_lost_keys_are_forgotten() -> None:
+    """Informers hand out the very objects until they change (no versions compared then); a plain LIST each
+    run gives new copies at the same resourceVersion, which hit too. Objects the plan lost are forgotten."""
+    desired = render(load_repo(EXAMPLES)).objects
+    live = live_of(desired)
+    memo = PairMemo()
+    first = build_plan(desired, live, "prod", PlanOptions(memo=memo))
+    listed_again = LiveState(owned=copy.deepcopy(live.owned), patch_targets=copy.deepcopy(live.patch_targets))
+    hits = memo.hits
+    assert build_plan(desired, listed_again, "prod", PlanOptions(memo=memo)) == first
+    assert memo.hits == hits + len(first.items)
+    fewer = [o for o in desired if o["kind"] != "Service"]
+    build_plan(fewer, listed_again, "prod", PlanOptions(memo=memo, prune=PruneOptions(enabled=False)))
+    assert set(memo._items) == {obj_id(o) for o in fewer}
