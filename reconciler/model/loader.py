@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.events import StreamEndEvent
@@ -39,6 +39,9 @@ from reconciler.errors import Problem, SourceRef
 from reconciler.model import limits
 from reconciler.model.compose import Composer, Lines, Path_, Refused
 from reconciler.model.limits import MAX_FILE_BYTES
+
+if TYPE_CHECKING:  # the rules import the repository types, which import this module
+    from reconciler.model.vmrules import VmMemo
 
 try:  # libyaml makes large repositories several times faster to parse
     from yaml._yaml import CParser as _Parser
@@ -286,9 +289,9 @@ class ParseCache:
 
     files: dict[tuple[str, str], _FileParse] = field(default_factory=dict)
     parsed: dict[int, Any] = field(default_factory=dict)
-    #: the VM rules' findings of the last load (``reconciler.model.vmrules.VmMemo``, set by ``load``: the
-    #: loader does not know the rules), so an unchanged VM document is not checked again either
-    rules: Any = None
+    #: the VM rules' findings of the last load (set by ``load``: the loader does not know the rules), so an
+    #: unchanged VM document is not checked again either
+    rules: VmMemo | None = None
     hits: int = 0
     misses: int = 0
 

@@ -38,7 +38,6 @@ OPERATOR_NAMESPACE_KINDS = {
     "L2Advertisement": "metallb_namespace",
 }
 CLUSTER_SCOPED_RAW = {"NodeNetworkConfigurationPolicy", "Namespace"}
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # line breaks, NUL, escape, DEL (a tab separates fields)
 
 
 def rule_namespaces(repo: Repo, facts: Facts) -> Iterator[Problem]:

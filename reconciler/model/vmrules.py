@@ -70,12 +70,14 @@ class VmContext:
 
 
 def vm_namespace(vm: Entry[Any], ctx: VmContext) -> Iterator[Problem]:
+    """A VM lives in a namespace the Cluster allows (``allowedNamespaces``)."""
     if vm.meta.namespace not in ctx.allowed:
         hint = f"allowed: {', '.join(sorted(ctx.allowed))}"
         yield Problem(vm.ref("metadata", "namespace"), f"namespace {vm.meta.namespace!r} is not allowed ({hint})")
 
 
 def vm_references(vm: Entry[Any], ctx: VmContext) -> Iterator[Problem]:
+    """Each interface's network exists and is offered in the VM's namespace; each exposed pool exists."""
     for i, iface in enumerate(vm.spec.interfaces):
         net = ctx.networks.get(iface.network)
         if net is None and (iface.network in ctx.broken or "*" in ctx.broken):
@@ -140,6 +142,7 @@ def _address_problems(
 
 
 def vm_bindings(vm: Entry[Any], ctx: VmContext) -> Iterator[Problem]:
+    """SR-IOV interfaces: vfio-pci only and never hot-plugged; DPDK needs one of them."""
     vfio = False
     for i, iface in enumerate(vm.spec.interfaces):
         net = ctx.networks.get(iface.network)
@@ -255,6 +258,7 @@ VM_RULES: list[VmRule] = [
 
 
 def vm_problems(vm: Entry[Any], ctx: VmContext) -> list[Problem]:
+    """Every VM rule's problems with one VM, in ``VM_RULES`` order (the load sorts all problems by place)."""
     return [p for rule in VM_RULES for p in rule(vm, ctx)]
 
 
