@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from reconciler.testing.yamlload import load_yaml
+
 Obj = dict[str, Any]
 
 
@@ -63,7 +65,7 @@ def static_addresses(spec: dict[str, Any]) -> dict[str, str]:
         if not data:
             continue
         try:
-            doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # a safe loader
+            doc = load_yaml(data) or {}
         except yaml.YAMLError:
             continue
         for ifname, eth in (doc.get("ethernets") or {}).items():
