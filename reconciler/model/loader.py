@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from yaml.events import StreamEndEvent
@@ -39,9 +39,6 @@ from reconciler.errors import Problem, SourceRef
 from reconciler.model import limits
 from reconciler.model.compose import Composer, Lines, Path_, Refused
 from reconciler.model.limits import MAX_FILE_BYTES
-
-if TYPE_CHECKING:  # the rules import the repository types, which import this module
-    from reconciler.model.vmrules import VmMemo
 
 try:  # libyaml makes large repositories several times faster to parse
     from yaml._yaml import CParser as _Parser
@@ -289,9 +286,10 @@ class ParseCache:
 
     files: dict[tuple[str, str], _FileParse] = field(default_factory=dict)
     parsed: dict[int, Any] = field(default_factory=dict)
-    #: the VM rules' findings of the last load (set by ``load``: the loader does not know the rules), so an
-    #: unchanged VM document is not checked again either
-    rules: VmMemo | None = None
+    #: the VM rules' findings of the last load (a ``reconciler.model.vmrules.VmMemo``, set by ``load``; not typed
+    #: here, since the loader is below the rules and may not import them), so an unchanged VM document is not
+    #: checked again either
+    rules: Any = None
     hits: int = 0
     misses: int = 0
 
