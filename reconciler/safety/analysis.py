@@ -66,7 +66,10 @@ from reconciler.safety.report import ACCEPT_ANNOTATION, CHECKS, SafetyReport
 from reconciler.safety.sriov import POLICY as SRIOV_POLICY
 from reconciler.safety.sriov import sriov_impacts
 
-NODE_KINDS = frozenset({NNCP, NAD, SRIOV, VM, SRIOV_POLICY})
+#: the kinds whose changes the node checks look at: node policies (the nodes they select, etcd quorum), NADs (their
+#: MTU against the bridge's on each node) and SR-IOV policies (the nodes they pick). A VM or SriovNetwork change
+#: reads no node fact, so a one-VM commit lists neither Nodes nor NodeNetworkStates.
+NODE_KINDS = frozenset({NNCP, NAD, SRIOV_POLICY})
 CHANGED = (Action.CREATE, Action.UPDATE, Action.DELETE)
 
 __all__ = [
@@ -85,7 +88,7 @@ __all__ = [
 
 
 def needs_node_facts(plan: Plan) -> bool:
-    """Read Nodes/NodeNetworkStates only for plans that change node policies, networks or VMs."""
+    """Read Nodes/NodeNetworkStates only for plans that change what the node checks look at (``NODE_KINDS``)."""
     return any(i.action in CHANGED and i.name.split("/")[0] in NODE_KINDS for i in plan.items)
 
 

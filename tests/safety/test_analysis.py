@@ -415,6 +415,18 @@ def test_no_op_plan_reads_no_nodes(demo: tuple[ApiDouble, Kube, Path], monkeypat
     assert outcome.safety is not None and outcome.safety.empty
 
 
+def test_a_vm_change_reads_no_nodes(demo: tuple[ApiDouble, Kube, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """No node check looks at a VM: a one-VM commit lists neither Nodes nor NodeNetworkStates."""
+    api, kube, repo = demo
+    edit(repo / "vms/db.yaml", "cpu: 4", "cpu: 6")
+    reads = count_node_reads(monkeypatch)
+    api.reset_counts()
+    outcome = reconcile(repo, kube, apply=False)
+    assert outcome.ok and outcome.plan is not None and len(outcome.plan.changes) == 1, outcome.message
+    assert reads == [] and api.counts[("list", "nodes")] == 0
+    assert outcome.safety is not None and outcome.safety.note == ""
+
+
 def test_blast_radius_of_the_vlan100_mtu_change(
     demo: tuple[ApiDouble, Kube, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
