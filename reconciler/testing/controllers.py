@@ -124,21 +124,24 @@ class NmstateController:
                 if all((n.get("labels") or {}).get(k) == v for k, v in selector.items())]
 
     def tick(self) -> None:
-        policies = self.store.objects(NMSTATE_V1, "NodeNetworkConfigurationPolicy")
-        live = {p["metadata"]["name"] for p in policies}
-        for nnce in self.store.objects(NMSTATE_V1B1, "NodeNetworkConfigurationEnactment"):
-            if nnce["metadata"].get("labels", {}).get("nmstate.io/policy") not in live:
-                self.store.delete(_rt(self.store, NMSTATE_V1B1, "NodeNetworkConfigurationEnactment"), "",
-                                  nnce["metadata"]["name"])
-        for policy in policies:
-            name, gen = policy["metadata"]["name"], int(policy["metadata"].get("generation", 1))
+        # names and generations only: a policy is read whole when something is to be done with it
+        policies = self.store.heads(NMSTATE_V1, "NodeNetworkConfigurationPolicy")
+        live = {name for name, _, _ in policies}
+        for nnce, _, labels in self.store.heads(NMSTATE_V1B1, "NodeNetworkConfigurationEnactment"):
+            if labels.get("nmstate.io/policy") not in live:
+                self.store.delete(_rt(self.store, NMSTATE_V1B1, "NodeNetworkConfigurationEnactment"), "", nnce)
+        for name, gen, _ in policies:
             seen = self._progress.get(name)
             if seen is None or seen[0] != gen:
-                self._start(policy, gen)
+                policy = self.store.find(NMSTATE_V1, "NodeNetworkConfigurationPolicy", name)
+                if policy is not None:  # deleted since the heads were read: the next tick forgets it
+                    self._start(policy, int(policy["metadata"].get("generation", 1)))
             elif seen[1] > 0:
                 self._progress[name] = (gen, seen[1] - 1)
                 if seen[1] == 1:
-                    self._finish(policy)
+                    policy = self.store.find(NMSTATE_V1, "NodeNetworkConfigurationPolicy", name)
+                    if policy is not None:
+                        self._finish(policy)
         for gone in set(self._progress) - live:
             del self._progress[gone]
 

@@ -141,6 +141,10 @@ class KubeStore:
         items = [self._remember(rt, item) for item in out.get("items") or []]
         return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
+    def heads(self, api_version: str, kind: str) -> list[tuple[str, int, dict[str, str]]]:
+        metas = [o["metadata"] for o in self.objects(api_version, kind)]  # one LIST, as the tick always made
+        return [(m["name"], int(m.get("generation", 1)), dict(m.get("labels") or {})) for m in metas]
+
     def find(self, api_version: str, kind: str, name: str, ns: str = "") -> Obj | None:
         rt = self._type(api_version, kind)
         status, out = self.rest.get(resource_path(rt, ns, name))

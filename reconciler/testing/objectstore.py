@@ -31,6 +31,11 @@ class ObjectStore(Protocol):
         """The object, or ``None`` when it does not exist."""
         ...
 
+    def heads(self, api_version: str, kind: str) -> list[tuple[str, int, dict[str, str]]]:
+        """(name, generation, labels) of every object of the kind, in ``objects`` order: what a controller
+        scans on every tick (the API double answers without copying the objects)."""
+        ...
+
     def put(self, obj: Obj, *, manager: str = ...) -> Obj:
         """Create ``obj`` or replace the live one, status included (the status as the same manager)."""
         ...

@@ -113,6 +113,16 @@ class Store:
         with self.lock:
             return [self.render(rt, o) for (n, _), o in sorted(self._bucket(rt).items()) if ns in (None, n)]
 
+    def heads(self, api_version: str, kind: str) -> list[tuple[str, int, dict[str, str]]]:
+        """(name, generation, labels) of every object of a kind, in the order of ``objects``, without copying
+        the objects: what a simulated controller looks at on every tick to find the few it must act on.
+        Copying every policy and enactment every 20 ms took half a CPU at 10,000 VMs, in the process whose
+        CPU the benchmark counts as the server's."""
+        rt = self._type(api_version, kind)
+        with self.lock:
+            metas = [o["metadata"] for _, o in sorted(self._bucket(rt).items())]
+            return [(m["name"], int(m.get("generation", 1)), dict(m.get("labels") or {})) for m in metas]
+
     def _type(self, api_version: str, kind: str) -> ResourceType:
         rt = self.registry.by_kind(api_version, kind)
         if rt is None:
