@@ -248,7 +248,7 @@ def _render_delta(repo: Repo, revision: str | None, cache: RenderCache) -> Snaps
     for obj, entry, ref in added:
         if not cache.reused(entry):
             _finish(obj, entry, repo.cluster.name, ref, revision)
-    result = merged(cache.last, repo, change, [(obj, entry) for obj, entry, _ in added])
+    result = merged(cache.last, change, [(obj, entry) for obj, entry, _ in added])
     if result is None:
         return None
     objects = [obj for obj, _, _ in added]

@@ -64,11 +64,14 @@ def _split(repo: Repo) -> tuple[list[Entry[Any]], tuple[Entry[Any] | Raw, ...]]:
 
 @dataclass(frozen=True)
 class Delta:
-    """What changed since the snapshot: the new VM entries, and the positions of the objects kept and dropped."""
+    """What changed since the snapshot: the new VM entries, the positions of the objects kept and dropped, and
+    the repository's documents split as the snapshot keeps them (for the next snapshot, not split again)."""
 
     new: list[Entry[Any]]
     kept: list[int]
     dropped: list[int]
+    vms: list[Entry[Any]]
+    others: tuple[Entry[Any] | Raw, ...]
 
 
 def delta(last: Snapshot | None, repo: Repo, stamp: tuple[str, str | None]) -> Delta | None:
@@ -89,10 +92,10 @@ def delta(last: Snapshot | None, repo: Repo, stamp: tuple[str, str | None]) -> D
     dropped: list[int] = []
     for i, owner in enumerate(last.owners):
         (dropped if owner in gone else kept).append(i)
-    return Delta(new, kept, dropped)
+    return Delta(new, kept, dropped, vms, others)
 
 
-def merged(last: Snapshot, repo: Repo, change: Delta, added: list[tuple[Obj, Entry[Any]]]) -> Snapshot | None:
+def merged(last: Snapshot, change: Delta, added: list[tuple[Obj, Entry[Any]]]) -> Snapshot | None:
     """``last`` without the changed VMs' objects, with ``added`` (stamped, checked) at their sorted places;
     None when an added object takes a name already produced, or an order a full render would decide by file
     order (an equal sort key)."""
@@ -114,5 +117,5 @@ def merged(last: Snapshot, repo: Repo, change: Delta, added: list[tuple[Obj, Ent
         keys.insert(at, order)
         objects.insert(at, obj)
         owners.insert(at, id(origin))
-    vms, others = _split(repo)
-    return Snapshot(last.stamp, last.cluster, others, {id(e): e for e in vms}, objects, origins, owners, keys)
+    vms = {id(e): e for e in change.vms}
+    return Snapshot(last.stamp, last.cluster, change.others, vms, objects, origins, owners, keys)

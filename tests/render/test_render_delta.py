@@ -83,15 +83,16 @@ def test_an_added_object_that_takes_a_name_or_an_order_already_taken_is_left_to_
     last = renders.last
     assert last is not None
     vm = next(e for e in loaded.entries if e.kind == "VM")
-    change = Delta([vm], list(range(len(last.objects))), [])
+    change = vms = [e for e in loaded.entries if e.kind == "VM"]
+    change = Delta([vm], list(range(len(last.objects))), [], vms, last.others)
     taken = copy.deepcopy(next(o for o in last.objects if o["kind"] == "Service"))
-    assert merged(last, loaded, change, [(taken, vm)]) is None
+    assert merged(last, change, [(taken, vm)]) is None
     same_order = copy.deepcopy(taken)
     same_order["apiVersion"] = "example.com/v1"  # another object id, the same sort key
-    assert merged(last, loaded, change, [(same_order, vm)]) is None
+    assert merged(last, change, [(same_order, vm)]) is None
     fresh = copy.deepcopy(taken)
     fresh["metadata"]["name"] = "zzz-new"
-    result = merged(last, loaded, change, [(fresh, vm)])
+    result = merged(last, change, [(fresh, vm)])
     assert result is not None and fresh in result.objects and len(result.objects) == len(last.objects) + 1
     assert result.keys == sorted(result.keys)
 
