@@ -24,7 +24,7 @@ from typing import Any
 
 from reconciler.testing.controlplane.rest import Rest, message
 from reconciler.testing.errors import ApiError
-from reconciler.testing.objectstore import Obj
+from reconciler.testing.objectstore import Obj, head
 from reconciler.testing.resources import Registry, ResourceType
 
 JSON_PATCH = "application/json-patch+json"
@@ -143,7 +143,7 @@ class KubeStore:
 
     def heads(self, api_version: str, kind: str) -> list[tuple[str, int, dict[str, str]]]:
         metas = [o["metadata"] for o in self.objects(api_version, kind)]  # one LIST, as the tick always made
-        return [(m["name"], int(m.get("generation", 1)), dict(m.get("labels") or {})) for m in metas]
+        return [head(m) for m in metas]
 
     def find(self, api_version: str, kind: str, name: str, ns: str = "") -> Obj | None:
         rt = self._type(api_version, kind)

@@ -48,3 +48,8 @@ class ObjectStore(Protocol):
     def delete(self, rt: ResourceType, ns: str, name: str) -> Obj:
         """Delete the object (404 is an error: callers delete what they just listed)."""
         ...
+
+
+def head(meta: dict[str, Any]) -> tuple[str, int, dict[str, str]]:
+    """One object's (name, generation, labels) from its metadata: what ``ObjectStore.heads`` lists."""
+    return meta["name"], int(meta.get("generation", 1)), dict(meta.get("labels") or {})

@@ -32,6 +32,7 @@ from reconciler.testing import lifecycle, patches, ssa
 from reconciler.testing.errors import ApiError, already_exists, apply_conflict, conflict, not_found
 from reconciler.testing.eventlog import EventLog, WatchEvent
 from reconciler.testing.listing import Pager, matchers
+from reconciler.testing.objectstore import head
 from reconciler.testing.resources import Registry, ResourceType
 from reconciler.testing.schemas import shape_of
 from reconciler.testing.validation import check_applied, check_fields, check_name, invalid, request_body
@@ -121,7 +122,7 @@ class Store:
         rt = self._type(api_version, kind)
         with self.lock:
             metas = [o["metadata"] for _, o in sorted(self._bucket(rt).items())]
-            return [(m["name"], int(m.get("generation", 1)), dict(m.get("labels") or {})) for m in metas]
+            return [head(m) for m in metas]
 
     def _type(self, api_version: str, kind: str) -> ResourceType:
         rt = self.registry.by_kind(api_version, kind)
