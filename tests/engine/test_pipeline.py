@@ -174,6 +174,17 @@ def test_the_revision_is_recorded_on_what_a_commit_writes(backend: Backend, appl
     assert all(labels.REVISION not in (o["metadata"].get("annotations") or {}) for o in outcome.desired)
 
 
+def test_a_one_vm_commit_reads_no_node_facts(backend: Backend, applied_on: Path) -> None:
+    """No node check looks at a VM (``safety.analysis.NODE_KINDS``): on either server, a one-VM commit lists
+    neither Nodes nor NodeNetworkStates (tests/safety/test_analysis.py counts the reads on the double)."""
+    edit(applied_on / "vms" / "db.yaml", "cpu: 4", "cpu: 6")
+    outcome = run(applied_on, backend.kube, apply_options=backend.options())
+    assert outcome.ok, outcome.message
+    assert backend.log.writes() == 1
+    listed = {c.resource for c in backend.log.calls if c.verb == "list"}
+    assert not listed & {"nodes", "nmstate.io/nodenetworkstates"}, listed
+
+
 def test_changed_mac_is_one_write_and_a_restart_warning(backend: Backend, applied_on: Path) -> None:
     edit(applied_on / "vms" / "web.yaml", '"02:00:00:00:01:02"', '"02:00:00:00:01:09"')
     outcome = run(applied_on, backend.kube, apply_options=backend.options())
