@@ -180,6 +180,16 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _must_be_list(value: Any, path: Path_, what: str) -> Iterator[Finding]:
+    """nmstate refuses anything but a list here, and no schema says so (the NNCP leaves desiredState open)."""
+    if value is not None and not isinstance(value, list):
+        yield Finding(path, f"{what} must be a list of ports, not {value!r}", value)
+
+
 def _virtual_machine(obj: Obj) -> Iterator[Finding]:
     template: Path_ = ("spec", "template")
     vmi: Path_ = (*template, "spec")
@@ -268,10 +278,14 @@ def _nncp(obj: Obj) -> Iterator[Finding]:
             continue
         path: Path_ = ("spec", "desiredState", "interfaces", i)
         yield from _ifname(iface.get("name"), (*path, "name"), "interface name")
-        for k, port in enumerate(_dig(iface, "bridge", "port") or []):
+        bridge_ports = _dig(iface, "bridge", "port")
+        yield from _must_be_list(bridge_ports, (*path, "bridge", "port"), "bridge port")
+        for k, port in enumerate(_list(bridge_ports)):
             name = port.get("name") if isinstance(port, dict) else None
             yield from _ifname(name, (*path, "bridge", "port", k, "name"), "bridge port")
-        for k, port in enumerate(_dig(iface, "link-aggregation", "port") or []):
+        bond_ports = _dig(iface, "link-aggregation", "port")
+        yield from _must_be_list(bond_ports, (*path, "link-aggregation", "port"), "bond port")
+        for k, port in enumerate(_list(bond_ports)):
             yield from _ifname(port, (*path, "link-aggregation", "port", k), "bond port")
         mode = _dig(iface, "link-aggregation", "mode")
         for key in _mapping(_dig(iface, "link-aggregation", "options")):

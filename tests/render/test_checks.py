@@ -245,6 +245,19 @@ def test_nmstate_interface_names_the_kernel_takes() -> None:
     assert "is 16 characters; Linux interface names are 1 to 15 characters" in messages(policy)[0]
 
 
+@pytest.mark.parametrize("ports", [1, "eth1", {"name": "eth1"}])
+def test_nmstate_port_lists_that_are_not_lists_are_refused_not_crashed_on(ports: object) -> None:
+    # a fuzz finding: `port: 1` crashed the check with TypeError; nmstate wants a list and no schema says so
+    policy = nncp(
+        {"name": "br1", "type": "linux-bridge", "bridge": {"port": ports}},
+        {"name": "bond0", "type": "bond", "link-aggregation": {"port": ports}},
+    )
+    assert messages(policy) == [
+        f"spec.desiredState.interfaces.0.bridge.port: bridge port must be a list of ports, not {ports!r}",
+        f"spec.desiredState.interfaces.1.link-aggregation.port: bond port must be a list of ports, not {ports!r}",
+    ]
+
+
 def test_sriov_and_nad_constraints() -> None:
     policy = {
         "apiVersion": "sriovnetwork.openshift.io/v1",
