@@ -74,6 +74,10 @@ def _findings(obj: Obj, plain: bool) -> Iterator[Finding]:
     meta = obj["metadata"]
     yield from label_map(meta.get("labels"), ("metadata", "labels"))
     yield from _annotations(meta.get("annotations"))
+    spec = obj.get("spec")
+    if spec is not None and type(spec) is not dict:  # the per-kind checks read a spec only as a mapping
+        yield Finding(("spec",), f"spec must be a mapping, not {spec!r}", spec)
+        return
     check = KIND_CHECKS.get(obj["kind"])
     if check is not None:
         yield from check(obj)

@@ -123,9 +123,11 @@ def _is_base64(value: str) -> bool:
 def _service(obj: Obj) -> Iterator[Finding]:
     spec = obj.get("spec") or {}
     yield from label_map(spec.get("selector"), ("spec", "selector"), "selector")
-    ports = spec.get("ports") or []
+    ports = spec.get("ports")
+    yield from _must_be_list(ports, ("spec", "ports"), "ports")
+    ports = _list(ports)
     names: set[str] = set()
-    for i, port in enumerate(ports if isinstance(ports, list) else []):
+    for i, port in enumerate(ports):
         if not isinstance(port, dict):
             continue
         path: Path_ = ("spec", "ports", i)
@@ -185,9 +187,10 @@ def _list(value: Any) -> list[Any]:
 
 
 def _must_be_list(value: Any, path: Path_, what: str) -> Iterator[Finding]:
-    """nmstate refuses anything but a list here, and no schema says so (the NNCP leaves desiredState open)."""
+    """Where the server (or, in an NNCP's open desiredState or a NAD's CNI JSON, nmstate or the CNI plugin)
+    refuses anything but a list: a finding, where the checks would otherwise skip it or fail on it."""
     if value is not None and not isinstance(value, list):
-        yield Finding(path, f"{what} must be a list of ports, not {value!r}", value)
+        yield Finding(path, f"{what} must be a list, not {_what(value)} ({value!r})", value)
 
 
 def _virtual_machine(obj: Obj) -> Iterator[Finding]:
@@ -279,12 +282,12 @@ def _nncp(obj: Obj) -> Iterator[Finding]:
         path: Path_ = ("spec", "desiredState", "interfaces", i)
         yield from _ifname(iface.get("name"), (*path, "name"), "interface name")
         bridge_ports = _dig(iface, "bridge", "port")
-        yield from _must_be_list(bridge_ports, (*path, "bridge", "port"), "bridge port")
+        yield from _must_be_list(bridge_ports, (*path, "bridge", "port"), "bridge.port")
         for k, port in enumerate(_list(bridge_ports)):
             name = port.get("name") if isinstance(port, dict) else None
             yield from _ifname(name, (*path, "bridge", "port", k, "name"), "bridge port")
         bond_ports = _dig(iface, "link-aggregation", "port")
-        yield from _must_be_list(bond_ports, (*path, "link-aggregation", "port"), "bond port")
+        yield from _must_be_list(bond_ports, (*path, "link-aggregation", "port"), "link-aggregation.port")
         for k, port in enumerate(_list(bond_ports)):
             yield from _ifname(port, (*path, "link-aggregation", "port", k), "bond port")
         mode = _dig(iface, "link-aggregation", "mode")
@@ -383,7 +386,9 @@ def _nad(obj: Obj) -> Iterator[Finding]:
     if not isinstance(parsed, dict):
         yield Finding(("spec", "config"), "config must be a string holding a JSON object (the CNI configuration)")
         return
-    for plugin in [parsed, *[p for p in parsed.get("plugins") or [] if isinstance(p, dict)]]:
+    plugins = parsed.get("plugins")
+    yield from _must_be_list(plugins, ("spec", "config"), "config's plugins")
+    for plugin in [parsed, *[p for p in _list(plugins) if isinstance(p, dict)]]:
         if plugin.get("type") == "bridge" and plugin.get("disableContainerInterface") is True and plugin.get("ipam"):
             yield Finding(
                 ("spec", "config"),
