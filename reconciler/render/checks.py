@@ -26,6 +26,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from reconciler import labels
 from reconciler.errors import Problem, SourceRef
 from reconciler.model import Entry, Raw
 from reconciler.model.loader import Path_
@@ -33,7 +34,11 @@ from reconciler.objects import API_RESOURCES, MANAGED_KINDS, PATCH_ONLY_KINDS, O
 from reconciler.render import syntax
 from reconciler.render.kinds import GOOD_KEYS, KIND_CHECKS, Finding, label_map, remember
 
-MAX_ANNOTATIONS_BYTES = 256 * 1024  # apimachinery TotalAnnotationSizeLimitB
+MAX_ANNOTATIONS_BYTES = 256 * 1024  # apimachinery TotalAnnotationSizeLimitB (keys and values, in bytes)
+#: room kept for the revision stamp the engine adds at the write (``engine.plan.with_revision``): its key and
+#: a commit id (64 hex digits in a SHA-256 repository), so an object that passes here is not refused then
+REVISION_STAMP_BYTES = len(labels.REVISION) + 64
+_ANNOTATIONS_ROOM = MAX_ANNOTATIONS_BYTES - REVISION_STAMP_BYTES
 _INT64 = 2**63
 #: kinds whose owned objects the engine creates, updates and prunes (patch-only kinds are checked apart)
 _WRITABLE = {kind: API_RESOURCES[kind] for kind in MANAGED_KINDS}
@@ -162,10 +167,11 @@ def _annotations(annotations: Any) -> Iterable[Finding]:
         return ()
     if type(annotations) is dict and GOOD_KEYS.issuperset(annotations):
         try:
-            size = sum(map(len, annotations)) + sum(map(len, annotations.values()))
+            chars = sum(map(len, annotations)) + sum(map(len, annotations.values()))
         except TypeError:  # a value that is not a string: the slow path says which
-            size = MAX_ANNOTATIONS_BYTES + 1
-        if size <= MAX_ANNOTATIONS_BYTES and all(type(v) is str for v in annotations.values()):
+            chars = MAX_ANNOTATIONS_BYTES
+        # at most 4 bytes a character in UTF-8: most objects' few short annotations need no encoding to measure
+        if chars * 4 <= _ANNOTATIONS_ROOM and all(type(v) is str for v in annotations.values()):
             return ()
     return list(_annotation_findings(annotations))
 
@@ -180,14 +186,18 @@ def _annotation_findings(annotations: Any) -> Iterator[Finding]:
         if not isinstance(key, str) or not isinstance(value, str):
             yield Finding((*path, str(key)), f"annotation {key!r}: keys and values must be strings", key)
             continue
-        size += len(key) + len(value)
+        size += len(key.encode()) + len(value.encode())
         error = syntax.qualified_name(key.lower())
         if error:
             yield Finding((*path, key), f"annotation key {error}", key)
         elif key == key.lower():
             remember(GOOD_KEYS, key)
-    if size > MAX_ANNOTATIONS_BYTES:
-        yield Finding(path, f"annotations total {size} bytes; the API server takes at most {MAX_ANNOTATIONS_BYTES}")
+    if size > _ANNOTATIONS_ROOM:
+        yield Finding(
+            path,
+            f"annotations total {size} bytes; the API server takes at most {MAX_ANNOTATIONS_BYTES}, and virtnet "
+            f"adds {REVISION_STAMP_BYTES} ({labels.REVISION})",
+        )
 
 
 # ---- where to point ----------------------------------------------------------------------------------

@@ -218,8 +218,24 @@ def _remove(obj: Any, path: list[Any]) -> None:
         obj.pop(path[-1], None)
 
 
+MAX_ANNOTATIONS_BYTES = 256 * 1024  # apimachinery's TotalAnnotationSizeLimitB
+
+
+def check_annotations(rt: ResourceType, obj: Obj) -> None:
+    """At most 256 KiB of annotation keys and values, counted in UTF-8 bytes (ValidateAnnotationsSize)."""
+    annotations = (obj.get("metadata") or {}).get("annotations")
+    if not isinstance(annotations, dict):
+        return
+    size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if size > MAX_ANNOTATIONS_BYTES:
+        cause = ("metadata.annotations", f"Too long: may not be more than {MAX_ANNOTATIONS_BYTES} bytes")
+        raise invalid(rt, obj["metadata"].get("name", ""), [cause], "FieldValueTooLong")
+
+
 def check_fields(rt: ResourceType, obj: Obj, mode: str, *, patch: bool = False) -> tuple[Obj, list[str]]:
-    """``obj`` with unknown fields pruned, and the warnings to send; raises 400/422 as the real server does."""
+    """``obj`` with unknown fields pruned, and the warnings to send; raises 400/422 as the real server does
+    (its annotations' total size included)."""
+    check_annotations(rt, obj)
     unknown, errors = schema_errors(rt, obj)
     fields = [dotted(p) for p in unknown]
     if unknown and mode == "Strict":

@@ -20,6 +20,7 @@ from reconciler import labels
 from reconciler.cli import main
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES
 from reconciler.engine.plan import Action, VMChange
+from reconciler.render.checks import MAX_ANNOTATIONS_BYTES, REVISION_STAMP_BYTES
 
 VMS = "kubevirt.io/virtualmachines"
 
@@ -183,6 +184,33 @@ def test_a_one_vm_commit_reads_no_node_facts(backend: Backend, applied_on: Path)
     assert backend.log.writes() == 1
     listed = {c.resource for c in backend.log.calls if c.verb == "list"}
     assert not listed & {"nodes", "nmstate.io/nodenetworkstates"}, listed
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_annotations_up_to_the_limit_less_the_revision_stamp_are_applied(
+    backend: Backend, applied_on: Path, over: int
+) -> None:
+    """Counted in bytes, with room kept for the ``virtnet.io/revision`` stamp of the write: an object that passes
+    ``render.checks`` is accepted stamped (a 64-digit commit id, a SHA-256 repository), one byte more is refused
+    at its file before anything is written."""
+    key, room = "example.com/blob", MAX_ANNOTATIONS_BYTES - REVISION_STAMP_BYTES
+    source = len(labels.SOURCE) + len("manifests/web-config.yaml:3")  # the provenance annotation render adds
+    value = "é" * 100 + "x" * (room - source - len(key) - 200 + over)
+    path = applied_on / "manifests" / "web-config.yaml"
+    edit(path, "  namespace: apps\n", f"  namespace: apps\n  annotations:\n    {key}: {value}\n")
+    outcome = run(applied_on, backend.kube, apply_options=backend.options(), revision="c" * 64)
+    if over:
+        assert not outcome.ok and backend.log.writes() == 0
+        [problem] = outcome.problems
+        assert (problem.ref.file, problem.ref.line) == ("manifests/web-config.yaml", 8)
+        assert f"annotations total {room + 1} bytes" in problem.message
+        return
+    assert outcome.ok, outcome.message
+    assert backend.log.writes() == 1
+    stored = backend.find("ConfigMap", "web-settings", "apps")
+    assert stored is not None
+    assert stored["metadata"]["annotations"][key] == value
+    assert stored["metadata"]["annotations"][labels.REVISION] == "c" * 64
 
 
 def test_changed_mac_is_one_write_and_a_restart_warning(backend: Backend, applied_on: Path) -> None:

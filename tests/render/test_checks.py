@@ -21,7 +21,7 @@ from reconciler.errors import ModelError
 from reconciler.model import load_repo
 from reconciler.objects import API_RESOURCES, MANAGED_KINDS, PATCH_ONLY_KINDS
 from reconciler.render import render, render_path
-from reconciler.render.checks import check_object
+from reconciler.render.checks import MAX_ANNOTATIONS_BYTES, REVISION_STAMP_BYTES, check_object
 from reconciler.render.syntax import quantity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo"
@@ -148,10 +148,14 @@ def test_labels_annotations_and_selectors() -> None:
         "'-', '_' or '.', starting and ending with a letter or digit, with an optional DNS subdomain prefix and '/')",
     ]
     big = cm()
-    big["metadata"]["annotations"] = {"a": "x" * (256 * 1024)}
+    room = MAX_ANNOTATIONS_BYTES - REVISION_STAMP_BYTES
+    big["metadata"]["annotations"] = {"a": "é" * 10 + "x" * (room - 20)}  # bytes, not characters: 1 over
     assert messages(big) == [
-        "metadata.annotations: annotations total 262145 bytes; the API server takes at most 262144"
+        f"metadata.annotations: annotations total {room + 1} bytes; the API server takes at most 262144, and "
+        "virtnet adds 83 (virtnet.io/revision)"
     ]
+    big["metadata"]["annotations"] = {"a": "é" * 10 + "x" * (room - 21)}
+    assert messages(big) == []
     machine = vm_obj(memory={"guest": "1Gi"})
     machine["spec"]["template"]["spec"]["nodeSelector"] = {"-bad": "x"}
     assert messages(machine)[0].startswith("spec.template.spec.nodeSelector.-bad: nodeSelector key '-bad'")

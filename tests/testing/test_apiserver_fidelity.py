@@ -143,6 +143,25 @@ def test_names_are_validated_per_kind(backend: Backend, plural: str, name: str, 
         assert (code, out["reason"], out["details"]["causes"][0]["field"]) == (422, "Invalid", "metadata.name")
 
 
+@pytest.mark.parametrize("extra", [0, 1])
+@pytest.mark.parametrize("method", ["POST", "APPLY"])
+def test_annotations_are_limited_to_256_kib_in_bytes(backend: Backend, method: str, extra: int) -> None:
+    """apimachinery counts the UTF-8 bytes of keys and values (``render.checks`` keeps room below this)."""
+    value = "é" * 1000 + "x" * (256 * 1024 - 1 - 2000 + extra)  # with the key "a": 262,144 bytes (+ extra)
+    name = f"big-{method.lower()}-{extra}"
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "annotations": {"a": value}}}
+    path = f"/api/v1/namespaces/{backend.ns}/configmaps"
+    if method == "POST":
+        code, out, _ = backend.raw("POST", path, None, body)
+    else:
+        code, out, _ = backend.raw("PATCH", f"{path}/{name}?fieldManager=t", APPLY, json.dumps(body))
+    if not extra:
+        assert code in (200, 201), out
+        return
+    assert (code, out["reason"], out["details"]["causes"][0]["field"]) == (422, "Invalid", "metadata.annotations")
+    assert "metadata.annotations: Too long: may not be more than 262144 bytes" in out["message"]
+
+
 # ---- lifecycle ---------------------------------------------------------------------------------------------------
 
 
