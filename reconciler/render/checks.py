@@ -5,7 +5,8 @@ known: an apply that dies half way (a date in a ConfigMap, a Service named after
 a digit, a VLAN interface name of 16 characters) leaves the cluster between two revisions. These checks run
 on the *rendered* objects, virtnet's and plain manifests alike, and hold what the API server, the CRDs'
 schemas and the kernel would refuse later (``reconciler.render.syntax`` spells the syntax rules,
-``reconciler.render.kinds`` the per-kind constraints):
+``reconciler.render.kinds`` the per-kind constraints, ``reconciler.render.shapes`` the mappings and lists they
+read, so that a manifest of another shape is a finding, never a crash):
 
 * kind and apiVersion are ones the engine sends (``reconciler.objects.API_RESOURCES``), in the right scope;
 * names as Kubernetes validates them per kind (DNS-1123 label, DNS-1035 label or subdomain), namespaces;

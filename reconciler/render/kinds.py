@@ -12,7 +12,6 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from reconciler import nmstate
@@ -21,17 +20,9 @@ from reconciler.model.types import PCI_ID
 from reconciler.model.vm import hugepages_problem
 from reconciler.objects import Obj
 from reconciler.render import syntax
+from reconciler.render.shapes import Finding, as_list, dig, mapping, must_be_list, must_be_mapping, what
 
 MAX_DATA_BYTES = 1024 * 1024  # ConfigMap and Secret payload limit
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One problem in one object: where in the object, what, and the value to look for in a virtnet document."""
-
-    path: Path_
-    message: str
-    value: object = None
 
 
 # label keys, label values and annotation keys already found valid: most objects carry the same few, and
@@ -78,11 +69,6 @@ def _label_findings(labels: Any, path: Path_, what: str) -> Iterator[Finding]:
 # ---- per kind ----------------------------------------------------------------------------------------
 
 
-def _what(value: Any) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
-    return "null" if value is None else names.get(type(value), f"a {type(value).__name__}")
-
-
 def _config_data(obj: Obj) -> Iterator[Finding]:
     """ConfigMap ``data``/``binaryData`` and Secret ``data``/``stringData``: string keys of the allowed
     characters, string values (base64 where the API decodes them), at most 1 MiB in all."""
@@ -101,7 +87,7 @@ def _config_data(obj: Obj) -> Iterator[Finding]:
             if error:
                 yield Finding(path, f"key {error}", key)
             if not isinstance(value, str):
-                shown = _what(value)
+                shown = what(value)
                 yield Finding(path, f"{field}.{key} is {shown}; the API takes only strings here: quote it", value)
                 continue
             size += len(str(key)) + len(value)
@@ -124,8 +110,8 @@ def _service(obj: Obj) -> Iterator[Finding]:
     spec = obj.get("spec") or {}
     yield from label_map(spec.get("selector"), ("spec", "selector"), "selector")
     ports = spec.get("ports")
-    yield from _must_be_list(ports, ("spec", "ports"), "ports")
-    ports = _list(ports)
+    yield from must_be_list(ports, ("spec", "ports"), "ports")
+    ports = as_list(ports)
     names: set[str] = set()
     for i, port in enumerate(ports):
         if not isinstance(port, dict):
@@ -172,69 +158,51 @@ def _positive_quantity(value: Any, path: Path_, what: str) -> Iterator[Finding]:
         yield Finding(path, f"{what} {value!r} must be more than zero", value)
 
 
-def _dig(obj: Any, *path: str | int) -> Any:
-    for part in path:
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    return obj
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _must_be_list(value: Any, path: Path_, what: str) -> Iterator[Finding]:
-    """Where the server (or, in an NNCP's open desiredState or a NAD's CNI JSON, nmstate or the CNI plugin)
-    refuses anything but a list: a finding, where the checks would otherwise skip it or fail on it."""
-    if value is not None and not isinstance(value, list):
-        yield Finding(path, f"{what} must be a list, not {_what(value)} ({value!r})", value)
-
-
 def _virtual_machine(obj: Obj) -> Iterator[Finding]:
     template: Path_ = ("spec", "template")
     vmi: Path_ = (*template, "spec")
-    tpl = _mapping(_dig(obj, *template))
-    yield from label_map(_dig(tpl, "metadata", "labels"), (*template, "metadata", "labels"))
-    vmi_spec = _mapping(tpl.get("spec"))
-    domain = _mapping(vmi_spec.get("domain"))
-    yield from _positive_quantity(_dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest"), "memory")
+    yield from must_be_mapping(dig(obj, *template), template)
+    tpl = mapping(dig(obj, *template))
+    yield from label_map(dig(tpl, "metadata", "labels"), (*template, "metadata", "labels"))
+    yield from must_be_mapping(tpl.get("spec"), vmi)
+    vmi_spec = mapping(tpl.get("spec"))
+    yield from must_be_mapping(vmi_spec.get("domain"), (*vmi, "domain"))
+    domain = mapping(vmi_spec.get("domain"))
+    yield from _positive_quantity(dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest"), "memory")
     if "resources" in domain:
         for block in ("requests", "limits"):
-            value = _dig(domain, "resources", block, "memory")
+            value = dig(domain, "resources", block, "memory")
             yield from _positive_quantity(value, (*vmi, "domain", "resources", block, "memory"), "memory")
     yield from _hugepages(domain, vmi)
     yield from _cloud_init_sizes(vmi_spec, vmi)
     yield from label_map(vmi_spec.get("nodeSelector"), (*vmi, "nodeSelector"), "nodeSelector")
-    cpu = _mapping(domain.get("cpu"))
-    if "guestMappingPassthrough" in _mapping(cpu.get("numa")) and not (
-        cpu.get("dedicatedCpuPlacement") is True and _dig(domain, "memory", "hugepages")
+    cpu = mapping(domain.get("cpu"))
+    if "guestMappingPassthrough" in mapping(cpu.get("numa")) and not (
+        cpu.get("dedicatedCpuPlacement") is True and dig(domain, "memory", "hugepages")
     ):
         yield Finding(
             (*vmi, "domain", "cpu", "numa"),
             "NUMA guestMappingPassthrough needs dedicatedCpuPlacement and hugepages (KubeVirt refuses it otherwise)",
         )
-    templates = _dig(obj, "spec", "dataVolumeTemplates") or []
+    templates = dig(obj, "spec", "dataVolumeTemplates") or []
     for i, dv in enumerate(templates if isinstance(templates, list) else []):
         path: Path_ = ("spec", "dataVolumeTemplates", i)
-        name = _dig(dv, "metadata", "name")
+        name = dig(dv, "metadata", "name")
         error = syntax.dns_subdomain(name) if isinstance(name, str) else "is required"
         if error:
             yield Finding((*path, "metadata", "name"), f"DataVolume name {error}", name)
         for spec_key in ("storage", "pvc"):
-            size = _dig(dv, "spec", spec_key, "resources", "requests", "storage")
+            size = dig(dv, "spec", spec_key, "resources", "requests", "storage")
             yield from _positive_quantity(size, (*path, "spec", spec_key, "resources", "requests", "storage"), "size")
 
 
 def _hugepages(domain: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
     """KubeVirt checks the memory request against the page size, or the guest memory when nothing is requested."""
-    page = _dig(domain, "memory", "hugepages", "pageSize")
-    requested = _dig(domain, "resources", "requests", "memory")
+    page = dig(domain, "memory", "hugepages", "pageSize")
+    requested = dig(domain, "resources", "requests", "memory")
     path: Path_ = (*vmi, "domain", "resources", "requests", "memory")
     if requested is None:
-        requested, path = _dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest")
+        requested, path = dig(domain, "memory", "guest"), (*vmi, "domain", "memory", "guest")
     if not isinstance(page, str) or not isinstance(requested, str | int) or isinstance(requested, bool):
         return
     problem = hugepages_problem(requested, page)
@@ -274,28 +242,31 @@ def _cloud_init_sizes(vmi_spec: dict[str, Any], vmi: Path_) -> Iterator[Finding]
 
 
 def _nncp(obj: Obj) -> Iterator[Finding]:
-    yield from label_map(_dig(obj, "spec", "nodeSelector"), ("spec", "nodeSelector"), "nodeSelector")
-    interfaces = _dig(obj, "spec", "desiredState", "interfaces") or []
-    for i, iface in enumerate(interfaces if isinstance(interfaces, list) else []):
+    yield from label_map(dig(obj, "spec", "nodeSelector"), ("spec", "nodeSelector"), "nodeSelector")
+    desired = dig(obj, "spec", "desiredState")
+    yield from must_be_mapping(desired, ("spec", "desiredState"))
+    interfaces = dig(desired, "interfaces")
+    yield from must_be_list(interfaces, ("spec", "desiredState", "interfaces"), "interfaces")
+    for i, iface in enumerate(as_list(interfaces)):
         if not isinstance(iface, dict):
             continue
         path: Path_ = ("spec", "desiredState", "interfaces", i)
         yield from _ifname(iface.get("name"), (*path, "name"), "interface name")
-        bridge_ports = _dig(iface, "bridge", "port")
-        yield from _must_be_list(bridge_ports, (*path, "bridge", "port"), "bridge.port")
-        for k, port in enumerate(_list(bridge_ports)):
+        bridge_ports = dig(iface, "bridge", "port")
+        yield from must_be_list(bridge_ports, (*path, "bridge", "port"), "bridge.port")
+        for k, port in enumerate(as_list(bridge_ports)):
             name = port.get("name") if isinstance(port, dict) else None
             yield from _ifname(name, (*path, "bridge", "port", k, "name"), "bridge port")
-        bond_ports = _dig(iface, "link-aggregation", "port")
-        yield from _must_be_list(bond_ports, (*path, "link-aggregation", "port"), "link-aggregation.port")
-        for k, port in enumerate(_list(bond_ports)):
+        bond_ports = dig(iface, "link-aggregation", "port")
+        yield from must_be_list(bond_ports, (*path, "link-aggregation", "port"), "link-aggregation.port")
+        for k, port in enumerate(as_list(bond_ports)):
             yield from _ifname(port, (*path, "link-aggregation", "port", k), "bond port")
-        mode = _dig(iface, "link-aggregation", "mode")
-        for key in _mapping(_dig(iface, "link-aggregation", "options")):
+        mode = dig(iface, "link-aggregation", "mode")
+        for key in mapping(dig(iface, "link-aggregation", "options")):
             problem = nmstate.bond_option_problem(str(key), str(mode))
             if problem:
                 yield Finding((*path, "link-aggregation", "options", key), problem, key)
-        base = _dig(iface, "vlan", "base-iface")
+        base = dig(iface, "vlan", "base-iface")
         if base is not None:
             yield from _ifname(base, (*path, "vlan", "base-iface"), "VLAN base")
 
@@ -316,7 +287,7 @@ def _sriov_policy(obj: Obj) -> Iterator[Finding]:
     yield from _enum(spec, "deviceType", ("netdevice", "vfio-pci"))
     if spec.get("isRdma") is True and spec.get("deviceType") == "vfio-pci":
         yield Finding(("spec", "isRdma"), "isRdma needs deviceType netdevice (the operator refuses it with vfio-pci)")
-    selector = _mapping(spec.get("nicSelector"))
+    selector = mapping(spec.get("nicSelector"))
     for key in ("vendor", "deviceID"):
         value = selector.get(key)
         if value is not None and not (isinstance(value, str) and PCI_ID.match(value)):
@@ -375,7 +346,7 @@ def _enum(spec: dict[str, Any], key: str, allowed: tuple[str, ...]) -> Iterator[
 
 
 def _nad(obj: Obj) -> Iterator[Finding]:
-    config = _dig(obj, "spec", "config")
+    config = dig(obj, "spec", "config")
     if config is None:
         return
     try:
@@ -387,8 +358,8 @@ def _nad(obj: Obj) -> Iterator[Finding]:
         yield Finding(("spec", "config"), "config must be a string holding a JSON object (the CNI configuration)")
         return
     plugins = parsed.get("plugins")
-    yield from _must_be_list(plugins, ("spec", "config"), "config's plugins")
-    for plugin in [parsed, *[p for p in _list(plugins) if isinstance(p, dict)]]:
+    yield from must_be_list(plugins, ("spec", "config"), "config's plugins")
+    for plugin in [parsed, *[p for p in as_list(plugins) if isinstance(p, dict)]]:
         if plugin.get("type") == "bridge" and plugin.get("disableContainerInterface") is True and plugin.get("ipam"):
             yield Finding(
                 ("spec", "config"),

@@ -275,6 +275,14 @@ def test_a_spec_or_list_of_another_type_is_a_finding_not_a_crash() -> None:
         "spec": {"config": json.dumps({"cniVersion": "0.3.1", "plugins": 3})},
     }
     assert messages(nad) == ["spec.config: config's plugins must be a list, not a number (3)"]
+    machine = vm_obj()
+    machine["spec"]["template"]["spec"] = ["x"]
+    assert messages(machine) == ["spec.template.spec: spec must be a mapping, not a list (['x'])"]
+    policy = nncp()
+    policy["spec"]["desiredState"]["interfaces"] = "eth0"
+    assert messages(policy) == ["spec.desiredState.interfaces: interfaces must be a list, not a str ('eth0')"]
+    policy["spec"]["desiredState"] = [1]
+    assert messages(policy) == ["spec.desiredState: desiredState must be a mapping, not a list ([1])"]
 
 
 def test_sriov_and_nad_constraints() -> None:
