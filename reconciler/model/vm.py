@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import localcontext
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -30,7 +31,13 @@ def hugepages_problem(memory: str | int, page_size: str) -> str | None:
         return None
     if amount < page:
         return f"memory {memory} is smaller than one {page_size} hugepage: KubeVirt refuses it"
-    if amount % page:
+    try:
+        with localcontext() as ctx:
+            ctx.prec = 60  # a whole number of pages up to 10^60 of them, exactly
+            whole = not amount % page
+    except ArithmeticError:  # more pages than that: no machine has the memory
+        return f"memory {memory} is more than {page_size} hugepages can count: KubeVirt refuses it"
+    if not whole:
         return f"memory {memory} is not a whole number of {page_size} hugepages: KubeVirt refuses it"
     return None
 

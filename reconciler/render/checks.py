@@ -34,12 +34,15 @@ from reconciler.model.loader import Path_
 from reconciler.objects import API_RESOURCES, MANAGED_KINDS, PATCH_ONLY_KINDS, Obj, display, is_patch_only, obj_id
 from reconciler.render import syntax
 from reconciler.render.kinds import GOOD_KEYS, KIND_CHECKS, Finding, label_map, remember
+from reconciler.render.shapes import must_be_mapping, utf8_size
 
 MAX_ANNOTATIONS_BYTES = 256 * 1024  # apimachinery TotalAnnotationSizeLimitB (keys and values, in bytes)
-#: room kept for the revision stamp the engine adds at the write (``engine.plan.with_revision``): its key and
-#: a commit id (64 hex digits in a SHA-256 repository), so an object that passes here is not refused then
-REVISION_STAMP_BYTES = len(labels.REVISION) + 64
-_ANNOTATIONS_ROOM = MAX_ANNOTATIONS_BYTES - REVISION_STAMP_BYTES
+#: the annotations the engine adds at the write, and their longest values: the revision stamp
+#: (``engine.plan.with_revision``: a commit id, 64 hex digits in a SHA-256 repository) and the adoption mark
+#: (``engine.plan``: "true"). Room is kept for them, so an object that passes here is not refused then.
+ENGINE_ANNOTATIONS = {labels.REVISION: 64, labels.ADOPTED: len("true")}
+ENGINE_ANNOTATION_BYTES = sum(len(key) + size for key, size in ENGINE_ANNOTATIONS.items())
+ANNOTATIONS_ROOM = MAX_ANNOTATIONS_BYTES - ENGINE_ANNOTATION_BYTES
 _INT64 = 2**63
 #: kinds whose owned objects the engine creates, updates and prunes (patch-only kinds are checked apart)
 _WRITABLE = {kind: API_RESOURCES[kind] for kind in MANAGED_KINDS}
@@ -82,7 +85,7 @@ def _findings(obj: Obj, plain: bool) -> Iterator[Finding]:
     yield from _annotations(meta.get("annotations"))
     spec = obj.get("spec")
     if spec is not None and type(spec) is not dict:  # the per-kind checks read a spec only as a mapping
-        yield Finding(("spec",), f"spec must be a mapping, not {spec!r}", spec)
+        yield from must_be_mapping(spec, ("spec",))
         return
     check = KIND_CHECKS.get(obj["kind"])
     if check is not None:
@@ -172,7 +175,7 @@ def _annotations(annotations: Any) -> Iterable[Finding]:
         except TypeError:  # a value that is not a string: the slow path says which
             chars = MAX_ANNOTATIONS_BYTES
         # at most 4 bytes a character in UTF-8: most objects' few short annotations need no encoding to measure
-        if chars * 4 <= _ANNOTATIONS_ROOM and all(type(v) is str for v in annotations.values()):
+        if chars * 4 <= ANNOTATIONS_ROOM and all(type(v) is str for v in annotations.values()):
             return ()
     return list(_annotation_findings(annotations))
 
@@ -187,17 +190,18 @@ def _annotation_findings(annotations: Any) -> Iterator[Finding]:
         if not isinstance(key, str) or not isinstance(value, str):
             yield Finding((*path, str(key)), f"annotation {key!r}: keys and values must be strings", key)
             continue
-        size += len(key.encode()) + len(value.encode())
+        if key not in ENGINE_ANNOTATIONS:  # the engine's own value replaces it: counted in the room kept
+            size += utf8_size(key) + utf8_size(value)
         error = syntax.qualified_name(key.lower())
         if error:
             yield Finding((*path, key), f"annotation key {error}", key)
         elif key == key.lower():
             remember(GOOD_KEYS, key)
-    if size > _ANNOTATIONS_ROOM:
+    if size > ANNOTATIONS_ROOM:
         yield Finding(
             path,
-            f"annotations total {size} bytes; the API server takes at most {MAX_ANNOTATIONS_BYTES}, and virtnet "
-            f"adds {REVISION_STAMP_BYTES} ({labels.REVISION})",
+            f"annotations total {size} bytes; at most {ANNOTATIONS_ROOM} fit (the API server takes "
+            f"{MAX_ANNOTATIONS_BYTES}, virtnet adds up to {ENGINE_ANNOTATION_BYTES}: {', '.join(ENGINE_ANNOTATIONS)})",
         )
 
 

@@ -8,8 +8,6 @@ are not read at run time (the cluster may not even serve them yet when a pull re
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -20,10 +18,17 @@ from reconciler.model.types import PCI_ID
 from reconciler.model.vm import hugepages_problem
 from reconciler.objects import Obj
 from reconciler.render import syntax
-from reconciler.render.shapes import Finding, as_list, dig, mapping, must_be_list, must_be_mapping, what
-
-MAX_DATA_BYTES = 1024 * 1024  # ConfigMap and Secret payload limit
-
+from reconciler.render.payload import config_data
+from reconciler.render.shapes import (
+    Finding,
+    as_list,
+    dig,
+    mapping,
+    must_be_list,
+    must_be_mapping,
+    short,
+    utf8_size,
+)
 
 # label keys, label values and annotation keys already found valid: most objects carry the same few, and
 # a 10,000-VM render checks some 300,000 of them (bounded, so a long-running controller does not grow)
@@ -41,8 +46,11 @@ def remember(memo: set[str], value: str) -> None:
 def label_map(labels: Any, path: Path_, what: str = "label") -> Iterable[Finding]:
     if not labels:
         return ()
-    if type(labels) is dict and GOOD_KEYS.issuperset(labels) and GOOD_VALUES.issuperset(labels.values()):
-        return ()
+    try:  # the fast path hashes the values: a list among them is for the slow path to name
+        if type(labels) is dict and GOOD_KEYS.issuperset(labels) and GOOD_VALUES.issuperset(labels.values()):
+            return ()
+    except TypeError:
+        pass
     return list(_label_findings(labels, path, what))
 
 
@@ -69,43 +77,6 @@ def _label_findings(labels: Any, path: Path_, what: str) -> Iterator[Finding]:
 # ---- per kind ----------------------------------------------------------------------------------------
 
 
-def _config_data(obj: Obj) -> Iterator[Finding]:
-    """ConfigMap ``data``/``binaryData`` and Secret ``data``/``stringData``: string keys of the allowed
-    characters, string values (base64 where the API decodes them), at most 1 MiB in all."""
-    size = 0
-    base64_fields = ("binaryData",) if obj["kind"] == "ConfigMap" else ("data",)
-    for field in ("data", "binaryData", "stringData"):
-        block = obj.get(field)
-        if block is None:
-            continue
-        if not isinstance(block, dict):
-            yield Finding((field,), f"{field} must map keys to strings")
-            continue
-        for key, value in block.items():
-            path: Path_ = (field, str(key))
-            error = syntax.config_key(key) if isinstance(key, str) else f"{key!r} must be a string"
-            if error:
-                yield Finding(path, f"key {error}", key)
-            if not isinstance(value, str):
-                shown = what(value)
-                yield Finding(path, f"{field}.{key} is {shown}; the API takes only strings here: quote it", value)
-                continue
-            size += len(str(key)) + len(value)
-            if field in base64_fields and not _is_base64(value):
-                yield Finding(path, f"{field}.{key} is not base64 (use stringData for plain text)", value)
-    if size > MAX_DATA_BYTES:
-        limit = MAX_DATA_BYTES
-        yield Finding(("data",), f"{obj['kind']} payload is {size} bytes; the API server takes at most {limit}")
-
-
-def _is_base64(value: str) -> bool:
-    try:
-        base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return True
-
-
 def _service(obj: Obj) -> Iterator[Finding]:
     spec = obj.get("spec") or {}
     yield from label_map(spec.get("selector"), ("spec", "selector"), "selector")
@@ -114,14 +85,18 @@ def _service(obj: Obj) -> Iterator[Finding]:
     ports = as_list(ports)
     names: set[str] = set()
     for i, port in enumerate(ports):
-        if not isinstance(port, dict):
-            continue
         path: Path_ = ("spec", "ports", i)
+        if not isinstance(port, dict):
+            yield from must_be_mapping(port, path)
+            continue
         name = port.get("name")
-        if name is None and len(ports) > 1:
-            yield Finding((*path, "name"), "a Service with several ports needs a name on each")
-        elif name is not None:
-            error = syntax.port_name(name) if isinstance(name, str) else "must be a string"
+        if name is None:
+            if len(ports) > 1:
+                yield Finding((*path, "name"), "a Service with several ports needs a name on each")
+        elif not isinstance(name, str):
+            yield Finding((*path, "name"), f"port name {short(name)} must be a string", name)
+        else:
+            error = syntax.port_name(name)
             if error:
                 yield Finding((*path, "name"), f"port name {error}", name)
             if name in names:
@@ -184,7 +159,8 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
             (*vmi, "domain", "cpu", "numa"),
             "NUMA guestMappingPassthrough needs dedicatedCpuPlacement and hugepages (KubeVirt refuses it otherwise)",
         )
-    templates = dig(obj, "spec", "dataVolumeTemplates") or []
+    templates = dig(obj, "spec", "dataVolumeTemplates")
+    yield from must_be_list(templates, ("spec", "dataVolumeTemplates"), "dataVolumeTemplates")
     for i, dv in enumerate(templates if isinstance(templates, list) else []):
         path: Path_ = ("spec", "dataVolumeTemplates", i)
         name = dig(dv, "metadata", "name")
@@ -223,7 +199,8 @@ _CLOUD_INIT_SOURCE = {
 
 def _cloud_init_sizes(vmi_spec: dict[str, Any], vmi: Path_) -> Iterator[Finding]:
     volumes = vmi_spec.get("volumes")
-    for i, volume in enumerate(volumes if isinstance(volumes, list) else []):
+    yield from must_be_list(volumes, (*vmi, "volumes"), "volumes")
+    for i, volume in enumerate(as_list(volumes)):
         for source in ("cloudInitNoCloud", "cloudInitConfigDrive"):
             inline = volume.get(source) if isinstance(volume, dict) else None
             if not isinstance(inline, dict):
@@ -231,7 +208,7 @@ def _cloud_init_sizes(vmi_spec: dict[str, Any], vmi: Path_) -> Iterator[Finding]
             for key, (origin, hint) in _CLOUD_INIT_SOURCE.items():
                 text = inline.get(key)
                 # 4 bytes at most per character in UTF-8: a short text needs no encoding to be measured
-                size = len(text.encode()) if isinstance(text, str) and len(text) * 4 > CLOUD_INIT_INLINE_MAX else 0
+                size = utf8_size(text) if isinstance(text, str) and len(text) * 4 > CLOUD_INIT_INLINE_MAX else 0
                 if size > CLOUD_INIT_INLINE_MAX:
                     yield Finding(
                         (*vmi, "volumes", i, source, key),
@@ -248,9 +225,13 @@ def _nncp(obj: Obj) -> Iterator[Finding]:
     interfaces = dig(desired, "interfaces")
     yield from must_be_list(interfaces, ("spec", "desiredState", "interfaces"), "interfaces")
     for i, iface in enumerate(as_list(interfaces)):
-        if not isinstance(iface, dict):
-            continue
         path: Path_ = ("spec", "desiredState", "interfaces", i)
+        if not isinstance(iface, dict):
+            yield from must_be_mapping(iface, path, "interface")
+            continue
+        for block in ("bridge", "link-aggregation", "vlan"):
+            yield from must_be_mapping(iface.get(block), (*path, block))
+        yield from must_be_mapping(dig(iface, "link-aggregation", "options"), (*path, "link-aggregation", "options"))
         yield from _ifname(iface.get("name"), (*path, "name"), "interface name")
         bridge_ports = dig(iface, "bridge", "port")
         yield from must_be_list(bridge_ports, (*path, "bridge", "port"), "bridge.port")
@@ -302,7 +283,7 @@ def _json_object(spec: dict[str, Any], key: str) -> Iterator[Finding]:
         return
     try:
         parsed = json.loads(value) if isinstance(value, str) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         parsed = None
     if not isinstance(parsed, dict):
         yield Finding(("spec", key), f"{key} must be a string holding a JSON object", value)
@@ -354,11 +335,16 @@ def _nad(obj: Obj) -> Iterator[Finding]:
     except ValueError as exc:
         yield Finding(("spec", "config"), f"config is not JSON: {exc}")
         return
+    except RecursionError:
+        yield Finding(("spec", "config"), "config is JSON nested deeper than any CNI configuration")
+        return
     if not isinstance(parsed, dict):
         yield Finding(("spec", "config"), "config must be a string holding a JSON object (the CNI configuration)")
         return
     plugins = parsed.get("plugins")
     yield from must_be_list(plugins, ("spec", "config"), "config's plugins")
+    for k, plugin in enumerate(as_list(plugins)):
+        yield from must_be_mapping(plugin, ("spec", "config"), f"config's plugins[{k}]")
     for plugin in [parsed, *[p for p in as_list(plugins) if isinstance(p, dict)]]:
         if plugin.get("type") == "bridge" and plugin.get("disableContainerInterface") is True and plugin.get("ipam"):
             yield Finding(
@@ -369,8 +355,8 @@ def _nad(obj: Obj) -> Iterator[Finding]:
 
 
 KIND_CHECKS: dict[str, Callable[[Obj], Iterator[Finding]]] = {
-    "ConfigMap": _config_data,
-    "Secret": _config_data,
+    "ConfigMap": config_data,
+    "Secret": config_data,
     "Service": _service,
     "VirtualMachine": _virtual_machine,
     "NodeNetworkConfigurationPolicy": _nncp,

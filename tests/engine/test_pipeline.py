@@ -20,7 +20,7 @@ from reconciler import labels
 from reconciler.cli import main
 from reconciler.clients.kube import MANAGED_KINDS, RESOURCES
 from reconciler.engine.plan import Action, VMChange
-from reconciler.render.checks import MAX_ANNOTATIONS_BYTES, REVISION_STAMP_BYTES
+from reconciler.render.checks import ANNOTATIONS_ROOM
 
 VMS = "kubevirt.io/virtualmachines"
 
@@ -186,31 +186,41 @@ def test_a_one_vm_commit_reads_no_node_facts(backend: Backend, applied_on: Path)
     assert not listed & {"nodes", "nmstate.io/nodenetworkstates"}, listed
 
 
-@pytest.mark.parametrize("over", [0, 1])
-def test_annotations_up_to_the_limit_less_the_revision_stamp_are_applied(
-    backend: Backend, applied_on: Path, over: int
+@pytest.mark.parametrize(("over", "adopt"), [(0, False), (1, False), (0, True)])
+def test_annotations_up_to_the_limit_less_virtnets_own_are_applied(
+    backend: Backend, applied_on: Path, over: int, adopt: bool
 ) -> None:
-    """Counted in bytes, with room kept for the ``virtnet.io/revision`` stamp of the write: an object that passes
-    ``render.checks`` is accepted stamped (a 64-digit commit id, a SHA-256 repository), one byte more is refused
-    at its file before anything is written."""
-    key, room = "example.com/blob", MAX_ANNOTATIONS_BYTES - REVISION_STAMP_BYTES
-    source = len(labels.SOURCE) + len("manifests/web-config.yaml:3")  # the provenance annotation render adds
-    value = "é" * 100 + "x" * (room - source - len(key) - 200 + over)
-    path = applied_on / "manifests" / "web-config.yaml"
-    edit(path, "  namespace: apps\n", f"  namespace: apps\n  annotations:\n    {key}: {value}\n")
+    """Counted in bytes, with room kept for what the engine adds at the write (``virtnet.io/revision``, here a
+    64-digit commit id of a SHA-256 repository, and ``virtnet.io/adopted`` on an adopted object): an object
+    that passes ``render.checks`` is accepted, one byte more is refused at its file before anything is written."""
+    key, name = "example.com/blob", "big"
+    own = {"example.com/blob": "", **({labels.ADOPT: "true"} if adopt else {})}
+    own[labels.SOURCE] = "manifests/big.yaml:1"  # the provenance annotation render adds
+    used = sum(len(k.encode()) + len(v.encode()) for k, v in own.items())
+    value = "é" * 100 + "x" * (ANNOTATIONS_ROOM - used - 200 + over)
+    marks = "".join(f'    {k}: "{v}"\n' for k, v in own.items() if k not in (key, labels.SOURCE))
+    (applied_on / "manifests" / "big.yaml").write_text(
+        f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: apps\n  annotations:\n"
+        f"    {key}: {value}\n{marks}data:\n  a: b\n"
+    )
+    if adopt:  # someone else's object of that name: adopting it marks it virtnet.io/adopted at the write
+        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "apps"}}
+        backend.client(field_manager="helm").apply(cm)
+        backend.log.reset()
     outcome = run(applied_on, backend.kube, apply_options=backend.options(), revision="c" * 64)
     if over:
         assert not outcome.ok and backend.log.writes() == 0
         [problem] = outcome.problems
-        assert (problem.ref.file, problem.ref.line) == ("manifests/web-config.yaml", 8)
-        assert f"annotations total {room + 1} bytes" in problem.message
+        assert (problem.ref.file, problem.ref.line) == ("manifests/big.yaml", 6)
+        assert f"annotations total {ANNOTATIONS_ROOM + 1} bytes" in problem.message
         return
     assert outcome.ok, outcome.message
     assert backend.log.writes() == 1
-    stored = backend.find("ConfigMap", "web-settings", "apps")
+    stored = backend.find("ConfigMap", name, "apps")
     assert stored is not None
-    assert stored["metadata"]["annotations"][key] == value
-    assert stored["metadata"]["annotations"][labels.REVISION] == "c" * 64
+    annotations = stored["metadata"]["annotations"]
+    assert annotations[key] == value and annotations[labels.REVISION] == "c" * 64
+    assert (labels.ADOPTED in annotations) is adopt
 
 
 def test_changed_mac_is_one_write_and_a_restart_warning(backend: Backend, applied_on: Path) -> None:

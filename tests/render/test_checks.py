@@ -3,6 +3,7 @@ serialise and that the API server accepts, and every refusal names the document'
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import math
@@ -21,7 +22,7 @@ from reconciler.errors import ModelError
 from reconciler.model import load_repo
 from reconciler.objects import API_RESOURCES, MANAGED_KINDS, PATCH_ONLY_KINDS
 from reconciler.render import render, render_path
-from reconciler.render.checks import MAX_ANNOTATIONS_BYTES, REVISION_STAMP_BYTES, check_object
+from reconciler.render.checks import ANNOTATIONS_ROOM, check_object
 from reconciler.render.syntax import quantity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "repo"
@@ -148,13 +149,13 @@ def test_labels_annotations_and_selectors() -> None:
         "'-', '_' or '.', starting and ending with a letter or digit, with an optional DNS subdomain prefix and '/')",
     ]
     big = cm()
-    room = MAX_ANNOTATIONS_BYTES - REVISION_STAMP_BYTES
-    big["metadata"]["annotations"] = {"a": "é" * 10 + "x" * (room - 20)}  # bytes, not characters: 1 over
+    big["metadata"]["annotations"] = {"a": "é" * 10 + "x" * (ANNOTATIONS_ROOM - 20)}  # bytes, not characters: 1 over
     assert messages(big) == [
-        f"metadata.annotations: annotations total {room + 1} bytes; the API server takes at most 262144, and "
-        "virtnet adds 83 (virtnet.io/revision)"
+        f"metadata.annotations: annotations total {ANNOTATIONS_ROOM + 1} bytes; at most {ANNOTATIONS_ROOM} fit (the "
+        "API server takes 262144, virtnet adds up to 105: virtnet.io/revision, virtnet.io/adopted)"
     ]
-    big["metadata"]["annotations"] = {"a": "é" * 10 + "x" * (room - 21)}
+    big["metadata"]["annotations"]["virtnet.io/revision"] = "abc"  # replaced at the write: counted in the room
+    big["metadata"]["annotations"]["a"] = "é" * 10 + "x" * (ANNOTATIONS_ROOM - 21)
     assert messages(big) == []
     machine = vm_obj(memory={"guest": "1Gi"})
     machine["spec"]["template"]["spec"]["nodeSelector"] = {"-bad": "x"}
@@ -266,8 +267,10 @@ def test_nmstate_port_lists_that_are_not_lists_are_refused_not_crashed_on(ports:
 
 def test_a_spec_or_list_of_another_type_is_a_finding_not_a_crash() -> None:
     service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "namespace": "apps"}}
-    assert messages({**service, "spec": [1]}) == ["spec: spec must be a mapping, not [1]"]
-    assert messages({**service, "spec": {"ports": "http"}}) == ["spec.ports: ports must be a list, not a str ('http')"]
+    assert messages({**service, "spec": [1]}) == ["spec: spec must be a mapping, not a list ([1])"]
+    assert messages({**service, "spec": {"ports": "http"}}) == [
+        "spec.ports: ports must be a list, not a string ('http')"
+    ]
     nad = {
         "apiVersion": "k8s.cni.cncf.io/v1",
         "kind": "NetworkAttachmentDefinition",
@@ -280,9 +283,76 @@ def test_a_spec_or_list_of_another_type_is_a_finding_not_a_crash() -> None:
     assert messages(machine) == ["spec.template.spec: spec must be a mapping, not a list (['x'])"]
     policy = nncp()
     policy["spec"]["desiredState"]["interfaces"] = "eth0"
-    assert messages(policy) == ["spec.desiredState.interfaces: interfaces must be a list, not a str ('eth0')"]
+    assert messages(policy) == ["spec.desiredState.interfaces: interfaces must be a list, not a string ('eth0')"]
     policy["spec"]["desiredState"] = [1]
     assert messages(policy) == ["spec.desiredState: desiredState must be a mapping, not a list ([1])"]
+
+
+def _service(**spec: Any) -> dict[str, Any]:
+    meta = {"name": "s", "namespace": "apps", "labels": {"app": "web"}}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def _nad(config: str) -> dict[str, Any]:
+    meta = {"name": "n", "namespace": "apps"}
+    return {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": meta,
+            "spec": {"config": config}}  # fmt: skip
+
+
+def _hugepages_vm(memory: str) -> dict[str, Any]:
+    return vm_obj(memory={"guest": memory, "hugepages": {"pageSize": "2Mi"}})
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [  # each crashed the checks (TypeError, RecursionError, decimal.InvalidOperation) before it was a finding
+        (_service(ports=[{"name": ["http"], "port": 80}]), "spec.ports.0.name: port name ['http'] must be a string"),
+        (_service(ports=[80]), "spec.ports.0: 0 must be a mapping, not a number (80)"),
+        (_service(selector={"app": ["web"]}, ports=[{"port": 80}]), "spec.selector.app: selector 'app': keys and"),
+        (_nad("[" * 5000), "spec.config: config is JSON nested deeper than any CNI configuration"),
+        (_nad('{"plugins": ["bridge"]}'), "spec.config: config's plugins[0] must be a mapping, not a string"),
+        (_hugepages_vm("1e200"), "spec.template.spec.domain.memory.guest: memory 1e200 is more than 2Mi hugepages"),
+        (nncp({"name": "br1", "bridge": [1]}), "spec.desiredState.interfaces.0.bridge: bridge must be a mapping"),
+        (nncp("eth0"), "spec.desiredState.interfaces.0: interface must be a mapping, not a string ('eth0')"),
+    ],
+)
+def test_a_manifest_of_any_shape_is_a_finding_not_a_crash(obj: dict[str, Any], expected: str) -> None:
+    check_object(_service(selector={"app": "web"}, ports=[{"port": 80}]))  # "app" is now a known good key
+    found = messages(obj)
+    assert any(m.startswith(expected) for m in found), found
+    assert len(found) == 1, found  # and nothing else: the rest of the object is fine
+
+
+def test_big_numbers_of_hugepages_are_counted_exactly() -> None:
+    assert messages(_hugepages_vm("1e40")) == []  # 10^40 bytes are a whole number of 2 MiB pages
+    assert messages(_hugepages_vm(f"{2**100 + 1}")) == [
+        f"spec.template.spec.domain.memory.guest: memory {2**100 + 1} is not a whole number of 2Mi hugepages: "
+        "KubeVirt refuses it"
+    ]
+
+
+def test_payload_size_is_counted_as_the_api_server_counts_it() -> None:
+    """Bytes of the values (UTF-8 text, decoded base64), keys not counted: ValidateConfigMap, ValidateSecret."""
+    limit = 1024 * 1024
+    assert messages(cm(a="é" * (limit // 2))) == []
+    assert messages(cm(a="é" * (limit // 2) + "x")) == [
+        f"data: ConfigMap payload is {limit + 1} bytes; the API server takes at most {limit}"
+    ]
+    binary = cm()
+    del binary["data"]
+    binary["binaryData"] = {"blob": base64.b64encode(b"x" * limit).decode()}  # 1.33 MiB of base64, 1 MiB decoded
+    assert messages(binary) == []
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "apps"},
+              "data": {"k": base64.b64encode(b"x" * limit).decode()}, "stringData": {"k": "short"}}  # fmt: skip
+    assert messages(secret) == []  # stringData replaces data of the same key
+    secret["stringData"] = {"other": "y"}
+    assert messages(secret) == [f"data: Secret payload is {limit + 1} bytes; the API server takes at most {limit}"]
+
+
+def test_a_lone_surrogate_is_measured_not_crashed_on() -> None:
+    obj = cm()
+    obj["metadata"]["annotations"] = {"example.com/a": "\ud800" * 100_000}  # the pure-Python YAML reader's
+    assert messages(obj)[0].startswith("metadata.annotations: annotations total 300013 bytes")
 
 
 def test_sriov_and_nad_constraints() -> None:
