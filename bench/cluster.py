@@ -575,9 +575,9 @@ def cluster_figures(
     with open_server(backend, workdir / "virtnet", nodes, simulate=True, sim_interval=sim_interval) as server:
         result["server"] = dict(server.info)
         figures, objects, changed_objects = virtnet_figures(repo, changed, server, repeats)
-        from bench.controller import controller_figures  # it builds on this module
+        from bench.controller import controller_figures_in_child  # it builds on this module
 
-        result["controller"] = controller_figures(repo, changed, server, workdir / "controller", repeats)
+        result["controller"] = controller_figures_in_child(repo, changed, server, workdir / "controller", repeats)
     result["virtnet"] = figures
     if kubectl:
         with open_server(backend, workdir / "kubectl", nodes, simulate=False) as server:
