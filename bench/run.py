@@ -141,6 +141,11 @@ def _floor(results: Results, fig: dict[str, Any]) -> str:
     return _fmt_s(float(fig["server_cpu_seconds"]) / int(results["cpus"]))
 
 
+def _per_write(fig: dict[str, Any]) -> str:
+    cpu = float(fig["server_cpu_seconds"]) * 1000
+    return f"{cpu / int(fig['writes']):.2f} ms; {cpu / float(fig['objects_kib']):.2f} ms"
+
+
 def _verbs(d: dict[str, int]) -> str:
     return " ".join(f"{v}={n}" for v, n in d.items()) or "-"
 
@@ -188,6 +193,7 @@ def table(results: Results) -> str:
     row("2   requests", lambda r, b: _verbs(v(b)["cold"]["by_verb"]))
     row("2   CPU: client / server", lambda r, b: _cpu(v(b)["cold"]))
     row("2   server CPU / CPUs (no client is faster)", lambda r, b: _floor(results, v(b)["cold"]))
+    row("2   server CPU per write; per KiB of objects", lambda r, b: _per_write(v(b)["cold"]))
     row("3 virtnet no-op reconcile time", lambda r, b: _fmt_spread(v(b)["noop"]))
     row("3   requests (writes)", lambda r, b: f"{_verbs(v(b)['noop']['by_verb'])} ({v(b)['noop']['writes']})")
     row("3 no-op observe+plan only", lambda r, b: _fmt_spread(v(b)["noop_plan_only"]))

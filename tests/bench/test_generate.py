@@ -93,6 +93,9 @@ def test_harness_end_to_end_on_xs(tmp_path: Path) -> None:
     assert len(virtnet["one_vm_change"]["runs_seconds"]) == 2
     # the double spends CPU serving the cold apply; the client's own CPU is counted apart
     assert virtnet["cold"]["server_cpu_seconds"] > 0 and virtnet["cold"]["client_cpu_seconds"] > 0
+    assert 100 < virtnet["cold"]["objects_kib"] * 1024 / virtnet["cold"]["objects"] < 10_000  # bytes an object
+    [per_write] = [line for line in run.table(results).splitlines() if "server CPU per write" in line]
+    assert per_write.rstrip().endswith(" ms"), per_write  # both figures there, not "-"
     controller = double["controller"]  # virtnet run: informers, caches
     assert controller["noop"]["writes_per_run"] == [0, 0] and "list" not in controller["noop"]["by_verb"]
     assert controller["one_vm_commit"]["writes_per_run"] == [1, 1]
