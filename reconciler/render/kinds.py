@@ -161,7 +161,7 @@ def _virtual_machine(obj: Obj) -> Iterator[Finding]:
         )
     templates = dig(obj, "spec", "dataVolumeTemplates")
     yield from must_be_list(templates, ("spec", "dataVolumeTemplates"), "dataVolumeTemplates")
-    for i, dv in enumerate(templates if isinstance(templates, list) else []):
+    for i, dv in enumerate(as_list(templates)):
         path: Path_ = ("spec", "dataVolumeTemplates", i)
         name = dig(dv, "metadata", "name")
         error = syntax.dns_subdomain(name) if isinstance(name, str) else "is required"
