@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class ControlPlaneUnavailable(Exception):
-    """This machine cannot run a real control plane (no Go toolchain to build it, no ``cryptography``).
+    """This machine cannot run a real control plane (no Go toolchain to build it, no ``cryptography``, no
+    upstream CRDs in ``../shared/crds`` to install into it).
 
     Tests turn it into ``pytest.skip(exc.reason)``; it is not a failure of the code under test.
     """
