@@ -49,13 +49,14 @@ def available() -> str | None:
     try:
         import cryptography  # noqa: F401  (the control plane's certificates)
 
-        from reconciler.testing.controlplane import ControlPlaneError, ControlPlaneUnavailable, launch, procs
+        from reconciler.testing.controlplane import ControlPlaneError, ControlPlaneUnavailable, crds, launch, procs
     except ImportError as exc:
         return f"no real control plane in this checkout: {exc}"
     start = getattr(launch, "start", None)
     if not callable(start) or not {"interval", "admission"} <= set(inspect.signature(start).parameters):
         return "no launch.start(cp, names, interval=, admission=) to run the simulated nmstate for the real server"
     try:
+        crds.directory()
         procs.binaries()
     except ControlPlaneUnavailable as exc:
         return exc.reason

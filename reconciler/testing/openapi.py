@@ -8,7 +8,9 @@ validate client-side from the schemas. Client-side apply also reads strategic-me
 from ``components.schemas``. So each document carries, per served kind, its item path with ``get`` and
 ``patch`` operations and the kind's schema with everything it refers to (:mod:`.schemas`: the CRDs and the
 Kubernetes v1.37 definitions), under ``#/components/schemas/``. Documents are built once per registry and
-addressed with a ``hash`` query parameter, as the real server does, so clients can cache them.
+addressed with a ``hash`` query parameter, as the real server does, so clients can cache them. A kind whose schema
+is not at hand (no ``shared/crds`` beside the checkout) is published open, ``x-kubernetes-preserve-unknown-fields``,
+so kubectl can still apply it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from reconciler.testing.schemas import K8S_VERSION, core_definitions, schema_for
 
 Doc = dict[str, Any]
 _PARAMS = ("dryRun", "fieldManager", "fieldValidation", "force")
+OPEN: Doc = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 
 def _gv_path(rt: ResourceType) -> str:
@@ -91,12 +94,12 @@ def group_version_doc(registry: Registry, gv_path: str) -> Doc | None:
     roots: list[Any] = []
     for rt in types:
         schema = schema_for(rt.group, rt.version, rt.kind)
-        if schema is None:
-            continue
-        if schema.crd:
+        gvk = {"x-kubernetes-group-version-kind": [{"group": rt.group, "version": rt.version, "kind": rt.kind}]}
+        if schema is None or schema.crd:
+            # no schema known (no ``shared/crds``): published open, as a CRD that preserves unknown fields is, so
+            # kubectl still finds the kind's PATCH with ``fieldValidation`` and leaves validation to the server
             name = _schema_name(rt)
-            schemas[name] = {**schema.root, "x-kubernetes-group-version-kind": [
-                {"group": rt.group, "version": rt.version, "kind": rt.kind}]}
+            schemas[name] = {**(schema.root if schema else OPEN), **gvk}
         else:
             name = schema.root["$ref"].rsplit("/", 1)[-1]
         roots.append({"$ref": f"#/$defs/{name}"})

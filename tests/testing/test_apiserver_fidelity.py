@@ -84,6 +84,7 @@ def _bogus_vm(ns: str, name: str) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.upstream_schemas
 def test_strict_field_validation_refuses_unknown_fields(backend: Backend) -> None:
     code, out, _ = backend.raw("POST", vm_path(backend.ns) + "?fieldValidation=Strict", None,
                                _bogus_vm(backend.ns, "strict"))
@@ -95,6 +96,7 @@ def test_strict_field_validation_refuses_unknown_fields(backend: Backend) -> Non
     assert (code, out["reason"]) == (400, "BadRequest") and 'unknown field "bogus"' in out["message"]
 
 
+@pytest.mark.upstream_schemas
 def test_default_validation_prunes_unknown_fields_with_a_warning(backend: Backend) -> None:
     code, out, headers = backend.raw("POST", vm_path(backend.ns), None, _bogus_vm(backend.ns, "warn"))
     assert code == 201
@@ -106,6 +108,7 @@ def test_default_validation_prunes_unknown_fields_with_a_warning(backend: Backen
     assert code == 201 and "Warning" not in headers and "bogus" not in out["spec"]
 
 
+@pytest.mark.upstream_schemas
 def test_apply_with_an_unknown_field_fails(backend: Backend) -> None:
     code, out, _ = backend.raw("PATCH", vm_path(backend.ns, "a") + "?fieldManager=a", APPLY,
                                _bogus_vm(backend.ns, "a"))
@@ -114,6 +117,7 @@ def test_apply_with_an_unknown_field_fails(backend: Backend) -> None:
     assert ".spec.bogus: field not declared in schema" in out["message"]
 
 
+@pytest.mark.upstream_schemas
 def test_schema_errors_are_invalid(backend: Backend) -> None:
     body = vm("typed", backend.ns, runStrategy=5)
     code, out, _ = backend.raw("POST", vm_path(backend.ns), None, body)
@@ -281,6 +285,7 @@ def _kubectl(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120)
 
 
+@pytest.mark.upstream_schemas
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
 def test_kubectl_apply_validates_on_the_server(backend: Backend, tmp_path: Path) -> None:
     manifest = tmp_path / "m.yaml"

@@ -36,12 +36,22 @@ def shared_dir() -> Path:
     return Path(env) if env else REPO.parent / "shared"
 
 
-def load(shared: Path | None = None) -> list[dict[str, Any]]:
-    """Every CRD: the YAML files in ``shared/crds`` plus the KubeVirt ones generated from its swagger."""
+def directory(shared: Path | None = None) -> Path:
+    """The folder of upstream CRD files; :class:`ControlPlaneUnavailable` where it is absent.
+
+    Why a skip and not an error: the CRDs are never copied into the project, so a checkout without them beside
+    it (``$VIRTNET_SHARED``) cannot install them; the real tier then skips, saying where it looked.
+    """
     crd_dir = (shared or shared_dir()) / "crds"
-    if not crd_dir.is_dir():  # a checkout without the upstream schemas beside it: the real tier skips, saying so
+    if not crd_dir.is_dir():
         raise ControlPlaneUnavailable(
             f"upstream CRDs not found in {crd_dir}; set ${SHARED_ENV} to the folder that holds crds/")
+    return crd_dir
+
+
+def load(shared: Path | None = None) -> list[dict[str, Any]]:
+    """Every CRD: the YAML files in ``shared/crds`` plus the KubeVirt ones generated from its swagger."""
+    crd_dir = directory(shared)
     out: list[dict[str, Any]] = []
     for path in sorted(crd_dir.glob("*.yaml")):
         for doc in yaml.safe_load_all(path.read_text()):
